@@ -1,0 +1,28 @@
+package jobs
+
+import "github.com/google/uuid"
+
+// TranscodeArgs asks a worker to probe an original and make its web proxy
+// and thumbnails. It is enqueued in the same transaction that commits the
+// evidence item, so an item never exists without its job.
+type TranscodeArgs struct {
+	EvidenceID uuid.UUID `json:"evidence_id"`
+}
+
+// Kind is river's job kind.
+func (TranscodeArgs) Kind() string { return "transcode" }
+
+// FixityArgs re-hashes a share of the originals (or one item when
+// EvidenceID is set).
+type FixityArgs struct {
+	EvidenceID *uuid.UUID `json:"evidence_id,omitempty"`
+}
+
+// Kind is river's job kind.
+func (FixityArgs) Kind() string { return "fixity" }
+
+// UploadCleanupArgs aborts abandoned upload sessions.
+type UploadCleanupArgs struct{}
+
+// Kind is river's job kind.
+func (UploadCleanupArgs) Kind() string { return "upload_cleanup" }
