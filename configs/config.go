@@ -1,0 +1,380 @@
+package configs
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration, which doubles as
+// the documented example of every option.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the whole demsd configuration.
+type Config struct {
+	Server    Server    `yaml:"server"`
+	Database  Database  `yaml:"database"`
+	Storage   Storage   `yaml:"storage"`
+	Keys      Keys      `yaml:"keys"`
+	Ingest    Ingest    `yaml:"ingest"`
+	Workers   Workers   `yaml:"workers"`
+	Custody   Custody   `yaml:"custody"`
+	Fixity    Fixity    `yaml:"fixity"`
+	Retention Retention `yaml:"retention"`
+	Policy    Policy    `yaml:"policy"`
+	Log       Log       `yaml:"log"`
+}
+
+// Server is the HTTP side.
+type Server struct {
+	Listen          string        `yaml:"listen"`
+	PublicURL       string        `yaml:"public_url"`
+	SecureCookies   bool          `yaml:"secure_cookies"`
+	SessionIdle     time.Duration `yaml:"session_idle"`
+	SessionMax      time.Duration `yaml:"session_max"`
+	LockoutAttempts int           `yaml:"lockout_attempts"`
+	LockoutDuration time.Duration `yaml:"lockout_duration"`
+	MaxJSONBody     int64         `yaml:"max_json_body"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Database is PostgreSQL.
+type Database struct {
+	URL            Secret `yaml:"url"`
+	MaxConns       int32  `yaml:"max_conns"`
+	MigrateOnStart bool   `yaml:"migrate_on_start"`
+}
+
+// Storage selects and configures the object store.
+type Storage struct {
+	Backend string    `yaml:"backend"`
+	FS      StorageFS `yaml:"fs"`
+	S3      StorageS3 `yaml:"s3"`
+}
+
+// StorageFS is the local-filesystem backend.
+type StorageFS struct {
+	Root string `yaml:"root"`
+}
+
+// StorageS3 is the MinIO/S3 backend.
+type StorageS3 struct {
+	Endpoint      string `yaml:"endpoint"`
+	AccessKey     string `yaml:"access_key"`
+	SecretKey     Secret `yaml:"secret_key"`
+	Bucket        string `yaml:"bucket"`
+	Region        string `yaml:"region"`
+	UseTLS        bool   `yaml:"use_tls"`
+	RetentionMode string `yaml:"retention_mode"`
+	PartSize      int64  `yaml:"part_size"`
+}
+
+// Keys locates the server's signing key.
+type Keys struct {
+	SigningKeyFile string `yaml:"signing_key_file"`
+}
+
+// Ingest tunes the upload protocol.
+type Ingest struct {
+	ChunkSize      int64         `yaml:"chunk_size"`
+	AbandonedAfter time.Duration `yaml:"abandoned_after"`
+}
+
+// Workers tunes background jobs.
+type Workers struct {
+	Enabled     bool          `yaml:"enabled"`
+	Concurrency int           `yaml:"concurrency"`
+	JobTimeout  time.Duration `yaml:"job_timeout"`
+}
+
+// Custody tunes checkpoints.
+type Custody struct {
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+// Fixity tunes re-hashing of originals.
+type Fixity struct {
+	Period   time.Duration `yaml:"period"`
+	RunEvery time.Duration `yaml:"run_every"`
+}
+
+// Retention tunes the purge sweep.
+type Retention struct {
+	PurgeGrace time.Duration `yaml:"purge_grace"`
+	SweepEvery time.Duration `yaml:"sweep_every"`
+}
+
+// Policy locates the casbin and retention files (empty: embedded defaults).
+type Policy struct {
+	ModelFile     string `yaml:"model_file"`
+	PolicyFile    string `yaml:"policy_file"`
+	RetentionFile string `yaml:"retention_file"`
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Secret is a string that never prints itself, so a config dumped to a log
+// cannot leak a password or key.
+type Secret string
+
+// String redacts the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts the value for %#v.
+func (s Secret) GoString() string { return `configs.Secret("[redacted]")` }
+
+// Reveal returns the secret itself, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// MarshalYAML redacts the value when a config is written out.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// FieldError names a bad option by its YAML path.
+type FieldError struct {
+	Field  string // e.g. "storage.s3.endpoint"
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Reason }
+
+// Default returns the embedded defaults.
+func Default() Config {
+	var c Config
+	if err := decodeStrict(defaultYAML, &c); err != nil {
+		panic("configs: embedded default.yaml is invalid: " + err.Error())
+	}
+	return c
+}
+
+// Load layers the file at path (if not empty) and the environment over the
+// defaults, then validates. env is usually os.Environ().
+func Load(path string, env []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeStrict(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplyEnv(&c, env); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func decodeStrict(b []byte, c *Config) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return err
+	}
+	return nil
+}
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "OPENDEMS_"
+
+// ApplyEnv sets fields from OPENDEMS_<SECTION>_<FIELD> variables. An
+// OPENDEMS_ variable that names no field is an error (a typo would
+// otherwise be silently ignored), except the OPENDEMS_TEST_ and
+// OPENDEMS_DEV_ families used by the test harness and dev mode.
+func ApplyEnv(c *Config, env []string) error {
+	fields := map[string]reflect.Value{}
+	collectEnvFields(reflect.ValueOf(c).Elem(), "", fields)
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		name := strings.TrimPrefix(k, EnvPrefix)
+		if strings.HasPrefix(name, "TEST_") || strings.HasPrefix(name, "DEV_") || strings.HasPrefix(name, "SOAK") || strings.HasPrefix(name, "BENCH") {
+			continue
+		}
+		f, ok := fields[name]
+		if !ok {
+			return &FieldError{Field: k, Reason: "unknown environment override (no such option)"}
+		}
+		if err := setFromString(f, v); err != nil {
+			return &FieldError{Field: k, Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		name := strings.ToUpper(tag)
+		if prefix != "" {
+			name = prefix + "_" + name
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}) {
+			collectEnvFields(fv, name, out)
+			continue
+		}
+		out[name] = fv
+	}
+}
+
+func setFromString(f reflect.Value, s string) error {
+	if f.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate checks every option and names the first bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, reason string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(reason, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "want host:port, got %q", c.Server.Listen)
+	}
+	if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("server.public_url", "want an absolute http(s) URL, got %q", c.Server.PublicURL)
+	}
+	positive := func(field string, d time.Duration) {
+		if d <= 0 {
+			bad(field, "must be a positive duration, got %s", d)
+		}
+	}
+	positive("server.session_idle", c.Server.SessionIdle)
+	positive("server.session_max", c.Server.SessionMax)
+	if c.Server.SessionIdle > c.Server.SessionMax {
+		bad("server.session_idle", "must not exceed server.session_max (%s > %s)", c.Server.SessionIdle, c.Server.SessionMax)
+	}
+	if c.Server.LockoutAttempts < 1 {
+		bad("server.lockout_attempts", "must be at least 1, got %d", c.Server.LockoutAttempts)
+	}
+	positive("server.lockout_duration", c.Server.LockoutDuration)
+	if c.Server.MaxJSONBody < 1024 {
+		bad("server.max_json_body", "must be at least 1024 bytes, got %d", c.Server.MaxJSONBody)
+	}
+	positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	if c.Database.URL != "" {
+		if _, err := url.Parse(c.Database.URL.Reveal()); err != nil || !strings.HasPrefix(c.Database.URL.Reveal(), "postgres") {
+			bad("database.url", "want a postgres:// or postgresql:// URL")
+		}
+	}
+	if c.Database.MaxConns < 2 {
+		bad("database.max_conns", "must be at least 2, got %d", c.Database.MaxConns)
+	}
+	switch c.Storage.Backend {
+	case "fs":
+		if c.Storage.FS.Root == "" {
+			bad("storage.fs.root", "required when storage.backend is fs")
+		}
+	case "s3":
+		s := c.Storage.S3
+		if s.Endpoint == "" {
+			bad("storage.s3.endpoint", "required when storage.backend is s3")
+		} else if strings.Contains(s.Endpoint, "://") {
+			bad("storage.s3.endpoint", "want host:port without a scheme (use storage.s3.use_tls), got %q", s.Endpoint)
+		}
+		if s.AccessKey == "" {
+			bad("storage.s3.access_key", "required when storage.backend is s3")
+		}
+		if s.SecretKey == "" {
+			bad("storage.s3.secret_key", "required when storage.backend is s3")
+		}
+		if s.Bucket == "" {
+			bad("storage.s3.bucket", "required when storage.backend is s3")
+		}
+		if s.RetentionMode != "GOVERNANCE" && s.RetentionMode != "COMPLIANCE" {
+			bad("storage.s3.retention_mode", "want GOVERNANCE or COMPLIANCE, got %q", s.RetentionMode)
+		}
+		if s.PartSize < 5<<20 {
+			bad("storage.s3.part_size", "must be at least 5 MiB (5242880), got %d", s.PartSize)
+		}
+	default:
+		bad("storage.backend", "want fs or s3, got %q", c.Storage.Backend)
+	}
+	if c.Keys.SigningKeyFile == "" {
+		bad("keys.signing_key_file", "required")
+	}
+	if c.Ingest.ChunkSize < 5<<20 || c.Ingest.ChunkSize > 1<<30 {
+		bad("ingest.chunk_size", "must be between 5 MiB and 1 GiB, got %d", c.Ingest.ChunkSize)
+	}
+	positive("ingest.abandoned_after", c.Ingest.AbandonedAfter)
+	if c.Workers.Concurrency < 1 || c.Workers.Concurrency > 256 {
+		bad("workers.concurrency", "must be between 1 and 256, got %d", c.Workers.Concurrency)
+	}
+	positive("workers.job_timeout", c.Workers.JobTimeout)
+	positive("custody.checkpoint_interval", c.Custody.CheckpointInterval)
+	positive("fixity.period", c.Fixity.Period)
+	positive("fixity.run_every", c.Fixity.RunEvery)
+	if c.Fixity.RunEvery > c.Fixity.Period {
+		bad("fixity.run_every", "must not exceed fixity.period (%s > %s)", c.Fixity.RunEvery, c.Fixity.Period)
+	}
+	if c.Retention.PurgeGrace < 0 {
+		bad("retention.purge_grace", "must not be negative, got %s", c.Retention.PurgeGrace)
+	}
+	positive("retention.sweep_every", c.Retention.SweepEvery)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

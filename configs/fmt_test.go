@@ -1,0 +1,5 @@
+package configs
+
+import "fmt"
+
+func fmtSprint(v any) string { return fmt.Sprintf("%v %+v", v, v) }
