@@ -38,12 +38,12 @@ if [ "${1:-start}" = stop ]; then stop; exit 0; fi
 
 stop
 rm -rf "$ROOT"
-mkdir -p "$ROOT/pg" "$ROOT/minio-data" "$ROOT/pgsock"
-if [ "$(id -u)" = 0 ]; then chown -R postgres "$ROOT/pg" "$ROOT/pgsock"; chmod 755 "$ROOT"; fi
+mkdir -p "$ROOT/pg" "$ROOT/minio-data" "$ROOT/pgsock" "$ROOT/pglog"
+if [ "$(id -u)" = 0 ]; then chown -R postgres "$ROOT/pg" "$ROOT/pgsock" "$ROOT/pglog"; chmod 755 "$ROOT"; fi
 
 PGPORT=$(free_port)
 run_pg "$PGBIN/initdb" -D "$ROOT/pg" -U postgres -A trust --no-sync -E UTF8 >"$ROOT/initdb.log" 2>&1
-run_pg "$PGBIN/pg_ctl" -D "$ROOT/pg" -l "$ROOT/pg.log" -w \
+run_pg "$PGBIN/pg_ctl" -D "$ROOT/pg" -l "$ROOT/pglog/pg.log" -w \
   -o "-p $PGPORT -k $ROOT/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
 
 S3PORT=$(free_port)
