@@ -1,0 +1,79 @@
+// Package transcode is OpenDEMS' in-process media pipeline, built on
+// go-astiav (FFmpeg 5.1 libraries, linked through cgo). It probes evidence
+// files, makes browser-playable H.264/AAC MP4 proxies and JPEG thumbnails,
+// and exports the low-level building blocks that package redact renders
+// redacted clips with. It has no database, queue or storage dependency:
+// callers hand it local paths and a context. Product code never runs the
+// ffmpeg CLI.
+//
+// # High-level operations
+//
+//   - Probe(ctx, path) (*ProbeResult, error): container, duration, streams,
+//     rotation, creation time, GPS and device tags; JSON-tagged so it can be
+//     stored on the evidence item.
+//   - Proxy(ctx, in, out, ProxyOptions, progress): H.264 (libx264, yuv420p,
+//     ≤720p, even dimensions, rotation applied) + AAC in a faststart MP4;
+//     audio-only inputs give an AAC-only MP4 (m4a).
+//   - Poster / Sprite (thumbnails): one JPEG poster frame, and a JPEG
+//     sprite of N evenly spaced tiles with each tile's geometry and time.
+//
+// # Building blocks (used by package redact; API kept stable)
+//
+// Data flow of every pipeline, one job at a time:
+//
+//		c := transcode.NewCloser(); defer c.Close()      // frees every C resource of the job
+//		in, _ := transcode.OpenInput(ctx, c, path)        // demuxer; ctx cancels FFmpeg I/O
+//		vd, _ := transcode.NewDecoder(c, in, in.Video, threads)
+//		ad, _ := transcode.NewDecoder(c, in, in.Audio, 1) // if in.Audio != nil
+//		w, _ := transcode.CreateMP4(ctx, c, out, &transcode.VideoEncoderOptions{...}, &transcode.AudioEncoderOptions{...})
+//		transcode.DecodeStreams(c, in, []*transcode.Decoder{vd, ad}, func(d *transcode.Decoder, f *astiav.Frame) error {
+//		    // video: build a FilterGraph lazily from the first frame
+//		    //   g, _ := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), "scale=...,format=yuv420p", 0)
+//		    //   g.Push(f, w.WriteVideoFrame)   // encoder TimeBase must be g.TimeBase()
+//		    // audio: r, _ := transcode.NewAudioResampler(c, transcode.AudioSourceOf(f, d.TimeBase()), w.AudioTarget())
+//		    //   r.Push(f, w.WriteAudioFrame)
+//		})
+//		g.Push(nil, w.WriteVideoFrame); r.Push(nil, w.WriteAudioFrame) // flush filters
+//		w.Finish()                                        // drain encoders, trailer, moov to the front
+//
+//	  - Closer: one per job; every constructor registers its frees on it, so a
+//	    single deferred Close releases everything on success, error or cancel.
+//	  - OpenInput → *Input: FormatContext, best Video/Audio stream, ReadPacket.
+//	    The context drives FFmpeg's IO interrupter (AVERROR_EXIT on cancel),
+//	    reported as ctx.Err().
+//	  - NewDecoder → *Decoder: Decode(pkt, fn) with frames in the stream time
+//	    base and gap-free pts; DecodeStreams is the whole demux/decode loop.
+//	  - NewVideoFilter / NewAudioFilter → *FilterGraph: buffer → your filter
+//	    string → buffersink; Push(frame, fn), Push(nil, fn) flushes.
+//	    NewAudioResampler converts to an encoder's AudioTarget (rate, format,
+//	    layout, AAC frame size).
+//	  - RotationFilter(degrees) and ProxySize(w, h, sar, rotation, maxShort,
+//	    maxLong) compute the upright, even-sized output geometry.
+//	  - CreateMP4 → *MP4Writer: libx264 (preset/CRF/threads) and AAC tracks,
+//	    WriteVideoFrame / WriteAudioFrame, Finish; movflags +faststart.
+//
+// Frames passed to callbacks are reused after the callback returns: Clone
+// or Ref them to keep them. None of these types is safe for concurrent use;
+// run one job per goroutine (FFmpeg codecs use their own threads).
+//
+// # Errors
+//
+// Every media error is a *MediaError (operation, path, kind, cause). Kinds:
+// ErrCorruptMedia (FFmpeg could not parse/decode; its message is the cause),
+// ErrNoVideo, ErrNoMedia, ErrUnsupportedCodec, ErrInvalidOptions. A missing
+// file wraps fs.ErrNotExist; cancellation wraps ctx.Err(). Nothing in this
+// package panics on bad input.
+//
+// # Logging
+//
+// FFmpeg logs to stderr through a process-wide setting; this package does
+// not change it (no package-level state). cmd/demsd should call
+// astiav.SetLogLevel(astiav.LogLevelError) (or route astiav.SetLogCallback
+// into slog) once at start-up.
+//
+// # Memory
+//
+// Everything streams packet by packet: memory is bounded by codec and
+// muxer buffers (x264 lookahead, the muxer's interleaving window), never by
+// the file size.
+package transcode
