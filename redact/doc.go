@@ -1,0 +1,37 @@
+// Package redact turns a redaction spec into a redacted clip, proposes specs
+// from detected faces, and reports exactly what was redacted.
+//
+// A records officer releasing body-worn camera footage must never publish an
+// unredacted frame inside a redaction window. Everything here serves that
+// guarantee: the spec is validated against the probed media before anything
+// is rendered, effects are applied in Go on every decoded frame (not through
+// time-dependent filter expressions) so a frame's treatment depends only on
+// its own presentation time, and the report records every mask and audio
+// range together with the SHA-256 of the source and of the output.
+//
+// Data flow:
+//
+//	spec JSON ──Parse──► Spec ──Validate / ValidateMedia(MediaInfo)──► ok
+//	                                   │
+//	IN ──transcode input + decoders──► frames ─► Plan.ApplyVideo (per frame:
+//	       interpolate each Region's track at the frame's pts, blur / pixelate /
+//	       fill the box or ellipse in the Y, Cb, Cr planes; full-frame blur;
+//	       slate text) ─► H.264 encoder ─┐
+//	     audio frames ─► Plan.ApplyAudio (digital silence / 1 kHz tone) ─► AAC ─┴► MP4 (faststart) ─► OUT
+//	                                   │
+//	                       Report (OUT.redaction.json, OUT.redaction.csv)
+//
+//	IN ──Detect (downscaled gray frames, every Nth frame, pigo facefinder)──►
+//	     Tracker (IoU / centre association, padding, hold, smoothing) ──► proposed Spec
+//	     (regions with origin "auto" and a confidence)
+//
+// Times in a spec are seconds on the source's presentation timeline (the
+// first frame of the source is 0). A frame is inside a window when its pts
+// time t satisfies start <= t <= end. Box coordinates are pixels of the
+// source frame.
+//
+// The pure-Go parts (spec, validation, effects on *image.YCbCr, tracking,
+// report) need no FFmpeg; Render, Detect and Probe use go-astiav through the
+// transcode package's building blocks. The CLI entry points used by
+// `demsd redact` and `demsd detect` live in redact/cli.
+package redact
