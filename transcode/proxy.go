@@ -1,0 +1,311 @@
+package transcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// ProxyOptions configures Proxy. The zero value gives a 720p, x264
+// "veryfast" CRF 23, 128 kb/s AAC proxy using every core.
+type ProxyOptions struct {
+	// Preset is the x264 preset (ultrafast … veryslow); "veryfast" when empty.
+	Preset string `json:"preset,omitempty"`
+	// CRF is the x264 constant rate factor (1..51, lower is better); 23 when 0.
+	CRF int `json:"crf,omitempty"`
+	// MaxShortSide bounds the shorter output side (720 when 0): a 720p proxy
+	// for landscape and portrait video alike.
+	MaxShortSide int `json:"max_short_side,omitempty"`
+	// MaxLongSide bounds the longer output side (1280 when 0).
+	MaxLongSide int `json:"max_long_side,omitempty"`
+	// Threads for the decoder, filters and encoder (0 = FFmpeg/x264 decide
+	// from the CPU count). Workers sharing a machine should set it.
+	Threads int `json:"threads,omitempty"`
+	// AudioBitRate in bits per second (128000 when 0).
+	AudioBitRate int64 `json:"audio_bit_rate,omitempty"`
+}
+
+// Validate reports options that are out of range.
+func (o ProxyOptions) Validate() error {
+	switch {
+	case o.CRF < 0 || o.CRF > 51:
+		return fmt.Errorf("crf %d out of 0..51: %w", o.CRF, ErrInvalidOptions)
+	case o.MaxShortSide < 0 || o.MaxLongSide < 0:
+		return fmt.Errorf("negative size bound: %w", ErrInvalidOptions)
+	case o.MaxShortSide == 1 || o.MaxLongSide == 1:
+		return fmt.Errorf("size bound must be at least 2: %w", ErrInvalidOptions)
+	case o.Threads < 0:
+		return fmt.Errorf("threads %d < 0: %w", o.Threads, ErrInvalidOptions)
+	case o.AudioBitRate < 0:
+		return fmt.Errorf("audio bit rate %d < 0: %w", o.AudioBitRate, ErrInvalidOptions)
+	}
+	switch o.Preset {
+	case "", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo":
+	default:
+		return fmt.Errorf("unknown x264 preset %q: %w", o.Preset, ErrInvalidOptions)
+	}
+	return nil
+}
+
+func (o ProxyOptions) withDefaults() ProxyOptions {
+	if o.Preset == "" {
+		o.Preset = "veryfast"
+	}
+	if o.CRF == 0 {
+		o.CRF = 23
+	}
+	if o.MaxShortSide == 0 {
+		o.MaxShortSide = 720
+	}
+	if o.MaxLongSide == 0 {
+		o.MaxLongSide = 1280
+	}
+	if o.AudioBitRate == 0 {
+		o.AudioBitRate = 128000
+	}
+	return o
+}
+
+// Progress is reported while a proxy is made, computed from the decoded
+// timestamps against the container duration.
+type Progress struct {
+	// Percent done, 0..100 (0 throughout when the duration is unknown).
+	Percent float64 `json:"percent"`
+	// Position is the media time decoded so far.
+	Position time.Duration `json:"position"`
+	// Duration is the input duration (0 when unknown).
+	Duration time.Duration `json:"duration"`
+}
+
+// ProxyResult describes the proxy that was written.
+type ProxyResult struct {
+	HasVideo    bool    `json:"has_video"`
+	HasAudio    bool    `json:"has_audio"`
+	Width       int     `json:"width,omitempty"`
+	Height      int     `json:"height,omitempty"`
+	Rotation    int     `json:"rotation,omitempty"` // degrees applied to the source
+	VideoFrames int64   `json:"video_frames,omitempty"`
+	Duration    float64 `json:"duration"` // seconds, of the source
+}
+
+// Proxy transcodes in into a browser-playable MP4 at out: H.264 (libx264,
+// yuv420p, upright, at most 720p, even dimensions, square pixels, source
+// timestamps kept so variable frame rate stays in sync) and AAC audio, with
+// the index at the front. An input without video gives an AAC-only MP4
+// (name it .m4a). progress, if non-nil, is called from this goroutine as
+// decoding advances and once with 100% at the end.
+//
+// out is written through a temporary file in the same directory and renamed
+// into place only on success, so a reader never sees a half-written proxy
+// and a failed or cancelled job leaves nothing behind.
+func Proxy(ctx context.Context, in, out string, opts ProxyOptions, progress func(Progress)) (*ProxyResult, error) {
+	const op = "proxy"
+	if err := opts.Validate(); err != nil {
+		return nil, mediaErr(op, in, ErrInvalidOptions, err)
+	}
+	opts = opts.withDefaults()
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.partial")
+	if err != nil {
+		return nil, mediaErr(op, out, nil, err)
+	}
+	tmpPath := tmp.Name()
+	_ = tmp.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.Remove(tmpPath)
+		}
+	}()
+
+	c := NewCloser()
+	defer c.Close()
+	res, err := proxy(ctx, c, in, tmpPath, opts, progress)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Close(); err != nil {
+		return nil, mediaErr(op+": close output", out, nil, err)
+	}
+	if err := os.Rename(tmpPath, out); err != nil {
+		return nil, mediaErr(op, out, nil, err)
+	}
+	ok = true
+	return res, nil
+}
+
+func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOptions, progress func(Progress)) (*ProxyResult, error) {
+	const op = "proxy"
+	in, err := OpenInput(ctx, c, inPath)
+	if err != nil {
+		return nil, err
+	}
+	if in.Video == nil && in.Audio == nil {
+		return nil, mediaErr(op, inPath, ErrNoMedia, nil)
+	}
+	res := &ProxyResult{Duration: in.Duration()}
+	var decoders []*Decoder
+	var vd, ad *Decoder
+	var vopts *VideoEncoderOptions
+	var aopts *AudioEncoderOptions
+
+	if in.Video != nil {
+		cp := in.Video.CodecParameters()
+		if cp.Width() <= 0 || cp.Height() <= 0 {
+			return nil, mediaErr(op, inPath, ErrCorruptMedia, fmt.Errorf("video stream has no size (%dx%d)", cp.Width(), cp.Height()))
+		}
+		if vd, err = NewDecoder(c, in, in.Video, opts.Threads); err != nil {
+			return nil, err
+		}
+		decoders = append(decoders, vd)
+		res.HasVideo = true
+		res.Rotation = StreamRotation(in.Video)
+		sar := in.FormatContext.GuessSampleAspectRatio(in.Video, nil)
+		res.Width, res.Height = ProxySize(cp.Width(), cp.Height(), sar, res.Rotation, opts.MaxShortSide, opts.MaxLongSide)
+		vopts = &VideoEncoderOptions{
+			Width: res.Width, Height: res.Height, TimeBase: vd.TimeBase(),
+			FrameRate: in.FormatContext.GuessFrameRate(in.Video, nil),
+			Preset:    opts.Preset, CRF: opts.CRF, Threads: opts.Threads,
+		}
+	}
+	if in.Audio != nil && in.Audio.CodecParameters().SampleRate() > 0 {
+		if ad, err = NewDecoder(c, in, in.Audio, 1); err != nil {
+			// A video with an audio codec we cannot decode still gets a
+			// (silent) video proxy; an audio-only file cannot.
+			if vd == nil {
+				return nil, err
+			}
+			ad = nil
+		} else {
+			decoders = append(decoders, ad)
+			channels := 2
+			if in.Audio.CodecParameters().Channels() == 1 {
+				channels = 1
+			}
+			aopts = &AudioEncoderOptions{
+				SampleRate: AACSampleRate(in.Audio.CodecParameters().SampleRate()),
+				Channels:   channels, BitRate: opts.AudioBitRate,
+			}
+			res.HasAudio = true
+		}
+	}
+	if vd == nil && ad == nil {
+		return nil, mediaErr(op, inPath, ErrNoMedia, errors.New("no decodable stream"))
+	}
+
+	w, err := CreateMP4(ctx, c, outPath, vopts, aopts)
+	if err != nil {
+		return nil, err
+	}
+
+	// Shift every stream so the file starts at 0, as the ffmpeg CLI does:
+	// MPEG-TS and camera files often start at an arbitrary clock value.
+	start := in.FormatContext.StartTime()
+	if start == astiav.NoPtsValue {
+		start = 0
+	}
+	offsetOf := func(d *Decoder) int64 {
+		return astiav.RescaleQ(start, astiav.NewRational(1, astiav.TimeBase), d.TimeBase())
+	}
+	duration := time.Duration(res.Duration * float64(time.Second))
+	lastPercent := -1.0
+	report := func(d *Decoder, pts int64) {
+		if progress == nil {
+			return
+		}
+		pos := time.Duration(float64(pts) * d.TimeBase().Float64() * float64(time.Second))
+		p := Progress{Position: pos, Duration: duration}
+		if duration > 0 {
+			p.Percent = min(100, max(0, 100*pos.Seconds()/duration.Seconds()))
+		}
+		if p.Percent-lastPercent >= 0.5 || (duration == 0 && pos > 0) {
+			lastPercent = p.Percent
+			progress(p)
+		}
+	}
+
+	var vf, af *FilterGraph
+	var vOffset, aOffset int64
+	if vd != nil {
+		vOffset = offsetOf(vd)
+	}
+	if ad != nil {
+		aOffset = offsetOf(ad)
+	}
+	videoSpec := ""
+	if r := RotationFilter(res.Rotation); r != "" {
+		videoSpec = r + ","
+	}
+	videoSpec += fmt.Sprintf("scale=%d:%d:flags=bicubic,format=yuv420p,setsar=1", res.Width, res.Height)
+
+	err = DecodeStreams(c, in, decoders, func(d *Decoder, f *astiav.Frame) error {
+		if d == vd {
+			f.SetPts(f.Pts() - vOffset)
+			if vf == nil {
+				var err error
+				if vf, err = NewVideoFilter(c, VideoSourceOf(f, d.TimeBase()), videoSpec, opts.Threads); err != nil {
+					return err
+				}
+			}
+			res.VideoFrames++
+			report(d, f.Pts())
+			return vf.Push(f, w.WriteVideoFrame)
+		}
+		f.SetPts(f.Pts() - aOffset)
+		if af == nil {
+			var err error
+			if af, err = NewAudioResampler(c, AudioSourceOf(f, d.TimeBase()), w.AudioTarget()); err != nil {
+				return err
+			}
+		}
+		if vd == nil {
+			report(d, f.Pts())
+		}
+		return af.Push(f, w.WriteAudioFrame)
+	})
+	if err != nil {
+		return nil, withOp(op, inPath, err)
+	}
+	if vd != nil && res.VideoFrames == 0 {
+		return nil, mediaErr(op, inPath, ErrCorruptMedia, errors.New("no decodable video frame"))
+	}
+	if vf != nil {
+		if err := vf.Push(nil, w.WriteVideoFrame); err != nil {
+			return nil, withOp(op, inPath, err)
+		}
+	}
+	if af != nil {
+		if err := af.Push(nil, w.WriteAudioFrame); err != nil {
+			return nil, withOp(op, inPath, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, mediaErr(op, inPath, nil, err)
+	}
+	if err := w.Finish(); err != nil {
+		return nil, withOp(op, inPath, err)
+	}
+	if progress != nil {
+		progress(Progress{Percent: 100, Position: duration, Duration: duration})
+	}
+	return res, nil
+}
+
+// withOp prefixes the operation of a *MediaError coming from a building
+// block (which does not know which pipeline it runs in) and fills its path.
+func withOp(op, path string, err error) error {
+	var me *MediaError
+	if errors.As(err, &me) {
+		cp := *me
+		cp.Op = op + ": " + me.Op
+		if cp.Path == "" {
+			cp.Path = path
+		}
+		return &cp
+	}
+	return mediaErr(op, path, nil, err)
+}
