@@ -1,0 +1,174 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/ingest/receipt"
+	"github.com/opendems/opendems/evidence/ingest/wire"
+)
+
+// RegisterRoutes mounts the ingest protocol (see the package doc) at its
+// absolute paths under /api/v1/ingest. r must already authenticate: the
+// handlers read the principal from the request context
+// (identity.FromContext) and answer 401 without one. The receipt-key route
+// needs no principal, so it may also be mounted publicly with
+// ReceiptKeyHandler.
+func (s *Service) RegisterRoutes(r gin.IRoutes) {
+	r.POST(wire.PathSessions, s.handleCreate)
+	r.GET(wire.PathSessions+"/:id", s.handleGet)
+	r.PUT(wire.PathSessions+"/:id/chunks", s.handleChunk)
+	r.POST(wire.PathSessions+"/:id/commit", s.handleCommit)
+	r.DELETE(wire.PathSessions+"/:id", s.handleAbort)
+	r.GET(wire.PathReceiptKey, s.ReceiptKeyHandler)
+}
+
+// ReceiptKeyHandler serves the receipt-verification public key.
+func (s *Service) ReceiptKeyHandler(c *gin.Context) {
+	c.JSON(http.StatusOK, receipt.NewPublicKey(s.pub))
+}
+
+// writeError sends err as the protocol's JSON error.
+func (s *Service) writeError(c *gin.Context, err error) {
+	var we *wire.Error
+	switch {
+	case errors.As(err, &we):
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this.
+		we = &wire.Error{Code: wire.CodeUnavailable, Message: "request cancelled"}
+	default:
+		s.cfg.Logger.Error("ingest: internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		we = &wire.Error{Code: wire.CodeInternal, Message: "internal error; see the server log"}
+	}
+	status := wire.Status(we.Code)
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
+	c.AbortWithStatusJSON(status, wire.Body{Error: we})
+}
+
+func (s *Service) principal(c *gin.Context) (identity.Principal, bool) {
+	p, ok := identity.FromContext(c.Request.Context())
+	if !ok {
+		s.writeError(c, &wire.Error{Code: wire.CodeUnauthenticated, Message: "authentication required"})
+	}
+	return p, ok
+}
+
+func (s *Service) sessionID(c *gin.Context) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		s.writeError(c, &wire.Error{Code: wire.CodeNotFound, Message: "no upload session " + c.Param("id")})
+		return id, false
+	}
+	return id, true
+}
+
+func (s *Service) handleCreate(c *gin.Context) {
+	p, ok := s.principal(c)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, wire.MaxCreateBody+1))
+	if err != nil {
+		s.writeError(c, &wire.Error{Code: wire.CodeBadRequest, Message: "reading request: " + err.Error()})
+		return
+	}
+	if len(body) > wire.MaxCreateBody {
+		s.writeError(c, &wire.Error{Code: wire.CodeRequestTooLarge, Message: "session request larger than 4 MiB"})
+		return
+	}
+	req, err := wire.ParseCreateRequest(body)
+	if err != nil {
+		s.writeError(c, &wire.Error{Code: wire.CodeInvalidRequest, Message: err.Error()})
+		return
+	}
+	resp, created, err := s.Create(c.Request.Context(), p, req)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.JSON(status, resp)
+}
+
+func (s *Service) handleGet(c *gin.Context) {
+	p, ok := s.principal(c)
+	if !ok {
+		return
+	}
+	id, ok := s.sessionID(c)
+	if !ok {
+		return
+	}
+	v, err := s.Get(c.Request.Context(), p, id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+func (s *Service) handleChunk(c *gin.Context) {
+	p, ok := s.principal(c)
+	if !ok {
+		return
+	}
+	id, ok := s.sessionID(c)
+	if !ok {
+		return
+	}
+	ch, err := wire.ParseChunk(c.Query("offset"), c.Request.ContentLength, c.GetHeader(wire.HeaderChunkSHA256))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	resp, err := s.PutChunk(c.Request.Context(), p, id, ch, c.Request.Body)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Service) handleCommit(c *gin.Context) {
+	p, ok := s.principal(c)
+	if !ok {
+		return
+	}
+	id, ok := s.sessionID(c)
+	if !ok {
+		return
+	}
+	resp, err := s.Commit(c.Request.Context(), p, id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Service) handleAbort(c *gin.Context) {
+	p, ok := s.principal(c)
+	if !ok {
+		return
+	}
+	id, ok := s.sessionID(c)
+	if !ok {
+		return
+	}
+	if err := s.Abort(c.Request.Context(), p, id); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,185 @@
+package ingest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/ingest/wire"
+	"github.com/opendems/opendems/storage"
+)
+
+// DefaultChunkSize is the chunk size when Config.ChunkSize is zero: large
+// enough that a 10 GiB recording needs 640 parts (S3 allows 10,000), small
+// enough that an interrupted chunk costs seconds to resend.
+const DefaultChunkSize = 16 << 20
+
+// DefaultSessionMaxAge is how long a session may sit idle before it is
+// refused and cleaned up: long enough to ride out a server or network
+// outage of days.
+const DefaultSessionMaxAge = 7 * 24 * time.Hour
+
+// Enqueuer inserts a job inside the caller's transaction, so the job exists
+// exactly when the item does. *river.Client[pgx.Tx] satisfies it.
+type Enqueuer interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+var _ Enqueuer = (*river.Client[pgx.Tx])(nil)
+
+// CustodyEvent is an event ingest appends to an item's chain of custody.
+type CustodyEvent struct {
+	EvidenceID uuid.UUID
+	Action     string // chain.ActionIngested or chain.ActionDuplicateUpload
+	ActorKind  identity.Kind
+	ActorID    uuid.UUID
+	Actor      string // e.g. "dock:station-3"
+	At         time.Time
+	Details    map[string]any
+}
+
+// Custody appends custody events inside the caller's transaction, so the
+// first event commits with the item (or neither does).
+type Custody interface {
+	AppendTx(ctx context.Context, tx pgx.Tx, ev CustodyEvent) error
+}
+
+// CustodyFunc adapts a function to Custody.
+type CustodyFunc func(ctx context.Context, tx pgx.Tx, ev CustodyEvent) error
+
+// AppendTx implements Custody.
+func (f CustodyFunc) AppendTx(ctx context.Context, tx pgx.Tx, ev CustodyEvent) error {
+	return f(ctx, tx, ev)
+}
+
+// Authorizer decides whether a principal may upload. Nil allows docks and
+// users (the policy package will take over this decision).
+type Authorizer interface {
+	CanUpload(ctx context.Context, p identity.Principal) error
+}
+
+// Config wires a Service. Pool, Storage, Jobs, Custody and ReceiptKey are
+// required; zero limits take the defaults.
+type Config struct {
+	Pool       *pgxpool.Pool
+	Storage    storage.Backend
+	Jobs       Enqueuer
+	Custody    Custody
+	ReceiptKey ed25519.PrivateKey
+	Authorizer Authorizer
+
+	// ChunkSize is the fixed size of every chunk but the last (default
+	// DefaultChunkSize; at least storage.MinPartSize).
+	ChunkSize int64
+	// MaxFileSize refuses larger uploads (default: ChunkSize × wire.MaxParts).
+	MaxFileSize int64
+	// SessionMaxAge refuses a session idle for longer (default
+	// DefaultSessionMaxAge); CleanupAbandoned removes such sessions.
+	SessionMaxAge time.Duration
+	// RetainFor, when set, locks each original for that long from upload.
+	RetainFor time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives operational messages (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Validate checks the configuration and names the bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Pool == nil:
+		return errors.New("ingest config: Pool is required")
+	case c.Storage == nil:
+		return errors.New("ingest config: Storage is required")
+	case c.Jobs == nil:
+		return errors.New("ingest config: Jobs is required")
+	case c.Custody == nil:
+		return errors.New("ingest config: Custody is required")
+	case len(c.ReceiptKey) != ed25519.PrivateKeySize:
+		return fmt.Errorf("ingest config: ReceiptKey: %d bytes, want an Ed25519 private key (%d)", len(c.ReceiptKey), ed25519.PrivateKeySize)
+	case c.ChunkSize != 0 && c.ChunkSize < storage.MinPartSize:
+		return fmt.Errorf("ingest config: ChunkSize %d is below storage.MinPartSize (%d)", c.ChunkSize, storage.MinPartSize)
+	case c.ChunkSize > 5<<30:
+		return fmt.Errorf("ingest config: ChunkSize %d is above 5 GiB, S3's part limit", c.ChunkSize)
+	case c.MaxFileSize < 0:
+		return fmt.Errorf("ingest config: MaxFileSize %d is negative", c.MaxFileSize)
+	case c.SessionMaxAge < 0:
+		return fmt.Errorf("ingest config: SessionMaxAge %v is negative", c.SessionMaxAge)
+	case c.RetainFor < 0:
+		return fmt.Errorf("ingest config: RetainFor %v is negative", c.RetainFor)
+	}
+	return nil
+}
+
+// Service is the server side of ingest. It is safe for concurrent use;
+// several Services (processes) may share one database and store.
+type Service struct {
+	cfg Config
+	pub ed25519.PublicKey
+
+	mu   sync.Mutex
+	busy map[uuid.UUID]bool // sessions with a chunk or commit in flight here
+}
+
+// NewService checks cfg, fills defaults and returns the service.
+func NewService(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if max := cfg.ChunkSize * wire.MaxParts; cfg.MaxFileSize == 0 || cfg.MaxFileSize > max {
+		cfg.MaxFileSize = max
+	}
+	if cfg.SessionMaxAge == 0 {
+		cfg.SessionMaxAge = DefaultSessionMaxAge
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{
+		cfg:  cfg,
+		pub:  cfg.ReceiptKey.Public().(ed25519.PublicKey),
+		busy: map[uuid.UUID]bool{},
+	}, nil
+}
+
+// PublicKey is the receipt-verification key docks pin.
+func (s *Service) PublicKey() ed25519.PublicKey { return s.pub }
+
+// ChunkSize is the configured chunk size.
+func (s *Service) ChunkSize() int64 { return s.cfg.ChunkSize }
+
+// acquire marks a session busy in this process; the returned func releases
+// it. Concurrent requests on one session are refused rather than queued:
+// the client's retry re-syncs with the durable offset.
+func (s *Service) acquire(id uuid.UUID) (func(), bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[id] {
+		return nil, false
+	}
+	s.busy[id] = true
+	return func() {
+		s.mu.Lock()
+		delete(s.busy, id)
+		s.mu.Unlock()
+	}, true
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
