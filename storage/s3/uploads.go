@@ -1,0 +1,434 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/opendems/opendems/storage"
+)
+
+// uploadRecord is _uploads/<hex id>/upload.json.
+type uploadRecord struct {
+	Namespace   storage.Namespace `json:"namespace"`
+	Digest      string            `json:"sha256"`
+	Size        int64             `json:"size"`
+	Started     time.Time         `json:"started"`
+	RetainUntil time.Time         `json:"retain_until,omitzero"`
+	LegalHold   bool              `json:"legal_hold"`
+	ContentType string            `json:"content_type,omitempty"`
+}
+
+func (r uploadRecord) putOptions() storage.PutOptions {
+	return storage.PutOptions{RetainUntil: r.RetainUntil, LegalHold: r.LegalHold, ContentType: r.ContentType}
+}
+
+// partRecord is _uploads/<hex id>/part-NNNNN.json: our durable copy of a
+// storage.Part the server accepted.
+type partRecord struct {
+	Number    int    `json:"number"`
+	Offset    int64  `json:"offset"`
+	Size      int64  `json:"size"`
+	ETag      string `json:"etag"`
+	SHA256    string `json:"sha256"`
+	HashState []byte `json:"hash_state"`
+}
+
+func (p partRecord) part() storage.Part {
+	return storage.Part{Number: p.Number, Offset: p.Offset, Size: p.Size, ETag: p.ETag, HashState: p.HashState}
+}
+
+func (p partRecord) end() int64 { return p.Offset + p.Size }
+
+func samePart(a, b storage.Part) bool {
+	return a.Number == b.Number && a.Offset == b.Offset && a.Size == b.Size && a.ETag == b.ETag && bytes.Equal(a.HashState, b.HashState)
+}
+
+func recordPrefix(id storage.UploadID) string {
+	return "_uploads/" + hex.EncodeToString([]byte(id)) + "/"
+}
+
+func partKey(id storage.UploadID, n int) string {
+	return fmt.Sprintf("%spart-%05d.json", recordPrefix(id), n)
+}
+
+func (s *Store) putJSON(ctx context.Context, k string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	_, err = s.core.PutObject(ctx, s.cfg.Bucket, k, bytes.NewReader(b), int64(len(b)), "", hex.EncodeToString(sum[:]),
+		minio.PutObjectOptions{ContentType: "application/json", DisableContentSha256: true})
+	return translate(err)
+}
+
+func (s *Store) getJSON(ctx context.Context, k string, v any) error {
+	rc, _, _, err := s.core.GetObject(ctx, s.cfg.Bucket, k, minio.GetObjectOptions{})
+	if err != nil {
+		return translate(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return translate(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("corrupt record %s: %w", k, err)
+	}
+	return nil
+}
+
+// deletePrefix removes every version of every key under prefix; upload
+// records are not locked, so this always succeeds on a healthy server.
+func (s *Store) deletePrefix(ctx context.Context, prefix string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for v := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
+		if v.Err != nil {
+			return translate(v.Err)
+		}
+		if err := s.client.RemoveObject(ctx, s.cfg.Bucket, v.Key, minio.RemoveObjectOptions{VersionID: v.VersionID}); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// CreateUpload implements storage.Uploads. The lock settings are given to
+// the S3 multipart upload now, so the object is locked the instant it
+// appears at Complete.
+func (s *Store) CreateUpload(ctx context.Context, ref storage.Ref, size int64, opts storage.PutOptions) (_ storage.UploadID, err error) {
+	const op = "create-upload"
+	if err := ref.Validate(); err != nil {
+		return "", s.err(op, ref, err)
+	}
+	if size < 0 {
+		return "", s.err(op, ref, fmt.Errorf("negative size %d: %w", size, storage.ErrInvalid))
+	}
+	mid, err := s.core.NewMultipartUpload(ctx, s.cfg.Bucket, key(ref), s.lockOptions(ref, opts))
+	if err != nil {
+		return "", s.err(op, ref, translate(err))
+	}
+	id := storage.UploadID(mid)
+	defer func() {
+		if err != nil {
+			s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.cfg.Bucket, key(ref), mid)
+		}
+	}()
+	rec := uploadRecord{Namespace: ref.Namespace, Digest: ref.Digest.String(), Size: size, Started: time.Now().UTC(),
+		LegalHold: opts.LegalHold, ContentType: opts.ContentType}
+	if !opts.RetainUntil.IsZero() {
+		rec.RetainUntil = opts.RetainUntil.UTC()
+	}
+	if err := s.putJSON(ctx, recordPrefix(id)+"upload.json", rec); err != nil {
+		return "", s.err(op, ref, err)
+	}
+	return id, nil
+}
+
+func (s *Store) loadUpload(ctx context.Context, id storage.UploadID, ref storage.Ref) (uploadRecord, error) {
+	var rec uploadRecord
+	if id == "" {
+		return rec, fmt.Errorf("empty upload id: %w", storage.ErrUploadNotFound)
+	}
+	if err := s.getJSON(ctx, recordPrefix(id)+"upload.json", &rec); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return rec, fmt.Errorf("upload %s: %w", id, storage.ErrUploadNotFound)
+		}
+		return rec, err
+	}
+	if rec.Namespace != ref.Namespace || rec.Digest != ref.Digest.String() {
+		return rec, fmt.Errorf("upload %s is for %s/%s, not %s: %w", id, rec.Namespace, rec.Digest, ref, storage.ErrUploadNotFound)
+	}
+	return rec, nil
+}
+
+// loadParts returns the recorded parts in order, up to the first gap.
+func (s *Store) loadParts(ctx context.Context, id storage.UploadID) ([]partRecord, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var recs []partRecord
+	for info := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: recordPrefix(id) + "part-"}) {
+		if info.Err != nil {
+			return nil, translate(info.Err)
+		}
+		var p partRecord
+		if err := s.getJSON(ctx, info.Key, &p); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return nil, err
+		}
+		recs = append(recs, p)
+	}
+	slices.SortFunc(recs, func(a, b partRecord) int { return a.Number - b.Number })
+	var off int64
+	for i, p := range recs {
+		if p.Number != i+1 || p.Offset != off {
+			return recs[:i], nil
+		}
+		off = p.end()
+	}
+	return recs, nil
+}
+
+// WritePart implements storage.Uploads. The part is read into one of the
+// store's buffers (n may not exceed PartSize), hashed, and sent with its
+// SHA-256 so the server rejects it if the bytes it receives differ.
+func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.Ref, prev *storage.Part, r io.Reader, n int64) (storage.Part, error) {
+	const op = "write-part"
+	if err := ref.Validate(); err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	if n < 0 || n > s.cfg.PartSize {
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part size %d: want 0 to %d bytes (part_size): %w", n, s.cfg.PartSize, storage.ErrInvalid))
+	}
+	rec, err := s.loadUpload(ctx, id, ref)
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	recs, err := s.loadParts(ctx, id)
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	number, offset := 1, int64(0)
+	var state []byte
+	if prev != nil {
+		if prev.Number < 1 || prev.Number > len(recs) || !samePart(*prev, recs[prev.Number-1].part()) {
+			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded parts: %w", prev.Number, storage.ErrInvalid))
+		}
+		number, offset, state = prev.Number+1, prev.End(), prev.HashState
+	}
+	if number > maxParts {
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d exceeds the S3 limit of %d parts: %w", number, maxParts, storage.ErrInvalid))
+	}
+	if offset+n > rec.Size {
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d of %d bytes at %d exceeds upload size %d: %w", number, n, offset, rec.Size, storage.ErrSizeMismatch))
+	}
+	whole, err := storage.RestoreHashState(state)
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	buf, err := s.getBuf(ctx)
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	defer s.putBuf(buf)
+	part := buf[:n]
+	if err := readPart(r, part); err != nil {
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: %w", number, err))
+	}
+	whole.Write(part)
+	sum := sha256.Sum256(part)
+	// Forget this part and later ones before replacing the bytes, so a
+	// crash leaves the part unrecorded rather than misrecorded.
+	for _, p := range recs[number-1:] {
+		if err := s.deletePrefix(ctx, partKey(id, p.Number)); err != nil {
+			return storage.Part{}, s.err(op, ref, err)
+		}
+	}
+	op2, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key(ref), string(id), number, bytes.NewReader(part), n,
+		minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:]), DisableContentSha256: true})
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, translate(err))
+	}
+	hs, err := storage.MarshalHashState(whole)
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	pr := partRecord{Number: number, Offset: offset, Size: n, ETag: strings.Trim(op2.ETag, `"`), SHA256: hex.EncodeToString(sum[:]), HashState: hs}
+	if err := s.putJSON(ctx, partKey(id, number), pr); err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	return pr.part(), nil
+}
+
+// ListParts implements storage.Uploads. It returns our records, which
+// carry the hash states S3 itself does not keep.
+func (s *Store) ListParts(ctx context.Context, id storage.UploadID, ref storage.Ref) ([]storage.Part, error) {
+	if _, err := s.loadUpload(ctx, id, ref); err != nil {
+		return nil, s.err("list-parts", ref, err)
+	}
+	recs, err := s.loadParts(ctx, id)
+	if err != nil {
+		return nil, s.err("list-parts", ref, err)
+	}
+	parts := make([]storage.Part, len(recs))
+	for i, p := range recs {
+		parts[i] = p.part()
+	}
+	return parts, nil
+}
+
+// serverParts lists the parts the server holds for an upload.
+func (s *Store) serverParts(ctx context.Context, id storage.UploadID, ref storage.Ref) (map[int]minio.ObjectPart, error) {
+	held := map[int]minio.ObjectPart{}
+	marker := 0
+	for {
+		res, err := s.core.ListObjectParts(ctx, s.cfg.Bucket, key(ref), string(id), marker, 1000)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, p := range res.ObjectParts {
+			held[p.PartNumber] = p
+		}
+		if !res.IsTruncated {
+			return held, nil
+		}
+		marker = res.NextPartNumberMarker
+	}
+}
+
+// Complete implements storage.Uploads.
+func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.Ref, parts []storage.Part) (storage.Object, error) {
+	const op = "complete"
+	if err := ref.Validate(); err != nil {
+		return storage.Object{}, s.err(op, ref, err)
+	}
+	rec, err := s.loadUpload(ctx, id, ref)
+	if err != nil {
+		return storage.Object{}, s.err(op, ref, err)
+	}
+	recs, err := s.loadParts(ctx, id)
+	if err != nil {
+		return storage.Object{}, s.err(op, ref, err)
+	}
+	if len(parts) != len(recs) {
+		return storage.Object{}, s.err(op, ref, fmt.Errorf("%d parts given, %d recorded: %w", len(parts), len(recs), storage.ErrInvalid))
+	}
+	for i := range parts {
+		if !samePart(parts[i], recs[i].part()) {
+			return storage.Object{}, s.err(op, ref, fmt.Errorf("part %d does not match the recorded part: %w", i+1, storage.ErrInvalid))
+		}
+	}
+	abort := func(cause error) (storage.Object, error) {
+		if err := s.abort(context.WithoutCancel(ctx), id, ref); err != nil {
+			cause = fmt.Errorf("%w (and abort failed: %v)", cause, err)
+		}
+		return storage.Object{}, s.err(op, ref, cause)
+	}
+	var total int64
+	var state []byte
+	if len(recs) > 0 {
+		total, state = recs[len(recs)-1].end(), recs[len(recs)-1].HashState
+	}
+	if total != rec.Size {
+		return abort(fmt.Errorf("parts cover %d bytes, upload declared %d: %w", total, rec.Size, storage.ErrSizeMismatch))
+	}
+	if sum, err := storage.SumHashState(state); err != nil {
+		return abort(err)
+	} else if sum != ref.Digest {
+		return abort(fmt.Errorf("uploaded bytes hash to %s: %w", sum, storage.ErrDigestMismatch))
+	}
+	if rec.Size == 0 {
+		// S3 cannot complete an upload without parts: store the empty
+		// object directly (its digest was just checked).
+		if err := s.abort(ctx, id, ref); err != nil {
+			return storage.Object{}, s.err(op, ref, err)
+		}
+		obj, err := s.putSmall(ctx, ref, 0, bytes.NewReader(nil), rec.putOptions())
+		if err != nil {
+			return storage.Object{}, s.err(op, ref, err)
+		}
+		return obj, nil
+	}
+	held, err := s.serverParts(ctx, id, ref)
+	if err != nil {
+		return storage.Object{}, s.err(op, ref, err)
+	}
+	cps := make([]minio.CompletePart, len(recs))
+	for i, p := range recs {
+		h, ok := held[p.Number]
+		if !ok || strings.Trim(h.ETag, `"`) != p.ETag || h.Size != p.Size {
+			return abort(fmt.Errorf("server holds part %d as %q (%d bytes), recorded %q (%d bytes): %w", p.Number, h.ETag, h.Size, p.ETag, p.Size, storage.ErrDigestMismatch))
+		}
+		cps[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+	}
+	obj, err := s.complete(ctx, ref, string(id), cps)
+	if err != nil {
+		return storage.Object{}, s.err(op, ref, err)
+	}
+	if err := s.deletePrefix(ctx, recordPrefix(id)); err != nil {
+		return obj, s.err(op, ref, fmt.Errorf("object stored, upload records not removed: %w", err))
+	}
+	return obj, nil
+}
+
+// abort discards the S3 upload and our records of it. MinIO answers an
+// abort of an unknown upload with success, so existence is checked first:
+// through our record, or, for an upload whose record was never written,
+// by asking the server for its parts.
+func (s *Store) abort(ctx context.Context, id storage.UploadID, ref storage.Ref) error {
+	if id == "" {
+		return fmt.Errorf("empty upload id: %w", storage.ErrUploadNotFound)
+	}
+	if _, err := s.loadUpload(ctx, id, ref); err != nil {
+		if !errors.Is(err, storage.ErrUploadNotFound) {
+			return err
+		}
+		if _, lerr := s.core.ListObjectParts(ctx, s.cfg.Bucket, key(ref), string(id), 0, 1); lerr != nil {
+			return fmt.Errorf("%v: %w", lerr, storage.ErrUploadNotFound)
+		}
+	}
+	err := s.core.AbortMultipartUpload(ctx, s.cfg.Bucket, key(ref), string(id))
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+		return translate(err)
+	}
+	return s.deletePrefix(ctx, recordPrefix(id))
+}
+
+// Abort implements storage.Uploads.
+func (s *Store) Abort(ctx context.Context, id storage.UploadID, ref storage.Ref) error {
+	if err := ref.Validate(); err != nil {
+		return s.err("abort", ref, err)
+	}
+	if err := s.abort(ctx, id, ref); err != nil {
+		return s.err("abort", ref, err)
+	}
+	return nil
+}
+
+// ListUploads implements storage.Uploads. It lists the server's
+// unfinished multipart uploads on object keys, including ones whose
+// record was never written (a crash right after CreateUpload), so the
+// sweeper can abort them too.
+func (s *Store) ListUploads(ctx context.Context, olderThan time.Time, fn func(id storage.UploadID, ref storage.Ref, started time.Time) error) error {
+	keyMarker, idMarker := "", ""
+	for {
+		res, err := s.core.ListMultipartUploads(ctx, s.cfg.Bucket, "", keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return s.err("list-uploads", storage.Ref{}, translate(err))
+		}
+		for _, u := range res.Uploads {
+			ns, hexd, ok := strings.Cut(u.Key, "/")
+			if !ok || !storage.Namespace(ns).Valid() {
+				continue
+			}
+			d, err := storage.ParseDigest(hexd)
+			if err != nil {
+				continue
+			}
+			if !u.Initiated.Before(olderThan) {
+				continue
+			}
+			if err := fn(storage.UploadID(u.UploadID), storage.Ref{Namespace: storage.Namespace(ns), Digest: d}, u.Initiated); err != nil {
+				return err
+			}
+		}
+		if !res.IsTruncated {
+			return nil
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
+}
