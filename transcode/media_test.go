@@ -14,7 +14,11 @@ import (
 func TestMain(m *testing.M) {
 	// FFmpeg warns loudly on the corrupt inputs these tests feed it.
 	astiav.SetLogLevel(astiav.LogLevelQuiet)
-	os.Exit(m.Run())
+	code := m.Run()
+	if fixture.dir != "" {
+		_ = os.RemoveAll(fixture.dir)
+	}
+	os.Exit(code)
 }
 
 // fixtures are generated once per test binary with the ffmpeg CLI (an
@@ -61,10 +65,11 @@ func media(t testing.TB, name string) string {
 			"-metadata", "make=OpenDEMS TestCam",
 			"-metadata", "model=BWC-1",
 			p("normal.mp4"))
-		// odd: 321x239, 4:2:2-free yuv444p MPEG-4 part 2 in MKV, mono 8 kHz.
-		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=321x239:rate=30:duration=2",
+		// odd: 321x239 (testsrc, since testsrc2 rounds to even), MPEG-4
+		// part 2 in Matroska, mono Opus.
+		ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=321x239:rate=30:duration=2",
 			"-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=8000:duration=2",
-			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", "-c:a", "libopus", "-ac", "1",
+			"-c:v", "mpeg4", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-ac", "1",
 			p("odd.mkv"))
 		// rotated: 320x240 frames with a display matrix saying "turn 90°"
 		// (the ffmpeg 5.1 CLI writes the matrix only when stream-copying
@@ -96,6 +101,11 @@ func media(t testing.TB, name string) string {
 		// big: 1280x960 (4:3 above 720p) MJPEG-ish full-range input.
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=1280x960:rate=10:duration=1",
 			"-c:v", "mjpeg", "-pix_fmt", "yuvj420p", p("big.avi"))
+		// black start: 1 s of black, then picture (poster must skip it).
+		ffmpeg(t, "-f", "lavfi", "-i", "color=black:size=320x240:rate=25:duration=1",
+			"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+			"-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0", "-c:v", "libx264", "-preset", "ultrafast",
+			"-pix_fmt", "yuv420p", p("blackstart.mp4"))
 		// truncated: first third of normal.mp4 (moov at the end → missing).
 		b, err := os.ReadFile(p("normal.mp4"))
 		if err != nil {

@@ -2,26 +2,293 @@ package transcode_test
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/opendems/opendems/transcode"
 )
 
-func TestProxySmoke(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "out.mp4")
-	res, err := transcode.Proxy(context.Background(), media(t, "normal.mp4"), out, transcode.ProxyOptions{Threads: 1}, nil)
+// topLevelAtoms lists the top-level MP4 boxes of path in file order.
+func topLevelAtoms(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v %s", res, out)
+	defer f.Close()
+	var atoms []string
+	var off int64
+	hdr := make([]byte, 16)
+	for {
+		if _, err := f.ReadAt(hdr[:8], off); err != nil {
+			if errors.Is(err, io.EOF) {
+				return atoms
+			}
+			t.Fatal(err)
+		}
+		size := int64(binary.BigEndian.Uint32(hdr[:4]))
+		typ := string(hdr[4:8])
+		switch size {
+		case 0:
+			return append(atoms, typ)
+		case 1:
+			if _, err := f.ReadAt(hdr[8:16], off+8); err != nil {
+				t.Fatal(err)
+			}
+			size = int64(binary.BigEndian.Uint64(hdr[8:16]))
+		}
+		if size < 8 {
+			t.Fatalf("bad atom %q size %d at %d", typ, size, off)
+		}
+		atoms = append(atoms, typ)
+		off += size
+	}
 }
 
-func TestProbeSmoke(t *testing.T) {
-	for _, n := range []string{"normal.mp4", "odd.mkv", "rotated.mp4", "vfr.mp4", "audioonly.wav", "big.avi", "tagged.mov", "truncated.mp4", "garbage.bin"} {
-		r, err := transcode.Probe(context.Background(), media(t, n))
-		b, _ := json.MarshalIndent(r, "", " ")
-		t.Logf("%s: %v\n%s", n, err, b)
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// streamFrames counts the frames of the first video stream with ffprobe.
+func streamFrames(t *testing.T, path string) int {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe count: %v", err)
+	}
+	// Side data (display matrix) adds fields after the count.
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	first, _, _ = strings.Cut(first, ",")
+	n, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatalf("ffprobe count %q: %v", out, err)
+	}
+	return n
+}
+
+func TestProxy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in           string
+		ext          string
+		wantW, wantH int // 0,0 for audio only
+		wantAudio    bool
+		sameFrames   bool // every source frame kept (no fps conversion)
+	}{
+		{"normal.mp4", ".mp4", 640, 360, true, true},
+		{"odd.mkv", ".mp4", 320, 238, true, true},
+		{"rotated.mp4", ".mp4", 240, 320, true, true},
+		{"vfr.mp4", ".mp4", 320, 240, true, true},
+		{"noaudio.mp4", ".mp4", 320, 240, false, true},
+		{"audioonly.wav", ".m4a", 0, 0, true, false},
+		{"big.avi", ".mp4", 960, 720, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			src := media(t, tc.in)
+			out := filepath.Join(t.TempDir(), "proxy"+tc.ext)
+			var last transcode.Progress
+			calls := 0
+			res, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"},
+				func(p transcode.Progress) {
+					if p.Percent < last.Percent {
+						t.Errorf("progress went back: %.1f after %.1f", p.Percent, last.Percent)
+					}
+					last = p
+					calls++
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls < 2 || last.Percent != 100 {
+				t.Errorf("progress: %d calls, last %.1f%%", calls, last.Percent)
+			}
+			if res.HasAudio != tc.wantAudio || res.HasVideo != (tc.wantW > 0) || res.Width != tc.wantW || res.Height != tc.wantH {
+				t.Errorf("result %+v", res)
+			}
+
+			// Independent check of the output with ffprobe.
+			got := ffprobe(t, out)
+			var video, audio int
+			for _, s := range got.Streams {
+				switch s.CodecType {
+				case "video":
+					video++
+					if s.CodecName != "h264" || s.PixFmt != "yuv420p" {
+						t.Errorf("video %s %s, want h264 yuv420p", s.CodecName, s.PixFmt)
+					}
+					if s.Width != tc.wantW || s.Height != tc.wantH || s.Width%2 != 0 || s.Height%2 != 0 {
+						t.Errorf("size %dx%d, want %dx%d", s.Width, s.Height, tc.wantW, tc.wantH)
+					}
+					if min(s.Width, s.Height) > 720 || max(s.Width, s.Height) > 1280 {
+						t.Errorf("size %dx%d above 720p", s.Width, s.Height)
+					}
+				case "audio":
+					audio++
+					if s.CodecName != "aac" {
+						t.Errorf("audio codec %s", s.CodecName)
+					}
+				}
+			}
+			if video != map[bool]int{true: 1, false: 0}[tc.wantW > 0] || audio != map[bool]int{true: 1, false: 0}[tc.wantAudio] {
+				t.Errorf("%d video and %d audio streams", video, audio)
+			}
+			srcDur := ffprobe(t, src).duration(t)
+			if d := got.duration(t); math.Abs(d-srcDur) > 0.1 {
+				t.Errorf("duration %.3f, source %.3f", d, srcDur)
+			}
+			atoms := topLevelAtoms(t, out)
+			if m, d := indexOf(atoms, "moov"), indexOf(atoms, "mdat"); m < 0 || d < 0 || m > d {
+				t.Errorf("atoms %v: moov must come before mdat", atoms)
+			}
+			if tc.sameFrames {
+				if a, b := streamFrames(t, src), streamFrames(t, out); a != b {
+					t.Errorf("%d frames, source %d", b, a)
+				}
+			}
+		})
+	}
+}
+
+// grayFrame decodes the first frame of path with the ffmpeg CLI (which
+// applies the display matrix itself) scaled to w×h as 8-bit luma.
+func grayFrame(t *testing.T, path string, w, h int, autorotate bool) []byte {
+	t.Helper()
+	args := []string{"-v", "error"}
+	if !autorotate {
+		args = append(args, "-noautorotate")
+	}
+	args = append(args, "-i", path, "-frames:v", "1", "-vf", fmt.Sprintf("scale=%d:%d", w, h), "-f", "rawvideo", "-pix_fmt", "gray", "-")
+	out, err := exec.Command("ffmpeg", args...).Output()
+	if err != nil || len(out) != w*h {
+		t.Fatalf("ffmpeg gray frame of %s: %v (%d bytes)", path, err, len(out))
+	}
+	return out
+}
+
+func meanAbsDiff(a, b []byte) float64 {
+	var s float64
+	for i := range a {
+		s += math.Abs(float64(a[i]) - float64(b[i]))
+	}
+	return s / float64(len(a))
+}
+
+// TestProxyRotationMatchesFFmpeg checks the picture is turned the same way
+// the ffmpeg CLI's autorotate turns it, not just that the size is swapped.
+func TestProxyRotationMatchesFFmpeg(t *testing.T) {
+	t.Parallel()
+	src := media(t, "rotated.mp4")
+	out := filepath.Join(t.TempDir(), "proxy.mp4")
+	if _, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, CRF: 18}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ours := grayFrame(t, out, 240, 320, false)
+	ref := grayFrame(t, src, 240, 320, true)
+	// The same pixels with the wrong turn (180° off) must differ a lot, so
+	// the comparison can fail.
+	wrong := make([]byte, len(ref))
+	for i := range ref {
+		wrong[i] = ref[len(ref)-1-i]
+	}
+	same, diff := meanAbsDiff(ours, ref), meanAbsDiff(ours, wrong)
+	t.Logf("diff to ffmpeg %.2f, to wrong turn %.2f", same, diff)
+	if same > 6 || diff < 3*same {
+		t.Errorf("mean abs diff to ffmpeg autorotate %.2f, to 180°-off picture %.2f", same, diff)
+	}
+}
+
+func TestProxyErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   func(t *testing.T) string
+		opts transcode.ProxyOptions
+		want error
+	}{
+		{"truncated", func(t *testing.T) string { return media(t, "truncated.mp4") }, transcode.ProxyOptions{}, transcode.ErrCorruptMedia},
+		{"garbage", func(t *testing.T) string { return media(t, "garbage.bin") }, transcode.ProxyOptions{}, transcode.ErrCorruptMedia},
+		{"missing", func(t *testing.T) string { return filepath.Join(t.TempDir(), "x.mp4") }, transcode.ProxyOptions{}, fs.ErrNotExist},
+		{"bad crf", func(t *testing.T) string { return media(t, "normal.mp4") }, transcode.ProxyOptions{CRF: 60}, transcode.ErrInvalidOptions},
+		{"bad preset", func(t *testing.T) string { return media(t, "normal.mp4") }, transcode.ProxyOptions{Preset: "warp"}, transcode.ErrInvalidOptions},
+		{"negative threads", func(t *testing.T) string { return media(t, "normal.mp4") }, transcode.ProxyOptions{Threads: -1}, transcode.ErrInvalidOptions},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.mp4")
+			res, err := transcode.Proxy(context.Background(), tc.in(t), out, tc.opts, nil)
+			if !errors.Is(err, tc.want) || res != nil {
+				t.Fatalf("res %v err %v, want %v", res, err, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("failed proxy left files: %v", entries)
+			}
+		})
+	}
+}
+
+// TestProxyTruncatedMdat: a file whose index is intact but whose media data
+// is cut short still yields a proxy of what is there (evidence recorders
+// lose power); the decoder error on the cut packet is not fatal.
+func TestProxyTruncatedMdat(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	faststart := filepath.Join(dir, "fs.mp4")
+	ffmpeg(t, "-i", media(t, "normal.mp4"), "-c", "copy", "-movflags", "+faststart", faststart)
+	b, err := os.ReadFile(faststart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.mp4")
+	if err := os.WriteFile(cut, b[:len(b)*2/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	res, err := transcode.Proxy(context.Background(), cut, out, transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}, nil)
+	if err != nil {
+		t.Fatalf("proxy of cut file: %v", err)
+	}
+	if res.VideoFrames == 0 || res.VideoFrames >= 75 {
+		t.Errorf("%d frames from a file cut at 2/3 (75 in the whole)", res.VideoFrames)
+	}
+	if n := streamFrames(t, out); int64(n) != res.VideoFrames {
+		t.Errorf("output has %d frames, result says %d", n, res.VideoFrames)
+	}
+}
+
+func TestProxyCancel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.mp4")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := transcode.Proxy(ctx, media(t, "normal.mp4"), out, transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"},
+		func(p transcode.Progress) {
+			if p.Percent > 20 {
+				cancel()
+			}
+		})
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Fatalf("res %v err %v, want context.Canceled", res, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("cancelled proxy left files: %v", entries)
 	}
 }
