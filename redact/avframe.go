@@ -86,4 +86,3 @@ func floatPlanes(f *astiav.Frame) ([][]float32, error) {
 	}
 	return out, nil
 }
-

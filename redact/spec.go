@@ -23,17 +23,17 @@ const MaxSpecSize = 16 << 20
 // Limits that keep every number renderable; anything outside them is a
 // mistake, not a video.
 const (
-	maxCoordinate = 1 << 16    // pixels
-	maxTime       = 1e7        // seconds (~115 days)
-	maxKeyframes  = 1 << 20    // per region
-	maxTextLen    = 200        // slate characters
-	minBlockSize  = 2          // pixelate
-	maxBlockSize  = 1024       // pixelate
-	maxFrequency  = 20000.0    // bleep Hz
-	minFrequency  = 20.0       // bleep Hz
-	defaultBleep  = 1000.0     // Hz
-	defaultFill   = "#000000"  // solid fill colour
-	defaultBlur   = 40         // strength, percent
+	maxCoordinate = 1 << 16   // pixels
+	maxTime       = 1e7       // seconds (~115 days)
+	maxKeyframes  = 1 << 20   // per region
+	maxTextLen    = 200       // slate characters
+	minBlockSize  = 2         // pixelate
+	maxBlockSize  = 1024      // pixelate
+	maxFrequency  = 20000.0   // bleep Hz
+	minFrequency  = 20.0      // bleep Hz
+	defaultBleep  = 1000.0    // Hz
+	defaultFill   = "#000000" // solid fill colour
+	defaultBlur   = 40        // strength, percent
 )
 
 // Spec is a versioned redaction spec: what to render from which source, and
