@@ -115,6 +115,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Ref == (Ref{}) {
+		// Operations on no object (check, list-uploads) name none.
+		return fmt.Sprintf("storage %s %s: %v", e.Backend, e.Op, e.Err)
+	}
 	return fmt.Sprintf("storage %s %s %s: %v", e.Backend, e.Op, e.Ref, e.Err)
 }
 

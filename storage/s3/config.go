@@ -3,6 +3,7 @@ package s3
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ type Config struct {
 	// Buffers is how many PartSize buffers the store holds at once across
 	// all operations (default 4); memory use is about PartSize×Buffers.
 	Buffers int `yaml:"buffers"`
+	// Transport replaces the HTTP transport (custom TLS roots, or tests
+	// that record requests). Nil: minio-go's default.
+	Transport http.RoundTripper `yaml:"-"`
 }
 
 // ErrConfig marks an invalid Config.

@@ -60,6 +60,7 @@ func New(cfg Config) (*Store, error) {
 		// Few retries: a dead endpoint must fail Check in seconds, and
 		// parts are retried by the caller of the upload protocol anyway.
 		MaxRetries: 3,
+		Transport:  cfg.Transport,
 	})
 	if err != nil {
 		return nil, &storage.Error{Op: "open", Backend: backendName, Err: fmt.Errorf("%w: %v", ErrConfig, err)}
@@ -109,14 +110,14 @@ func translate(err error) error {
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return &causeError{kind: ErrUnreachable, cause: err}
 	}
 	resp := minio.ToErrorResponse(err)
 	var kind error
 	switch resp.Code {
 	case "":
 		if strings.Contains(err.Error(), "is offline") || strings.Contains(err.Error(), "connection refused") {
-			return fmt.Errorf("%w: %v", ErrUnreachable, err)
+			return &causeError{kind: ErrUnreachable, cause: err}
 		}
 		return err
 	case "NoSuchKey", "NoSuchVersion":
@@ -131,16 +132,32 @@ func translate(err error) error {
 		kind = storage.ErrSizeMismatch
 	case "PreconditionFailed":
 		kind = errExists
+	case "ObjectLocked":
+		kind = storage.ErrRetained
 	case "ObjectLockConfigurationNotFoundError", "InvalidRequest":
-		if strings.Contains(strings.ToLower(resp.Message), "object lock") {
+		switch msg := strings.ToLower(resp.Message); {
+		case strings.Contains(msg, "worm protected"):
+			// MinIO's refusal to delete or overwrite a locked version.
+			kind = storage.ErrRetained
+		case strings.Contains(msg, "object lock"):
 			kind = ErrNoObjectLock
 		}
 	}
 	if kind == nil {
 		return err
 	}
-	return fmt.Errorf("%s (%s): %w", resp.Message, resp.Code, kind)
+	return &causeError{kind: kind, cause: fmt.Errorf("%s (%s)", resp.Message, resp.Code)}
 }
+
+// causeError is a translated error: it matches its kind with errors.Is and
+// prints the kind and the server's own words once each.
+type causeError struct {
+	kind  error
+	cause error
+}
+
+func (e *causeError) Error() string { return e.kind.Error() + ": " + e.cause.Error() }
+func (e *causeError) Unwrap() error { return e.kind }
 
 // Check verifies that the endpoint answers, the credentials work, and the
 // bucket exists with Object Lock, creating it (with Object Lock) if absent.
@@ -151,11 +168,13 @@ func (s *Store) Check(ctx context.Context) error {
 	exists, err := s.client.BucketExists(ctx, s.cfg.Bucket)
 	if err != nil {
 		err = translate(err)
+		var ce *causeError
+		errors.As(err, &ce)
 		switch {
 		case errors.Is(err, ErrUnreachable):
-			return fail(ErrUnreachable, "%s: %v", s.cfg.Endpoint, errors.Unwrap(err))
+			return fail(ErrUnreachable, "%s: %v", s.cfg.Endpoint, ce.cause)
 		case errors.Is(err, ErrCredentials):
-			return fail(ErrCredentials, "access key %q at %s cannot use bucket %q: %v", s.cfg.AccessKey, s.cfg.Endpoint, s.cfg.Bucket, err)
+			return fail(ErrCredentials, "access key %q at %s cannot use bucket %q: %v", s.cfg.AccessKey, s.cfg.Endpoint, s.cfg.Bucket, ce.cause)
 		}
 		return s.err("check", storage.Ref{}, fmt.Errorf("bucket %q at %s: %w", s.cfg.Bucket, s.cfg.Endpoint, err))
 	}
@@ -345,6 +364,8 @@ func (s *Store) removeAllVersions(ctx context.Context, k string) error {
 		}
 		err := s.client.RemoveObject(ctx, s.cfg.Bucket, k, minio.RemoveObjectOptions{VersionID: v.VersionID})
 		if err != nil {
+			// AWS answers AccessDenied for a locked version, MinIO
+			// InvalidRequest "WORM protected"; both mean retained.
 			if minio.ToErrorResponse(err).Code == "AccessDenied" {
 				return fmt.Errorf("server refused: %s: %w", minio.ToErrorResponse(err).Message, storage.ErrRetained)
 			}
