@@ -210,3 +210,23 @@ func buildChain(id uuid.UUID, n int) []Event {
 	}
 	return out
 }
+
+func TestTreeMatchesRFC6962Path(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		leaves := make([]Hash, n)
+		for i := range leaves {
+			leaves[i] = LeafHash([]byte{byte(i), 7})
+		}
+		tr := NewTree(leaves)
+		if tr.Root() != MerkleRoot(leaves) {
+			t.Fatalf("n=%d: root differs", n)
+		}
+		for i := 0; i < n; i++ {
+			got, _ := tr.Proof(i)
+			want, _ := InclusionProof(leaves, i)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("n=%d i=%d: tree proof %v, RFC path %v", n, i, got, want)
+			}
+		}
+	}
+}

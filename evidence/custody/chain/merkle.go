@@ -160,3 +160,52 @@ func VerifyInclusion(leafHash Hash, index, treeSize int64, proof []Hash, root Ha
 }
 
 func sha256Sum(b []byte) Hash { return sha256.Sum256(b) }
+
+// Tree keeps every level of a Merkle tree so that many inclusion proofs
+// (one per exported item) cost O(log n) each instead of O(n). Carrying an
+// odd last node up a level unchanged builds exactly RFC 6962's tree.
+type Tree struct {
+	levels [][]Hash // levels[0] are the leaf hashes, the last level the root
+}
+
+// NewTree builds the tree over leafHashes.
+func NewTree(leafHashes []Hash) *Tree {
+	t := &Tree{levels: [][]Hash{leafHashes}}
+	for cur := leafHashes; len(cur) > 1; {
+		next := make([]Hash, 0, (len(cur)+1)/2)
+		for i := 0; i < len(cur); i += 2 {
+			if i+1 < len(cur) {
+				next = append(next, NodeHash(cur[i], cur[i+1]))
+			} else {
+				next = append(next, cur[i])
+			}
+		}
+		t.levels = append(t.levels, next)
+		cur = next
+	}
+	return t
+}
+
+// Root returns the tree's root (SHA-256 of nothing for an empty tree).
+func (t *Tree) Root() Hash {
+	if len(t.levels[0]) == 0 {
+		return sha256.Sum256(nil)
+	}
+	return t.levels[len(t.levels)-1][0]
+}
+
+// Proof returns the inclusion proof of leaf index.
+func (t *Tree) Proof(index int) ([]Hash, error) {
+	if index < 0 || index >= len(t.levels[0]) {
+		return nil, fmt.Errorf("%w: index %d outside tree of size %d", ErrBadProof, index, len(t.levels[0]))
+	}
+	var p []Hash
+	for _, lvl := range t.levels[:len(t.levels)-1] {
+		sib := index ^ 1
+		if sib < len(lvl) {
+			p = append(p, lvl[sib])
+		}
+		index >>= 1
+	}
+	return p, nil
+}

@@ -1,0 +1,251 @@
+package custody
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/opendems/opendems/evidence/custody/chain"
+	"github.com/opendems/opendems/storage"
+)
+
+// Event is one link of a custody chain (the type lives in package chain so
+// the offline verifier shares it).
+type Event = chain.Event
+
+// Action is a custody action; the constants are re-exported from chain.
+type Action = chain.Action
+
+// Custody actions (see chain for their meaning).
+const (
+	ActionIngested           = chain.ActionIngested
+	ActionDuplicateUpload    = chain.ActionDuplicateUpload
+	ActionViewed             = chain.ActionViewed
+	ActionOriginalDownloaded = chain.ActionOriginalDownloaded
+	ActionMetadataChanged    = chain.ActionMetadataChanged
+	ActionCategoryChanged    = chain.ActionCategoryChanged
+	ActionRetentionChanged   = chain.ActionRetentionChanged
+	ActionLegalHoldSet       = chain.ActionLegalHoldSet
+	ActionLegalHoldCleared   = chain.ActionLegalHoldCleared
+	ActionCaseAdded          = chain.ActionCaseAdded
+	ActionCaseRemoved        = chain.ActionCaseRemoved
+	ActionMarkerAdded        = chain.ActionMarkerAdded
+	ActionNoteAdded          = chain.ActionNoteAdded
+	ActionShared             = chain.ActionShared
+	ActionRedactionCreated   = chain.ActionRedactionCreated
+	ActionRedactionApproved  = chain.ActionRedactionApproved
+	ActionReleased           = chain.ActionReleased
+	ActionFixityOK           = chain.ActionFixityOK
+	ActionFixityFailed       = chain.ActionFixityFailed
+	ActionPurgeScheduled     = chain.ActionPurgeScheduled
+	ActionPurgeCancelled     = chain.ActionPurgeCancelled
+	ActionPurged             = chain.ActionPurged
+	ActionAccessDenied       = chain.ActionAccessDenied
+)
+
+// Errors of this package; the API maps them to statuses.
+var (
+	// ErrInvalid: the caller's input is wrong (unknown action, bad actor,
+	// details that are not a JSON object or lack a required key).
+	ErrInvalid = errors.New("invalid custody event")
+	// ErrEvidenceNotFound: no evidence item has that id.
+	ErrEvidenceNotFound = errors.New("evidence item not found")
+	// ErrNoSigner: checkpoints need the server's Ed25519 key.
+	ErrNoSigner = errors.New("no checkpoint signing key configured")
+)
+
+// Querier is what reads need: a pool, a connection or a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// DB is a Querier that can open transactions (*pgxpool.Pool, *pgx.Conn,
+// or a pgx.Tx, which opens a savepoint).
+type DB interface {
+	Querier
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// NewEvent is what a caller supplies to Append; sequence number, previous
+// hash and hash are assigned by Append.
+type NewEvent struct {
+	EvidenceID uuid.UUID
+	// Actor is who did it: identity.Principal.Actor() ("user:jdoe",
+	// "dock:station-3") or "system:<job>" for the server itself.
+	Actor  string
+	Action Action
+	// Details is marshalled with encoding/json and canonicalized; a
+	// json.RawMessage or []byte is taken as JSON. nil means {}. Changes
+	// carry "old" and "new"; see chain.Action.CheckDetails for what each
+	// action requires.
+	Details any
+	// Time defaults to now; it is kept to the microsecond.
+	Time time.Time
+}
+
+// prepare validates ev and returns the event to be sealed.
+func prepare(ev NewEvent) (Event, error) {
+	if ev.EvidenceID == uuid.Nil {
+		return Event{}, fmt.Errorf("%w: no evidence id", ErrInvalid)
+	}
+	if err := chain.ValidActor(ev.Actor); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	details, err := chain.CanonicalDetails(ev.Details)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(details, &m); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := ev.Action.CheckDetails(m); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	t := ev.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return Event{EvidenceID: ev.EvidenceID, Time: chain.CanonicalTime(t), Actor: ev.Actor,
+		Action: ev.Action, Details: details}, nil
+}
+
+// Append adds ev to its item's chain inside the caller's transaction and
+// returns the sealed event. The item's head row stays locked until tx
+// ends, so concurrent appends to the same item queue behind this one and
+// the chain stays ordered and gap-free; appends to other items proceed in
+// parallel. If tx rolls back, the event is gone with it (custody records
+// what happened, and a rolled-back change did not happen).
+func Append(ctx context.Context, tx pgx.Tx, ev NewEvent) (Event, error) {
+	e, err := prepare(ev)
+	if err != nil {
+		return Event{}, err
+	}
+	var headSeq int64
+	var headHash []byte
+	// ON CONFLICT DO UPDATE locks an existing head row (and creates a
+	// missing one) in one round trip.
+	err = tx.QueryRow(ctx, `
+		INSERT INTO custody_heads (evidence_id, seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT (evidence_id) DO UPDATE SET seq = custody_heads.seq
+		RETURNING seq, hash`, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash)
+	if err != nil {
+		return Event{}, appendErr(e.EvidenceID, err)
+	}
+	if e.PrevHash, err = chain.HashFromBytes(headHash); err != nil {
+		return Event{}, fmt.Errorf("custody append %s: head: %w", e.EvidenceID, err)
+	}
+	e.Seq = headSeq + 1
+	e.Seal()
+	_, err = tx.Exec(ctx, `
+		WITH ins AS (
+			INSERT INTO custody_events (evidence_id, seq, at, actor, action, details, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		)
+		UPDATE custody_heads SET seq = $2, hash = $8, updated_at = now() WHERE evidence_id = $1`,
+		e.EvidenceID, e.Seq, e.Time, e.Actor, string(e.Action), string(e.Details), e.PrevHash[:], e.Hash[:])
+	if err != nil {
+		return Event{}, appendErr(e.EvidenceID, err)
+	}
+	return e, nil
+}
+
+func appendErr(id uuid.UUID, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" {
+		return fmt.Errorf("custody append %s: %w", id, ErrEvidenceNotFound)
+	}
+	return fmt.Errorf("custody append %s: %w", id, err)
+}
+
+// Service bundles what the HTTP handlers, jobs and CLI need.
+type Service struct {
+	DB     DB
+	Store  storage.Store
+	Key    ed25519.PublicKey // the checkpoint key published at /custody/public-key
+	Logger *slog.Logger
+}
+
+// NewService returns a Service; logger nil means slog.Default().
+func NewService(db DB, store storage.Store, key ed25519.PublicKey, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{DB: db, Store: store, Key: key, Logger: logger}
+}
+
+// Append appends ev in a transaction of its own.
+func (s *Service) Append(ctx context.Context, ev NewEvent) (Event, error) {
+	var out Event
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		var err error
+		out, err = Append(ctx, tx, ev)
+		return err
+	})
+	return out, err
+}
+
+// Events returns an item's whole chain in order; an item without events
+// returns an empty slice, an unknown item ErrEvidenceNotFound.
+func Events(ctx context.Context, q Querier, evidenceID uuid.UUID) ([]Event, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM evidence_items WHERE id = $1)`, evidenceID).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("custody events %s: %w", evidenceID, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("custody events %s: %w", evidenceID, ErrEvidenceNotFound)
+	}
+	out := []Event{}
+	err := scanEvents(ctx, q, func(e *Event) error {
+		out = append(out, *e)
+		return nil
+	}, `WHERE evidence_id = $1 ORDER BY seq`, evidenceID)
+	if err != nil {
+		return nil, fmt.Errorf("custody events %s: %w", evidenceID, err)
+	}
+	return out, nil
+}
+
+const eventColumns = `SELECT evidence_id, seq, at, actor, action, details, prev_hash, hash FROM custody_events `
+
+// scanEvents streams events matching where (appended to the SELECT);
+// the Event passed to fn is reused between calls.
+func scanEvents(ctx context.Context, q Querier, fn func(*Event) error, where string, args ...any) error {
+	rows, err := q.Query(ctx, eventColumns+where, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		e          Event
+		action     string
+		details    string
+		prev, hash []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&e.EvidenceID, &e.Seq, &e.Time, &e.Actor, &action, &details, &prev, &hash); err != nil {
+			return err
+		}
+		e.Action = Action(action)
+		e.Details = []byte(details)
+		// A wrong length (only possible by tampering, the columns have
+		// CHECKs) leaves a zero hash, which the checker then reports.
+		e.PrevHash, _ = chain.HashFromBytes(prev)
+		e.Hash, _ = chain.HashFromBytes(hash)
+		e.Time = e.Time.UTC()
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
