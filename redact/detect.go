@@ -1,0 +1,343 @@
+package redact
+
+import (
+	"context"
+	_ "embed" // the facefinder cascade
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/asticode/go-astiav"
+	pigo "github.com/esimov/pigo/core"
+
+	"github.com/opendems/opendems/transcode"
+)
+
+// facefinderCascade is pigo's frontal-face cascade, copied unchanged from
+// github.com/esimov/pigo v1.4.6 (cascade/facefinder, MIT, see
+// LICENSE.pigo). A string, so the embedded bytes are immutable.
+//
+//go:embed cascade_facefinder
+var facefinderCascade string
+
+// DetectOptions tunes face detection. The zero value of a field means its
+// default.
+type DetectOptions struct {
+	// Stride analyses every Stride-th decoded frame (2). Tracking bridges
+	// the frames in between.
+	Stride int
+	// MaxWidth downscales frames wider than this before detection (640),
+	// by an integer factor, which is what makes detection fast.
+	MaxWidth int
+	// MinFace and MaxFace bound the face size in analysed (downscaled)
+	// pixels (20 and 1000).
+	MinFace, MaxFace int
+	// ShiftFactor and ScaleFactor are pigo's window step and scale step
+	// (0.1 and 1.1).
+	ShiftFactor, ScaleFactor float64
+	// ClusterIoU merges overlapping raw detections (0.2).
+	ClusterIoU float64
+	// MinScore is the cluster score a face needs (5, pigo's usual value).
+	MinScore float64
+	// Workers is the number of goroutines running the classifier
+	// (GOMAXPROCS).
+	Workers int
+	// Threads is the decoder thread count (0: FFmpeg decides).
+	Threads int
+	// Tracker tunes association, padding, hold and smoothing.
+	Tracker TrackerOptions
+	// Effect is applied to proposed regions (blur strength 40).
+	Effect Effect
+	// Shape of proposed regions (ellipse).
+	Shape Shape
+	// Reason recorded on proposed regions.
+	Reason string
+	// Source is recorded as clip.source (the input path when empty).
+	Source string
+	// Progress, when set, is called as frames are decoded.
+	Progress func(Progress)
+}
+
+func (o DetectOptions) withDefaults() DetectOptions {
+	if o.Stride <= 0 {
+		o.Stride = 2
+	}
+	if o.MaxWidth <= 0 {
+		o.MaxWidth = 640
+	}
+	if o.MinFace <= 0 {
+		o.MinFace = 20
+	}
+	if o.MaxFace <= 0 {
+		o.MaxFace = 1000
+	}
+	if o.ShiftFactor <= 0 {
+		o.ShiftFactor = 0.1
+	}
+	if o.ScaleFactor <= 1 {
+		o.ScaleFactor = 1.1
+	}
+	if o.ClusterIoU <= 0 {
+		o.ClusterIoU = 0.2
+	}
+	if o.MinScore <= 0 {
+		o.MinScore = 5
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Effect.Type == "" {
+		o.Effect = Effect{Type: EffectBlur, Strength: defaultBlur}
+	}
+	if o.Shape == "" {
+		o.Shape = ShapeEllipse
+	}
+	if o.Reason == "" {
+		o.Reason = "face (automatic detection, review before release)"
+	}
+	return o
+}
+
+// FaceDetector finds frontal faces in grayscale images with pigo. It is
+// safe for concurrent use: the unpacked cascade is only read.
+type FaceDetector struct {
+	classifier *pigo.Pigo
+	opts       DetectOptions
+}
+
+// NewFaceDetector unpacks the embedded facefinder cascade.
+func NewFaceDetector(opts DetectOptions) (*FaceDetector, error) {
+	cl, err := pigo.NewPigo().Unpack([]byte(facefinderCascade))
+	if err != nil {
+		return nil, fmt.Errorf("redact: unpacking face cascade: %w", err)
+	}
+	return &FaceDetector{classifier: cl, opts: opts.withDefaults()}, nil
+}
+
+// Detect returns the faces in img (coordinates of img), strongest first.
+func (d *FaceDetector) Detect(img *image.Gray) []Detection {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	pix := img.Pix
+	if img.Stride != w || img.Rect.Min != (image.Point{}) {
+		pix = make([]uint8, w*h)
+		for y := 0; y < h; y++ {
+			copy(pix[y*w:(y+1)*w], img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):])
+		}
+	}
+	o := d.opts
+	raw := d.classifier.RunCascade(pigo.CascadeParams{
+		MinSize: o.MinFace, MaxSize: min(o.MaxFace, max(w, h)),
+		ShiftFactor: o.ShiftFactor, ScaleFactor: o.ScaleFactor,
+		ImageParams: pigo.ImageParams{Pixels: pix, Rows: h, Cols: w, Dim: w},
+	}, 0)
+	clusters := d.classifier.ClusterDetections(raw, o.ClusterIoU)
+	var out []Detection
+	for _, c := range clusters {
+		if float64(c.Q) < o.MinScore {
+			continue
+		}
+		s := float64(c.Scale)
+		out = append(out, Detection{
+			Box:   Box{float64(c.Col) - s/2, float64(c.Row) - s/2, s, s},
+			Score: float64(c.Q),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	// pigo's greedy clustering sometimes leaves two clusters on one face;
+	// suppress any detection that overlaps a stronger one, or the tracker
+	// would start a second track for the same face.
+	kept := out[:0]
+	for _, d := range out {
+		dup := false
+		for _, k := range kept {
+			if iou(d.Box, k.Box) > 0.3 || contains(k.Box, d.Box) || contains(d.Box, k.Box) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			kept = append(kept, d)
+		}
+	}
+	return kept
+}
+
+// contains reports whether a contains b's centre.
+func contains(a, b Box) bool {
+	cx, cy := b.X+b.W/2, b.Y+b.H/2
+	return cx >= a.X && cx <= a.X+a.W && cy >= a.Y && cy <= a.Y+a.H
+}
+
+// DetectResult is a proposal and what it was made from.
+type DetectResult struct {
+	// Spec proposes one region per tracked face (origin auto). It has no
+	// audio ranges; a person adds those and reviews every region.
+	Spec *Spec
+	// Tracks are the tracked faces behind the regions, in the same order.
+	Tracks []Track
+	// Observations are the raw per-frame detections (source pixels).
+	Observations []Observation
+	// FramesDecoded and FramesAnalysed count the work done.
+	FramesDecoded, FramesAnalysed int
+	// Media is what was probed from the input.
+	Media MediaInfo
+}
+
+type grayJob struct {
+	t     float64
+	img   *image.Gray
+	scale float64 // source pixels per analysed pixel
+}
+
+// Detect decodes the video of path, runs face detection on every Stride-th
+// frame (downscaled grayscale, opts.Workers classifiers in parallel),
+// tracks the faces and returns a validated spec proposal.
+func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult, error) {
+	opts = opts.withDefaults()
+	det, err := NewFaceDetector(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := transcode.NewCloser()
+	defer c.Close()
+	in, err := transcode.OpenInput(ctx, c, path)
+	if err != nil {
+		return nil, fmt.Errorf("redact: detect: %w", err)
+	}
+	media := mediaInfo(in)
+	if in.Video == nil {
+		return nil, fmt.Errorf("redact: detect %s: %w", path, transcode.ErrNoVideo)
+	}
+	vdec, err := transcode.NewDecoder(c, in, in.Video, opts.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("redact: detect: %w", err)
+	}
+	start := startSeconds(in)
+	total := media.Duration
+	if math.IsInf(total, 1) {
+		total = 0
+	}
+
+	jobs := make(chan grayJob, opts.Workers*2)
+	var mu sync.Mutex
+	var obs []Observation
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				dets := det.Detect(j.img)
+				for k := range dets {
+					b := &dets[k].Box
+					b.X, b.Y, b.W, b.H = b.X*j.scale, b.Y*j.scale, b.W*j.scale, b.H*j.scale
+				}
+				mu.Lock()
+				obs = append(obs, Observation{T: j.t, Detections: dets})
+				mu.Unlock()
+			}
+		}()
+	}
+	var graph *transcode.FilterGraph
+	var scale float64
+	res := &DetectResult{Media: media}
+	decodeErr := transcode.DecodeStreams(c, in, []*transcode.Decoder{vdec}, func(d *transcode.Decoder, f *astiav.Frame) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := res.FramesDecoded
+		res.FramesDecoded++
+		t := ptsSeconds(f.Pts(), d.TimeBase()) - start
+		if opts.Progress != nil {
+			opts.Progress(Progress{Done: t, Total: total, Frames: res.FramesDecoded})
+		}
+		if n%opts.Stride != 0 {
+			return nil
+		}
+		if graph == nil {
+			factor := max(1, (f.Width()+opts.MaxWidth-1)/opts.MaxWidth)
+			w, h := max(1, f.Width()/factor), max(1, f.Height()/factor)
+			scale = float64(f.Width()) / float64(w)
+			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()),
+				fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h), 1)
+			if err != nil {
+				return err
+			}
+			graph = g
+		}
+		return graph.Push(f, func(g *astiav.Frame) error {
+			view, err := grayView(g)
+			if err != nil {
+				return err
+			}
+			// Copy: the filter reuses the frame after this callback.
+			img := image.NewGray(view.Rect)
+			for y := 0; y < view.Rect.Dy(); y++ {
+				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:])
+			}
+			res.FramesAnalysed++
+			select {
+			case jobs <- grayJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	})
+	close(jobs)
+	wg.Wait()
+	if decodeErr != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(decodeErr, cerr) {
+			decodeErr = fmt.Errorf("%w (%w)", cerr, decodeErr)
+		}
+		return nil, fmt.Errorf("redact: detect %s: %w", path, decodeErr)
+	}
+	if res.FramesDecoded == 0 {
+		return nil, fmt.Errorf("redact: detect %s: %w: no video frame decoded", path, transcode.ErrCorruptMedia)
+	}
+	sort.Slice(obs, func(i, j int) bool { return obs[i].T < obs[j].T })
+	res.Observations = obs
+	to := opts.Tracker
+	if to.Lead == 0 && len(obs) > 1 {
+		to.Lead = (obs[len(obs)-1].T - obs[0].T) / float64(len(obs)-1) // the analysis interval
+	}
+	dur := media.Duration
+	if math.IsInf(dur, 1) && len(obs) > 0 {
+		dur = obs[len(obs)-1].T
+	}
+	res.Tracks = TrackFaces(obs, media.Width, media.Height, dur, to)
+	res.Spec = ProposeSpec(opts.sourceOr(path), res.Tracks, opts)
+	if err := res.Spec.ValidateMedia(media); err != nil {
+		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
+	}
+	return res, nil
+}
+
+func (o DetectOptions) sourceOr(path string) string {
+	if o.Source != "" {
+		return o.Source
+	}
+	return path
+}
+
+// ProposeSpec turns tracks into a spec with one automatic region each.
+func ProposeSpec(source string, tracks []Track, opts DetectOptions) *Spec {
+	opts = opts.withDefaults()
+	s := &Spec{Version: SpecVersion, Clip: Clip{Source: source}}
+	for i, t := range tracks {
+		s.Regions = append(s.Regions, Region{
+			ID:         fmt.Sprintf("face-%d", i+1),
+			Shape:      opts.Shape,
+			Effect:     opts.Effect,
+			Reason:     opts.Reason,
+			Origin:     OriginAuto,
+			Confidence: math.Round(t.Confidence*1000) / 1000,
+			Keyframes:  t.Keyframes,
+		})
+	}
+	return s
+}

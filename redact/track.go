@@ -1,0 +1,295 @@
+package redact
+
+import (
+	"math"
+	"sort"
+)
+
+// Detection is one face found in one analysed frame, in source pixels.
+type Detection struct {
+	Box Box
+	// Score is pigo's cluster score q (higher is surer; 5 is the usual
+	// acceptance threshold).
+	Score float64
+}
+
+// Observation is the detector's output for one analysed frame.
+type Observation struct {
+	T          float64 // source seconds
+	Detections []Detection
+}
+
+// TrackerOptions tunes how detections become tracked regions. The zero
+// value of a field means its default.
+type TrackerOptions struct {
+	// MinIoU is the overlap at which a detection continues a track (0.2).
+	MinIoU float64
+	// MaxCenterDistance continues a track when the detection's centre is
+	// within this fraction of the track's box size of the predicted centre
+	// (0.6); it catches fast motion where boxes no longer overlap.
+	MaxCenterDistance float64
+	// Hold keeps a box in place this many seconds after the last detection
+	// (1.0) and bridges gaps up to that long, so a missed detection or a
+	// turned head does not unmask a face.
+	Hold float64
+	// Lead starts each track this many seconds before its first detection
+	// (Detect sets it to the analysis interval, covering the frames between
+	// the last miss and the first hit).
+	Lead float64
+	// Pad grows each box by this fraction of its size on every side
+	// (0.25): detectors box the inner face; hair, ears and chin identify too.
+	Pad float64
+	// MinDetections drops tracks with fewer detections (2): a single hit
+	// is usually a false positive.
+	MinDetections int
+	// Smooth averages box centres and sizes over ±Smooth detections (2) so
+	// masks do not jitter.
+	Smooth int
+	// Tolerance drops keyframes that linear interpolation reproduces within
+	// this many pixels (0.75), keeping specs small.
+	Tolerance float64
+}
+
+func (o TrackerOptions) withDefaults() TrackerOptions {
+	def := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.MinIoU, 0.2)
+	def(&o.MaxCenterDistance, 0.6)
+	def(&o.Hold, 1.0)
+	def(&o.Pad, 0.25)
+	def(&o.Tolerance, 0.75)
+	if o.MinDetections == 0 {
+		o.MinDetections = 2
+	}
+	if o.Smooth == 0 {
+		o.Smooth = 2
+	}
+	return o
+}
+
+// Track is one tracked face: keyframes ready for a Region.
+type Track struct {
+	Keyframes []Keyframe
+	// Confidence is 0..1, from the mean pigo score of its detections.
+	Confidence float64
+	// Detections is how many frames the face was actually detected in.
+	Detections int
+}
+
+type trackState struct {
+	obs  []timedBox
+	last float64 // time of last detection
+}
+
+type timedBox struct {
+	t     float64
+	b     Box
+	score float64
+}
+
+func iou(a, b Box) float64 {
+	x0, y0 := math.Max(a.X, b.X), math.Max(a.Y, b.Y)
+	x1, y1 := math.Min(a.X+a.W, b.X+b.W), math.Min(a.Y+a.H, b.Y+b.H)
+	if x1 <= x0 || y1 <= y0 {
+		return 0
+	}
+	in := (x1 - x0) * (y1 - y0)
+	return in / (a.W*a.H + b.W*b.H - in)
+}
+
+// predict extrapolates the track's box to time t from its last two
+// detections (constant velocity), which keeps fast-moving faces matched.
+func (s *trackState) predict(t float64) Box {
+	n := len(s.obs)
+	b := s.obs[n-1].b
+	if n < 2 {
+		return b
+	}
+	p := s.obs[n-2]
+	dt := s.obs[n-1].t - p.t
+	if dt <= 0 {
+		return b
+	}
+	f := (t - s.obs[n-1].t) / dt
+	return Box{b.X + (b.X-p.b.X)*f, b.Y + (b.Y-p.b.Y)*f, b.W, b.H}
+}
+
+// TrackFaces associates detections across frames and turns each face into
+// keyframes: padded, smoothed, held after the last detection, clipped to
+// the frame (width × height) and to [0, duration]. obs must be in time
+// order. Associations are greedy by match quality, one detection per track
+// per frame.
+func TrackFaces(obs []Observation, width, height int, duration float64, o TrackerOptions) []Track {
+	o = o.withDefaults()
+	var active, done []*trackState
+	for _, ob := range obs {
+		// Close tracks not seen for longer than Hold.
+		keep := active[:0]
+		for _, s := range active {
+			if ob.T-s.last > o.Hold {
+				done = append(done, s)
+			} else {
+				keep = append(keep, s)
+			}
+		}
+		active = keep
+		type pair struct {
+			s    *trackState
+			d    int
+			cost float64
+		}
+		var pairs []pair
+		for _, s := range active {
+			pb := s.predict(ob.T)
+			size := math.Max(pb.W, pb.H)
+			for j, d := range ob.Detections {
+				ov := iou(pb, d.Box)
+				dist := math.Hypot(pb.X+pb.W/2-d.Box.X-d.Box.W/2, pb.Y+pb.H/2-d.Box.Y-d.Box.H/2) / size
+				if ov >= o.MinIoU || dist <= o.MaxCenterDistance {
+					pairs = append(pairs, pair{s, j, dist - ov})
+				}
+			}
+		}
+		sort.SliceStable(pairs, func(a, b int) bool { return pairs[a].cost < pairs[b].cost })
+		usedT := map[*trackState]bool{}
+		usedD := map[int]bool{}
+		for _, p := range pairs {
+			if usedT[p.s] || usedD[p.d] {
+				continue
+			}
+			usedT[p.s], usedD[p.d] = true, true
+			d := ob.Detections[p.d]
+			p.s.obs = append(p.s.obs, timedBox{ob.T, d.Box, d.Score})
+			p.s.last = ob.T
+		}
+		for j, d := range ob.Detections {
+			if !usedD[j] {
+				active = append(active, &trackState{obs: []timedBox{{ob.T, d.Box, d.Score}}, last: ob.T})
+			}
+		}
+	}
+	done = append(done, active...)
+	sort.SliceStable(done, func(a, b int) bool { return done[a].obs[0].t < done[b].obs[0].t })
+	var tracks []Track
+	for _, s := range done {
+		if len(s.obs) < o.MinDetections {
+			continue
+		}
+		tracks = append(tracks, s.keyframes(width, height, duration, o))
+	}
+	return tracks
+}
+
+// keyframes smooths, pads, extends and simplifies one track.
+func (s *trackState) keyframes(width, height int, duration float64, o TrackerOptions) Track {
+	n := len(s.obs)
+	smooth := make([]timedBox, n)
+	var qsum float64
+	for i := range s.obs {
+		// Widen the window only while it stays symmetric in time, so a face
+		// moving at constant speed is not lagged and a gap in detections
+		// does not pull boxes towards the other side of it.
+		k := 0
+		for k < o.Smooth && i-k-1 >= 0 && i+k+1 < n {
+			before, after := s.obs[i].t-s.obs[i-k-1].t, s.obs[i+k+1].t-s.obs[i].t
+			if math.Abs(before-after) > 1e-3*math.Max(before, after)+1e-6 {
+				break
+			}
+			k++
+		}
+		lo, hi := i-k, i+k
+		var cx, cy, w, h float64
+		for j := lo; j <= hi; j++ {
+			b := s.obs[j].b
+			cx += b.X + b.W/2
+			cy += b.Y + b.H/2
+			w += b.W
+			h += b.H
+		}
+		m := float64(hi - lo + 1)
+		cx, cy, w, h = cx/m, cy/m, w/m, h/m
+		// Never smaller than the raw detection: smoothing must not uncover.
+		w, h = math.Max(w, s.obs[i].b.W), math.Max(h, s.obs[i].b.H)
+		w, h = w*(1+2*o.Pad), h*(1+2*o.Pad)
+		smooth[i] = timedBox{t: s.obs[i].t, b: Box{cx - w/2, cy - h/2, w, h}}
+		qsum += s.obs[i].score
+	}
+	// Lead before the first detection and hold after the last.
+	first, last := smooth[0], smooth[n-1]
+	var kb []timedBox
+	if o.Lead > 0 && first.t > 0 {
+		kb = append(kb, timedBox{t: math.Max(0, first.t-o.Lead), b: first.b})
+	}
+	kb = append(kb, smooth...)
+	if end := math.Min(duration, last.t+o.Hold); end > last.t {
+		kb = append(kb, timedBox{t: end, b: last.b})
+	}
+	kf := make([]Keyframe, 0, len(kb))
+	for _, t := range kb {
+		b := clipBox(t.b, width, height)
+		if len(kf) > 0 && t.t <= kf[len(kf)-1].Time {
+			continue
+		}
+		kf = append(kf, Keyframe{Time: round3(t.t), X: b.X, Y: b.Y, Width: b.W, Height: b.H})
+	}
+	meanQ := qsum / float64(n)
+	return Track{Keyframes: simplify(kf, o.Tolerance), Confidence: meanQ / (meanQ + 10), Detections: n}
+}
+
+// round3 rounds a time to the millisecond so proposals read well; the
+// lead and hold margins absorb the difference.
+func round3(t float64) float64 { return math.Round(t*1000) / 1000 }
+
+// clipBox clips b to the frame, rounding outwards to whole pixels.
+func clipBox(b Box, width, height int) Box {
+	x0, y0 := math.Max(0, math.Floor(b.X)), math.Max(0, math.Floor(b.Y))
+	x1, y1 := math.Min(float64(width), math.Ceil(b.X+b.W)), math.Min(float64(height), math.Ceil(b.Y+b.H))
+	if x1 <= x0 {
+		x1 = math.Min(float64(width), x0+1)
+		x0 = x1 - 1
+	}
+	if y1 <= y0 {
+		y1 = math.Min(float64(height), y0+1)
+		y0 = y1 - 1
+	}
+	return Box{x0, y0, x1 - x0, y1 - y0}
+}
+
+// simplify drops keyframes that interpolation between the kept neighbours
+// reproduces within tol pixels, checking every dropped keyframe against
+// the final chord so errors cannot accumulate.
+func simplify(kf []Keyframe, tol float64) []Keyframe {
+	if len(kf) <= 2 {
+		return kf
+	}
+	out := []Keyframe{kf[0]}
+	anchor := 0
+	for i := 1; i < len(kf)-1; i++ {
+		// Can kf[anchor] → kf[i+1] replace everything strictly between?
+		ok := true
+		for j := anchor + 1; j <= i && ok; j++ {
+			ok = near(lerpKey(kf[anchor], kf[i+1], kf[j].Time), kf[j], tol)
+		}
+		if !ok {
+			out = append(out, kf[i])
+			anchor = i
+		}
+	}
+	return append(out, kf[len(kf)-1])
+}
+
+func lerpKey(a, b Keyframe, t float64) Keyframe {
+	f := (t - a.Time) / (b.Time - a.Time)
+	l := func(x, y float64) float64 { return x + (y-x)*f }
+	return Keyframe{Time: t, X: l(a.X, b.X), Y: l(a.Y, b.Y), Width: l(a.Width, b.Width), Height: l(a.Height, b.Height)}
+}
+
+// near reports whether the interpolated box covers the wanted box up to
+// tol pixels on every edge.
+func near(got, want Keyframe, tol float64) bool {
+	return math.Abs(got.X-want.X) <= tol && math.Abs(got.Y-want.Y) <= tol &&
+		math.Abs(got.X+got.Width-want.X-want.Width) <= tol && math.Abs(got.Y+got.Height-want.Y-want.Height) <= tol
+}
