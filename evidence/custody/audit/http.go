@@ -1,0 +1,227 @@
+package audit
+
+import (
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence/identity"
+)
+
+// RegisterRoutes mounts GET /api/v1/audit on r. Authorization (auditors
+// and administrators only) is the caller's middleware; the handler still
+// refuses requests without an authenticated principal.
+func RegisterRoutes(r gin.IRoutes, db Querier) {
+	r.GET("/api/v1/audit", Handler(db))
+}
+
+// Handler serves the audit log, filtered by query parameters: from, to
+// (RFC 3339), user (actor such as "user:jdoe", or a bare username), user_id,
+// event_type, outcome, evidence, after (seq cursor), limit; format=csv
+// returns CSV instead of JSON. Every read is itself audited before any
+// record is returned; if that fails, nothing is returned.
+func Handler(db Querier) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := identity.FromContext(c.Request.Context())
+		if !ok {
+			writeError(c, http.StatusUnauthorized, "unauthenticated", "authentication required")
+			return
+		}
+		f, format, err := parseFilter(c)
+		if err != nil {
+			writeError(c, http.StatusBadRequest, "invalid_filter", err.Error())
+			return
+		}
+		ctx := c.Request.Context()
+		if _, err := Record(ctx, db, Entry{Component: "audit", EventType: EventAuditRead, Actor: p.Actor(),
+			UserID: principalUserID(p), Outcome: OutcomeSuccess, SourceAddr: c.ClientIP(),
+			Details: map[string]any{"query": c.Request.URL.RawQuery}}); err != nil {
+			writeError(c, http.StatusInternalServerError, "audit_unavailable", "the audit log cannot record this read")
+			return
+		}
+		recs, err := Query(ctx, db, f)
+		if err != nil {
+			writeError(c, http.StatusInternalServerError, "audit_query_failed", "reading the audit log failed")
+			return
+		}
+		var next int64
+		if len(recs) > 0 {
+			next = recs[len(recs)-1].Seq
+		}
+		if format == "csv" {
+			c.Header("Content-Type", "text/csv; charset=utf-8")
+			c.Header("Content-Disposition", `attachment; filename="audit.csv"`)
+			c.Status(http.StatusOK)
+			writeCSV(c.Writer, recs)
+			return
+		}
+		out := make([]recordJSON, len(recs))
+		for i := range recs {
+			out[i] = toJSON(&recs[i])
+		}
+		c.JSON(http.StatusOK, gin.H{"records": out, "next_after": next})
+	}
+}
+
+func principalUserID(p identity.Principal) uuid.UUID {
+	if p.Kind == identity.KindUser {
+		return p.ID
+	}
+	return uuid.Nil
+}
+
+type recordJSON struct {
+	Seq        int64     `json:"seq"`
+	Time       string    `json:"time"`
+	Component  string    `json:"component"`
+	EventType  EventType `json:"event_type"`
+	Actor      string    `json:"actor"`
+	UserID     string    `json:"user_id,omitempty"`
+	Outcome    Outcome   `json:"outcome"`
+	SourceAddr string    `json:"source_addr"`
+	EvidenceID string    `json:"evidence_id,omitempty"`
+	Details    jsonRaw   `json:"details"`
+	PrevHash   string    `json:"prev_hash"`
+	Hash       string    `json:"hash"`
+}
+
+type jsonRaw []byte
+
+func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
+
+func idString(u uuid.UUID) string {
+	if u == uuid.Nil {
+		return ""
+	}
+	return u.String()
+}
+
+func toJSON(e *Event) recordJSON {
+	return recordJSON{Seq: e.Seq, Time: e.Time.Format(time.RFC3339Nano), Component: e.Component,
+		EventType: e.EventType, Actor: e.Actor, UserID: idString(e.UserID), Outcome: e.Outcome,
+		SourceAddr: e.SourceAddr, EvidenceID: idString(e.EvidenceID), Details: jsonRaw(e.Details),
+		PrevHash: e.PrevHash.String(), Hash: e.Hash.String()}
+}
+
+// CSVHeader is the first row of the CSV export.
+var CSVHeader = []string{"seq", "time", "component", "event_type", "actor", "user_id", "outcome",
+	"source_addr", "evidence_id", "details", "prev_hash", "hash"}
+
+// writeCSV writes records as CSV. Cells that a spreadsheet would run as a
+// formula (starting with = + - @ or a tab/CR) get a leading apostrophe:
+// the export is opened by people in spreadsheet programs.
+func writeCSV(w http.ResponseWriter, recs []Event) {
+	cw := csv.NewWriter(w)
+	cw.Write(CSVHeader)
+	for i := range recs {
+		e := &recs[i]
+		row := []string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339Nano), e.Component,
+			string(e.EventType), e.Actor, idString(e.UserID), string(e.Outcome), e.SourceAddr,
+			idString(e.EvidenceID), string(e.Details), e.PrevHash.String(), e.Hash.String()}
+		for j, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				row[j] = "'" + cell
+			}
+		}
+		cw.Write(row)
+	}
+	cw.Flush()
+}
+
+func parseFilter(c *gin.Context) (Filter, string, error) {
+	var f Filter
+	var err error
+	parseTime := func(name string) (time.Time, error) {
+		s := c.Query(name)
+		if s == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return t, errors.New(name + ": want an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		}
+		return t, nil
+	}
+	if f.From, err = parseTime("from"); err != nil {
+		return f, "", err
+	}
+	if f.To, err = parseTime("to"); err != nil {
+		return f, "", err
+	}
+	if u := c.Query("user"); u != "" {
+		if !strings.Contains(u, ":") {
+			u = "user:" + u
+		}
+		f.Actor = u
+	}
+	for name, dst := range map[string]*uuid.UUID{"user_id": &f.UserID, "evidence": &f.EvidenceID} {
+		if s := c.Query(name); s != "" {
+			if *dst, err = uuid.Parse(s); err != nil {
+				return f, "", errors.New(name + ": not a UUID")
+			}
+		}
+	}
+	f.EventType = EventType(c.Query("event_type"))
+	f.Outcome = Outcome(c.Query("outcome"))
+	for name, dst := range map[string]*int64{"after": &f.AfterSeq} {
+		if s := c.Query(name); s != "" {
+			if *dst, err = strconv.ParseInt(s, 10, 64); err != nil {
+				return f, "", errors.New(name + ": not an integer")
+			}
+		}
+	}
+	if s := c.Query("limit"); s != "" {
+		if f.Limit, err = strconv.Atoi(s); err != nil {
+			return f, "", errors.New("limit: not an integer")
+		}
+	}
+	format := c.DefaultQuery("format", "json")
+	if format != "json" && format != "csv" {
+		return f, "", errors.New("format: want json or csv")
+	}
+	if err := f.Validate(); err != nil {
+		return f, "", err
+	}
+	return f, format, nil
+}
+
+func writeError(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
+}
+
+// Middleware records one admin_action audit record for every request made
+// by an administrator (CJIS: "every action of an administrator"), after
+// the handler ran, with method, route, path, status and outcome. Mount it
+// after authentication. A failure to record is logged by the returned
+// error hook, never hidden: onErr may be nil to ignore it (not
+// recommended).
+func Middleware(db Querier, onErr func(*gin.Context, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		p, ok := identity.FromContext(c.Request.Context())
+		if !ok || p.Role != identity.RoleAdmin {
+			return
+		}
+		status := c.Writer.Status()
+		outcome := OutcomeSuccess
+		switch {
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			outcome = OutcomeDenied
+		case status >= 400:
+			outcome = OutcomeFailure
+		}
+		_, err := Record(c.Request.Context(), db, Entry{Component: "api", EventType: EventAdminAction,
+			Actor: p.Actor(), UserID: principalUserID(p), Outcome: outcome, SourceAddr: c.ClientIP(),
+			Details: map[string]any{"method": c.Request.Method, "route": c.FullPath(),
+				"path": c.Request.URL.Path, "status": status}})
+		if err != nil && onErr != nil {
+			onErr(c, err)
+		}
+	}
+}
