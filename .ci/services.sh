@@ -13,9 +13,12 @@ PY
 }
 
 stop() {
-  if [ -f "$ROOT/pg/postmaster.pid" ]; then
-    run_pg "$PGBIN/pg_ctl" -D "$ROOT/pg" -m fast -w stop >/dev/null 2>&1 || true
+  local pgdir
+  pgdir=$(cat "$ROOT/pgdir" 2>/dev/null || true)
+  if [ -n "$pgdir" ] && [ -f "$pgdir/pg/postmaster.pid" ]; then
+    run_pg "$PGBIN/pg_ctl" -D "$pgdir/pg" -m fast -w stop >/dev/null 2>&1 || true
   fi
+  if [ -n "$pgdir" ] && [ "$pgdir" != "$ROOT" ]; then rm -rf "$pgdir"; fi
   if [ -f "$ROOT/minio.pid" ]; then
     kill "$(cat "$ROOT/minio.pid")" 2>/dev/null || true
     rm -f "$ROOT/minio.pid"
@@ -38,13 +41,19 @@ if [ "${1:-start}" = stop ]; then stop; exit 0; fi
 
 stop
 rm -rf "$ROOT"
-mkdir -p "$ROOT/pg" "$ROOT/minio-data" "$ROOT/pgsock" "$ROOT/pglog"
-if [ "$(id -u)" = 0 ]; then chown -R postgres "$ROOT/pg" "$ROOT/pgsock" "$ROOT/pglog"; chmod 755 "$ROOT"; fi
+mkdir -p "$ROOT/minio-data"
+# As root, PostgreSQL runs as the postgres user, which may not be able to
+# reach a checkout under /root: its files then live in a private /tmp dir.
+PGDIR=$ROOT
+if [ "$(id -u)" = 0 ]; then PGDIR=$(mktemp -d /tmp/opendems-pg.XXXXXX); chmod 755 "$PGDIR"; fi
+echo "$PGDIR" >"$ROOT/pgdir"
+mkdir -p "$PGDIR/pg" "$PGDIR/pgsock" "$PGDIR/pglog"
+if [ "$(id -u)" = 0 ]; then chown -R postgres "$PGDIR/pg" "$PGDIR/pgsock" "$PGDIR/pglog"; fi
 
 PGPORT=$(free_port)
-run_pg "$PGBIN/initdb" -D "$ROOT/pg" -U postgres -A trust --no-sync -E UTF8 >"$ROOT/initdb.log" 2>&1
-run_pg "$PGBIN/pg_ctl" -D "$ROOT/pg" -l "$ROOT/pglog/pg.log" -w \
-  -o "-p $PGPORT -k $ROOT/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
+run_pg "$PGBIN/initdb" -D "$PGDIR/pg" -U postgres -A trust --no-sync -E UTF8 >"$ROOT/initdb.log" 2>&1
+run_pg "$PGBIN/pg_ctl" -D "$PGDIR/pg" -l "$PGDIR/pglog/pg.log" -w \
+  -o "-p $PGPORT -k $PGDIR/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
 
 S3PORT=$(free_port)
 MINIO_ROOT_USER=opendemstest MINIO_ROOT_PASSWORD=opendemstest-secret \

@@ -26,3 +26,9 @@ type UploadCleanupArgs struct{}
 
 // Kind is river's job kind.
 func (UploadCleanupArgs) Kind() string { return "upload_cleanup" }
+
+// CheckpointArgs signs a checkpoint over all custody chain heads.
+type CheckpointArgs struct{}
+
+// Kind is river's job kind.
+func (CheckpointArgs) Kind() string { return "custody_checkpoint" }

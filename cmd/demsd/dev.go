@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/cmd/demsd/internal/devcluster"
+	"github.com/opendems/opendems/cmd/demsd/internal/server"
+	"github.com/opendems/opendems/configs"
+)
+
+func devCmd() *cobra.Command {
+	var (
+		listen string
+		varDir string
+		pgPort int
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a self-contained server: private PostgreSQL and filesystem storage under ./var, demo accounts",
+		Long: `dev starts a private PostgreSQL cluster from the system's binaries under
+./var (initdb on first start, reused later, stopped with the server), stores
+objects under ./var/objects, serves the API and web UI, runs the workers in
+process, seeds demo accounts and writes var/dev-credentials.json.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg := configs.Default()
+			if err := configs.ApplyEnv(&cfg, os.Environ()); err != nil {
+				return err
+			}
+			host, port, err := net.SplitHostPort(listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			if host == "" || host == "127.0.0.1" || host == "0.0.0.0" {
+				host = "localhost"
+			}
+			cfg.Server.Listen = listen
+			cfg.Server.PublicURL = "http://" + net.JoinHostPort(host, port)
+			cfg.Server.SecureCookies = false // plain HTTP on localhost
+			cfg.Storage.Backend = "fs"
+			cfg.Storage.FS.Root = filepath.Join(varDir, "objects")
+			cfg.Keys.SigningKeyFile = filepath.Join(varDir, "keys", "signing.pem")
+			setupLogging(cfg.Log.Level, cfg.Log.Format)
+
+			cluster, err := devcluster.New(filepath.Join(varDir, "postgres"), pgPort)
+			if err != nil {
+				return err
+			}
+			slog.Info("starting private PostgreSQL", "dir", cluster.Dir, "port", pgPort)
+			if err := cluster.Start(ctx, "opendems"); err != nil {
+				return err
+			}
+			defer func() {
+				if err := cluster.Stop(); err != nil {
+					slog.Error("stopping PostgreSQL", "err", err)
+				} else {
+					slog.Info("PostgreSQL stopped")
+				}
+			}()
+			cfg.Database.URL = configs.Secret(cluster.URL("opendems"))
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			credPath := filepath.Join(varDir, "dev-credentials.json")
+			return serve(ctx, cfg, func(app *server.App) error {
+				creds, err := server.SeedDemo(ctx, app, credPath, cfg.Server.PublicURL)
+				if err != nil {
+					return err
+				}
+				b, _ := json.MarshalIndent(creds, "", "  ")
+				fmt.Printf("OpenDEMS dev server: %s\ncredentials (also in %s):\n%s\n", cfg.Server.PublicURL, credPath, b)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address for the API and web UI")
+	cmd.Flags().StringVar(&varDir, "var", "var", "directory for the database, objects, keys and credentials")
+	cmd.Flags().IntVar(&pgPort, "pg-port", 54329, "port of the private PostgreSQL (loopback only)")
+	_ = strconv.Itoa
+	return cmd
+}

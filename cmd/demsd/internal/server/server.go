@@ -1,0 +1,243 @@
+// Package server assembles demsd from its configuration: PostgreSQL,
+// storage, policy, identity, custody, ingest, the river job queue and the
+// HTTP API. It is the only place that knows every part; the parts know
+// each other only through the small interfaces they declare.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/opendems/opendems/configs"
+	policyconf "github.com/opendems/opendems/configs/policy"
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
+	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/ingest"
+	"github.com/opendems/opendems/evidence/pg"
+	"github.com/opendems/opendems/policy"
+	"github.com/opendems/opendems/storage"
+	"github.com/opendems/opendems/storage/fs"
+	"github.com/opendems/opendems/storage/s3"
+)
+
+// App is a running demsd.
+type App struct {
+	Config   configs.Config
+	Pool     *pgxpool.Pool
+	Storage  storage.Backend
+	Key      ed25519.PrivateKey
+	Access   *policy.Access
+	Identity *identity.Store
+	Evidence *evidence.Store
+	Custody  *custody.Service
+	Ingest   *ingest.Service
+	River    *river.Client[pgx.Tx]
+	API      *api.Server
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+
+	working bool // this process runs jobs
+}
+
+func (a *App) riverWorking() bool { return a.working }
+
+// Options change how Build assembles the app.
+type Options struct {
+	// Workers overrides cfg.Workers.Enabled (nil: use the config).
+	Workers *bool
+	// HTTP false builds no API (worker-only processes).
+	HTTP bool
+}
+
+// OpenStorage opens and checks the configured backend.
+func OpenStorage(ctx context.Context, c configs.Storage) (storage.Backend, error) {
+	var b storage.Backend
+	switch c.Backend {
+	case "fs":
+		st, err := fs.New(c.FS.Root, nil)
+		if err != nil {
+			return nil, err
+		}
+		b = st
+	case "s3":
+		st, err := s3.New(s3.Config{
+			Endpoint: c.S3.Endpoint, AccessKey: c.S3.AccessKey, SecretKey: c.S3.SecretKey.Reveal(), Bucket: c.S3.Bucket,
+			Region: c.S3.Region, UseTLS: c.S3.UseTLS, RetentionMode: c.S3.RetentionMode, PartSize: c.S3.PartSize,
+		})
+		if err != nil {
+			return nil, err
+		}
+		b = st
+	default:
+		return nil, fmt.Errorf("storage: unknown backend %q", c.Backend)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.Check(cctx); err != nil {
+		return nil, fmt.Errorf("storage (%s) is not usable: %w", c.Backend, err)
+	}
+	return b, nil
+}
+
+// LoadPolicy builds the access decider from the configured files or the
+// embedded defaults.
+func LoadPolicy(c configs.Policy) (*policy.Access, error) {
+	var src policy.Source
+	if c.ModelFile != "" || c.PolicyFile != "" {
+		if c.ModelFile == "" || c.PolicyFile == "" {
+			return nil, &configs.FieldError{Field: "policy.model_file", Reason: "set both policy.model_file and policy.policy_file, or neither"}
+		}
+		src = policy.FileSource{ModelPath: c.ModelFile, PolicyPath: c.PolicyFile}
+	} else {
+		src = policy.StaticSource{ModelName: "configs/policy/access_model.conf", Model: policyconf.AccessModel(), PolicyName: "configs/policy/access_policy.csv", Policy: policyconf.AccessPolicy()}
+	}
+	return policy.NewAccess(src)
+}
+
+// Build connects everything. It fails (and releases what it opened) if any
+// dependency is unusable, so a server never starts half-working.
+func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err error) {
+	a := &App{Config: cfg, Logger: slog.Default(), Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Database.URL == "" {
+		return nil, &configs.FieldError{Field: "database.url", Reason: "required (or set OPENDEMS_DATABASE_URL)"}
+	}
+	if a.Pool, err = pg.Open(ctx, cfg.Database.URL.Reveal(), cfg.Database.MaxConns); err != nil {
+		return nil, err
+	}
+	if cfg.Database.MigrateOnStart {
+		applied, err := pg.Migrate(ctx, a.Pool)
+		if err != nil {
+			return nil, err
+		}
+		if len(applied) > 0 {
+			a.Logger.Info("database migrated", "applied", applied)
+		}
+	}
+	if a.Storage, err = OpenStorage(ctx, cfg.Storage); err != nil {
+		return nil, err
+	}
+	if a.Key, err = LoadOrCreateSigningKey(cfg.Keys.SigningKeyFile); err != nil {
+		return nil, err
+	}
+	if a.Access, err = LoadPolicy(cfg.Policy); err != nil {
+		return nil, err
+	}
+	authz := Authorizer{Access: a.Access}
+	a.Identity = identity.NewStore(a.Pool)
+	a.Identity.Lockout = identity.Lockout{Attempts: cfg.Server.LockoutAttempts, Duration: cfg.Server.LockoutDuration}
+	a.Evidence = evidence.NewStore(a.Pool)
+	a.Custody = custody.NewService(a.Pool, a.Storage, a.Key.Public().(ed25519.PublicKey), a.Logger)
+
+	workers := cfg.Workers.Enabled
+	if opts.Workers != nil {
+		workers = *opts.Workers
+	}
+	if a.River, err = newRiver(a, workers); err != nil {
+		return nil, err
+	}
+	a.Ingest, err = ingest.NewService(ingest.Config{
+		Pool: a.Pool, Storage: a.Storage, Jobs: a.River, Custody: ingestCustody{}, ReceiptKey: a.Key,
+		Authorizer: authz, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.HTTP {
+		a.API = api.New(api.Deps{
+			DB: a.Pool, Identity: a.Identity, Evidence: a.Evidence, Storage: a.Storage, Authorizer: authz,
+			Auditor: auditor{a}, Custody: custodyRecorder{a.Custody}, Registry: a.Registry,
+			Options: api.Options{SecureCookies: cfg.Server.SecureCookies, SessionIdle: cfg.Server.SessionIdle,
+				SessionMax: cfg.Server.SessionMax, MaxJSONBody: cfg.Server.MaxJSONBody},
+		})
+		a.Ingest.RegisterRoutes(a.API.Engine())
+		registerCustodyRoutes(a)
+	}
+	return a, nil
+}
+
+// Serve runs the HTTP server (and the workers, if enabled) until ctx ends,
+// then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.River != nil && a.riverWorking() {
+		if err := a.River.Start(ctx); err != nil {
+			return fmt.Errorf("jobs: %w", err)
+		}
+	}
+	if a.API == nil {
+		<-ctx.Done()
+		return a.stopRiver()
+	}
+	srv := &http.Server{Handler: a.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if rerr := a.stopRiver(); err == nil {
+		err = rerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (a *App) stopRiver() error {
+	if a.River == nil || !a.riverWorking() {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout)
+	defer cancel()
+	return a.River.Stop(sctx)
+}
+
+// Close releases the pool.
+func (a *App) Close() {
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+}
+
+func newRiver(a *App, working bool) (*river.Client[pgx.Tx], error) {
+	cfg := &river.Config{Logger: a.Logger}
+	if working {
+		ws := river.NewWorkers()
+		registerWorkers(a, ws)
+		cfg.Workers = ws
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.Config.Workers.Concurrency}}
+		cfg.JobTimeout = a.Config.Workers.JobTimeout
+		cfg.PeriodicJobs = periodicJobs(a)
+	}
+	c, err := river.NewClient(riverpgxv5.New(a.Pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	a.working = working
+	return c, nil
+}

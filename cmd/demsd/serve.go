@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/cmd/demsd/internal/server"
+	"github.com/opendems/opendems/configs"
+	"github.com/opendems/opendems/evidence/pg"
+)
+
+func loadConfig(path string) (configs.Config, error) {
+	cfg, err := configs.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	setupLogging(cfg.Log.Level, cfg.Log.Format)
+	return cfg, nil
+}
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API, web UI and (if enabled) workers against configured PostgreSQL and storage",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, nil)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML config file (defaults are embedded; OPENDEMS_* environment overrides)")
+	return cmd
+}
+
+// serve builds the app, listens, and runs until the context ends. ready,
+// if set, runs once the server is listening.
+func serve(ctx context.Context, cfg configs.Config, ready func(*server.App) error) error {
+	app, err := server.Build(ctx, cfg, server.Options{HTTP: true})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
+	}
+	watchPolicy(ctx, app)
+	if ready != nil {
+		if err := ready(app); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	slog.Info("demsd listening", "addr", ln.Addr().String(), "storage", app.Storage.Name(), "workers", cfg.Workers.Enabled)
+	return app.Serve(ctx, ln)
+}
+
+// watchPolicy reloads the casbin policy on SIGHUP.
+func watchPolicy(ctx context.Context, app *server.App) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := app.Access.Reload(); err != nil {
+					slog.Error("policy reload failed; keeping the previous policy", "err", err)
+				} else {
+					slog.Info("policy reloaded", "version", app.Access.Version())
+				}
+			}
+		}
+	}()
+}
+
+func migrateCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations (OpenDEMS schema, then river's)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			if cfg.Database.URL == "" {
+				return &configs.FieldError{Field: "database.url", Reason: "required (or set OPENDEMS_DATABASE_URL)"}
+			}
+			pool, err := pg.Open(cmd.Context(), cfg.Database.URL.Reveal(), 4)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			applied, err := pg.Migrate(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Println("database is up to date")
+			}
+			for _, m := range applied {
+				fmt.Println("applied", m)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
+	return cmd
+}
+
+func workerCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run background jobs only (transcode, fixity, checkpoints), sharing the queue with other demsd processes",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			on := true
+			app, err := server.Build(cmd.Context(), cfg, server.Options{Workers: &on})
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			slog.Info("demsd worker running", "concurrency", cfg.Workers.Concurrency)
+			return app.Serve(cmd.Context(), nil)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
+	return cmd
+}

@@ -1,0 +1,474 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/storage"
+)
+
+// bindJSON decodes a JSON body strictly (unknown fields are errors) within
+// the configured size limit.
+func (s *Server) bindJSON(c *gin.Context, v any) bool {
+	if ct := c.ContentType(); ct != "application/json" {
+		WriteError(c, Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "want Content-Type: application/json"))
+		return false
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.deps.Options.MaxJSONBody)
+	dec := jsonDecoder(c.Request.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			WriteError(c, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body too large"))
+			return false
+		}
+		WriteError(c, Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error()))
+		return false
+	}
+	if dec.More() {
+		WriteError(c, Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data"))
+		return false
+	}
+	return true
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	u, err := s.deps.Identity.CheckPassword(c.Request.Context(), req.Username, req.Password)
+	if err != nil {
+		s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + req.Username, Outcome: "failure", Details: map[string]any{"reason": err.Error(), "via": "api"}})
+		if errors.Is(err, identity.ErrLocked) || errors.Is(err, identity.ErrBadCredentials) || errors.Is(err, identity.ErrDisabled) {
+			WriteError(c, err)
+			return
+		}
+		WriteError(c, err)
+		return
+	}
+	cookie, sess, err := s.deps.Identity.CreateSession(c.Request.Context(), u.ID, false, s.deps.Options.SessionMax, c.ClientIP())
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	s.setCookie(c, cookie)
+	s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + u.Username, Outcome: "success", Details: map[string]any{"via": "api"}})
+	c.JSON(http.StatusOK, gin.H{"user": u, "csrf_token": sess.CSRFToken, "expires_at": sess.ExpiresAt})
+}
+
+// SetSessionCookie writes the session cookie (used by the web UI too).
+func (s *Server) SetSessionCookie(c *gin.Context, value string) { s.setCookie(c, value) }
+
+func (s *Server) setCookie(c *gin.Context, value string) {
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: SessionCookie, Value: value, Path: "/", HttpOnly: true, Secure: s.deps.Options.SecureCookies,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.deps.Options.SessionMax / time.Second),
+	})
+}
+
+func (s *Server) clearCookie(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.deps.Options.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}
+
+func (s *Server) logout(c *gin.Context) {
+	p, _ := Principal(c)
+	if cookie, err := c.Cookie(SessionCookie); err == nil {
+		s.deps.Identity.EndSession(c.Request.Context(), cookie)
+	}
+	s.clearCookie(c)
+	s.audit(c, AuditEvent{Type: "logoff", Actor: p.Actor(), Outcome: "success"})
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) me(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind == identity.KindDock {
+		d, err := s.deps.Identity.DockByID(c.Request.Context(), p.ID)
+		if err != nil {
+			WriteError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"kind": "dock", "dock": d})
+		return
+	}
+	u, err := s.deps.Identity.UserByID(c.Request.Context(), p.ID)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	out := gin.H{"kind": "user", "user": u}
+	if sess, ok := SessionOf(c); ok {
+		out["csrf_token"] = sess.CSRFToken
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+type tokenRequest struct {
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func (s *Server) createMyToken(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind != identity.KindUser {
+		WriteError(c, errForbidden)
+		return
+	}
+	s.issueToken(c, p.ID)
+}
+
+func (s *Server) createUserToken(c *gin.Context) {
+	id, ok := uuidParam(c)
+	if !ok {
+		return
+	}
+	s.issueToken(c, id)
+}
+
+func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
+	var req tokenRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	if _, err := s.deps.Identity.UserByID(c.Request.Context(), userID); err != nil {
+		WriteError(c, err)
+		return
+	}
+	token, t, err := s.deps.Identity.CreateAPIToken(c.Request.Context(), userID, req.Name, req.ExpiresAt)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	p, _ := Principal(c)
+	s.audit(c, AuditEvent{Type: "token_created", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user_id": userID.String(), "token_prefix": t.Prefix}})
+	c.JSON(http.StatusCreated, gin.H{"token": token, "info": t})
+}
+
+func uuidParam(c *gin.Context) (uuid.UUID, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		WriteError(c, Errorf(http.StatusNotFound, "not_found", "not found"))
+		return id, false
+	}
+	return id, true
+}
+
+func (s *Server) listUnits(c *gin.Context) {
+	units, err := s.deps.Identity.Units(c.Request.Context())
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"units": units})
+}
+
+type unitRequest struct {
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Parent string `json:"parent"`
+}
+
+func (s *Server) createUnit(c *gin.Context) {
+	var req unitRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	u, err := s.deps.Identity.CreateUnit(c.Request.Context(), req.Slug, req.Name, req.Parent)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	p, _ := Principal(c)
+	s.audit(c, AuditEvent{Type: "unit_created", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"unit": u.Path}})
+	c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) listUsers(c *gin.Context) {
+	users, err := s.deps.Identity.Users(c.Request.Context())
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"users": users})
+}
+
+func (s *Server) createUser(c *gin.Context) {
+	var req identity.NewUser
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	u, err := s.deps.Identity.CreateUser(c.Request.Context(), req)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	p, _ := Principal(c)
+	s.audit(c, AuditEvent{Type: "user_created", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user": u.Username, "role": u.Role, "unit": u.UnitPath}})
+	c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) getUser(c *gin.Context) {
+	id, ok := uuidParam(c)
+	if !ok {
+		return
+	}
+	u, err := s.deps.Identity.UserByID(c.Request.Context(), id)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+type userPatch struct {
+	Password *string `json:"password"`
+	Disabled *bool   `json:"disabled"`
+}
+
+func (s *Server) updateUser(c *gin.Context) {
+	id, ok := uuidParam(c)
+	if !ok {
+		return
+	}
+	var req userPatch
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	if req.Password == nil && req.Disabled == nil {
+		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "nothing to change: set password or disabled"))
+		return
+	}
+	p, _ := Principal(c)
+	ctx := c.Request.Context()
+	if req.Password != nil {
+		if err := s.deps.Identity.SetPassword(ctx, id, *req.Password); err != nil {
+			WriteError(c, err)
+			return
+		}
+		s.audit(c, AuditEvent{Type: "password_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user_id": id.String()}})
+	}
+	if req.Disabled != nil {
+		if err := s.deps.Identity.SetDisabled(ctx, id, *req.Disabled); err != nil {
+			WriteError(c, err)
+			return
+		}
+		s.audit(c, AuditEvent{Type: "account_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user_id": id.String(), "disabled": *req.Disabled}})
+	}
+	u, err := s.deps.Identity.UserByID(ctx, id)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) listDocks(c *gin.Context) {
+	docks, err := s.deps.Identity.Docks(c.Request.Context())
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"docks": docks})
+}
+
+type dockRequest struct {
+	Name     string `json:"name"`
+	Unit     string `json:"unit"`
+	Location string `json:"location"`
+}
+
+func (s *Server) enrollDock(c *gin.Context) {
+	var req dockRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	p, _ := Principal(c)
+	var by *uuid.UUID
+	if p.Kind == identity.KindUser {
+		by = &p.ID
+	}
+	d, token, err := s.deps.Identity.EnrollDock(c.Request.Context(), req.Name, req.Unit, req.Location, by)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	s.audit(c, AuditEvent{Type: "dock_enrolled", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"dock": d.Name, "unit": d.Unit}})
+	c.JSON(http.StatusCreated, gin.H{"dock": d, "token": token})
+}
+
+func (s *Server) revokeDock(c *gin.Context) {
+	id, ok := uuidParam(c)
+	if !ok {
+		return
+	}
+	if err := s.deps.Identity.RevokeDock(c.Request.Context(), id); err != nil {
+		WriteError(c, err)
+		return
+	}
+	p, _ := Principal(c)
+	s.audit(c, AuditEvent{Type: "dock_revoked", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"dock_id": id.String()}})
+	d, err := s.deps.Identity.DockByID(c.Request.Context(), id)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// ParseFilter reads evidence search parameters from a query string.
+func ParseFilter(q func(string) string) (evidence.Filter, error) {
+	f := evidence.Filter{
+		OfficerID: q("officer_id"), DeviceID: q("device_id"), Unit: q("unit"), Category: q("category"),
+		Tag: q("tag"), Text: q("q"), State: q("state"), Sort: q("sort"), After: q("after"),
+	}
+	if v := q("order"); v != "" {
+		switch v {
+		case "asc":
+		case "desc":
+			f.Desc = true
+		default:
+			return f, &evidence.FilterError{Field: "order", Reason: "want asc or desc"}
+		}
+	}
+	if v := q("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return f, &evidence.FilterError{Field: "limit", Reason: "want an integer between 1 and 500"}
+		}
+		f.Limit = n
+	}
+	if v := q("flagged"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, &evidence.FilterError{Field: "flagged", Reason: "want true or false"}
+		}
+		f.Flagged = &b
+	}
+	if v := q("case"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return f, &evidence.FilterError{Field: "case", Reason: "want a case id"}
+		}
+		f.CaseID = &id
+	}
+	for _, tf := range []struct {
+		name string
+		dst  **time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := q(tf.name)
+		if v == "" {
+			continue
+		}
+		t, err := parseTime(v)
+		if err != nil {
+			return f, &evidence.FilterError{Field: tf.name, Reason: "want RFC 3339 time or YYYY-MM-DD"}
+		}
+		*tf.dst = &t
+	}
+	return f, nil
+}
+
+func parseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", v)
+}
+
+func (s *Server) listEvidence(c *gin.Context) {
+	f, err := ParseFilter(c.Query)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	p, _ := Principal(c)
+	page, err := s.deps.Evidence.List(c.Request.Context(), s.deps.Authorizer.ListScope(c.Request.Context(), p), f)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+func (s *Server) getEvidence(c *gin.Context) {
+	it, _ := ItemOf(c)
+	c.JSON(http.StatusOK, it)
+}
+
+// downloadOriginal streams the original, re-hashing it on the way: a
+// mismatch is logged and the connection is cut so a corrupted copy is
+// never delivered as complete.
+func (s *Server) downloadOriginal(c *gin.Context) {
+	it, _ := ItemOf(c)
+	d, err := storage.ParseDigest(it.SHA256)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	if it.State == "purged" {
+		WriteError(c, Errorf(http.StatusGone, "purged", "the original was destroyed under the retention schedule"))
+		return
+	}
+	ref := storage.Ref{Namespace: storage.Originals, Digest: d}
+	rc, err := s.deps.Storage.Open(c.Request.Context(), ref, 0, -1)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	defer rc.Close()
+	p, _ := Principal(c)
+	if err := s.recordCustody(c, it, "original_downloaded", map[string]any{"source_addr": c.ClientIP()}); err != nil {
+		WriteError(c, err)
+		return
+	}
+	_ = p
+	name := it.Filename
+	if name == "" {
+		name = it.SHA256
+	}
+	c.Header("Content-Disposition", `attachment; filename="`+strings.NewReplacer(`"`, "", "\n", "", "\r", "").Replace(name)+`"`)
+	c.Header("Content-Length", strconv.FormatInt(it.Size, 10))
+	c.Header("Digest", "sha-256="+it.SHA256)
+	ct := it.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	c.Status(http.StatusOK)
+	c.Header("Content-Type", ct)
+	if _, err := io.Copy(c.Writer, storage.NewHashingReader(rc, d, it.Size)); err != nil {
+		c.Error(err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func jsonDecoder(r io.Reader) *json.Decoder {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	return dec
+}
+
+// recordCustody appends an event to the item's chain of custody; an action
+// that must be logged does not happen if the log cannot be written.
+func (s *Server) recordCustody(c *gin.Context, it *evidence.Item, action string, details map[string]any) error {
+	if s.deps.Custody == nil {
+		return nil
+	}
+	p, _ := Principal(c)
+	return s.deps.Custody.Record(c.Request.Context(), it.ID, p.Actor(), action, details)
+}
