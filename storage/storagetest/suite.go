@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 		{"UploadReplacePart", s.testUploadReplacePart},
 		{"UploadCompleteWrongDigestAborts", s.testUploadWrongDigest},
 		{"UploadCompleteWrongSizeAborts", s.testUploadWrongSize},
+		{"UploadForgedHashStateRefused", s.testUploadForgedState},
 		{"UploadPartBeyondSize", s.testUploadPartBeyondSize},
 		{"UploadAbort", s.testUploadAbort},
 		{"ListUploads", s.testListUploads},
@@ -670,6 +672,46 @@ func (s *suite) testUploadWrongDigest(t *testing.T) {
 	assertAbsent(t, b, claimed)
 	_, err = b.ListParts(ctx, id, claimed)
 	wantErr(t, "ListParts after failed Complete", err, storage.ErrUploadNotFound)
+}
+
+// testUploadForgedState: a caller that hands back a hash state it made up
+// (one that sums to the claimed digest although other bytes were
+// uploaded) must not get the object committed.
+func (s *suite) testUploadForgedState(t *testing.T) {
+	b := s.newBackend(t)
+	ctx := t.Context()
+	data, _ := Content(storage.Originals, 33, uploadSize)
+	claimedBytes, claimed := Content(storage.Originals, 34, uploadSize)
+	id, err := b.CreateUpload(ctx, claimed, int64(len(data)), storage.PutOptions{LegalHold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := writeParts(t, b, id, claimed, data, nil, int64(len(data)))
+	forge := func(n int) []byte {
+		h := storage.NewHashState()
+		h.Write(claimedBytes[:n])
+		st, err := storage.MarshalHashState(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	forged := slices.Clone(parts)
+	forged[len(forged)-1].HashState = forge(len(claimedBytes))
+	_, err = b.Complete(ctx, id, claimed, forged)
+	wantErr(t, "Complete with forged final hash state", err, storage.ErrInvalid)
+	if _, err := b.Stat(ctx, claimed); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat after forged Complete: %v", err)
+	}
+	// Continuing from a forged previous part is refused too.
+	prev := parts[0]
+	prev.HashState = forge(int(prev.Size))
+	_, err = b.WritePart(ctx, id, claimed, &prev, bytes.NewReader(data[prev.End():prev.End()+10]), 10)
+	wantErr(t, "WritePart after forged previous part", err, storage.ErrInvalid)
+	// The honest parts still describe what was uploaded: wrong digest.
+	_, err = b.Complete(ctx, id, claimed, parts)
+	wantErr(t, "Complete with the recorded parts", err, storage.ErrDigestMismatch)
+	assertAbsent(t, b, claimed)
 }
 
 func (s *suite) testUploadWrongSize(t *testing.T) {
