@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/wire"
 	"github.com/opendems/opendems/storage"
@@ -63,14 +64,27 @@ func (f CustodyFunc) AppendTx(ctx context.Context, tx pgx.Tx, ev CustodyEvent) e
 	return f(ctx, tx, ev)
 }
 
+// ChainCustody appends to the hash-chained custody log of package custody:
+// the production Custody, used when Config.Custody is nil.
+type ChainCustody struct{}
+
+// AppendTx implements Custody with custody.Append.
+func (ChainCustody) AppendTx(ctx context.Context, tx pgx.Tx, ev CustodyEvent) error {
+	_, err := custody.Append(ctx, tx, custody.NewEvent{
+		EvidenceID: ev.EvidenceID, Actor: ev.Actor, Action: custody.Action(ev.Action),
+		Details: ev.Details, Time: ev.At,
+	})
+	return err
+}
+
 // Authorizer decides whether a principal may upload. Nil allows docks and
 // users (the policy package will take over this decision).
 type Authorizer interface {
 	CanUpload(ctx context.Context, p identity.Principal) error
 }
 
-// Config wires a Service. Pool, Storage, Jobs, Custody and ReceiptKey are
-// required; zero limits take the defaults.
+// Config wires a Service. Pool, Storage, Jobs and ReceiptKey are required;
+// Custody nil means ChainCustody; zero limits take the defaults.
 type Config struct {
 	Pool       *pgxpool.Pool
 	Storage    storage.Backend
@@ -104,8 +118,6 @@ func (c Config) Validate() error {
 		return errors.New("ingest config: Storage is required")
 	case c.Jobs == nil:
 		return errors.New("ingest config: Jobs is required")
-	case c.Custody == nil:
-		return errors.New("ingest config: Custody is required")
 	case len(c.ReceiptKey) != ed25519.PrivateKeySize:
 		return fmt.Errorf("ingest config: ReceiptKey: %d bytes, want an Ed25519 private key (%d)", len(c.ReceiptKey), ed25519.PrivateKeySize)
 	case c.ChunkSize != 0 && c.ChunkSize < storage.MinPartSize:
@@ -136,6 +148,9 @@ type Service struct {
 func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Custody == nil {
+		cfg.Custody = ChainCustody{}
 	}
 	if cfg.ChunkSize == 0 {
 		cfg.ChunkSize = DefaultChunkSize

@@ -1,0 +1,395 @@
+package dock
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opendems/opendems/evidence/ingest/receipt"
+	"github.com/opendems/opendems/evidence/ingest/wire"
+)
+
+// Kind classifies an upload failure.
+type Kind int
+
+const (
+	// Transient failures (network, server or store down, busy session)
+	// are retried with backoff for as long as it takes.
+	Transient Kind = iota
+	// Auth failures (token refused, dock revoked) are not the file's
+	// fault: retry much later, never quarantine.
+	Auth
+	// Permanent failures mean the file's bytes cannot become evidence as
+	// they are (the server computed another hash or size, the file changed
+	// while uploading, the receipt does not match): they count toward
+	// quarantine.
+	Permanent
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Auth:
+		return "auth"
+	case Permanent:
+		return "permanent"
+	}
+	return "transient"
+}
+
+// UploadError is a failed upload with its classification.
+type UploadError struct {
+	Kind Kind
+	Op   string
+	Err  error
+}
+
+func (e *UploadError) Error() string { return fmt.Sprintf("dock: %s (%s): %v", e.Op, e.Kind, e.Err) }
+func (e *UploadError) Unwrap() error { return e.Err }
+
+// Classify tells how to treat an error from the protocol.
+func Classify(err error) Kind {
+	var ue *UploadError
+	if errors.As(err, &ue) {
+		return ue.Kind
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		switch {
+		case we.HTTPStatus == http.StatusUnauthorized || we.Code == wire.CodeUnauthenticated:
+			return Auth
+		case we.Code == wire.CodeForbidden:
+			return Auth
+		case we.Permanent():
+			return Permanent
+		}
+	}
+	if errors.Is(err, receipt.ErrBadSignature) || errors.Is(err, receipt.ErrWrongKey) || errors.Is(err, receipt.ErrMismatch) {
+		return Permanent
+	}
+	return Transient
+}
+
+// Backoff is an exponential backoff with full jitter.
+type Backoff struct {
+	Initial time.Duration // first delay (default 1s)
+	Max     time.Duration // cap (default 5m)
+}
+
+// Delay returns the wait before attempt n (0-based).
+func (b Backoff) Delay(n int) time.Duration {
+	initial, maxD := b.Initial, b.Max
+	if initial <= 0 {
+		initial = time.Second
+	}
+	if maxD <= 0 {
+		maxD = 5 * time.Minute
+	}
+	d := initial
+	for i := 0; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	// Full jitter between d/2 and d: docks restarted together spread out.
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// Hash is the whole-file SHA-256 and size of a file.
+type Hash struct {
+	SHA256 string // hex
+	Size   int64
+}
+
+// HashFile hashes the file at path, reporting progress (bytes read).
+func HashFile(ctx context.Context, path string, progress func(int64)) (Hash, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Hash{}, fmt.Errorf("dock: hash: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, &limitedReader{ctx: ctx, r: ctxReader{ctx, f}, progress: progress}, make([]byte, 1<<20))
+	if err != nil {
+		return Hash{}, fmt.Errorf("dock: hash %s: %w", path, err)
+	}
+	return Hash{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Uploader pushes files through a Client and verifies the receipts.
+type Uploader struct {
+	Client *Client
+	// Key is the pinned receipt-verification key. Required.
+	Key ed25519.PublicKey
+	// Limiter paces the bytes sent (nil: unlimited).
+	Limiter *RateLimiter
+	// Backoff paces retries of transient failures within one Upload.
+	Backoff Backoff
+	// MaxTransient bounds consecutive transient failures within one Upload
+	// before it returns the error to the caller (0: retry until ctx ends).
+	MaxTransient int
+}
+
+// Upload describes one file to push.
+type Upload struct {
+	Path     string
+	Hash     Hash // from HashFile; zero: Upload hashes the file first
+	Metadata wire.Metadata
+	// Progress, if set, receives the number of bytes known to be on the
+	// server (durable offset, and bytes of the chunk in flight).
+	Progress func(done, total int64)
+	// Durable, if set, is told each new session id and durable offset so a
+	// journal can record them.
+	Durable func(sessionID string, offset int64)
+}
+
+// Result is a verified upload.
+type Result struct {
+	File       string          `json:"file"`
+	SHA256     string          `json:"sha256"`
+	Size       int64           `json:"size"`
+	EvidenceID string          `json:"evidence_id"`
+	Receipt    receipt.Receipt `json:"receipt"`
+	Duplicate  bool            `json:"duplicate,omitempty"`
+}
+
+// errFileChanged is a file that differs from its hash while uploading.
+var errFileChanged = errors.New("file changed since it was hashed")
+
+// Upload pushes one file: create (or resume) the session, send the chunks
+// from the server's durable offset, commit, verify the receipt against the
+// pinned key and the file's hash. Transient failures are retried (see
+// MaxTransient); the returned error is classified by Classify.
+func (u *Uploader) Upload(ctx context.Context, up Upload) (Result, error) {
+	if len(u.Key) != ed25519.PublicKeySize {
+		return Result{}, &UploadError{Kind: Permanent, Op: "upload", Err: errors.New("no pinned receipt key")}
+	}
+	if up.Hash.SHA256 == "" {
+		h, err := HashFile(ctx, up.Path, nil)
+		if err != nil {
+			return Result{}, &UploadError{Kind: Transient, Op: "hash", Err: err}
+		}
+		up.Hash = h
+	}
+	f, err := os.Open(up.Path)
+	if err != nil {
+		return Result{}, &UploadError{Kind: Transient, Op: "open", Err: err}
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return Result{}, &UploadError{Kind: Transient, Op: "stat", Err: err}
+	} else if st.Size() != up.Hash.Size {
+		return Result{}, &UploadError{Kind: Permanent, Op: "stat", Err: fmt.Errorf("%w: %d bytes, hashed %d", errFileChanged, st.Size(), up.Hash.Size)}
+	}
+	req := wire.CreateRequest{SHA256: up.Hash.SHA256, Size: up.Hash.Size, Filename: filepath.Base(up.Path),
+		ContentType: contentType(up.Path), Metadata: up.Metadata}
+	if err := req.Validate(); err != nil {
+		return Result{}, &UploadError{Kind: Permanent, Op: "metadata", Err: err}
+	}
+	rt := &retrier{ctx: ctx, backoff: u.Backoff, max: u.MaxTransient}
+	retry := rt.wait
+	for {
+		if err := ctx.Err(); err != nil {
+			return Result{}, &UploadError{Kind: Transient, Op: "upload", Err: err}
+		}
+		sess, err := u.Client.CreateSession(ctx, req)
+		if err != nil {
+			if rerr := retry("create session", err); rerr != nil {
+				return Result{}, rerr
+			}
+			continue
+		}
+		if sess.Duplicate || sess.Receipt != nil {
+			if sess.Receipt == nil {
+				return Result{}, &UploadError{Kind: Transient, Op: "create session", Err: errors.New("server answered duplicate without a receipt")}
+			}
+			return u.verified(up, *sess.Receipt, true)
+		}
+		if up.Durable != nil {
+			up.Durable(sess.SessionID, sess.Offset)
+		}
+		res, err := u.send(ctx, f, up, sess.Session, rt)
+		if err == nil {
+			return res, nil
+		}
+		if errors.Is(err, errNewSession) {
+			continue
+		}
+		return Result{}, err
+	}
+}
+
+// errNewSession makes Upload start over with a new session (the old one
+// expired or was aborted); the bytes already on the server are lost only
+// in that case.
+var errNewSession = errors.New("session gone")
+
+func (u *Uploader) send(ctx context.Context, f *os.File, up Upload, sess wire.Session, rt *retrier) (Result, error) {
+	retry := rt.wait
+	size, offset := up.Hash.Size, sess.Offset
+	chunk := sess.ChunkSize
+	if chunk <= 0 {
+		return Result{}, &UploadError{Kind: Transient, Op: "create session", Err: fmt.Errorf("server chunk size %d", chunk)}
+	}
+	resync := func(op string, err error) (bool, error) {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			switch we.Code {
+			case wire.CodeOffsetMismatch, wire.CodeIncomplete:
+				if we.Offset != nil {
+					offset = *we.Offset
+					return true, nil
+				}
+			case wire.CodeExpired, wire.CodeNotFound:
+				return false, errNewSession
+			}
+		}
+		if rerr := retry(op, err); rerr != nil {
+			return false, rerr
+		}
+		// After a transient failure, ask where the server is.
+		for {
+			s, gerr := u.Client.GetSession(ctx, sess.SessionID)
+			if gerr == nil {
+				offset = s.Offset
+				return true, nil
+			}
+			var ge *wire.Error
+			if errors.As(gerr, &ge) && (ge.Code == wire.CodeNotFound || ge.Code == wire.CodeExpired) {
+				return false, errNewSession
+			}
+			if rerr := retry("get session", gerr); rerr != nil {
+				return false, rerr
+			}
+		}
+	}
+	for {
+		for offset < size {
+			n := wire.ExpectedChunkLength(size, chunk, offset)
+			sum, err := hashSection(ctx, f, offset, n)
+			if err != nil {
+				return Result{}, &UploadError{Kind: Transient, Op: "read", Err: err}
+			}
+			base := offset
+			var sent int64
+			body := &limitedReader{ctx: ctx, r: io.NewSectionReader(f, offset, n), l: u.Limiter, progress: func(k int64) {
+				sent += k
+				if up.Progress != nil {
+					up.Progress(base+sent, size)
+				}
+			}}
+			next, err := u.Client.PutChunk(ctx, sess.SessionID, offset, body, n, sum)
+			if err != nil {
+				if up.Progress != nil {
+					up.Progress(base, size)
+				}
+				var we *wire.Error
+				if errors.As(err, &we) && we.Code == wire.CodeChunkDigestMismatch {
+					// Our bytes changed between hashing the chunk and sending
+					// it, or were corrupted in transit: check the file.
+					if h, herr := hashSection(ctx, f, offset, n); herr == nil && h != sum {
+						return Result{}, &UploadError{Kind: Permanent, Op: "put chunk", Err: fmt.Errorf("%w: chunk at %d", errFileChanged, offset)}
+					}
+				}
+				if _, rerr := resync("put chunk", err); rerr != nil {
+					return Result{}, rerr
+				}
+				continue
+			}
+			offset = next
+			rt.failures = 0 // progress: the next outage starts a fresh backoff
+			if up.Durable != nil {
+				up.Durable(sess.SessionID, offset)
+			}
+			if up.Progress != nil {
+				up.Progress(offset, size)
+			}
+		}
+		cr, err := u.Client.Commit(ctx, sess.SessionID)
+		if err != nil {
+			if _, rerr := resync("commit", err); rerr != nil {
+				return Result{}, rerr
+			}
+			continue
+		}
+		return u.verified(up, cr.Receipt, cr.Duplicate)
+	}
+}
+
+func (u *Uploader) verified(up Upload, rc receipt.Receipt, dup bool) (Result, error) {
+	if err := receipt.VerifyFor(u.Key, rc, up.Hash.SHA256, up.Hash.Size); err != nil {
+		return Result{}, &UploadError{Kind: Permanent, Op: "verify receipt", Err: err}
+	}
+	return Result{File: up.Path, SHA256: up.Hash.SHA256, Size: up.Hash.Size, EvidenceID: rc.EvidenceID, Receipt: rc, Duplicate: dup}, nil
+}
+
+func hashSection(ctx context.Context, f *os.File, off, n int64) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, off, n)}, make([]byte, 256<<10)); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+func contentType(path string) string {
+	switch filepath.Ext(path) {
+	case ".mp4", ".MP4", ".m4v":
+		return "video/mp4"
+	case ".mov", ".MOV":
+		return "video/quicktime"
+	case ".mkv":
+		return "video/x-matroska"
+	case ".avi", ".AVI":
+		return "video/x-msvideo"
+	}
+	return "application/octet-stream"
+}
+
+// retrier paces retries of transient failures within one Upload.
+type retrier struct {
+	ctx      context.Context
+	backoff  Backoff
+	max      int
+	failures int
+}
+
+// wait returns nil after a backoff delay if err is transient and the
+// retry budget is not spent, else the classified error.
+func (r *retrier) wait(op string, err error) error {
+	if k := Classify(err); k != Transient {
+		return &UploadError{Kind: k, Op: op, Err: err}
+	}
+	r.failures++
+	if r.max > 0 && r.failures >= r.max {
+		return &UploadError{Kind: Transient, Op: op, Err: err}
+	}
+	t := time.NewTimer(r.backoff.Delay(r.failures - 1))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-r.ctx.Done():
+		return &UploadError{Kind: Transient, Op: op, Err: errors.Join(err, r.ctx.Err())}
+	}
+}
