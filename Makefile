@@ -39,7 +39,7 @@ services-stop:
 # Runs every test with real PostgreSQL and MinIO and fails if any test was
 # skipped (integration tests skip only when services are absent).
 test: deps-test bin/minio
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/dems-dock
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/dems
 	@ROOT=$(TEST_ROOT) ./.ci/services.sh start
@@ -68,7 +68,7 @@ soak: deps-test bin/minio build
 	  ROOT=$(TEST_ROOT) ./.ci/services.sh stop; exit $$status
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 
 vuln:
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...
