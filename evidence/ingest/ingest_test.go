@@ -26,11 +26,11 @@ func TestPushEndToEnd(t *testing.T) {
 			e := newEnv(t, backend)
 			dir := t.TempDir()
 			sizes := map[string]int64{
-				"one-byte.mp4":      1,
-				"exact-chunk.mp4":   testChunk,
-				"three-chunks.mp4":  2*testChunk + 12345,
-				"just-under.mp4":    testChunk - 1,
-				"two-exact.mp4":     2 * testChunk,
+				"one-byte.mp4":     1,
+				"exact-chunk.mp4":  testChunk,
+				"three-chunks.mp4": 2*testChunk + 12345,
+				"just-under.mp4":   testChunk - 1,
+				"two-exact.mp4":    2 * testChunk,
 			}
 			up := e.uploader(t)
 			rec := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
