@@ -174,6 +174,26 @@ func (s *Store) loadParts(id storage.UploadID) ([]partRecord, error) {
 	return recs, nil
 }
 
+// readPart reads the record of part n; a missing or unreadable one is
+// ErrInvalid, as the caller named a part we do not hold.
+func (s *Store) readPart(id storage.UploadID, n int) (partRecord, error) {
+	var p partRecord
+	if n < 1 || n > 99999 {
+		return p, fmt.Errorf("part number %d: %w", n, storage.ErrInvalid)
+	}
+	b, err := os.ReadFile(filepath.Join(s.uploadDir(id), partFile(n)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, fmt.Errorf("part %d is not recorded: %w", n, storage.ErrInvalid)
+		}
+		return p, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("corrupt part record %s/%s: %w", id, partFile(n), err)
+	}
+	return p, nil
+}
+
 // End is the offset after the part.
 func (p partRecord) End() int64 { return p.Offset + p.Size }
 
@@ -192,17 +212,18 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	recs, err := s.loadParts(id)
-	if err != nil {
-		return storage.Part{}, s.err(op, ref, err)
-	}
 	number, offset := 1, int64(0)
 	var state []byte
 	if prev != nil {
 		// prev must be a part this backend recorded, so the hash chain
 		// continues from a state we produced, not one a caller made up.
-		if prev.Number < 1 || prev.Number > len(recs) || !samePart(*prev, recs[prev.Number-1].part()) {
-			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded parts: %w", prev.Number, storage.ErrInvalid))
+		// Only its record is read: uploads of many parts stay linear.
+		pr, err := s.readPart(id, prev.Number)
+		if err != nil {
+			return storage.Part{}, s.err(op, ref, err)
+		}
+		if !samePart(*prev, pr.part()) {
+			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded part: %w", prev.Number, storage.ErrInvalid))
 		}
 		number, offset, state = prev.Number+1, prev.End(), prev.HashState
 	}
@@ -215,9 +236,15 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	}
 	// Forget this part and every later one before touching the bytes: a
 	// crash mid-write then leaves the part missing, not misrecorded.
-	for _, p := range recs[number-1:] {
-		if err := os.Remove(filepath.Join(s.uploadDir(id), partFile(p.Number))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return storage.Part{}, s.err(op, ref, err)
+	ents, err := os.ReadDir(s.uploadDir(id))
+	if err != nil {
+		return storage.Part{}, s.err(op, ref, err)
+	}
+	for _, e := range ents {
+		if name := e.Name(); strings.HasPrefix(name, "part-") && name >= partFile(number) {
+			if err := os.Remove(filepath.Join(s.uploadDir(id), name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return storage.Part{}, s.err(op, ref, err)
+			}
 		}
 	}
 	f, err := os.OpenFile(filepath.Join(s.uploadDir(id), "data"), os.O_WRONLY, 0)

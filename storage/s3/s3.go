@@ -436,6 +436,20 @@ func (s *Store) Put(ctx context.Context, ref storage.Ref, size int64, r io.Reade
 	if size < 0 {
 		return storage.Object{}, s.err("put", ref, fmt.Errorf("negative size %d: %w", size, storage.ErrInvalid))
 	}
+	// An existing object is not uploaded again, but the stream is still
+	// read and verified: success always vouches for the caller's bytes.
+	if obj, _, err := s.stat(ctx, ref); err == nil {
+		v := storage.NewHashingReader(io.LimitReader(r, size+1), ref.Digest, size)
+		if _, err := io.Copy(io.Discard, v); err != nil {
+			return storage.Object{}, s.err("put", ref, err)
+		}
+		if !v.Verified() {
+			return storage.Object{}, s.err("put", ref, fmt.Errorf("stream ended unverified: %w", storage.ErrSizeMismatch))
+		}
+		return obj, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.Object{}, s.err("put", ref, err)
+	}
 	var obj storage.Object
 	var err error
 	if size <= s.cfg.PartSize {

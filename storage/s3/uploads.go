@@ -198,15 +198,24 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	recs, err := s.loadParts(ctx, id)
-	if err != nil {
-		return storage.Part{}, s.err(op, ref, err)
-	}
 	number, offset := 1, int64(0)
 	var state []byte
 	if prev != nil {
-		if prev.Number < 1 || prev.Number > len(recs) || !samePart(*prev, recs[prev.Number-1].part()) {
-			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded parts: %w", prev.Number, storage.ErrInvalid))
+		// prev must be a part we recorded, so the hash chain continues
+		// from a state we produced, not one a caller made up. Only its
+		// record is read: uploads of many parts stay linear.
+		var pr partRecord
+		if prev.Number < 1 || prev.Number >= maxParts {
+			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part number %d: %w", prev.Number, storage.ErrInvalid))
+		}
+		if err := s.getJSON(ctx, partKey(id, prev.Number), &pr); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d is not recorded: %w", prev.Number, storage.ErrInvalid))
+			}
+			return storage.Part{}, s.err(op, ref, err)
+		}
+		if !samePart(*prev, pr.part()) {
+			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded part: %w", prev.Number, storage.ErrInvalid))
 		}
 		number, offset, state = prev.Number+1, prev.End(), prev.HashState
 	}
@@ -233,10 +242,8 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	sum := sha256.Sum256(part)
 	// Forget this part and later ones before replacing the bytes, so a
 	// crash leaves the part unrecorded rather than misrecorded.
-	for _, p := range recs[number-1:] {
-		if err := s.deletePrefix(ctx, partKey(id, p.Number)); err != nil {
-			return storage.Part{}, s.err(op, ref, err)
-		}
+	if err := s.forgetPartsFrom(ctx, id, number); err != nil {
+		return storage.Part{}, s.err(op, ref, err)
 	}
 	op2, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key(ref), string(id), number, bytes.NewReader(part), n,
 		minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:]), DisableContentSha256: true})
@@ -252,6 +259,26 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 		return storage.Part{}, s.err(op, ref, err)
 	}
 	return pr.part(), nil
+}
+
+// forgetPartsFrom deletes the records of part n and all later parts,
+// listing names only.
+func (s *Store) forgetPartsFrom(ctx context.Context, id storage.UploadID, n int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stale []string
+	for info := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: recordPrefix(id) + "part-", StartAfter: partKey(id, n-1)}) {
+		if info.Err != nil {
+			return translate(info.Err)
+		}
+		stale = append(stale, info.Key)
+	}
+	for _, k := range stale {
+		if err := s.deletePrefix(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListParts implements storage.Uploads. It returns our records, which
