@@ -49,5 +49,10 @@ func recordAudit(ctx context.Context, a *App, e api.AuditEvent) {
 	a.Logger.InfoContext(ctx, "audit", "type", e.Type, "actor", e.Actor, "outcome", e.Outcome, "source", e.SourceAddr)
 }
 
-// registerMediaWorkers adds the transcode worker.
-func registerMediaWorkers(a *App, ws *river.Workers) {}
+// registerMediaWorkers adds the transcode worker. Its timeout grows with
+// the media's duration from workers.job_timeout upwards.
+func registerMediaWorkers(a *App, ws *river.Workers) {
+	river.AddWorker(ws, &jobs.TranscodeWorker{
+		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout, Logger: a.Logger,
+	})
+}
