@@ -128,6 +128,9 @@ func New(d Deps) *Server {
 	v1.DELETE("/session", s.logout)
 	v1.GET("/me", s.me)
 	v1.POST("/me/tokens", s.createMyToken)
+	v1.POST("/session/mfa", s.passMFA)
+	v1.POST("/me/mfa/enroll", s.enrollMFA)
+	v1.POST("/me/mfa/confirm", s.confirmMFA)
 
 	v1.GET("/units", s.listUnits)
 	v1.POST("/units", s.createUnit)
@@ -195,6 +198,16 @@ func Principal(c *gin.Context) (identity.Principal, bool) {
 
 type ctxSession struct{}
 
+type ctxMFA struct{}
+
+// mfaState is the second-factor state of a cookie session.
+type mfaState struct{ required, enrolled, passed bool }
+
+func mfaOf(c *gin.Context) (mfaState, bool) {
+	m, ok := c.Request.Context().Value(ctxMFA{}).(mfaState)
+	return m, ok
+}
+
 // authenticate resolves the bearer token or session cookie. It never
 // rejects by itself: authorize decides whether the route needs a principal.
 func (s *Server) authenticate(c *gin.Context) {
@@ -234,6 +247,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		}
 		ctx = identity.WithPrincipal(ctx, u.Principal("session"))
 		ctx = context.WithValue(ctx, ctxSession{}, sess)
+		ctx = context.WithValue(ctx, ctxMFA{}, mfaState{required: identity.MFARequiredRoles[u.Role] || u.MFAEnrolled, enrolled: u.MFAEnrolled, passed: sess.MFAPassed})
 		c.Request = c.Request.WithContext(ctx)
 	}
 	c.Next()
@@ -266,6 +280,14 @@ func (s *Server) authorize(c *gin.Context) {
 	p, ok := Principal(c)
 	if !ok {
 		WriteError(c, errUnauthenticated)
+		return
+	}
+	if m, ok := mfaOf(c); ok && m.required && !m.passed && !access.MFAExempt {
+		msg := "this session must pass the second factor first (POST /api/v1/session/mfa)"
+		if !m.enrolled {
+			msg = "your role requires a second factor: enrol one first (POST /api/v1/me/mfa/enroll)"
+		}
+		WriteError(c, Errorf(http.StatusForbidden, "mfa_required", msg))
 		return
 	}
 	if access.Action == "" { // any authenticated principal

@@ -68,8 +68,9 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	s.setCookie(c, cookie)
-	s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + u.Username, Outcome: "success", Details: map[string]any{"via": "api"}})
-	c.JSON(http.StatusOK, gin.H{"user": u, "csrf_token": sess.CSRFToken, "expires_at": sess.ExpiresAt})
+	s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + u.Username, Outcome: "success", Details: map[string]any{"via": "api", "mfa_pending": u.MFAEnrolled || identity.MFARequiredRoles[u.Role]}})
+	c.JSON(http.StatusOK, gin.H{"user": u, "csrf_token": sess.CSRFToken, "expires_at": sess.ExpiresAt,
+		"mfa_required": u.MFAEnrolled || identity.MFARequiredRoles[u.Role], "mfa_enrolled": u.MFAEnrolled})
 }
 
 // SetSessionCookie writes the session cookie (used by the web UI too).
@@ -471,4 +472,84 @@ func (s *Server) recordCustody(c *gin.Context, it *evidence.Item, action string,
 	}
 	p, _ := Principal(c)
 	return s.deps.Custody.Record(c.Request.Context(), it.ID, p.Actor(), action, details)
+}
+
+type codeRequest struct {
+	Code string `json:"code"`
+}
+
+// passMFA checks the second factor of a cookie session.
+func (s *Server) passMFA(c *gin.Context) {
+	p, _ := Principal(c)
+	cookie, err := c.Cookie(SessionCookie)
+	if err != nil || p.Kind != identity.KindUser {
+		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "only a web session passes a second factor"))
+		return
+	}
+	var req codeRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	if err := s.deps.Identity.VerifySecondFactor(c.Request.Context(), p.ID, req.Code); err != nil {
+		s.audit(c, AuditEvent{Type: "mfa_verify", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"reason": err.Error()}})
+		if errors.Is(err, identity.ErrMFACode) || errors.Is(err, identity.ErrMFANotEnrolled) {
+			WriteError(c, Errorf(http.StatusUnauthorized, "mfa_invalid", err.Error()))
+			return
+		}
+		WriteError(c, err)
+		return
+	}
+	if err := s.deps.Identity.MarkSessionMFA(c.Request.Context(), cookie); err != nil {
+		WriteError(c, err)
+		return
+	}
+	s.audit(c, AuditEvent{Type: "mfa_verify", Actor: p.Actor(), Outcome: "success"})
+	c.JSON(http.StatusOK, gin.H{"mfa_passed": true})
+}
+
+func (s *Server) enrollMFA(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind != identity.KindUser {
+		WriteError(c, errForbidden)
+		return
+	}
+	if m, ok := mfaOf(c); ok && m.enrolled && !m.passed {
+		// Re-enrolling must not be a way around the factor one already has.
+		WriteError(c, Errorf(http.StatusForbidden, "mfa_required", "pass your current second factor before enrolling a new one"))
+		return
+	}
+	enr, err := s.deps.Identity.BeginTOTP(c.Request.Context(), p.ID, "OpenDEMS")
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	s.audit(c, AuditEvent{Type: "mfa_enrolment_started", Actor: p.Actor(), Outcome: "success"})
+	c.JSON(http.StatusOK, enr)
+}
+
+func (s *Server) confirmMFA(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind != identity.KindUser {
+		WriteError(c, errForbidden)
+		return
+	}
+	var req codeRequest
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	codes, err := s.deps.Identity.ConfirmTOTP(c.Request.Context(), p.ID, req.Code)
+	if err != nil {
+		s.audit(c, AuditEvent{Type: "mfa_changed", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"reason": err.Error()}})
+		if errors.Is(err, identity.ErrMFACode) || errors.Is(err, identity.ErrMFANotPending) {
+			WriteError(c, Errorf(http.StatusBadRequest, "mfa_invalid", err.Error()))
+			return
+		}
+		WriteError(c, err)
+		return
+	}
+	if cookie, err := c.Cookie(SessionCookie); err == nil {
+		s.deps.Identity.MarkSessionMFA(c.Request.Context(), cookie)
+	}
+	s.audit(c, AuditEvent{Type: "mfa_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"method": "totp"}})
+	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes})
 }

@@ -25,6 +25,9 @@ type Access struct {
 	Item bool
 	// Summary documents the route in the OpenAPI description.
 	Summary string
+	// MFAExempt routes stay reachable from a web session that has not yet
+	// passed its required second factor (to pass or enrol it, or leave).
+	MFAExempt bool
 }
 
 // defaultAccess is the access table of every route of demsd, whoever
@@ -36,10 +39,13 @@ func defaultAccess() map[string]Access {
 		"GET /metrics":             {Public: true, Summary: "Prometheus metrics"},
 		"GET /api/v1/openapi.json": {Public: true, Summary: "This API description"},
 
-		"POST /api/v1/session":   {Public: true, Summary: "Log in (JSON) and receive a session cookie"},
-		"DELETE /api/v1/session": {Summary: "Log out"},
-		"GET /api/v1/me":         {Summary: "The caller's identity"},
-		"POST /api/v1/me/tokens": {Summary: "Create a personal API token"},
+		"POST /api/v1/session":        {Public: true, Summary: "Log in (JSON) and receive a session cookie"},
+		"DELETE /api/v1/session":      {Summary: "Log out", MFAExempt: true},
+		"GET /api/v1/me":              {Summary: "The caller's identity", MFAExempt: true},
+		"POST /api/v1/session/mfa":    {Summary: "Pass the second factor (TOTP or recovery code) for this session", MFAExempt: true},
+		"POST /api/v1/me/mfa/enroll":  {Summary: "Start TOTP enrolment (returns the secret and otpauth URL)", MFAExempt: true},
+		"POST /api/v1/me/mfa/confirm": {Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", MFAExempt: true},
+		"POST /api/v1/me/tokens":      {Summary: "Create a personal API token"},
 
 		"GET /api/v1/units":                 {Action: "admin:units", Summary: "List units"},
 		"POST /api/v1/units":                {Action: "admin:units", Summary: "Create a unit"},
