@@ -87,7 +87,7 @@ func NewPurge(files Files, sched *Schedule) (*Purge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: new purge: %w", err)
 	}
-	if _, _, err := c.enf.EnforceEx(ActPurge, []string{"uncategorized"}, []string{FactRetentionEnded}); err != nil {
+	if _, _, err := c.enforce("", ActPurge, []string{"uncategorized"}, []string{FactRetentionEnded}); err != nil {
 		return nil, fmt.Errorf("policy: new purge: %w", &PolicyError{File: files.ModelName, Problem: fmt.Sprintf("matcher does not evaluate: %v", err)})
 	}
 	return &Purge{c: c, sched: sched}, nil
@@ -137,7 +137,7 @@ func (p *Purge) Decide(in PurgeInput) (PurgeDecision, error) {
 	if len(cats) == 0 {
 		cats = []string{p.sched.defaultCategory}
 	}
-	allowed, row, err := p.c.enf.EnforceEx(ActPurge, cats, d.Facts)
+	allowed, row, err := p.c.enforce("", ActPurge, cats, d.Facts)
 	if err != nil {
 		return d, fmt.Errorf("policy: purge %s: %w", in.ItemID, err)
 	}
