@@ -44,8 +44,9 @@ type schema struct {
 // and action it costs a few dozen rows.
 type compiled struct {
 	buckets map[string]*casbin.Enforcer
-	origin  map[string]int // rowKey(row) → line in the policy file
-	name    string         // policy file name
+	byKey   map[string][][]string // each bucket's rows, in file order
+	origin  map[string]int        // rowKey(row) → line in the policy file
+	name    string                // policy file name
 	rows    [][]string
 }
 
@@ -118,7 +119,7 @@ func compile(f Files, s schema) (*compiled, error) {
 			byKey[k] = append(byKey[k], row)
 		}
 	}
-	c := &compiled{buckets: map[string]*casbin.Enforcer{}, origin: a.origin, name: f.PolicyName, rows: a.rows}
+	c := &compiled{buckets: map[string]*casbin.Enforcer{}, byKey: byKey, origin: a.origin, name: f.PolicyName, rows: a.rows}
 	for k, rows := range byKey {
 		bm := m.Copy()
 		bm.ClearPolicy()
@@ -209,9 +210,9 @@ func (a *csvAdapter) LoadPolicy(m model.Model) error {
 
 var errReadOnly = fmt.Errorf("policy: %w: the policy is edited in its file, not through the enforcer", ErrInvalidPolicy)
 
-func (a *csvAdapter) SavePolicy(model.Model) error                    { return errReadOnly }
-func (a *csvAdapter) AddPolicy(string, string, []string) error        { return errReadOnly }
-func (a *csvAdapter) RemovePolicy(string, string, []string) error     { return errReadOnly }
+func (a *csvAdapter) SavePolicy(model.Model) error                { return errReadOnly }
+func (a *csvAdapter) AddPolicy(string, string, []string) error    { return errReadOnly }
+func (a *csvAdapter) RemovePolicy(string, string, []string) error { return errReadOnly }
 func (a *csvAdapter) RemoveFilteredPolicy(string, string, int, ...string) error {
 	return errReadOnly
 }
