@@ -234,7 +234,7 @@ func (a *Access) Version() string { return a.state.Load().version }
 
 // Decide answers whether sub may perform act on res.
 func (a *Access) Decide(sub Subject, act Action, res Resource) (Decision, error) {
-	e, err := a.explain(sub, act, &res)
+	e, err := a.explain(sub, act, &res, false)
 	return e.Decision, err
 }
 
@@ -242,17 +242,19 @@ func (a *Access) Decide(sub Subject, act Action, res Resource) (Decision, error)
 // upload, admin pages): may sub perform act on anything at all, given its
 // role and unit? Item routes must still call Decide for the item.
 func (a *Access) RouteDecision(sub Subject, act Action) (Decision, error) {
-	e, err := a.explain(sub, act, nil)
+	e, err := a.explain(sub, act, nil, false)
 	return e.Decision, err
 }
 
 // Explain is Decide (res not nil) or RouteDecision (res nil) with the full
 // request echoed, for the policy explain endpoint.
 func (a *Access) Explain(sub Subject, act Action, res *Resource) (Explanation, error) {
-	return a.explain(sub, act, res)
+	return a.explain(sub, act, res, true)
 }
 
-func (a *Access) explain(sub Subject, act Action, res *Resource) (Explanation, error) {
+// explain decides; echo also renders the request for Explain, which the hot
+// path (Decide, RouteDecision) does not pay for.
+func (a *Access) explain(sub Subject, act Action, res *Resource, echo bool) (Explanation, error) {
 	if sub.Kind == "" {
 		sub.Kind = KindUser
 	}
@@ -275,7 +277,9 @@ func (a *Access) explain(sub Subject, act Action, res *Resource) (Explanation, e
 	}
 	st := a.state.Load()
 	ex.PolicyVersion = st.version
-	ex.Request = requestText(vals)
+	if echo {
+		ex.Request = requestText(vals)
+	}
 	allowed, row, err := st.c.enforce(bucketKey(sub.Role, act), vals...)
 	if err != nil {
 		return ex, fmt.Errorf("policy: decide %s for %s: %w", act, sub.Role, err)
