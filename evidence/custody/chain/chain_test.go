@@ -230,3 +230,27 @@ func TestTreeMatchesRFC6962Path(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendTimeMatchesLayout(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
+		time.Date(2000, 2, 29, 0, 0, 0, 1000, time.UTC),
+		time.Date(12345, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, want := string(appendTime(nil, tm)), CanonicalTime(tm).Format(TimeLayout); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func TestParseTimeFast(t *testing.T) {
+	for _, s := range []string{"2026-01-02T03:04:05.123456Z", "2026-02-29T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z",
+		"2026-01-02T03:04:05.12345Z", "2026-01-02 03:04:05.123456Z", "2026-01-02T24:00:00.000000Z", "x026-01-02T03:04:05.123456Z"} {
+		want, werr := ParseTime(s)
+		got, ok := parseTimeFast([]byte(s))
+		if ok != (werr == nil) || (ok && !got.Equal(want)) {
+			t.Errorf("%s: fast %v %v, ParseTime %v %v", s, got, ok, want, werr)
+		}
+	}
+}

@@ -137,6 +137,14 @@ func (v *exportVerifier) run(r io.Reader) error {
 		if sawEnd {
 			return badLine(n, "data after the end line")
 		}
+		if n > 1 && parseEventFast(line, &v.ev) {
+			if section != LineHeader && section != LineEvent {
+				return badLine(n, "event after the checkpoints")
+			}
+			section = LineEvent
+			v.checkEvent(n)
+			continue
+		}
 		v.line = exportLine{}
 		if err := json.Unmarshal(line, &v.line); err != nil {
 			return badLine(n, "%v", err)
@@ -257,12 +265,16 @@ func (v *exportVerifier) event(n int) error {
 	}
 	v.ev = Event{EvidenceID: l.EvidenceID, Seq: l.Seq, Time: t, Actor: l.Actor,
 		Action: Action(l.Action), Details: details, PrevHash: l.PrevHash, Hash: l.Hash}
+	v.checkEvent(n)
+	return nil
+}
+
+func (v *exportVerifier) checkEvent(n int) {
 	v.rep.Events++
 	if p := v.checker.Check(&v.ev); p != nil {
 		p.Line = n
 		v.rep.add(*p)
 	}
-	return nil
 }
 
 func (v *exportVerifier) checkpoint(n int) error {
