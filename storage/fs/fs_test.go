@@ -8,6 +8,15 @@ import (
 	"github.com/opendems/opendems/storage/storagetest"
 )
 
+func newStoreB(tb testing.TB, root string) *fs.Store {
+	tb.Helper()
+	s, err := fs.New(root, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func newStore(t *testing.T, root string) *fs.Store {
 	t.Helper()
 	s, err := fs.New(root, nil)
