@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/opendems/opendems/evidence/custody/chain"
 	"github.com/opendems/opendems/storage"
@@ -133,27 +134,92 @@ func Append(ctx context.Context, tx pgx.Tx, ev NewEvent) (Event, error) {
 	}
 	var headSeq int64
 	var headHash []byte
-	// ON CONFLICT DO UPDATE locks an existing head row (and creates a
-	// missing one) in one round trip.
-	err = tx.QueryRow(ctx, `
-		INSERT INTO custody_heads (evidence_id, seq, hash) VALUES ($1, 0, $2)
-		ON CONFLICT (evidence_id) DO UPDATE SET seq = custody_heads.seq
-		RETURNING seq, hash`, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash)
-	if err != nil {
+	if err := tx.QueryRow(ctx, lockHeadSQL, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash); err != nil {
 		return Event{}, appendErr(e.EvidenceID, err)
 	}
+	if err := seal(&e, headSeq, headHash); err != nil {
+		return Event{}, err
+	}
+	if _, err := tx.Exec(ctx, insertEventSQL, insertArgs(&e)...); err != nil {
+		return Event{}, appendErr(e.EvidenceID, err)
+	}
+	return e, nil
+}
+
+// lockHeadSQL locks an existing head row (ON CONFLICT DO UPDATE takes the
+// row lock) or creates a missing one, in one round trip.
+const lockHeadSQL = `
+	INSERT INTO custody_heads (evidence_id, seq, hash) VALUES ($1, 0, $2)
+	ON CONFLICT (evidence_id) DO UPDATE SET seq = custody_heads.seq
+	RETURNING seq, hash`
+
+// insertEventSQL inserts the event and moves the head in one statement.
+const insertEventSQL = `
+	WITH ins AS (
+		INSERT INTO custody_events (evidence_id, seq, at, actor, action, details, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	)
+	UPDATE custody_heads SET seq = $2, hash = $8, updated_at = now() WHERE evidence_id = $1`
+
+func insertArgs(e *Event) []any {
+	return []any{e.EvidenceID, e.Seq, e.Time, e.Actor, string(e.Action), string(e.Details), e.PrevHash[:], e.Hash[:]}
+}
+
+func seal(e *Event, headSeq int64, headHash []byte) error {
+	var err error
 	if e.PrevHash, err = chain.HashFromBytes(headHash); err != nil {
-		return Event{}, fmt.Errorf("custody append %s: head: %w", e.EvidenceID, err)
+		return fmt.Errorf("custody append %s: head: %w", e.EvidenceID, err)
 	}
 	e.Seq = headSeq + 1
 	e.Seal()
-	_, err = tx.Exec(ctx, `
-		WITH ins AS (
-			INSERT INTO custody_events (evidence_id, seq, at, actor, action, details, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		)
-		UPDATE custody_heads SET seq = $2, hash = $8, updated_at = now() WHERE evidence_id = $1`,
-		e.EvidenceID, e.Seq, e.Time, e.Actor, string(e.Action), string(e.Details), e.PrevHash[:], e.Hash[:])
+	return nil
+}
+
+// appendPipelined is Append in a transaction of its own on a dedicated
+// connection, with BEGIN sent together with the head lock and COMMIT
+// together with the insert: two round trips instead of four. Every event
+// is still its own committed transaction; nothing is batched across
+// events.
+func appendPipelined(ctx context.Context, conn *pgx.Conn, ev NewEvent) (out Event, err error) {
+	e, err := prepare(ev)
+	if err != nil {
+		return Event{}, err
+	}
+	defer func() {
+		if err != nil && conn.PgConn().TxStatus() != 'I' {
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lockHeadSQL, e.EvidenceID, chain.ZeroHash[:])
+	br := conn.SendBatch(ctx, b)
+	var headSeq int64
+	var headHash []byte
+	_, err = br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&headSeq, &headHash)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Event{}, appendErr(e.EvidenceID, err)
+	}
+	if err = seal(&e, headSeq, headHash); err != nil {
+		return Event{}, err
+	}
+	b = &pgx.Batch{}
+	b.Queue(insertEventSQL, insertArgs(&e)...)
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return Event{}, appendErr(e.EvidenceID, err)
 	}
@@ -184,8 +250,17 @@ func NewService(db DB, store storage.Store, key ed25519.PublicKey, logger *slog.
 	return &Service{DB: db, Store: store, Key: key, Logger: logger}
 }
 
-// Append appends ev in a transaction of its own.
+// Append appends ev in a transaction of its own (pipelined on a
+// dedicated connection when DB is a pool).
 func (s *Service) Append(ctx context.Context, ev NewEvent) (Event, error) {
+	if p, ok := s.DB.(*pgxpool.Pool); ok {
+		conn, err := p.Acquire(ctx)
+		if err != nil {
+			return Event{}, fmt.Errorf("custody append %s: %w", ev.EvidenceID, err)
+		}
+		defer conn.Release()
+		return appendPipelined(ctx, conn.Conn(), ev)
+	}
 	var out Event
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		var err error

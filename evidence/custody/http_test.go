@@ -63,7 +63,9 @@ func TestHTTP(t *testing.T) {
 			continue
 		}
 		if tc.code != "" {
-			var body struct{ Error struct{ Code, Message string } }
+			var body struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != tc.code || body.Error.Message == "" {
 				t.Errorf("%s: error body %s (content type %s)", tc.url, w.Body, w.Header().Get("Content-Type"))
 			}
