@@ -154,26 +154,42 @@ func NewAccess(src Source) (*Access, error) {
 // Reload reads the source again and swaps in the new policy. If the new
 // files are invalid the old policy stays in force and the error says why;
 // the server wires SIGHUP to this.
-func (a *Access) Reload() error {
+func (a *Access) Reload() error { return a.reload(false) }
+
+// reload does Reload. With rememberBad, a refused version is still recorded
+// (under the same lock, so it cannot overwrite a concurrent good reload with
+// a stale one) so that Watch reports a broken file once, not every tick.
+func (a *Access) reload(rememberBad bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	version, err := a.src.Version()
 	if err != nil {
 		return fmt.Errorf("policy: reload access: %w", err)
 	}
-	files, err := a.src.Load()
+	c, err := a.build()
 	if err != nil {
-		return fmt.Errorf("policy: reload access: %w", err)
-	}
-	c, err := compile(files, accessSchema)
-	if err != nil {
-		return fmt.Errorf("policy: reload access: %w", err)
-	}
-	if err := selfCheckAccess(c, files.ModelName); err != nil {
+		if cur := a.state.Load(); rememberBad && cur != nil {
+			a.state.Store(&accessState{c: cur.c, version: version})
+		}
 		return fmt.Errorf("policy: reload access: %w", err)
 	}
 	a.state.Store(&accessState{c: c, version: version})
 	return nil
+}
+
+func (a *Access) build() (*compiled, error) {
+	files, err := a.src.Load()
+	if err != nil {
+		return nil, err
+	}
+	c, err := compile(files, accessSchema)
+	if err != nil {
+		return nil, err
+	}
+	if err := selfCheckAccess(c, files.ModelName); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // selfCheckAccess evaluates both matchers once, so a model whose matcher
@@ -216,13 +232,7 @@ func (a *Access) Watch(ctx context.Context, every time.Duration, report func(ver
 		if v == a.state.Load().version {
 			continue
 		}
-		err = a.Reload()
-		if err != nil {
-			// Remember the bad version so a broken file is reported once,
-			// not every tick, while the old policy stays in force.
-			cur := a.state.Load()
-			a.state.Store(&accessState{c: cur.c, version: v})
-		}
+		err = a.reload(true)
 		if report != nil {
 			report(v, err)
 		}
