@@ -76,6 +76,9 @@ type Deps struct {
 	Custody    CustodyRecorder
 	Registry   *prometheus.Registry
 	Options    Options
+	// AfterAuth runs after authentication and before authorization on
+	// every route (e.g. the audit log's record of administrator actions).
+	AfterAuth []gin.HandlerFunc
 }
 
 // Server holds the API's dependencies and the gin engine.
@@ -117,7 +120,9 @@ func New(d Deps) *Server {
 	e.NoMethod(func(c *gin.Context) {
 		WriteError(c, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"))
 	})
-	e.Use(s.recover, s.observe, s.securityHeaders, s.authenticate, s.authorize)
+	e.Use(s.recover, s.observe, s.securityHeaders, s.authenticate)
+	e.Use(d.AfterAuth...)
+	e.Use(s.authorize)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))

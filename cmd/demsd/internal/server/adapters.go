@@ -2,14 +2,13 @@ package server
 
 import (
 	"context"
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/ingest"
 )
 
@@ -38,19 +37,16 @@ func (x auditor) Audit(ctx context.Context, e api.AuditEvent) {
 	recordAudit(ctx, x.a, e)
 }
 
-// registerCustodyRoutes mounts the chain of custody routes.
+// registerCustodyRoutes mounts the chain of custody and audit routes.
 func registerCustodyRoutes(a *App) {
 	e := a.API.Engine()
-	e.GET("/api/v1/evidence/:id/custody", func(c *gin.Context) {
-		it, _ := api.ItemOf(c)
-		events, err := custody.Events(c.Request.Context(), a.Pool, it.ID)
-		if err != nil {
-			api.WriteError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"evidence_id": it.ID, "events": events})
-	})
-	e.GET("/api/v1/custody/public-key", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"algorithm": "ed25519", "public_key": a.Custody.Key})
+	custody.RegisterRoutes(e, a.Custody)
+	audit.RegisterRoutes(e, a.Pool)
+}
+
+// adminAudit records every administrator request in the audit log.
+func adminAudit(a *App) gin.HandlerFunc {
+	return audit.Middleware(a.Pool, func(c *gin.Context, err error) {
+		a.Logger.ErrorContext(c.Request.Context(), "audit record of an administrator action failed", "route", c.FullPath(), "err", err)
 	})
 }

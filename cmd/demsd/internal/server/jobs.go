@@ -4,10 +4,13 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/custody/audit"
+	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/jobs"
 )
 
@@ -27,7 +30,23 @@ func registerWorkers(a *App, ws *river.Workers) {
 		}
 		return err
 	}))
+	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[jobs.FixityArgs]) error {
+		opts := a.FixityOptions()
+		if j.Args.EvidenceID != nil {
+			_, err := custody.CheckFixity(ctx, a.Pool, a.Storage, *j.Args.EvidenceID, opts)
+			return err
+		}
+		sum, err := custody.RunFixity(ctx, a.Pool, a.Storage, opts)
+		a.Logger.Info("fixity run", "checked", sum.Checked, "ok", sum.OK, "total", sum.Total)
+		return err
+	}))
 	registerMediaWorkers(a, ws)
+}
+
+// FixityOptions are the fixity settings from the configuration.
+func (a *App) FixityOptions() custody.FixityOptions {
+	return custody.FixityOptions{Period: a.Config.Fixity.Period, RunInterval: a.Config.Fixity.RunEvery,
+		Logger: a.Logger, Registerer: a.Registry}
 }
 
 // periodicJobs schedules the recurring work; river runs each on one
@@ -41,12 +60,39 @@ func periodicJobs(a *App) []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		every(a.Config.Custody.CheckpointInterval, jobs.CheckpointArgs{}),
 		every(time.Hour, jobs.UploadCleanupArgs{}),
+		every(a.Config.Fixity.RunEvery, jobs.FixityArgs{}),
 	}
 }
 
-// recordAudit writes one system audit record.
+// auditTypes maps the API's event names to the audit log's types.
+var auditTypes = map[string]audit.EventType{
+	"logon": audit.EventLogon, "logoff": audit.EventLogoff, "access_denied": audit.EventAccessDenied,
+	"token_rejected": audit.EventLogon, "token_created": audit.EventTokenCreated, "unit_created": audit.EventConfigChanged,
+	"user_created": audit.EventAccountCreated, "password_changed": audit.EventPasswordChanged,
+	"account_changed": audit.EventAccountChanged, "dock_enrolled": audit.EventDockEnrolled, "dock_revoked": audit.EventDockRevoked,
+	"mfa_changed": audit.EventMFAChanged, "mfa_enrolment_started": audit.EventMFAChanged, "mfa_verify": audit.EventLogon,
+}
+
+// recordAudit writes one system audit record. A failure is logged loudly
+// (the request it describes has already happened).
 func recordAudit(ctx context.Context, a *App, e api.AuditEvent) {
-	a.Logger.InfoContext(ctx, "audit", "type", e.Type, "actor", e.Actor, "outcome", e.Outcome, "source", e.SourceAddr)
+	t, ok := auditTypes[e.Type]
+	if !ok {
+		t = audit.EventType(e.Type)
+	}
+	details := map[string]any{"event": e.Type}
+	for k, v := range e.Details {
+		details[k] = v
+	}
+	var userID uuid.UUID
+	if p, ok := identity.FromContext(ctx); ok && p.Kind == identity.KindUser {
+		userID = p.ID
+	}
+	_, err := audit.Record(context.WithoutCancel(ctx), a.Pool, audit.Entry{Component: "api", EventType: t, Actor: e.Actor,
+		UserID: userID, Outcome: audit.Outcome(e.Outcome), SourceAddr: e.SourceAddr, Details: details})
+	if err != nil {
+		a.Logger.ErrorContext(ctx, "audit record failed", "type", e.Type, "actor", e.Actor, "err", err)
+	}
 }
 
 // registerMediaWorkers adds the transcode worker. Its timeout grows with

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -169,9 +170,13 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 			Auditor: auditor{a}, Custody: custodyRecorder{a.Custody}, Registry: a.Registry,
 			Options: api.Options{SecureCookies: cfg.Server.SecureCookies, SessionIdle: cfg.Server.SessionIdle,
 				SessionMax: cfg.Server.SessionMax, MaxJSONBody: cfg.Server.MaxJSONBody},
+			AfterAuth: []gin.HandlerFunc{adminAudit(a)},
 		})
 		a.Ingest.RegisterRoutes(a.API.Engine())
 		registerCustodyRoutes(a)
+		if err = registerWeb(a); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }

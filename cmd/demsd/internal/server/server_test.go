@@ -286,3 +286,27 @@ func TestBadCredentialsAndLockout(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditLogRecordsLogonsDenialsAndAdminActions(t *testing.T) {
+	_, srv, creds := leadTestApp(t)
+	c := newCaller(t, srv.URL, "")
+	c.do("POST", "/api/v1/session", `{"username":"sgt.south","password":"definitely wrong"}`)
+	officer := newCaller(t, srv.URL, creds.user("officer", "north").APIToken)
+	officer.do("GET", "/api/v1/users", "")
+	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	admin.do("GET", "/api/v1/units", "")
+	auditor := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	st, m := auditor.do("GET", "/api/v1/audit?limit=500", "")
+	if st != 200 {
+		t.Fatalf("audit read: %d %v", st, m)
+	}
+	b, _ := json.Marshal(m)
+	for _, want := range []string{`"event_type":"logon"`, `"event_type":"access_denied"`, `"event_type":"admin_action"`, `"event_type":"audit_read"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if st, _ := officer.do("GET", "/api/v1/audit", ""); st != 403 {
+		t.Errorf("officer reading the audit log: %d", st)
+	}
+}

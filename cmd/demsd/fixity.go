@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/cmd/demsd/internal/server"
+	"github.com/opendems/opendems/evidence/custody"
+)
+
+func fixityCmd() *cobra.Command {
+	var path, id string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "fixity (--evidence ID | --all)",
+		Short: "Re-hash originals in storage now and record the results in their chains of custody",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (id == "") == !all {
+				return fmt.Errorf("give exactly one of --evidence ID or --all")
+			}
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			off := false
+			app, err := server.Build(cmd.Context(), cfg, server.Options{Workers: &off})
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			opts := app.FixityOptions()
+			opts.Actor = "system:fixity-cli"
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			if id != "" {
+				eid, err := uuid.Parse(id)
+				if err != nil {
+					return fmt.Errorf("--evidence: %w", err)
+				}
+				res, err := custody.CheckFixity(cmd.Context(), app.Pool, app.Storage, eid, opts)
+				if err != nil {
+					return err
+				}
+				enc.Encode(res)
+				if res.Result != custody.FixityOK {
+					return fmt.Errorf("fixity %s: %s", res.Result, eid)
+				}
+				return nil
+			}
+			sum, err := custody.CheckAllFixity(cmd.Context(), app.Pool, app.Storage, opts)
+			if err != nil {
+				return err
+			}
+			enc.Encode(sum)
+			if sum.OK != sum.Checked {
+				return fmt.Errorf("fixity: %d of %d originals failed", sum.Checked-sum.OK, sum.Checked)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
+	cmd.Flags().StringVar(&id, "evidence", "", "check one item")
+	cmd.Flags().BoolVar(&all, "all", false, "check every original")
+	return cmd
+}
