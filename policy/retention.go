@@ -18,30 +18,30 @@ import (
 // Periods stay strings here so Validate can name the field that is wrong;
 // Compile turns a valid config into a Schedule.
 type ScheduleConfig struct {
-	Version         int                `yaml:"version"`
-	DefaultCategory string             `yaml:"default_category"`
-	Categories      []CategoryRule     `yaml:"categories"`
-	Flags           []FlagRule         `yaml:"flags"`
-	SubjectRequest  SubjectRequestRule `yaml:"subject_request"`
+	Version         int                `yaml:"version" json:"version"`
+	DefaultCategory string             `yaml:"default_category" json:"default_category"`
+	Categories      []CategoryRule     `yaml:"categories" json:"categories"`
+	Flags           []FlagRule         `yaml:"flags" json:"flags,omitempty"`
+	SubjectRequest  SubjectRequestRule `yaml:"subject_request" json:"subject_request"`
 }
 
 // CategoryRule is how long items of one category are kept.
 type CategoryRule struct {
-	Name        string `yaml:"name"`
-	Keep        string `yaml:"keep"` // a Period, e.g. "2y" or "indefinite"
-	Description string `yaml:"description"`
+	Name        string `yaml:"name" json:"name"`
+	Keep        string `yaml:"keep" json:"keep"` // a Period, e.g. "2y" or "indefinite"
+	Description string `yaml:"description" json:"description,omitempty"`
 }
 
 // FlagRule is how much longer a flag (e.g. use-of-force) keeps an item.
 type FlagRule struct {
-	Name        string `yaml:"name"`
-	Extend      string `yaml:"extend"` // a Period
-	Description string `yaml:"description"`
+	Name        string `yaml:"name" json:"name"`
+	Extend      string `yaml:"extend" json:"extend"` // a Period
+	Description string `yaml:"description" json:"description,omitempty"`
 }
 
 // SubjectRequestRule is how long a subject's request keeps an item.
 type SubjectRequestRule struct {
-	Extend string `yaml:"extend"` // a Period, counted from the request
+	Extend string `yaml:"extend" json:"extend"` // a Period, counted from the request
 }
 
 // Period is a calendar period: years, months and days are added with
@@ -128,24 +128,35 @@ type Schedule struct {
 // document or trailing garbage are errors), validates it and compiles it.
 // Errors wrap ErrInvalidSchedule; validation errors are *FieldError.
 func ParseSchedule(data []byte) (*Schedule, error) {
-	var c ScheduleConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("policy: parse retention schedule: document is empty: %w", ErrInvalidSchedule)
-		}
-		return nil, fmt.Errorf("policy: parse retention schedule: %v: %w", err, ErrInvalidSchedule)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("policy: parse retention schedule: want one YAML document, found more: %w", ErrInvalidSchedule)
+	c, err := DecodeScheduleConfig(data)
+	if err != nil {
+		return nil, err
 	}
 	s, err := c.Compile()
 	if err != nil {
 		return nil, fmt.Errorf("policy: parse retention schedule: %w", err)
 	}
 	return s, nil
+}
+
+// DecodeScheduleConfig decodes retention YAML strictly without validating
+// it, e.g. to show the schedule as written; ParseSchedule is the usual
+// entry point.
+func DecodeScheduleConfig(data []byte) (ScheduleConfig, error) {
+	var c ScheduleConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("policy: parse retention schedule: document is empty: %w", ErrInvalidSchedule)
+		}
+		return c, fmt.Errorf("policy: parse retention schedule: %v: %w", err, ErrInvalidSchedule)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("policy: parse retention schedule: want one YAML document, found more: %w", ErrInvalidSchedule)
+	}
+	return c, nil
 }
 
 // Validate checks c and returns a *FieldError naming the first bad field.
