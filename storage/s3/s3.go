@@ -539,15 +539,24 @@ func (s *Store) putMultipart(ctx context.Context, ref storage.Ref, size int64, r
 	}
 	completed := false
 	defer func() {
+		// A cancelled ctx must not keep the cleanup from running.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
 		if !completed {
-			// A cancelled ctx must not keep the abort from running.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			if aerr := s.core.AbortMultipartUpload(actx, s.cfg.Bucket, k, id); aerr != nil && minio.ToErrorResponse(aerr).Code != "NoSuchUpload" {
+			if aerr := s.core.AbortMultipartUpload(cctx, s.cfg.Bucket, k, id); aerr != nil && minio.ToErrorResponse(aerr).Code != "NoSuchUpload" {
 				err = fmt.Errorf("%w (abort of upload %s failed: %v)", err, id, aerr)
+				return // keep the record: ListUploads must find this upload
 			}
 		}
+		if derr := s.deletePrefix(cctx, recordPrefix(storage.UploadID(id))); derr != nil && err == nil {
+			err = fmt.Errorf("object stored, upload record not removed: %w", derr)
+		}
 	}()
+	// A record makes the upload findable by ListUploads even after a
+	// MinIO restart (MinIO lists uploads bucket-wide only from memory).
+	if err := s.putJSON(ctx, recordPrefix(storage.UploadID(id))+"upload.json", s.newUploadRecord(ref, size, opts)); err != nil {
+		return storage.Object{}, err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -29,6 +29,15 @@ type uploadRecord struct {
 	ContentType string            `json:"content_type,omitempty"`
 }
 
+func (s *Store) newUploadRecord(ref storage.Ref, size int64, opts storage.PutOptions) uploadRecord {
+	rec := uploadRecord{Namespace: ref.Namespace, Digest: ref.Digest.String(), Size: size, Started: time.Now().UTC(),
+		LegalHold: opts.LegalHold, ContentType: opts.ContentType}
+	if !opts.RetainUntil.IsZero() {
+		rec.RetainUntil = opts.RetainUntil.UTC()
+	}
+	return rec
+}
+
 func (r uploadRecord) putOptions() storage.PutOptions {
 	return storage.PutOptions{RetainUntil: r.RetainUntil, LegalHold: r.LegalHold, ContentType: r.ContentType}
 }
@@ -126,12 +135,7 @@ func (s *Store) CreateUpload(ctx context.Context, ref storage.Ref, size int64, o
 			s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.cfg.Bucket, key(ref), mid)
 		}
 	}()
-	rec := uploadRecord{Namespace: ref.Namespace, Digest: ref.Digest.String(), Size: size, Started: time.Now().UTC(),
-		LegalHold: opts.LegalHold, ContentType: opts.ContentType}
-	if !opts.RetainUntil.IsZero() {
-		rec.RetainUntil = opts.RetainUntil.UTC()
-	}
-	if err := s.putJSON(ctx, recordPrefix(id)+"upload.json", rec); err != nil {
+	if err := s.putJSON(ctx, recordPrefix(id)+"upload.json", s.newUploadRecord(ref, size, opts)); err != nil {
 		return "", s.err(op, ref, err)
 	}
 	return id, nil
@@ -426,18 +430,60 @@ func (s *Store) Abort(ctx context.Context, id storage.UploadID, ref storage.Ref)
 	return nil
 }
 
-// ListUploads implements storage.Uploads. It lists the server's
-// unfinished multipart uploads on object keys, including ones whose
-// record was never written (a crash right after CreateUpload), so the
-// sweeper can abort them too.
+// ListUploads implements storage.Uploads. It reports the union of two
+// sources, because neither is complete alone: our upload records (they
+// survive a MinIO restart, while MinIO lists uploads bucket-wide only from
+// an in-memory cache), and the server's bucket-wide listing (it also shows
+// an upload whose record was never written, e.g. a crash right after
+// CreateMultipartUpload). Both resumable uploads and the multipart uploads
+// of large Puts are covered.
 func (s *Store) ListUploads(ctx context.Context, olderThan time.Time, fn func(id storage.UploadID, ref storage.Ref, started time.Time) error) error {
+	const op = "list-uploads"
+	seen := map[storage.UploadID]bool{}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for info := range s.client.ListObjects(lctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: "_uploads/", Recursive: true}) {
+		if info.Err != nil {
+			return s.err(op, storage.Ref{}, translate(info.Err))
+		}
+		hexID, ok := strings.CutSuffix(strings.TrimPrefix(info.Key, "_uploads/"), "/upload.json")
+		if !ok {
+			continue
+		}
+		raw, err := hex.DecodeString(hexID)
+		if err != nil {
+			continue
+		}
+		var rec uploadRecord
+		if err := s.getJSON(lctx, info.Key, &rec); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // finished meanwhile
+			}
+			return s.err(op, storage.Ref{}, err)
+		}
+		d, err := storage.ParseDigest(rec.Digest)
+		if err != nil || !rec.Namespace.Valid() {
+			continue
+		}
+		id := storage.UploadID(raw)
+		seen[id] = true
+		if !rec.Started.Before(olderThan) {
+			continue
+		}
+		if err := fn(id, storage.Ref{Namespace: rec.Namespace, Digest: d}, rec.Started); err != nil {
+			return err
+		}
+	}
 	keyMarker, idMarker := "", ""
 	for {
 		res, err := s.core.ListMultipartUploads(ctx, s.cfg.Bucket, "", keyMarker, idMarker, "", 1000)
 		if err != nil {
-			return s.err("list-uploads", storage.Ref{}, translate(err))
+			return s.err(op, storage.Ref{}, translate(err))
 		}
 		for _, u := range res.Uploads {
+			if seen[storage.UploadID(u.UploadID)] {
+				continue
+			}
 			ns, hexd, ok := strings.Cut(u.Key, "/")
 			if !ok || !storage.Namespace(ns).Valid() {
 				continue
