@@ -1,0 +1,508 @@
+package retention_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/retention"
+	"github.com/opendems/opendems/storage"
+)
+
+const day = 24 * time.Hour
+
+// A category change extends the storage lock and never shortens it; the
+// database follows the schedule both ways.
+func TestCategoryChangeExtendsNeverShortensLock(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			b := setup(t, be.open(t))
+			ctx := t.Context()
+			rec := time.Now().UTC().Truncate(time.Second).Add(-day)
+			it := b.newItem("north", "N1", rec)
+			steps := []struct {
+				cats        []string
+				wantDB      time.Time
+				wantStorage time.Time
+			}{
+				{nil, rec.AddDate(0, 0, 180), rec.AddDate(0, 0, 180)},                            // first computation
+				{[]string{"traffic"}, rec.AddDate(2, 0, 0), rec.AddDate(2, 0, 0)},                // longer: lock follows
+				{[]string{"non-evidentiary"}, rec.AddDate(0, 0, 90), rec.AddDate(2, 0, 0)},       // shorter: lock stays
+				{[]string{"misdemeanor", "traffic"}, rec.AddDate(3, 0, 0), rec.AddDate(3, 0, 0)}, // longest of two
+			}
+			for i, st := range steps {
+				var err error
+				var got retention.Status
+				if st.cats == nil {
+					got, err = b.svc.Recompute(ctx, it.ID, "user:admin")
+				} else {
+					got, err = b.svc.SetCategories(ctx, it.ID, st.cats, "user:records", "step")
+				}
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if got.RetainUntil == nil || !got.RetainUntil.Equal(st.wantDB) {
+					t.Fatalf("step %d: status retain_until %v, want %v", i, got.RetainUntil, st.wantDB)
+				}
+				_, until, _, _ := b.itemState(it.ID)
+				if until == nil || !until.Equal(st.wantDB) {
+					t.Fatalf("step %d: stored retain_until %v, want %v", i, until, st.wantDB)
+				}
+				obj, ok := b.stat(it.Ref)
+				if !ok {
+					t.Fatalf("step %d: original missing", i)
+				}
+				// S3 keeps whole seconds, rounded up.
+				if d := obj.RetainUntil.Sub(st.wantStorage); d < 0 || d >= time.Second {
+					t.Fatalf("step %d: storage lock %v, want %v", i, obj.RetainUntil, st.wantStorage)
+				}
+			}
+			if err := b.store.Delete(ctx, it.Ref); !errors.Is(err, storage.ErrRetained) {
+				t.Fatalf("storage delete of a locked original: %v, want ErrRetained", err)
+			}
+			evs := b.events(it.ID)
+			if n := countActions(evs, custody.ActionCategoryChanged); n != 3 {
+				t.Fatalf("%d category_changed events, want 3", n)
+			}
+			if n := countActions(evs, custody.ActionRetentionChanged); n != 4 {
+				t.Fatalf("%d retention_changed events, want 4", n)
+			}
+			// Unknown categories are refused and change nothing.
+			if _, err := b.svc.SetCategories(ctx, it.ID, []string{"homocide"}, "user:records", ""); !errors.Is(err, retention.ErrInvalid) {
+				t.Fatalf("unknown category: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// An item under hold cannot be purged through the sweep, the schedule
+// (even a forged schedule row), the API or the storage layer; release
+// restores deletability in storage.
+func TestHeldItemCannotBePurged(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			b := setup(t, be.open(t))
+			ctx := t.Context()
+			it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0)) // 180 days ended half a year ago
+			if _, err := b.svc.Recompute(ctx, it.ID, "user:admin"); err != nil {
+				t.Fatal(err)
+			}
+			hold, st, err := b.svc.SetItemHold(ctx, it.ID, "litigation 2026-17", b.principal("records"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !st.LegalHold || st.ItemHolds != 1 {
+				t.Fatalf("status after hold: %+v", st)
+			}
+			if obj, _ := b.stat(it.Ref); !obj.LegalHold {
+				t.Fatal("storage legal hold not set")
+			}
+			// Storage layer.
+			if err := b.store.Delete(ctx, it.Ref); !errors.Is(err, storage.ErrRetained) {
+				t.Fatalf("storage delete under hold: %v, want ErrRetained", err)
+			}
+			// Explicit scheduling.
+			_, err = b.svc.SchedulePurge(ctx, it.ID, "user:admin", "")
+			var refused *retention.RefusedError
+			if !errors.As(err, &refused) || refused.Decision.Rule != "p, purge, *, legal-hold-item, deny" {
+				t.Fatalf("schedule under hold: %v, want refusal by the legal-hold-item rule", err)
+			}
+			// Sweep.
+			b.clock.Add(30 * day)
+			if n, err := b.svc.Sweep(ctx); err != nil || n != 0 {
+				t.Fatalf("sweep: scheduled %d, err %v; want 0", n, err)
+			}
+			// A forged schedule row, already due: PurgeDue decides again.
+			if _, err := b.db.Pool.Exec(ctx, `INSERT INTO purge_schedule (evidence_id, prior_state, rule, scheduled_by, due_at)
+				VALUES ($1, 'ready', 'forged', 'user:mallory', now() - interval '1 day')`, it.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := b.svc.PurgeDue(ctx); err != nil || n != 0 {
+				t.Fatalf("purge due: purged %d, err %v; want 0", n, err)
+			}
+			if _, ok := b.stat(it.Ref); !ok {
+				t.Fatal("held original was deleted")
+			}
+			var state, reason string
+			if err := b.db.Pool.QueryRow(ctx, `SELECT state, close_reason FROM purge_schedule WHERE evidence_id = $1`, it.ID).Scan(&state, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if state != "blocked" {
+				t.Fatalf("forged schedule state %q (%s), want blocked", state, reason)
+			}
+			// API.
+			srv := b.server()
+			code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/evidence/"+it.ID.String()+"/purge", "")
+			if code != 409 || errorCode(body) != "purge_refused" {
+				t.Fatalf("API purge under hold: %d %v", code, body)
+			}
+			// Release: the database and storage holds go.
+			released, st, err := b.svc.ReleaseItemHold(ctx, it.ID, &hold.ID, "settled", b.principal("admin"))
+			if err != nil || len(released) != 1 || st.LegalHold {
+				t.Fatalf("release: %v %+v %+v", err, released, st)
+			}
+			if obj, _ := b.stat(it.Ref); obj.LegalHold {
+				t.Fatal("storage legal hold still set after release")
+			}
+			if _, _, _, held := b.itemState(it.ID); held {
+				t.Fatal("item still held")
+			}
+			if _, _, err := b.svc.ReleaseItemHold(ctx, it.ID, nil, "", b.principal("admin")); !errors.Is(err, retention.ErrNotFound) {
+				t.Fatalf("second release: %v, want ErrNotFound", err)
+			}
+			evs := b.events(it.ID)
+			if countActions(evs, custody.ActionLegalHoldSet) != 1 || countActions(evs, custody.ActionLegalHoldCleared) != 1 {
+				t.Fatal("hold custody events missing")
+			}
+		})
+	}
+}
+
+// An item whose retention has not ended cannot be purged through any path.
+func TestUnexpiredItemCannotBePurged(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	it := b.newItem("north", "N1", time.Now().Add(-time.Hour))
+	if _, err := b.svc.Recompute(ctx, it.ID, "user:admin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.Delete(ctx, it.Ref); !errors.Is(err, storage.ErrRetained) {
+		t.Fatalf("storage delete before retention ended: %v", err)
+	}
+	if n, err := b.svc.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep scheduled %d, err %v", n, err)
+	}
+	srv := b.server()
+	code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/evidence/"+it.ID.String()+"/purge", `{"reason":"tidy up"}`)
+	dec, _ := body["decision"].(map[string]any)
+	if code != 409 || dec["rule"] != "p, purge, *, retention-running, deny" {
+		t.Fatalf("API purge: %d %v", code, body)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `INSERT INTO purge_schedule (evidence_id, prior_state, rule, scheduled_by, due_at)
+		VALUES ($1, 'ready', 'forged', 'user:mallory', now() - interval '1 day')`, it.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 0 {
+		t.Fatalf("purge due: %d %v", n, err)
+	}
+	if _, ok := b.stat(it.Ref); !ok {
+		t.Fatal("unexpired original deleted")
+	}
+	// Roles without purge:schedule never reach the decision.
+	code, _, _ = call(t, srv.URL, b.token("records"), "POST", "/api/v1/evidence/"+it.ID.String()+"/purge", "")
+	if code != 403 {
+		t.Fatalf("records scheduling a purge: %d, want 403", code)
+	}
+}
+
+// The sweep schedules an expired item, the grace period protects it, and
+// the purge deletes exactly what the certificate says.
+func TestSweepPurgeAndCertificate(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	rec := time.Now().UTC().AddDate(-1, 0, 0).Truncate(time.Millisecond)
+	it := b.newItem("north", "N1", rec, "non-evidentiary")
+	other := b.newItem("south", "S1", time.Now())
+	proxy := b.addDerivative(it, "proxy", []byte("proxy bytes of the purged item"))
+	poster := []byte("a black poster frame, the same for many items")
+	shared := b.addDerivative(it, "poster", poster)
+	b.addDerivative(other, "poster", poster)
+
+	n, err := b.svc.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("sweep: scheduled %d, err %v; want 1", n, err)
+	}
+	if st, _, _, _ := b.itemState(it.ID); st != "purge_scheduled" {
+		t.Fatalf("state %q after scheduling", st)
+	}
+	up, err := b.svc.UpcomingPurges(ctx, time.Time{}, 0)
+	if err != nil || len(up) != 1 || up[0].EvidenceID != it.ID || up[0].Rule != "p, purge, *, retention-ended, allow" {
+		t.Fatalf("upcoming: %v %+v", err, up)
+	}
+	// Still in the grace period: nothing happens.
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 0 {
+		t.Fatalf("purge during grace: %d %v", n, err)
+	}
+	if _, ok := b.stat(it.Ref); !ok {
+		t.Fatal("deleted during grace")
+	}
+	b.clock.Add(grace + time.Minute)
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 1 {
+		t.Fatalf("purge after grace: %d %v", n, err)
+	}
+	if _, ok := b.stat(it.Ref); ok {
+		t.Fatal("original still stored")
+	}
+	if _, ok := b.stat(proxy); ok {
+		t.Fatal("proxy still stored")
+	}
+	if _, ok := b.stat(shared); !ok {
+		t.Fatal("a derivative another item uses was deleted")
+	}
+	if _, ok := b.stat(other.Ref); !ok {
+		t.Fatal("another item's original was deleted")
+	}
+	state, _, _, _ := b.itemState(it.ID)
+	if state != "purged" {
+		t.Fatalf("tombstone state %q", state)
+	}
+	evs := b.events(it.ID)
+	last := evs[len(evs)-1]
+	if last.Action != custody.ActionPurged {
+		t.Fatalf("final custody event is %s, want purged", last.Action)
+	}
+	var details struct {
+		Certificate retention.Certificate `json:"certificate"`
+	}
+	if err := json.Unmarshal(last.Details, &details); err != nil {
+		t.Fatal(err)
+	}
+	c := details.Certificate
+	if c.SHA256 != it.Ref.Digest.String() || c.Size != int64(len(it.Data)) || c.EvidenceID != it.ID {
+		t.Fatalf("certificate names %s/%d/%s, deleted %s/%d/%s", c.SHA256, c.Size, c.EvidenceID, it.Ref.Digest, len(it.Data), it.ID)
+	}
+	if c.Rule != "p, purge, *, retention-ended, allow" || c.ScheduledBy != retention.SweepActor || c.RecordedAt == nil ||
+		!c.RecordedAt.Equal(rec) || len(c.Categories) != 1 || c.Categories[0] != "non-evidentiary" || !c.RetainUntil.Equal(rec.AddDate(0, 0, 90)) {
+		t.Fatalf("certificate: %+v", c)
+	}
+	want := map[string]string{it.Ref.Digest.String(): "deleted", proxy.Digest.String(): "deleted", shared.Digest.String(): "kept-shared"}
+	if len(c.Objects) != len(want) {
+		t.Fatalf("certificate objects %+v", c.Objects)
+	}
+	for _, o := range c.Objects {
+		if want[o.SHA256] != o.Result {
+			t.Fatalf("object %s: result %q, want %q", o.SHA256, o.Result, want[o.SHA256])
+		}
+		if o.Kind == "original" && (!o.Verified || o.Size != int64(len(it.Data))) {
+			t.Fatalf("original not verified before deletion: %+v", o)
+		}
+	}
+	// The tombstone refuses further changes.
+	if _, err := b.svc.SetCategories(ctx, it.ID, []string{"felony"}, "user:records", ""); !errors.Is(err, retention.ErrPurged) {
+		t.Fatalf("categorizing a purged item: %v", err)
+	}
+	if _, _, err := b.svc.SetItemHold(ctx, it.ID, "too late", b.principal("admin")); !errors.Is(err, retention.ErrPurged) {
+		t.Fatalf("holding a purged item: %v", err)
+	}
+}
+
+// A cancelled purge deletes nothing, restores the item, and the sweep does
+// not schedule it again for the same deadline.
+func TestCancelledPurgeDeletesNothing(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0))
+	der := b.addDerivative(it, "proxy", []byte("proxy"))
+	if n, err := b.svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep %d %v", n, err)
+	}
+	srv := b.server()
+	path := "/api/v1/evidence/" + it.ID.String() + "/purge/cancel"
+	if code, _, _ := call(t, srv.URL, b.token("records"), "POST", path, ""); code != 403 {
+		t.Fatalf("records cancelling: %d, want 403", code)
+	}
+	if code, body, _ := call(t, srv.URL, b.token("admin"), "POST", path, `{"reason":"pending complaint"}`); code != 200 {
+		t.Fatalf("cancel: %d %v", code, body)
+	}
+	if code, body, _ := call(t, srv.URL, b.token("admin"), "POST", path, ""); code != 409 {
+		t.Fatalf("second cancel: %d %v", code, body)
+	}
+	b.clock.Add(grace + day)
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 0 {
+		t.Fatalf("purge due after cancel: %d %v", n, err)
+	}
+	if n, err := b.svc.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep after cancel scheduled %d %v", n, err)
+	}
+	for _, ref := range []storage.Ref{it.Ref, der} {
+		if _, ok := b.stat(ref); !ok {
+			t.Fatalf("%s deleted after a cancelled purge", ref)
+		}
+	}
+	if st, _, _, _ := b.itemState(it.ID); st != "ready" {
+		t.Fatalf("state %q after cancel, want ready", st)
+	}
+	if n := countActions(b.events(it.ID), custody.ActionPurgeCancelled); n != 1 {
+		t.Fatalf("%d purge_cancelled events", n)
+	}
+	// A person may still schedule it explicitly.
+	if code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/evidence/"+it.ID.String()+"/purge", ""); code != 201 {
+		t.Fatalf("explicit schedule: %d %v", code, body)
+	}
+}
+
+// A hold on a case holds all its items; releasing it restores each item's
+// own state (an item with its own hold stays held).
+func TestCaseHoldAppliesToAllItemsAndReleaseRestores(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			b := setup(t, be.open(t))
+			ctx := t.Context()
+			old := time.Now().AddDate(-1, 0, 0)
+			own := b.newItem("north", "N1", old)
+			plain := b.newItem("north", "N1", old)
+			fresh := b.newItem("south", "S1", time.Now())
+			outside := b.newItem("north", "N1", old)
+			for _, it := range []item{own, plain, fresh, outside} {
+				if _, err := b.svc.Recompute(ctx, it.ID, "user:admin"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := b.svc.SetItemHold(ctx, own.ID, "own matter", b.principal("records")); err != nil {
+				t.Fatal(err)
+			}
+			caseID := b.newCase("north", "2026-CR-1", own, plain, fresh)
+			srv := b.server()
+			if code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/cases/"+caseID.String()+"/hold", `{}`); code != 400 {
+				t.Fatalf("case hold without reason: %d %v", code, body)
+			}
+			if code, _, _ := call(t, srv.URL, b.token("records"), "POST", "/api/v1/cases/"+caseID.String()+"/hold", `{"reason":"x"}`); code != 403 {
+				t.Fatalf("records holding a case: %d, want 403", code)
+			}
+			code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/cases/"+caseID.String()+"/hold", `{"reason":"court order 17"}`)
+			if code != 201 {
+				t.Fatalf("case hold: %d %v", code, body)
+			}
+			for _, it := range []item{own, plain, fresh} {
+				if _, _, _, held := b.itemState(it.ID); !held {
+					t.Fatalf("item %s not held by the case", it.ID)
+				}
+				if obj, _ := b.stat(it.Ref); !obj.LegalHold {
+					t.Fatalf("item %s: storage hold not set", it.ID)
+				}
+			}
+			if _, _, _, held := b.itemState(outside.ID); held {
+				t.Fatal("an item outside the case is held")
+			}
+			d, err := b.svc.DecidePurge(ctx, plain.ID)
+			if err != nil || d.Allowed || d.Rule != "p, purge, *, legal-hold-case, deny" {
+				t.Fatalf("purge decision under case hold: %v %+v", err, d)
+			}
+			if code, _, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/cases/"+caseID.String()+"/hold", `{"reason":"again"}`); code != 409 {
+				t.Fatalf("second case hold: %d, want 409", code)
+			}
+			if code, body, _ := call(t, srv.URL, b.token("admin"), "DELETE", "/api/v1/cases/"+caseID.String()+"/hold", `{"reason":"order lifted"}`); code != 200 {
+				t.Fatalf("case release: %d %v", code, body)
+			}
+			for _, w := range []struct {
+				it   item
+				held bool
+			}{{own, true}, {plain, false}, {fresh, false}} {
+				it, held := w.it, w.held
+				if _, _, _, h := b.itemState(it.ID); h != held {
+					t.Fatalf("item %s held=%v after case release, want %v", it.ID, h, held)
+				}
+				if obj, _ := b.stat(it.Ref); obj.LegalHold != held {
+					t.Fatalf("item %s storage hold=%v after case release, want %v", it.ID, obj.LegalHold, held)
+				}
+				if n := countActions(b.events(it.ID), custody.ActionLegalHoldCleared); n != 1 {
+					t.Fatalf("item %s: %d legal_hold_cleared events", it.ID, n)
+				}
+			}
+			if code, _, _ := call(t, srv.URL, b.token("admin"), "DELETE", "/api/v1/cases/"+caseID.String()+"/hold", ""); code != 404 {
+				t.Fatalf("releasing an unheld case: %d, want 404", code)
+			}
+		})
+	}
+}
+
+// When the schedule shortens below the storage lock, the purge waits for
+// the lock instead of failing or forcing it.
+func TestPurgePostponedWhileStorageLocked(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	it := b.newItem("north", "N1", time.Now().AddDate(0, 0, -100))
+	if _, err := b.svc.Recompute(ctx, it.ID, "user:admin"); err != nil { // 180d: locked 80 more days
+		t.Fatal(err)
+	}
+	st, err := b.svc.SetCategories(ctx, it.ID, []string{"non-evidentiary"}, "user:records", "") // 90d: ended
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StorageRetainUntil == nil || !st.StorageRetainUntil.After(*st.RetainUntil) {
+		t.Fatalf("storage lock %v should outlast retain_until %v", st.StorageRetainUntil, st.RetainUntil)
+	}
+	if n, err := b.svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep %d %v", n, err)
+	}
+	b.clock.Add(grace + time.Minute)
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 0 {
+		t.Fatalf("purge while storage-locked: %d %v", n, err)
+	}
+	if _, ok := b.stat(it.Ref); !ok {
+		t.Fatal("storage-locked original deleted")
+	}
+	up, err := b.svc.UpcomingPurges(ctx, time.Time{}, 0)
+	if err != nil || len(up) != 1 || !up[0].DueAt.Equal(*st.StorageRetainUntil) {
+		t.Fatalf("postponed purge: %v %+v (storage lock %v)", err, up, st.StorageRetainUntil)
+	}
+}
+
+// Subject requests, flags and open public access requests feed retention;
+// a request closing recomputes it.
+func TestRequestsAndFlags(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	rec := time.Now().UTC().AddDate(0, 0, -170).Truncate(time.Second)
+	it := b.newItem("north", "N1", rec)
+	st, err := b.svc.SetFlags(ctx, it.ID, []string{"use-of-force"}, "user:sgt.north", "")
+	if err != nil || !st.RetainUntil.Equal(rec.AddDate(0, 0, 180).AddDate(3, 0, 0)) {
+		t.Fatalf("flag: %v %+v", err, st)
+	}
+	if st, err = b.svc.SetFlags(ctx, it.ID, []string{}, "user:sgt.north", ""); err != nil || !st.RetainUntil.Equal(rec.AddDate(0, 0, 180)) {
+		t.Fatalf("unflag: %v %+v", err, st)
+	}
+	req := time.Now().UTC().Truncate(time.Second)
+	if st, err = b.svc.AddSubjectRequest(ctx, it.ID, retention.SubjectRequest{RequestedAt: req, Requester: "J. Doe"}, "user:records"); err != nil ||
+		!st.RetainUntil.Equal(req.AddDate(0, 0, 180)) {
+		t.Fatalf("subject request: %v %+v", err, st)
+	}
+	if st, err = b.svc.OpenAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); err != nil || !st.Indefinite || st.RetainUntil != nil {
+		t.Fatalf("access request: %v %+v", err, st)
+	}
+	if obj, _ := b.stat(it.Ref); obj.RetainUntil.Before(time.Now().Add(300 * day)) {
+		t.Fatalf("indefinite item's rolling lock %v is too short", obj.RetainUntil)
+	}
+	if _, err := b.svc.SchedulePurge(ctx, it.ID, "user:admin", ""); !errors.Is(err, retention.ErrPurgeRefused) {
+		t.Fatalf("purge with an open access request: %v", err)
+	}
+	if st, err = b.svc.CloseAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); err != nil || st.Indefinite {
+		t.Fatalf("close access request: %v %+v", err, st)
+	}
+	if _, err = b.svc.CloseAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); !errors.Is(err, retention.ErrNotFound) {
+		t.Fatalf("closing twice: %v", err)
+	}
+	if _, err = b.svc.AddSubjectRequest(ctx, it.ID, retention.SubjectRequest{RequestedAt: time.Now().Add(day)}, "user:records"); !errors.Is(err, retention.ErrInvalid) {
+		t.Fatalf("future request: %v", err)
+	}
+}
+
+// The sweep computes retention for new items, and picks up a changed
+// schedule version.
+func TestSweepComputesNewItems(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	var its []item
+	for i := range 3 {
+		its = append(its, b.newItem("north", fmt.Sprint("N", i), time.Now()))
+	}
+	if _, err := b.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range its {
+		_, until, _, _ := b.itemState(it.ID)
+		if until == nil {
+			t.Fatalf("item %s: retention not computed by the sweep", it.ID)
+		}
+		if obj, _ := b.stat(it.Ref); obj.RetainUntil.IsZero() {
+			t.Fatalf("item %s: storage not locked by the sweep", it.ID)
+		}
+	}
+	var stale int
+	if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM evidence_items WHERE retention_version <> 'test-v1'`).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d items with an old schedule version (%v)", stale, err)
+	}
+}
