@@ -37,7 +37,8 @@ type DetectOptions struct {
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
 	// ShiftFactor and ScaleFactor are pigo's window step and scale step
-	// (0.1 and 1.1).
+	// (0.15 and 1.15, pigo's own defaults; 0.1 and 1.1 find slightly more
+	// borderline faces at three times the cost).
 	ShiftFactor, ScaleFactor float64
 	// ClusterIoU merges overlapping raw detections (0.2).
 	ClusterIoU float64
@@ -76,10 +77,10 @@ func (o DetectOptions) withDefaults() DetectOptions {
 		o.MaxFace = 1000
 	}
 	if o.ShiftFactor <= 0 {
-		o.ShiftFactor = 0.1
+		o.ShiftFactor = 0.15
 	}
 	if o.ScaleFactor <= 1 {
-		o.ScaleFactor = 1.1
+		o.ScaleFactor = 1.15
 	}
 	if o.ClusterIoU <= 0 {
 		o.ClusterIoU = 0.2
@@ -130,7 +131,7 @@ func (d *FaceDetector) Detect(img *image.Gray) []Detection {
 	}
 	o := d.opts
 	raw := d.classifier.RunCascade(pigo.CascadeParams{
-		MinSize: o.MinFace, MaxSize: min(o.MaxFace, max(w, h)),
+		MinSize: o.MinFace, MaxSize: min(o.MaxFace, min(w, h)), // a face fits in the frame
 		ShiftFactor: o.ShiftFactor, ScaleFactor: o.ScaleFactor,
 		ImageParams: pigo.ImageParams{Pixels: pix, Rows: h, Cols: w, Dim: w},
 	}, 0)
