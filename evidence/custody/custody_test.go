@@ -464,3 +464,24 @@ func TestTamperDetected(t *testing.T) {
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 
 var _ = pgx.ErrNoRows
+
+func TestVerifyDBRejectsForeignCheckpoint(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	id := b.newItem(t, nil)
+	b.fill(t, id, 2)
+	if _, err := Checkpoint(ctx, b.pool, b.store, b.key); err != nil {
+		t.Fatal(err)
+	}
+	b.fill(t, id, 1)
+	_, mallory, _ := ed25519.GenerateKey(nil)
+	if _, err := Checkpoint(ctx, b.pool, b.store, mallory); err != nil {
+		t.Fatal(err)
+	}
+	for name, key := range map[string]ed25519.PublicKey{"trusted key": b.pub, "no key": nil} {
+		rep, err := VerifyDB(ctx, b.pool, VerifyOptions{PublicKey: key})
+		if err != nil || rep.OK() || rep.Problems[0].Checkpoint != 2 || !strings.Contains(rep.Problems[0].Message, "untrusted key") {
+			t.Fatalf("%s: %+v %v", name, rep, err)
+		}
+	}
+}

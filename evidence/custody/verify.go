@@ -153,9 +153,17 @@ type storedCheckpoint struct {
 // returns the latest one (nil if there is none).
 func verifyCheckpoints(ctx context.Context, q Querier, opts VerifyOptions, rep *DBReport) (*storedCheckpoint, error) {
 	var latest *storedCheckpoint
+	want := opts.PublicKey
 	err := scanCheckpoints(ctx, q, `ORDER BY id`, nil, func(c *storedCheckpoint, leavesErr error) error {
 		rep.Checkpoints++
-		if err := c.VerifySignature(opts.PublicKey); err != nil {
+		if want == nil {
+			// Without a trusted key, at least every checkpoint must be
+			// signed by the same key as the first. Pass the server's key:
+			// someone who can write the database could otherwise sign a
+			// forged history with a key of their own.
+			want = c.PublicKey
+		}
+		if err := c.VerifySignature(want); err != nil {
 			rep.add(chain.Problem{Kind: chain.ProblemCheckpointSig, Checkpoint: c.ID, Message: "signature invalid: " + err.Error()})
 			return nil
 		}
