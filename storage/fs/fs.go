@@ -515,3 +515,31 @@ func newUploadID() (storage.UploadID, error) {
 	}
 	return storage.UploadID(hex.EncodeToString(b[:])), nil
 }
+
+// RemoveStaleTemp deletes temporary files and half-created uploads under
+// tmp/ last modified before olderThan, and returns how many it removed.
+// They are left by a process killed during Put or CreateUpload; they are
+// never visible as objects, only wasted space. Call it from the periodic
+// cleanup with a cutoff well beyond the longest Put.
+func (s *Store) RemoveStaleTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	dir := filepath.Join(s.root, "tmp")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, s.err("remove-stale-temp", storage.Ref{}, err)
+	}
+	n := 0
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return n, s.err("remove-stale-temp", storage.Ref{}, err)
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(olderThan) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return n, s.err("remove-stale-temp", storage.Ref{}, err)
+		}
+		n++
+	}
+	return n, nil
+}
