@@ -39,8 +39,14 @@
 //
 // RouteDecision answers for routes that are not about one item (list,
 // upload, admin pages): may this role, in this unit, perform the action on
-// anything at all? It uses the model's second matcher m2. Listing routes
-// still filter rows with the item decisions (or with ListScope).
+// anything at all? It uses the model's second matcher m2. ListScope turns
+// the allow rows into a database prefilter for listings, which still
+// Decide on each row they return.
+//
+// casbin evaluates the matcher on every row for every request, so the
+// loader indexes rows by (role, action) and builds one enforcer per bucket;
+// both matchers require role and action to match, so the index drops only
+// rows that could never match (TestCasbinAgreesWithReference checks it).
 //
 // The compiled enforcer is immutable once built; Reload builds a new one
 // from a Source and swaps it in atomically, keeping the old one if the new
