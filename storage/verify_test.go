@@ -96,7 +96,7 @@ func TestHashStateRoundTrip(t *testing.T) {
 func TestClampRange(t *testing.T) {
 	for _, tc := range []struct {
 		size, off, n, want int64
-		err               bool
+		err                bool
 	}{
 		{100, 0, -1, 100, false},
 		{100, 10, 20, 20, false},

@@ -565,6 +565,10 @@ func (s *Store) putMultipart(ctx context.Context, ref storage.Ref, size int64, r
 	inflight := 0
 	var readErr error
 	for off, n := int64(0), 1; off < size; n++ {
+		if err := ctx.Err(); err != nil {
+			readErr = err
+			break
+		}
 		buf, err := s.getBuf(ctx)
 		if err != nil {
 			readErr = err
@@ -584,6 +588,9 @@ func (s *Store) putMultipart(ctx context.Context, ref storage.Ref, size int64, r
 			sum := sha256.Sum256(part)
 			p, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, k, id, n, bytes.NewReader(part), int64(len(part)),
 				minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:]), DisableContentSha256: true})
+			if err != nil {
+				cancel() // stop reading and sending: the Put has failed
+			}
 			results <- sentPart{n: n, etag: p.ETag, err: err}
 		}()
 	}
@@ -603,11 +610,16 @@ func (s *Store) putMultipart(ctx context.Context, ref storage.Ref, size int64, r
 		}
 		parts[res.n-1] = minio.CompletePart{PartNumber: res.n, ETag: res.etag}
 	}
-	if readErr != nil {
+	// Report the cause, not the cancellation it triggered on the other
+	// side: a short stream cancels the sends, a failed send the reading.
+	if readErr != nil && !errors.Is(readErr, context.Canceled) {
 		return storage.Object{}, readErr
 	}
 	if sendErr != nil {
 		return storage.Object{}, sendErr
+	}
+	if readErr != nil {
+		return storage.Object{}, readErr
 	}
 	var got storage.Digest
 	whole.Sum(got[:0])

@@ -351,6 +351,20 @@ func (s *suite) testWrongSize(t *testing.T) {
 		wantErr(t, "Put with "+tc.name, err, tc.want)
 		assertAbsent(t, b, ref)
 	}
+	// The same for an object large enough to take a multipart path.
+	big, bigRef := Content(storage.Originals, 19, 2*storage.MinPartSize+10)
+	for _, tc := range []struct {
+		name string
+		size int64
+		data []byte
+	}{
+		{"large object, stream shorter", int64(len(big)), big[:len(big)-5]},
+		{"large object, stream longer", int64(len(big)) - 5, big},
+	} {
+		_, err := b.Put(ctx, bigRef, tc.size, bytes.NewReader(tc.data), storage.PutOptions{RetainUntil: time.Now().Add(time.Hour)})
+		wantErr(t, "Put with "+tc.name, err, storage.ErrSizeMismatch)
+		assertAbsent(t, b, bigRef)
+	}
 	// A reader that fails midway: the error comes back, nothing is left.
 	boom := errors.New("connection reset")
 	_, err := b.Put(ctx, ref, int64(len(data)), &errAfter{r: bytes.NewReader(data), n: 1000, err: boom}, storage.PutOptions{})
