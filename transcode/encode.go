@@ -30,6 +30,14 @@ type VideoEncoderOptions struct {
 	GOPSeconds float64
 	// Threads is the encoder thread count (0 = x264 decides from CPU count).
 	Threads int
+	// LastFrameDuration gives every video packet a duration (one nominal
+	// frame at FrameRate) when the encoder leaves it unset, as libx264 in
+	// FFmpeg 5.1 does. Without it the MP4 muxer gives the last sample a
+	// duration of 0, the edit list then hides that frame and the file is one
+	// frame short. It is an option only because callers written before it
+	// (package redact) compensate by writing the last frame twice; new
+	// callers should set it.
+	LastFrameDuration bool
 }
 
 // AudioEncoderOptions configures the AAC track of an MP4Writer.
@@ -61,6 +69,9 @@ type encoderTrack struct {
 	stream  *astiav.Stream
 	pkt     *astiav.Packet
 	lastPts int64
+	// defaultDuration, when > 0, is set on packets without a duration
+	// (encoder time base).
+	defaultDuration int64
 }
 
 // AACSampleRate returns rate when AAC supports it, else 48000.
@@ -181,7 +192,14 @@ func (w *MP4Writer) addVideo(c *Closer, o VideoEncoderOptions) (*encoderTrack, e
 	if err := cc.Open(codec, d); err != nil {
 		return nil, mediaErr(op, w.path, ErrInvalidOptions, fmt.Errorf("opening libx264 (preset %q): %w", o.Preset, err))
 	}
-	return w.newTrack(c, cc)
+	t, err := w.newTrack(c, cc)
+	if err != nil {
+		return nil, err
+	}
+	if o.LastFrameDuration {
+		t.defaultDuration = max(1, astiav.RescaleQ(1, astiav.NewRational(o.FrameRate.Den(), o.FrameRate.Num()), o.TimeBase))
+	}
+	return t, nil
 }
 
 func (w *MP4Writer) addAudio(c *Closer, o AudioEncoderOptions) (*encoderTrack, error) {
@@ -295,6 +313,9 @@ func (w *MP4Writer) encode(t *encoderTrack, f *astiav.Frame) error {
 				return nil
 			}
 			return mediaErr("encode", w.path, nil, err)
+		}
+		if t.pkt.Duration() <= 0 && t.defaultDuration > 0 {
+			t.pkt.SetDuration(t.defaultDuration)
 		}
 		t.pkt.SetStreamIndex(t.stream.Index())
 		// The muxer may have changed the stream time base in WriteHeader.

@@ -170,6 +170,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 			Width: res.Width, Height: res.Height, TimeBase: vd.TimeBase(),
 			FrameRate: in.FormatContext.GuessFrameRate(in.Video, nil),
 			Preset:    opts.Preset, CRF: opts.CRF, Threads: opts.Threads,
+			LastFrameDuration: true,
 		}
 	}
 	if in.Audio != nil && in.Audio.CodecParameters().SampleRate() > 0 {

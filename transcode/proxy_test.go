@@ -64,11 +64,12 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// streamFrames counts the frames of the first video stream with ffprobe.
+// streamFrames counts the frames of the first video stream that ffprobe
+// decodes and presents (frames an edit list hides are not counted).
 func streamFrames(t *testing.T, path string) int {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
-		"-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", path).Output()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe count: %v", err)
 	}
