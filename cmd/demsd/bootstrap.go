@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opendems/opendems/cmd/demsd/internal/server"
 	"github.com/opendems/opendems/evidence/identity"
 )
 
@@ -23,12 +22,7 @@ func bootstrapCmd() *cobra.Command {
 			if pw == "" {
 				return fmt.Errorf("set DEMS_NEW_PASSWORD to the administrator's initial password")
 			}
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			off := false
-			app, err := server.Build(cmd.Context(), cfg, server.Options{Workers: &off})
+			app, err := buildTool(cmd.Context(), path)
 			if err != nil {
 				return err
 			}

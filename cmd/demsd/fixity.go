@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
-	"github.com/opendems/opendems/cmd/demsd/internal/server"
 	"github.com/opendems/opendems/evidence/custody"
 )
 
@@ -22,12 +21,7 @@ func fixityCmd() *cobra.Command {
 			if (id == "") == !all {
 				return fmt.Errorf("give exactly one of --evidence ID or --all")
 			}
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			off := false
-			app, err := server.Build(cmd.Context(), cfg, server.Options{Workers: &off})
+			app, err := buildTool(cmd.Context(), path)
 			if err != nil {
 				return err
 			}

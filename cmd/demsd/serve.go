@@ -144,3 +144,13 @@ func workerCmd() *cobra.Command {
 	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
 	return cmd
 }
+
+// buildTool assembles the app for a one-shot command: no HTTP, no workers.
+func buildTool(ctx context.Context, path string) (*server.App, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	off := false
+	return server.Build(ctx, cfg, server.Options{Workers: &off})
+}
