@@ -415,3 +415,48 @@ func caseErr(err error) error {
 	}
 	return err
 }
+
+// ProxyFailures lists items in scope whose proxy failed, newest first, for
+// the dashboard. It applies the same scope rules as evidence.Store.List.
+func (s *Service) ProxyFailures(ctx context.Context, scope evidence.Scope, limit int) ([]evidence.Item, error) {
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	where := []string{"i.proxy_status = 'failed'"}
+	if !scope.All {
+		var ors []string
+		for _, up := range scope.UnitPaths {
+			a := arg(up)
+			ors = append(ors, "(u.path = "+a+" OR u.path LIKE "+a+" || '.%')")
+		}
+		if len(scope.OfficerIDs) > 0 {
+			ors = append(ors, "i.officer_id = ANY("+arg(scope.OfficerIDs)+")")
+		}
+		if len(ors) == 0 {
+			return nil, nil
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	if len(scope.Groups) > 0 {
+		where = append(where, "(i.restricted IS NULL OR i.restricted = ANY("+arg(scope.Groups)+"))")
+	} else {
+		where = append(where, "i.restricted IS NULL")
+	}
+	rows, err := s.d.Pool.Query(ctx, `SELECT i.id FROM evidence_items i JOIN units u ON u.id = i.unit_id WHERE `+
+		strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY i.updated_at DESC LIMIT %d`, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("review: proxy failures: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("review: proxy failures: %w", err)
+	}
+	out := make([]evidence.Item, 0, len(ids))
+	for _, id := range ids {
+		it, err := s.d.Evidence.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
