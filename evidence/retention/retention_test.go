@@ -506,3 +506,56 @@ func TestSweepComputesNewItems(t *testing.T) {
 		t.Fatalf("%d items with an old schedule version (%v)", stale, err)
 	}
 }
+
+// Changes made by code that did not call Recompute (a category set in
+// SQL, a case hold flagged on the case row, a storage hold left after a
+// release) are repaired by the next sweep.
+func TestSweepRepairsDrift(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	rec := time.Now().UTC().Add(-day).Truncate(time.Second)
+	cat := b.newItem("north", "N1", rec)
+	held := b.newItem("north", "N1", rec)
+	loose := b.newItem("north", "N1", rec)
+	for _, it := range []item{cat, held, loose} {
+		if _, err := b.svc.Recompute(ctx, it.ID, "user:admin"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Simulate writers that bypass the service (a second after the
+	// computation, as a later request would be).
+	caseID := b.newCase("north", "2026-X", held)
+	for _, q := range []struct {
+		sql string
+		arg any
+	}{
+		{`UPDATE evidence_items SET categories = '{felony}', category = 'felony', updated_at = now() + interval '1 second' WHERE id = $1`, cat.ID},
+		{`UPDATE cases SET legal_hold = true, hold_reason = 'flag only' WHERE id = $1`, caseID},
+		{`UPDATE evidence_items SET legal_hold = true WHERE id = $1`, held.ID},
+	} {
+		if _, err := b.db.Pool.Exec(ctx, q.sql, q.arg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.store.SetLegalHold(ctx, loose.Ref, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `UPDATE objects SET legal_hold = true WHERE sha256 = $1`, loose.Ref.Digest[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, until, _, _ := b.itemState(cat.ID); until == nil || !until.Equal(rec.AddDate(10, 0, 0)) {
+		t.Fatalf("felony retain_until after sweep: %v", until)
+	}
+	if obj, _ := b.stat(cat.Ref); obj.RetainUntil.Before(rec.AddDate(10, 0, 0)) {
+		t.Fatalf("felony storage lock after sweep: %v", obj.RetainUntil)
+	}
+	if obj, _ := b.stat(held.Ref); !obj.LegalHold {
+		t.Fatal("case-held item has no storage hold after sweep")
+	}
+	if obj, _ := b.stat(loose.Ref); obj.LegalHold {
+		t.Fatal("stale storage hold not released by the sweep")
+	}
+}

@@ -10,9 +10,10 @@ import (
 )
 
 // staleQuery finds live items whose stored retention or hold may be wrong:
-// never computed, computed under another schedule version, indefinite with
-// a rolling storage lock due for renewal, a legal_hold column that
-// disagrees with the holds, or a storage hold left set after a release.
+// never computed, computed under another schedule version, changed since
+// (by a package that did not call Recompute), indefinite with a rolling
+// storage lock due for renewal, a legal_hold column that disagrees with the
+// holds, or a storage hold that disagrees with the column.
 const staleQuery = `
 	SELECT i.id FROM evidence_items i
 	LEFT JOIN objects o ON o.namespace = 'originals' AND o.sha256 = i.sha256
@@ -21,6 +22,9 @@ const staleQuery = `
 		OR i.retention_version <> $2
 		OR (i.retention_indefinite AND o.sha256 IS NOT NULL AND (o.retain_until IS NULL OR o.retain_until < $3))
 		OR (o.legal_hold AND NOT i.legal_hold)
+		OR (i.legal_hold AND o.sha256 IS NOT NULL AND NOT o.legal_hold)
+		-- changed since computed by code that did not recompute (no keeper wired)
+		OR i.updated_at > i.retention_computed_at
 		OR i.legal_hold <> (
 			EXISTS (SELECT 1 FROM legal_holds h WHERE h.evidence_id = i.id AND h.released_at IS NULL)
 			OR EXISTS (SELECT 1 FROM case_items ci JOIN cases c ON c.id = ci.case_id WHERE ci.evidence_id = i.id

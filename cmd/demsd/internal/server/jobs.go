@@ -41,6 +41,7 @@ func registerWorkers(a *App, ws *river.Workers) {
 		return err
 	}))
 	registerMediaWorkers(a, ws)
+	registerRetentionWorkers(a, ws)
 }
 
 // FixityOptions are the fixity settings from the configuration.
@@ -57,11 +58,11 @@ func periodicJobs(a *App) []*river.PeriodicJob {
 			return args, nil
 		}, &river.PeriodicJobOpts{RunOnStart: true})
 	}
-	return []*river.PeriodicJob{
+	return append([]*river.PeriodicJob{
 		every(a.Config.Custody.CheckpointInterval, jobs.CheckpointArgs{}),
 		every(time.Hour, jobs.UploadCleanupArgs{}),
 		every(a.Config.Fixity.RunEvery, jobs.FixityArgs{}),
-	}
+	}, retentionPeriodicJobs(a)...)
 }
 
 // auditTypes maps the API's event names to the audit log's types.

@@ -177,6 +177,9 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 		if err = registerWeb(a); err != nil {
 			return nil, err
 		}
+		if err = registerRetention(a); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
