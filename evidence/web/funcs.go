@@ -21,7 +21,7 @@ var funcs = template.FuncMap{
 	"fmtSize":     fmtSize,
 	"short":       func(s string) string { return shortID(s) },
 	"join":        strings.Join,
-	"percent":     func(f float64) string { return strconv.Itoa(int(f+0.5)) },
+	"percent":     func(f float64) string { return strconv.Itoa(int(f + 0.5)) },
 	"sortLink":    sortLink,
 	"pageLink":    pageLink,
 	"eventText":   eventText,
