@@ -24,13 +24,29 @@ type recorder struct {
 	mu      sync.Mutex
 	reqs    []*http.Request
 	corrupt bool
+	// holdCompletes, if > 0, holds every CompleteMultipartUpload request
+	// until that many have arrived, then sends them all at once.
+	holdCompletes int
+	held          int
+	release       chan struct{}
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req.Clone(req.Context()))
 	corrupt := r.corrupt
+	var wait chan struct{}
+	if r.holdCompletes > 0 && req.Method == http.MethodPost && req.URL.Query().Has("uploadId") {
+		r.held++
+		wait = r.release
+		if r.held == r.holdCompletes {
+			close(r.release)
+		}
+	}
 	r.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
 	if corrupt && req.Method == http.MethodPut && req.Body != nil && req.ContentLength > 100 &&
 		!strings.Contains(req.URL.Path, "/_uploads/") {
 		req.Body = &flipByte{r: req.Body, at: 100}
@@ -458,5 +474,41 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if s := ok.String(); strings.Contains(s, ok.SecretKey+"}") || strings.Contains(s, "secret") {
 		t.Fatalf("String leaks the secret: %s", s)
+	}
+}
+
+// TestConcurrentSameDigestMakesOneVersion: concurrent Puts of one large
+// object all pass the existence check, then their completions are sent at
+// the same instant; conditional completion (If-None-Match: *) lets exactly
+// one create the object, the others return it, and no second version or
+// unfinished upload is left.
+func TestConcurrentSameDigestMakesOneVersion(t *testing.T) {
+	st, env, rec := recordingStore(t, s3.Governance)
+	ctx := t.Context()
+	rec.mu.Lock()
+	rec.holdCompletes, rec.release = 4, make(chan struct{})
+	rec.mu.Unlock()
+	data, ref := storagetest.Content(storage.Originals, 109, 2*storage.MinPartSize+1)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = st.Put(ctx, ref, int64(len(data)), bytes.NewReader(data), storage.PutOptions{RetainUntil: time.Now().Add(time.Hour)})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if vs := versions(t, env, objectKey(ref)); len(vs) != 1 {
+		t.Fatalf("%d versions of one digest, want 1", len(vs))
+	}
+	if vs := versions(t, env, "_uploads/"); len(vs) != 0 {
+		t.Fatalf("%d upload records left", len(vs))
+	}
+	for u := range env.Admin.ListIncompleteUploads(ctx, env.Bucket, objectKey(ref), false) {
+		t.Fatalf("unfinished upload left: %+v", u)
 	}
 }
