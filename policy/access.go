@@ -69,6 +69,11 @@ type Explanation struct {
 	Resource      *Resource `json:"resource,omitempty"`
 	Request       []string  `json:"request"` // the casbin request values, in model order
 	PolicyVersion string    `json:"policy_version"`
+	// Overridden, when a deny row decided, quotes the first allow row that
+	// matched too and was overridden ("" if none): "denied by the
+	// restricted rule; otherwise the unit rule would have allowed it".
+	Overridden       string `json:"overridden,omitempty"`
+	OverriddenSource string `json:"overridden_source,omitempty"`
 }
 
 // Access decides access with a casbin enforcer built from a Source. It is
@@ -304,7 +309,34 @@ func (a *Access) explain(sub Subject, act Action, res *Resource, echo bool) (Exp
 		ex.Source = fmt.Sprintf("%s:%d", st.c.name, line)
 	}
 	ex.Reason = accessReason(allowed, row, sub, res)
+	if echo && !allowed {
+		if err := st.c.overridden(&ex, bucketKey(sub.Role, act), res == nil, vals); err != nil {
+			return ex, fmt.Errorf("policy: explain %s for %s: %w", act, sub.Role, err)
+		}
+	}
 	return ex, nil
+}
+
+// overridden finds the first allow row that matched a denied request, by
+// asking the same bucket's enforcer with the model's own matcher restricted
+// to allow rows.
+func (c *compiled) overridden(ex *Explanation, key string, route bool, vals []interface{}) error {
+	enf, ok := c.buckets[key]
+	if !ok {
+		return nil
+	}
+	mType := "m"
+	if route {
+		mType = "m2"
+	}
+	m := "(" + enf.GetModel()["m"][mType].Value + `) && p_eft == "allow"`
+	_, row, err := enf.EnforceExWithMatcher(m, vals...)
+	if err != nil || len(row) == 0 {
+		return err
+	}
+	ex.Overridden = ruleText(row)
+	ex.OverriddenSource = fmt.Sprintf("%s:%d", c.name, c.origin[rowKey(row)])
+	return nil
 }
 
 var routeContext = casbin.EnforceContext{RType: "r", PType: "p", EType: "e", MType: "m2"}

@@ -235,6 +235,42 @@ func TestDecisionExplains(t *testing.T) {
 	}
 }
 
+// A deny that overrode an allow names the allow it overrode.
+func TestExplainOverridden(t *testing.T) {
+	t.Parallel()
+	a := defaultAccess(t)
+	officer := matrixSubject(policy.RoleOfficer)
+	tests := []struct {
+		name       string
+		sub        policy.Subject
+		act        policy.Action
+		res        *policy.Resource
+		overridden string
+	}{
+		{"restricted own recording", officer, policy.ActEvidenceView,
+			&policy.Resource{UnitPath: "patrol.north", OfficerID: "1001", Restricted: "internal-affairs"},
+			"p, officer, *, evidence:view, *, own, allow"},
+		{"felony recategorize", officer, policy.ActEvidenceCategorize,
+			&policy.Resource{UnitPath: "patrol.north", OfficerID: "1001", Categories: []string{"felony"}},
+			"p, officer, *, evidence:categorize, *, own, allow"},
+		{"deny with nothing overridden", matrixSubject(policy.RoleAuditor), policy.ActEvidenceDownload,
+			&policy.Resource{UnitPath: "patrol"}, ""},
+		{"default deny", officer, policy.ActEvidenceView,
+			&policy.Resource{UnitPath: "patrol.north", OfficerID: "1002"}, ""},
+		{"allowed", officer, policy.ActEvidenceView,
+			&policy.Resource{UnitPath: "patrol.north", OfficerID: "1001"}, ""},
+	}
+	for _, tc := range tests {
+		e, err := a.Explain(tc.sub, tc.act, tc.res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Overridden != tc.overridden || (tc.overridden != "") != strings.HasPrefix(e.OverriddenSource, policyconf.AccessPolicyName+":") {
+			t.Errorf("%s: overridden %q (%s), want %q", tc.name, e.Overridden, e.OverriddenSource, tc.overridden)
+		}
+	}
+}
+
 // The quoted rule is the policy file's own line.
 func TestDecisionSourceIsTheLine(t *testing.T) {
 	t.Parallel()
