@@ -38,6 +38,7 @@ type PolicyError struct {
 	Problem string
 }
 
+// Error reads "file:line: problem", the form editors jump to.
 func (e *PolicyError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Problem)
@@ -56,6 +57,7 @@ type FieldError struct {
 	Problem string
 }
 
+// Error reads `field: "value": problem`.
 func (e *FieldError) Error() string {
 	if e.Value != "" {
 		return fmt.Sprintf("%s: %q: %s", e.Field, e.Value, e.Problem)
