@@ -21,36 +21,44 @@
 //
 // Data flow of every pipeline, one job at a time:
 //
-//		c := transcode.NewCloser(); defer c.Close()      // frees every C resource of the job
-//		in, _ := transcode.OpenInput(ctx, c, path)        // demuxer; ctx cancels FFmpeg I/O
-//		vd, _ := transcode.NewDecoder(c, in, in.Video, threads)
-//		ad, _ := transcode.NewDecoder(c, in, in.Audio, 1) // if in.Audio != nil
-//		w, _ := transcode.CreateMP4(ctx, c, out, &transcode.VideoEncoderOptions{...}, &transcode.AudioEncoderOptions{...})
-//		transcode.DecodeStreams(c, in, []*transcode.Decoder{vd, ad}, func(d *transcode.Decoder, f *astiav.Frame) error {
-//		    // video: build a FilterGraph lazily from the first frame
-//		    //   g, _ := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), "scale=...,format=yuv420p", 0)
-//		    //   g.Push(f, w.WriteVideoFrame)   // encoder TimeBase must be g.TimeBase()
-//		    // audio: r, _ := transcode.NewAudioResampler(c, transcode.AudioSourceOf(f, d.TimeBase()), w.AudioTarget())
-//		    //   r.Push(f, w.WriteAudioFrame)
-//		})
-//		g.Push(nil, w.WriteVideoFrame); r.Push(nil, w.WriteAudioFrame) // flush filters
-//		w.Finish()                                        // drain encoders, trailer, moov to the front
+//	c := transcode.NewCloser(); defer c.Close()      // frees every C resource of the job
+//	in, _ := transcode.OpenInput(ctx, c, path)        // demuxer; ctx cancels FFmpeg I/O
+//	vd, _ := transcode.NewDecoder(c, in, in.Video, threads)
+//	ad, _ := transcode.NewDecoder(c, in, in.Audio, 1) // if in.Audio != nil
+//	w, _ := transcode.CreateMP4(ctx, c, out, &transcode.VideoEncoderOptions{...}, &transcode.AudioEncoderOptions{...})
+//	transcode.DecodeStreams(c, in, []*transcode.Decoder{vd, ad}, func(d *transcode.Decoder, f *astiav.Frame) error {
+//	    // video: build a FilterGraph lazily from the first frame
+//	    //   g, _ := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), "scale=...,format=yuv420p", 0)
+//	    //   g.Push(f, w.WriteVideoFrame)   // encoder TimeBase must be g.TimeBase()
+//	    // audio: r, _ := transcode.NewAudioResampler(c, transcode.AudioSourceOf(f, d.TimeBase()), w.AudioTarget())
+//	    //   r.Push(f, w.WriteAudioFrame)
+//	})
+//	g.Push(nil, w.WriteVideoFrame); r.Push(nil, w.WriteAudioFrame) // flush filters
+//	w.Finish()                                        // drain encoders, trailer, moov to the front
 //
-//	  - Closer: one per job; every constructor registers its frees on it, so a
-//	    single deferred Close releases everything on success, error or cancel.
-//	  - OpenInput → *Input: FormatContext, best Video/Audio stream, ReadPacket.
-//	    The context drives FFmpeg's IO interrupter (AVERROR_EXIT on cancel),
-//	    reported as ctx.Err().
-//	  - NewDecoder → *Decoder: Decode(pkt, fn) with frames in the stream time
-//	    base and gap-free pts; DecodeStreams is the whole demux/decode loop.
-//	  - NewVideoFilter / NewAudioFilter → *FilterGraph: buffer → your filter
-//	    string → buffersink; Push(frame, fn), Push(nil, fn) flushes.
-//	    NewAudioResampler converts to an encoder's AudioTarget (rate, format,
-//	    layout, AAC frame size).
-//	  - RotationFilter(degrees) and ProxySize(w, h, sar, rotation, maxShort,
-//	    maxLong) compute the upright, even-sized output geometry.
-//	  - CreateMP4 → *MP4Writer: libx264 (preset/CRF/threads) and AAC tracks,
-//	    WriteVideoFrame / WriteAudioFrame, Finish; movflags +faststart.
+// The pieces:
+//
+//   - Closer: one per job; every constructor registers its frees on it, so a
+//     single deferred Close releases everything on success, error or cancel.
+//   - OpenInput → *Input: FormatContext, best Video/Audio stream, ReadPacket.
+//     The context drives FFmpeg's IO interrupter (AVERROR_EXIT on cancel),
+//     reported as ctx.Err(). The Input keeps the job's context (as an
+//     http.Request does) because libavformat's callback needs it for the
+//     Input's whole life.
+//   - NewDecoder → *Decoder: Decode(pkt, fn) with frames in the stream time
+//     base and gap-free pts; DecodeStreams is the whole demux/decode loop.
+//   - NewVideoFilter / NewAudioFilter → *FilterGraph: buffer → your filter
+//     string → buffersink; Push(frame, fn), Push(nil, fn) flushes.
+//     NewAudioResampler converts to an encoder's AudioTarget (rate, format,
+//     layout, AAC frame size).
+//   - StreamRotation, RotationFilter(degrees) and ProxySize(w, h, sar,
+//     rotation, maxShort, maxLong) compute the upright, even-sized output
+//     geometry.
+//   - CreateMP4 → *MP4Writer: libx264 (preset/CRF/threads) and AAC tracks,
+//     WriteVideoFrame / WriteAudioFrame, Finish; movflags +faststart. Set
+//     VideoEncoderOptions.LastFrameDuration so the MP4 edit list does not
+//     hide the last frame (off by default only for callers written before
+//     it that compensate themselves).
 //
 // Frames passed to callbacks are reused after the callback returns: Clone
 // or Ref them to keep them. None of these types is safe for concurrent use;
