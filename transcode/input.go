@@ -73,6 +73,11 @@ func OpenInput(ctx context.Context, c *Closer, path string) (*Input, error) {
 	if err := fc.FindStreamInfo(nil); err != nil {
 		return nil, in.classify(op+": find stream info", err)
 	}
+	// An interrupted stream analysis can still return success with half
+	// the parameters filled in; a cancelled job must not use them.
+	if err := ctx.Err(); err != nil {
+		return nil, mediaErr(op, path, nil, err)
+	}
 	in.Video = bestStream(fc, astiav.MediaTypeVideo)
 	in.Audio = bestStream(fc, astiav.MediaTypeAudio)
 	return in, nil

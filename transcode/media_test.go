@@ -106,6 +106,9 @@ func media(t testing.TB, name string) string {
 			"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
 			"-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0", "-c:v", "libx264", "-preset", "ultrafast",
 			"-pix_fmt", "yuv420p", p("blackstart.mp4"))
+		// stream.ts: MPEG-TS, readable from a pipe (no seeking needed).
+		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
+			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", p("stream.ts"))
 		// truncated: first third of normal.mp4 (moov at the end → missing).
 		b, err := os.ReadFile(p("normal.mp4"))
 		if err != nil {
