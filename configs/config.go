@@ -344,6 +344,10 @@ func (c Config) Validate() error {
 		if s.PartSize < 5<<20 {
 			bad("storage.s3.part_size", "must be at least 5 MiB (5242880), got %d", s.PartSize)
 		}
+		if c.Ingest.ChunkSize > s.PartSize {
+			// Each ingest chunk becomes one multipart part of at most PartSize.
+			bad("ingest.chunk_size", "must not exceed storage.s3.part_size (%d > %d)", c.Ingest.ChunkSize, s.PartSize)
+		}
 	default:
 		bad("storage.backend", "want fs or s3, got %q", c.Storage.Backend)
 	}

@@ -50,6 +50,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"s3 endpoint with scheme", "storage:\n  backend: s3\n  s3:\n    endpoint: http://h:9000\n    access_key: a\n    secret_key: b\n", nil, "storage.s3.endpoint"},
 		{"s3 bad mode", "storage:\n  backend: s3\n  s3:\n    endpoint: h:9000\n    access_key: a\n    secret_key: b\n    retention_mode: LOOSE\n", nil, "storage.s3.retention_mode"},
 		{"small chunk", "ingest:\n  chunk_size: 1024\n", nil, "ingest.chunk_size"},
+		{"chunk over s3 part", "ingest:\n  chunk_size: 33554432\nstorage:\n  backend: s3\n  s3:\n    endpoint: h:9000\n    access_key: a\n    secret_key: b\n", nil, "ingest.chunk_size"},
 		{"idle over max", "server:\n  session_idle: 24h\n  session_max: 1h\n", nil, "server.session_idle"},
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
 		{"bad db url", "database:\n  url: mysql://x\n", nil, "database.url"},
