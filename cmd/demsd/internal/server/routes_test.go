@@ -32,9 +32,13 @@ type expect struct {
 	// public routes need no authentication: every role gets through.
 	public bool
 	// web routes are public to the API's enforcement point; package web
-	// authenticates them with its session cookie (tested in evidence/web)
-	// and sends callers without one to the login page.
-	web bool
+	// authenticates them with its own session cookie, so for every caller
+	// of this table (bearer tokens, nobody) the answer is fixed: "login"
+	// (303 to /login), "open" (served: login page, static files), "csrf"
+	// (403: a form post without the session's CSRF token) or "redirect"
+	// (303 anywhere, logout). Role checks for signed-in web users are
+	// evidence/web's tests.
+	web string
 	// override pins the status class of single roles where a handler
 	// decides beyond the route's action (e.g. docks have no tokens).
 	override map[string]string
@@ -123,24 +127,24 @@ var routeTable = map[string]expect{
 	"GET /api/v1/policy/explain":                 {allow: "supervisor auditor admin"},
 
 	// web UI (evidence/web): session-authenticated pages and forms
-	"GET /":                        {web: true},
-	"GET /login":                   {web: true},
-	"POST /login":                  {web: true},
-	"POST /logout":                 {web: true},
-	"GET /evidence":                {web: true},
-	"GET /evidence/:id":            {web: true},
-	"GET /cases":                   {web: true},
-	"POST /cases":                  {web: true},
-	"GET /cases/:id":               {web: true},
-	"GET /admin/users":             {web: true},
-	"POST /admin/users":            {web: true},
-	"POST /admin/users/:id/status": {web: true},
-	"GET /admin/units":             {web: true},
-	"POST /admin/units":            {web: true},
-	"GET /admin/docks":             {web: true},
-	"POST /admin/docks":            {web: true},
-	"POST /admin/docks/:id/revoke": {web: true},
-	"GET /static/*file":            {web: true},
+	"GET /":                        {web: "login"},
+	"GET /login":                   {web: "open"},
+	"POST /login":                  {web: "csrf"},
+	"POST /logout":                 {web: "redirect"},
+	"GET /evidence":                {web: "login"},
+	"GET /evidence/:id":            {web: "login"},
+	"GET /cases":                   {web: "login"},
+	"POST /cases":                  {web: "login"},
+	"GET /cases/:id":               {web: "login"},
+	"GET /admin/users":             {web: "login"},
+	"POST /admin/users":            {web: "login"},
+	"POST /admin/users/:id/status": {web: "login"},
+	"GET /admin/units":             {web: "login"},
+	"POST /admin/units":            {web: "login"},
+	"GET /admin/docks":             {web: "login"},
+	"POST /admin/docks":            {web: "login"},
+	"POST /admin/docks/:id/revoke": {web: "login"},
+	"GET /static/*file":            {web: "open"},
 }
 
 // tableWorld is what the table test's requests point at.
@@ -230,7 +234,7 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 
 // do sends one request as role; write requests carry an empty JSON object,
 // which every handler must refuse or accept without a server error.
-func (w tableWorld) do(t *testing.T, base, role, method, path string) (int, []byte) {
+func (w tableWorld) do(t *testing.T, base, role, method, path string) (int, []byte, string) {
 	t.Helper()
 	var body io.Reader
 	if method == "POST" || method == "PUT" || method == "PATCH" {
@@ -253,7 +257,7 @@ func (w tableWorld) do(t *testing.T, base, role, method, path string) (int, []by
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	return resp.StatusCode, raw, resp.Header.Get("Location")
 }
 
 func hasRole(list, role string) bool {
@@ -298,20 +302,28 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 		}
 		method, pattern, _ := strings.Cut(route, " ")
 		access, _ := app.API.RouteAccess(method, pattern)
-		if exp.public != access.Public && !exp.web {
+		if exp.public != access.Public && exp.web == "" {
 			t.Errorf("route %s: table says public=%v, declared public=%v", route, exp.public, access.Public)
 		}
 		for _, role := range tableRoles {
-			code, raw := w.do(t, srv.URL, role, method, w.path(route, w.north))
+			code, raw, loc := w.do(t, srv.URL, role, method, w.path(route, w.north))
 			got := classify(code)
 			want := "ok"
 			switch {
-			case exp.web:
-				// The web package's own session check: never a server
-				// error, and a caller without a session is not served a
-				// protected page's content (checked in evidence/web).
-				if got == "error" {
-					t.Errorf("%s as %s: %d %s", route, role, code, raw)
+			case exp.web != "":
+				var ok bool
+				switch exp.web {
+				case "login":
+					ok = code == http.StatusSeeOther && strings.HasPrefix(loc, "/login")
+				case "open":
+					ok = code == http.StatusOK
+				case "csrf":
+					ok = code == http.StatusForbidden
+				case "redirect":
+					ok = code == http.StatusSeeOther
+				}
+				if !ok {
+					t.Errorf("%s as %s: %d (Location %q), want web answer %q", route, role, code, loc, exp.web)
 				}
 				continue
 			case exp.override[role] != "":
@@ -343,8 +355,8 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 		// Cross-unit IDOR: another unit's item answers exactly like a
 		// missing one for the north supervisor, on every item route.
 		if access.Item {
-			hc, hidden := w.do(t, srv.URL, "supervisor", method, w.path(route, w.south))
-			mc, missing := w.do(t, srv.URL, "supervisor", method, w.path(route, uuid.New()))
+			hc, hidden, _ := w.do(t, srv.URL, "supervisor", method, w.path(route, w.south))
+			mc, missing, _ := w.do(t, srv.URL, "supervisor", method, w.path(route, uuid.New()))
 			if hc != 404 || mc != 404 || !bytes.Equal(hidden, missing) {
 				t.Errorf("%s: south item answers sgt.north %d %s; a missing item %d %s", route, hc, hidden, mc, missing)
 			}
