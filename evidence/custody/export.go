@@ -52,8 +52,8 @@ func (s Scope) Validate() error {
 }
 
 // Export writes the custody export of scope to w (format: chain
-// package): the events of every selected item, the checkpoints covering
-// them with inclusion proofs, and the end line. pub is named in the
+// package): the checkpoints covering the selected items with inclusion
+// proofs, the events of every selected item, and the end line. pub is named in the
 // header for convenience. Run it in a REPEATABLE READ transaction (q) for
 // an export consistent to one instant; a pool works too.
 func Export(ctx context.Context, q Querier, w io.Writer, scope Scope, pub ed25519.PublicKey) error {
@@ -63,23 +63,6 @@ func Export(ctx context.Context, q Querier, w io.Writer, scope Scope, pub ed2551
 	ids, err := scopeItems(ctx, q, scope)
 	if err != nil {
 		return fmt.Errorf("custody export %s: %w", scope, err)
-	}
-	x := chain.NewExportWriter(w)
-	if err := x.Header(scope.String(), pub, time.Now()); err != nil {
-		return err
-	}
-	write := func(e *Event) error { return x.Event(e) }
-	if scope.All {
-		err = scanEvents(ctx, q, write, `ORDER BY evidence_id, seq`)
-	} else {
-		for _, id := range ids {
-			if err = scanEvents(ctx, q, write, `WHERE evidence_id = $1 ORDER BY seq`, id); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("custody export %s: events: %w", scope, err)
 	}
 	where := `ORDER BY id DESC LIMIT 1`
 	if scope.AllCheckpoints {
@@ -97,9 +80,12 @@ func Export(ctx context.Context, q Querier, w io.Writer, scope Scope, pub ed2551
 	if err != nil {
 		return fmt.Errorf("custody export %s: checkpoints: %w", scope, err)
 	}
-	if scope.All {
-		ids = nil // every leaf of the checkpoint is exported
+	x := chain.NewExportWriter(w)
+	if err := x.Header(scope.String(), pub, time.Now()); err != nil {
+		return err
 	}
+	// Checkpoints first, so that a verifier knows which heads are proven
+	// before the events stream past.
 	for _, c := range cps {
 		sel := ids
 		if scope.All {
@@ -115,6 +101,19 @@ func Export(ctx context.Context, q Querier, w io.Writer, scope Scope, pub ed2551
 		if err := x.Checkpoint(c.Checkpoint, proofs); err != nil {
 			return err
 		}
+	}
+	write := func(e *Event) error { return x.Event(e) }
+	if scope.All {
+		err = scanEvents(ctx, q, write, `ORDER BY evidence_id, seq`)
+	} else {
+		for _, id := range ids {
+			if err = scanEvents(ctx, q, write, `WHERE evidence_id = $1 ORDER BY seq`, id); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("custody export %s: events: %w", scope, err)
 	}
 	return x.Close()
 }

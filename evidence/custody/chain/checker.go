@@ -77,8 +77,7 @@ type ItemState struct {
 	LastSeq  int64
 	LastHash Hash // stored hash of the last event seen
 	// Hashes[i] is the stored hash of seq i+1 (zero where a seq is
-	// missing); kept only when the checker was asked to (for checkpoint
-	// proofs).
+	// missing); kept only when the checker was asked to.
 	Hashes []Hash
 	Broken bool // some event of this chain did not verify
 }

@@ -16,11 +16,15 @@ import (
 // this order:
 //
 //	{"type":"header","format":"opendems-custody-export","version":1,...}
-//	{"type":"event",...}        every event of every exported item, grouped
-//	                            by item, in sequence order
 //	{"type":"checkpoint",...}   each checkpoint covering an exported item,
 //	{"type":"proof",...}        followed by one inclusion proof per item
+//	{"type":"event",...}        every event of every exported item, grouped
+//	                            by item, in sequence order
 //	{"type":"end",...}          counts, so truncation is detected
+//
+// Checkpoints come before the events so that a verifier knows which
+// (item, seq) heads are proven before the events stream past, and needs
+// memory for items, not for every event.
 //
 // Details are written as the stored canonical bytes; the verifier hashes
 // them as they appear, so an export must not be re-encoded.
@@ -100,7 +104,7 @@ type ExportEnd struct {
 }
 
 // ExportWriter writes an export. Methods must be called in file order:
-// Header, Event..., Checkpoint (with its Proofs)..., Close.
+// Header, Checkpoint (with its proofs)..., Event..., Close.
 type ExportWriter struct {
 	w      *bufio.Writer
 	enc    *json.Encoder

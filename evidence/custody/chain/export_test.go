@@ -48,11 +48,6 @@ func (f *fixture) export(t testing.TB) []byte {
 	var leaves []Hash
 	for _, id := range f.ids {
 		c := f.chains[id]
-		for i := range c {
-			if err := x.Event(&c[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
 		head := c[len(c)-1]
 		leaves = append(leaves, LeafHash(Leaf{id, head.Seq, head.Hash}.Bytes()))
 	}
@@ -67,10 +62,28 @@ func (f *fixture) export(t testing.TB) []byte {
 	if err := x.Checkpoint(cp, proofs); err != nil {
 		t.Fatal(err)
 	}
+	for _, id := range f.ids {
+		c := f.chains[id]
+		for i := range c {
+			if err := x.Event(&c[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// find returns the index of the first line containing s.
+func find(lines []string, s string) int {
+	for i, l := range lines {
+		if strings.Contains(l, s) {
+			return i
+		}
+	}
+	panic("no line contains " + s)
 }
 
 func TestVerifyExportIntact(t *testing.T) {
@@ -96,10 +109,18 @@ func TestVerifyExportTampered(t *testing.T) {
 		bad  bool   // malformed rather than unverified
 	}{
 		{"detail changed", func(f *fixture, l []string) []string {
-			l[3] = strings.Replace(l[3], `"details":{"n":2}`, `"details":{"n":7}`, 1)
+			i := find(l, `"type":"event"`) + 2
+			l[i] = strings.Replace(l[i], `"details":{"n":2}`, `"details":{"n":7}`, 1)
 			return l
 		}, "seq 3: hash mismatch", false},
-		{"event removed", func(f *fixture, l []string) []string { return append(l[:4], l[5:]...) }, "seq 4 missing (gap between 3 and 5)", false},
+		{"event removed", func(f *fixture, l []string) []string {
+			i := find(l, `"type":"event"`) + 3
+			return append(l[:i], l[i+1:]...)
+		}, "seq 4 missing (gap between 3 and 5)", false},
+		{"head removed", func(f *fixture, l []string) []string {
+			i := find(l, `"type":"event"`) + 7
+			return append(l[:i], l[i+1:]...)
+		}, "chain ends at seq 7 (events removed)", false},
 		{"chain replaced", func(f *fixture, l []string) []string {
 			id := f.ids[0]
 			forged := buildChain(id, 8)
@@ -116,20 +137,31 @@ func TestVerifyExportTampered(t *testing.T) {
 			}
 			x.w.Flush()
 			ev := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-			copy(l[1:9], ev)
+			first := find(l, `"type":"event"`)
+			copy(l[first:first+8], ev)
 			return l
 		}, "seq 8: does not match checkpoint 1", false},
 		{"signature", func(f *fixture, l []string) []string {
-			i := len(l) - 7
+			i := find(l, `"type":"checkpoint"`)
 			l[i] = strings.Replace(l[i], `"tree_size":5`, `"tree_size":6`, 1)
 			return l
 		}, "checkpoint 1: signature invalid", false},
 		{"truncated", func(f *fixture, l []string) []string { return l[:len(l)-1] }, "export truncated", false},
 		{"end count", func(f *fixture, l []string) []string {
 			// Drop a whole item's chain and its proof: only the counts show it.
-			out := append([]string{l[0]}, l[9:len(l)-6]...)
-			return append(out, l[len(l)-5:]...)
+			proof := find(l, `"type":"proof"`)
+			first := find(l, `"type":"event"`)
+			out := append([]string{}, l[:proof]...)
+			out = append(out, l[proof+1:first]...)
+			return append(out, l[first+8:]...)
 		}, "end line counts", false},
+		{"checkpoint after events", func(f *fixture, l []string) []string {
+			i, first := find(l, `"type":"checkpoint"`), find(l, `"type":"event"`)
+			out := append([]string{}, l[:i]...)
+			out = append(out, l[first:len(l)-1]...)
+			out = append(out, l[i:first]...)
+			return append(out, l[len(l)-1])
+		}, "checkpoint after the events", true},
 		{"no header", func(f *fixture, l []string) []string { return l[1:] }, "first line must be the header", true},
 		{"garbage", func(f *fixture, l []string) []string { l[2] = "{not json"; return l }, "line 3:", true},
 	}

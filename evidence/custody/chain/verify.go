@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/google/uuid"
 )
@@ -84,7 +85,8 @@ type exportLine struct {
 // (errors.Is ErrNotVerified) naming the first problem when something does
 // not verify; Report lists the problems either way.
 func VerifyExport(r io.Reader, trustedKey ed25519.PublicKey) (Report, error) {
-	v := exportVerifier{checker: NewChainChecker(true), trusted: trustedKey, covered: map[uuid.UUID]bool{}}
+	v := exportVerifier{checker: NewChainChecker(false), trusted: trustedKey,
+		covered: map[uuid.UUID]bool{}, wants: map[uuid.UUID][]want{}}
 	err := v.run(r)
 	v.rep.Items = len(v.checker.items)
 	for id := range v.checker.items {
@@ -111,6 +113,20 @@ type exportVerifier struct {
 	cpOK    bool
 	ev      Event
 	line    exportLine
+	// wants are the chain heads the checkpoints commit to, checked as
+	// the events stream past: memory grows with items, not events.
+	wants    map[uuid.UUID][]want
+	curWants []want
+	curID    uuid.UUID
+}
+
+// want is one proven (seq, hash) of an item, from a checkpoint.
+type want struct {
+	checkpoint int64
+	line       int
+	seq        int64
+	hash       Hash
+	matched    bool
 }
 
 func badLine(n int, format string, args ...any) error {
@@ -138,9 +154,6 @@ func (v *exportVerifier) run(r io.Reader) error {
 			return badLine(n, "data after the end line")
 		}
 		if n > 1 && parseEventFast(line, &v.ev) {
-			if section != LineHeader && section != LineEvent {
-				return badLine(n, "event after the checkpoints")
-			}
 			section = LineEvent
 			v.checkEvent(n)
 			continue
@@ -161,27 +174,28 @@ func (v *exportVerifier) run(r io.Reader) error {
 		}
 		switch l.Type {
 		case LineEvent:
-			if section != LineHeader && section != LineEvent {
-				return badLine(n, "event after the checkpoints")
-			}
 			section = LineEvent
 			if err := v.event(n); err != nil {
 				return err
 			}
 		case LineCheckpoint:
+			if section == LineEvent {
+				return badLine(n, "checkpoint after the events (checkpoints come first)")
+			}
 			section = LineCheckpoint
 			if err := v.checkpoint(n); err != nil {
 				return err
 			}
 		case LineProof:
-			if v.cp == nil {
-				return badLine(n, "proof before any checkpoint")
+			if v.cp == nil || section == LineEvent {
+				return badLine(n, "proof outside a checkpoint")
 			}
 			if err := v.proof(n); err != nil {
 				return err
 			}
 		case LineEnd:
 			sawEnd = true
+			v.unmatched()
 			v.end(n)
 		case LineHeader:
 			return badLine(n, "second header")
@@ -193,10 +207,33 @@ func (v *exportVerifier) run(r io.Reader) error {
 		return fmt.Errorf("%w: empty input", ErrBadExport)
 	}
 	if !sawEnd {
+		v.unmatched()
 		v.rep.add(Problem{Kind: ProblemTruncated, Line: n,
 			Message: "export truncated: no end line (events or checkpoints may be missing)"})
 	}
 	return nil
+}
+
+// unmatched reports proven heads whose event never came by.
+func (v *exportVerifier) unmatched() {
+	ids := make([]uuid.UUID, 0, len(v.wants))
+	for id := range v.wants {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	for _, id := range ids {
+		st := v.checker.items[id]
+		for _, w := range v.wants[id] {
+			if w.matched {
+				continue
+			}
+			msg := fmt.Sprintf("checkpoint %d commits to seq %d, but the export has no events for this item", w.checkpoint, w.seq)
+			if st != nil {
+				msg = fmt.Sprintf("checkpoint %d commits to seq %d, but the chain ends at seq %d (events removed)", w.checkpoint, w.seq, st.LastSeq)
+			}
+			v.rep.add(Problem{Kind: ProblemEventsMissing, Line: w.line, EvidenceID: id, Checkpoint: w.checkpoint, Message: msg})
+		}
+	}
 }
 
 // readLine returns one line without its '\n', refusing lines longer than
@@ -271,9 +308,27 @@ func (v *exportVerifier) event(n int) error {
 
 func (v *exportVerifier) checkEvent(n int) {
 	v.rep.Events++
-	if p := v.checker.Check(&v.ev); p != nil {
+	e := &v.ev
+	if p := v.checker.Check(e); p != nil {
 		p.Line = n
 		v.rep.add(*p)
+	}
+	if e.EvidenceID != v.curID {
+		v.curID, v.curWants = e.EvidenceID, v.wants[e.EvidenceID]
+	}
+	for i := range v.curWants {
+		w := &v.curWants[i]
+		if w.seq != e.Seq || w.matched {
+			continue
+		}
+		w.matched = true
+		if w.hash != e.Hash {
+			v.rep.add(Problem{Kind: ProblemCheckpointMismatch, Line: n, EvidenceID: e.EvidenceID, Seq: e.Seq,
+				Checkpoint: w.checkpoint, Message: fmt.Sprintf("does not match checkpoint %d: checkpoint has hash %s, chain has %s",
+					w.checkpoint, w.hash.Short(), e.Hash.Short())})
+			continue
+		}
+		v.covered[e.EvidenceID] = true
 	}
 }
 
@@ -343,20 +398,11 @@ func (v *exportVerifier) proof(n int) error {
 	if !v.cpOK {
 		return nil // already reported: an unsigned root proves nothing
 	}
-	st := v.checker.items[l.EvidenceID]
-	switch {
-	case st == nil:
-		add(ProblemEventsMissing, 0, "checkpoint %d commits to seq %d, but the export has no events for this item", cp.ID, l.Seq)
-	case l.Seq < 1:
+	if l.Seq < 1 {
 		add(ProblemProofInvalid, 0, "checkpoint %d commits to invalid seq %d", cp.ID, l.Seq)
-	case l.Seq > st.LastSeq:
-		add(ProblemEventsMissing, 0, "checkpoint %d commits to seq %d, but the chain ends at seq %d (events removed)", cp.ID, l.Seq, st.LastSeq)
-	case st.Hashes[l.Seq-1] != l.Hash:
-		add(ProblemCheckpointMismatch, l.Seq, "does not match checkpoint %d: checkpoint has hash %s, chain has %s",
-			cp.ID, l.Hash.Short(), st.Hashes[l.Seq-1].Short())
-	default:
-		v.covered[l.EvidenceID] = true
+		return nil
 	}
+	v.wants[l.EvidenceID] = append(v.wants[l.EvidenceID], want{checkpoint: cp.ID, line: n, seq: l.Seq, hash: l.Hash})
 	return nil
 }
 

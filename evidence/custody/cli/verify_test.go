@@ -26,7 +26,7 @@ func writeExport(t *testing.T, tamper bool) (string, string, ed25519.PublicKey) 
 	x := chain.NewExportWriter(&buf)
 	x.Header("evidence:"+id.String(), pub, time.Now())
 	prev := chain.ZeroHash
-	var last chain.Event
+	var events []chain.Event
 	for i := 1; i <= 4; i++ {
 		e := chain.Event{EvidenceID: id, Seq: int64(i), Time: time.Now(), Actor: "user:jdoe", Action: chain.ActionViewed,
 			Details: []byte(`{}`), PrevHash: prev}
@@ -34,13 +34,16 @@ func writeExport(t *testing.T, tamper bool) (string, string, ed25519.PublicKey) 
 		if tamper && i == 3 {
 			e.Actor = "user:mallory"
 		}
-		x.Event(&e)
-		last = e
+		events = append(events, e)
 	}
+	last := events[len(events)-1]
 	leaf := chain.LeafHash(chain.Leaf{EvidenceID: id, Seq: last.Seq, Hash: last.Hash}.Bytes())
 	cp := chain.Checkpoint{ID: 1, Time: time.Now(), TreeSize: 1, Root: chain.MerkleRoot([]chain.Hash{leaf})}
 	cp.Sign(priv)
 	x.Checkpoint(cp, []chain.ExportProof{{EvidenceID: id, Seq: last.Seq, Hash: last.Hash}})
+	for i := range events {
+		x.Event(&events[i])
+	}
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
