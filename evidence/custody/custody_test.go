@@ -485,3 +485,28 @@ func TestVerifyDBRejectsForeignCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyDBDetectsCheckpointTampering(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	a, c := b.newItem(t, nil), b.newItem(t, nil)
+	b.fill(t, a, 2)
+	b.fill(t, c, 2)
+	cp, err := Checkpoint(ctx, b.pool, b.store, b.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop one leaf from the stored checkpoint (its signature is intact).
+	b.exec(t, `ALTER TABLE custody_checkpoints DISABLE TRIGGER custody_checkpoints_append_only`)
+	b.exec(t, `UPDATE custody_checkpoints SET leaves = substring(leaves from 1 for $2) WHERE id = $1`, cp.ID, chain.LeafSize)
+	rep, err := VerifyDB(ctx, b.pool, VerifyOptions{PublicKey: b.pub})
+	if err != nil || rep.OK() || rep.Problems[0].Checkpoint != cp.ID || !strings.Contains(rep.Problems[0].String(), "stored leaves (1) hash to root") {
+		t.Fatalf("report %+v %v", rep, err)
+	}
+	// A forged signature is named too.
+	b.exec(t, `UPDATE custody_checkpoints SET signature = $2 WHERE id = $1`, cp.ID, make([]byte, 64))
+	rep, _ = VerifyDB(ctx, b.pool, VerifyOptions{PublicKey: b.pub})
+	if rep.OK() || !strings.Contains(rep.Problems[0].String(), "checkpoint 1: signature invalid") {
+		t.Fatalf("report %+v", rep)
+	}
+}
