@@ -3,10 +3,14 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -76,8 +80,9 @@ type Entry struct {
 	Component string    // e.g. "identity", "api", "policy", "custody"
 	EventType EventType
 	// Actor is who acted: identity.Principal.Actor(), or for a failed
-	// logon "anonymous:<name given>" (the name as typed, so guessing is
-	// visible).
+	// logon "user:<name as typed>" / "anonymous". Anything that is not a
+	// valid actor is normalized by SanitizeActor (original kept in the
+	// details), never refused.
 	Actor      string
 	UserID     uuid.UUID // users.id when known
 	Outcome    Outcome
@@ -153,9 +158,7 @@ func prepare(en Entry) (Event, error) {
 	if !en.Outcome.Valid() {
 		return Event{}, fmt.Errorf("%w: outcome %q (want success, failure or denied)", ErrInvalid, en.Outcome)
 	}
-	if err := chain.ValidActor(en.Actor); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
+	actor := SanitizeActor(en.Actor)
 	if len(en.SourceAddr) > 256 {
 		return Event{}, fmt.Errorf("%w: source address too long", ErrInvalid)
 	}
@@ -163,12 +166,24 @@ func prepare(en Entry) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if actor != en.Actor {
+		// Keep exactly what was claimed (a failed logon's user name as
+		// typed is evidence of guessing) next to the normalized actor.
+		var m map[string]any
+		if err := json.Unmarshal(details, &m); err != nil {
+			return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		m["actor_as_given"] = strings.ToValidUTF8(en.Actor, "\uFFFD")
+		if details, err = chain.CanonicalDetails(m); err != nil {
+			return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	t := en.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
 	return Event{Time: chain.CanonicalTime(t), Component: en.Component, EventType: en.EventType,
-		Actor: en.Actor, UserID: en.UserID, Outcome: en.Outcome, SourceAddr: en.SourceAddr,
+		Actor: actor, UserID: en.UserID, Outcome: en.Outcome, SourceAddr: en.SourceAddr,
 		EvidenceID: en.EvidenceID, Details: details}, nil
 }
 
@@ -206,6 +221,41 @@ func Record(ctx context.Context, q Querier, en Entry) (Event, error) {
 		return Event{}, fmt.Errorf("audit record %s: %w", en.EventType, err)
 	}
 	return e, nil
+}
+
+// SanitizeActor returns s if it is a valid "kind:name" actor, and
+// otherwise a valid actor derived from it: a missing kind becomes
+// "anonymous" (or "unknown" when s is not a plain kind), white space and
+// control characters in the name become '_', invalid UTF-8 becomes
+// U+FFFD, and the name is cut to 128 bytes. Record applies it and keeps
+// the original in details["actor_as_given"], so that a failed logon with a
+// strange user name is recorded, never refused.
+func SanitizeActor(s string) string {
+	if chain.ValidActor(s) == nil {
+		return s
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok {
+		kind, name = "anonymous", s
+	}
+	if kind == "" || strings.IndexFunc(kind, func(r rune) bool { return r < 'a' || r > 'z' }) >= 0 || len(kind) > 32 {
+		kind, name = "unknown", s
+	}
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return '_'
+		}
+		return r
+	}, name)
+	for len(name) > 128 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" {
+		name = "-"
+	}
+	return kind + ":" + name
 }
 
 func nullUUID(u uuid.UUID) any {

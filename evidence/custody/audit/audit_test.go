@@ -73,7 +73,6 @@ func TestRecordRejectsBadEntries(t *testing.T) {
 		"no component": {EventType: EventLogon, Actor: "user:a", Outcome: OutcomeSuccess},
 		"no type":      {Component: "identity", Actor: "user:a", Outcome: OutcomeSuccess},
 		"bad outcome":  {Component: "identity", EventType: EventLogon, Actor: "user:a", Outcome: "maybe"},
-		"bad actor":    {Component: "identity", EventType: EventLogon, Actor: "a", Outcome: OutcomeSuccess},
 		"bad details":  {Component: "identity", EventType: EventLogon, Actor: "user:a", Outcome: OutcomeSuccess, Details: "x"},
 	} {
 		if _, err := Record(context.Background(), db, en); !errors.Is(err, ErrInvalid) {
@@ -246,5 +245,45 @@ func TestMiddlewareRecordsAdminActions(t *testing.T) {
 	if err != nil || len(recs) != 1 || recs[0].Actor != "user:boss" || recs[0].UserID != admin.ID ||
 		!strings.Contains(string(recs[0].Details), `"status":201`) {
 		t.Fatalf("admin actions %+v %v", recs, err)
+	}
+}
+
+func TestSanitizeActor(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"user:jdoe", "user:jdoe"},
+		{"anonymous", "anonymous:anonymous"},
+		{"", "anonymous:-"},
+		{"user:", "user:-"},
+		{"user:bad name\n", "user:bad_name_"},
+		{"User:x", "unknown:User:x"},
+		{"user:\xff", "user:\uFFFD"},
+		{"user:" + strings.Repeat("é", 100), "user:" + strings.Repeat("é", 100)},
+		{"user:" + strings.Repeat("é", 200), "user:" + strings.Repeat("é", 64)},
+	}
+	for _, tc := range tests {
+		got := SanitizeActor(tc.in)
+		if got != tc.want {
+			t.Errorf("SanitizeActor(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestFailedLogonWithOddNameIsRecorded: the audit log must never drop a
+// failed logon because of what the caller typed as user name.
+func TestFailedLogonWithOddNameIsRecorded(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	for _, actor := range []string{"anonymous", "user:", "user:admin' OR 1=1 --", "user:\x00\xfe"} {
+		e, err := Record(ctx, db, Entry{Component: "api", EventType: EventLogon, Actor: actor, Outcome: OutcomeFailure})
+		if err != nil {
+			t.Fatalf("%q: %v", actor, err)
+		}
+		if e.Actor != SanitizeActor(actor) || !strings.Contains(string(e.Details), "actor_as_given") {
+			t.Fatalf("%q recorded as %q, details %s", actor, e.Actor, e.Details)
+		}
+	}
+	rep, err := Verify(ctx, db)
+	if err != nil || !rep.OK() || rep.Records != 4 {
+		t.Fatalf("verify %+v %v", rep, err)
 	}
 }
