@@ -106,7 +106,7 @@ func TestAppendAndRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e1, err := Append(ctx, tx, NewEvent{EvidenceID: id, Actor: "dock:station-3", Action: ActionIngested,
+	e1, err := Append(ctx, tx, NewEvent{EvidenceID: id, Actor: "dock:Station 3 (north)", Action: ActionIngested,
 		Details: map[string]any{"sha256": "ab", "size": 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestAppendRejectsBadInput(t *testing.T) {
 	}{
 		{"unknown action", NewEvent{EvidenceID: id, Actor: "user:a", Action: "teleported"}, ErrInvalid},
 		{"bad actor", NewEvent{EvidenceID: id, Actor: "jdoe", Action: ActionViewed}, ErrInvalid},
-		{"actor with space", NewEvent{EvidenceID: id, Actor: "user:j doe", Action: ActionViewed}, ErrInvalid},
+		{"actor with newline", NewEvent{EvidenceID: id, Actor: "user:j\ndoe", Action: ActionViewed}, ErrInvalid},
 		{"missing old value", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionCategoryChanged, Details: map[string]any{"new": "x"}}, ErrInvalid},
 		{"details not object", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionViewed, Details: []int{1}}, ErrInvalid},
 		{"no item", NewEvent{EvidenceID: uuid.New(), Actor: "user:a", Action: ActionViewed}, ErrEvidenceNotFound},

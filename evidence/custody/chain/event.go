@@ -98,8 +98,9 @@ type Event struct {
 }
 
 // ValidActor reports whether s has the form "kind:name" with a kind of
-// lower-case letters and a printable name without white space; actors
-// come from authenticated principals, so anything else is a bug upstream.
+// lower-case letters and a name of printable UTF-8 (spaces allowed: dock
+// names are free text), at most 256 bytes in all. Actors come from
+// authenticated principals, so anything else is a bug upstream.
 func ValidActor(s string) error {
 	kind, name, ok := strings.Cut(s, ":")
 	if !ok || kind == "" || name == "" || len(s) > 256 || !utf8.ValidString(s) {
@@ -111,8 +112,8 @@ func ValidActor(s string) error {
 		}
 	}
 	for _, r := range name {
-		if r <= ' ' || r == 0x7f {
-			return fmt.Errorf("%w: %q (name has white space or control characters)", ErrBadActor, s)
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 {
+			return fmt.Errorf("%w: %q (name has control characters)", ErrBadActor, s)
 		}
 	}
 	return nil
