@@ -314,3 +314,22 @@ func FuzzEventFastPath(f *testing.F) {
 		}
 	})
 }
+
+// TestExportKeepsDetailBytes: details with characters encoding/json likes
+// to escape (<, >, &, U+2028) and an actor with spaces survive the export
+// byte for byte, so their hashes verify.
+func TestExportKeepsDetailBytes(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	id := f.ids[0]
+	raw, err := Canonicalize([]byte(`{"note":"<b>&amp;</b>\u2028 é \" \\ \u0001","n":1.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Event{EvidenceID: id, Seq: 1, Time: time.Now(), Actor: "dock:Station 3 <north>", Action: ActionNoteAdded, Details: raw}
+	e.Seal()
+	f.chains[id] = []Event{e}
+	rep, err := VerifyExport(bytes.NewReader(f.export(t)), f.pub)
+	if err != nil || rep.Events != 1 || rep.Proofs != 1 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
