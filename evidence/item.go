@@ -91,8 +91,11 @@ type Scope struct {
 	All        bool     // agency-wide
 	UnitPaths  []string // items within any of these unit subtrees
 	OfficerIDs []string // items recorded by these officers (own recordings)
-	Groups     []string // restricted items visible to these groups
+	Groups     []string // restricted items of these groups, in any unit
 }
+
+// A Scope is a pre-filter: callers still decide each listed item, since a
+// policy may deny some items the scope admits (e.g. by category).
 
 // Filter narrows a listing; every field is optional.
 type Filter struct {
@@ -142,6 +145,10 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) (Page, error) {
 		}
 		if len(scope.OfficerIDs) > 0 {
 			ors = append(ors, "i.officer_id = ANY("+arg(scope.OfficerIDs)+")")
+		}
+		if len(scope.Groups) > 0 {
+			// Members of a restricted item's group see it in any unit.
+			ors = append(ors, "i.restricted = ANY("+arg(scope.Groups)+")")
 		}
 		if len(ors) == 0 {
 			return Page{Items: []Item{}}, nil

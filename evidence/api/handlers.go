@@ -399,11 +399,20 @@ func (s *Server) listEvidence(c *gin.Context) {
 		return
 	}
 	p, _ := Principal(c)
-	page, err := s.deps.Evidence.List(c.Request.Context(), s.deps.Authorizer.ListScope(c.Request.Context(), p), f)
+	ctx := c.Request.Context()
+	page, err := s.deps.Evidence.List(ctx, s.deps.Authorizer.ListScope(ctx, p), f)
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
+	// The scope is a pre-filter; every listed item is decided too.
+	visible := page.Items[:0]
+	for i := range page.Items {
+		if s.deps.Authorizer.AuthorizeItem(ctx, p, "evidence:list", &page.Items[i]).Allowed {
+			visible = append(visible, page.Items[i])
+		}
+	}
+	page.Items = visible
 	c.JSON(http.StatusOK, page)
 }
 

@@ -54,35 +54,19 @@ func (a Authorizer) AuthorizeItem(_ context.Context, p identity.Principal, actio
 	return decision(d, err, action)
 }
 
-// probeUnit and probeOfficer name a unit and an officer no real item has,
-// to ask the policy what a subject may list beyond its own unit/recordings.
-const (
-	probeUnit    = "zz-no-such-unit"
-	probeOfficer = "zz-no-such-officer"
-)
-
-// ListScope derives the SQL pre-filter for listings from the policy itself
-// (agency-wide, own unit subtree, own recordings, restricted groups) so the
-// listing and the item decisions cannot disagree about what is visible.
+// ListScope is the SQL pre-filter for listings, derived by the policy
+// from its own allow rows, so listing and item decisions cannot disagree
+// about which units are visible. It may admit more than the item
+// decisions allow; the API decides each listed item too.
 func (a Authorizer) ListScope(_ context.Context, p identity.Principal) evidence.Scope {
-	sub := Subject(p)
-	var sc evidence.Scope
-	allowed := func(res policy.Resource) bool {
-		d, err := a.Access.Decide(sub, policy.ActEvidenceList, res)
-		return err == nil && d.Allowed
+	ls, err := a.Access.ListScope(Subject(p), policy.ActEvidenceList)
+	if err != nil {
+		slog.Error("policy list scope failed; listing nothing", "err", err)
+		return evidence.Scope{}
 	}
-	if allowed(policy.Resource{UnitPath: probeUnit, OfficerID: probeOfficer}) {
-		sc.All = true
-	} else if p.UnitPath != "" && allowed(policy.Resource{UnitPath: p.UnitPath, OfficerID: probeOfficer}) {
-		sc.UnitPaths = []string{p.UnitPath}
-	}
-	if p.Badge != "" && allowed(policy.Resource{UnitPath: probeUnit, OfficerID: p.Badge}) {
-		sc.OfficerIDs = []string{p.Badge}
-	}
-	for _, g := range p.Groups {
-		if allowed(policy.Resource{UnitPath: probeUnit, OfficerID: probeOfficer, Restricted: g}) {
-			sc.Groups = append(sc.Groups, g)
-		}
+	sc := evidence.Scope{All: ls.AllUnits, UnitPaths: ls.Units, Groups: ls.Groups}
+	if ls.OwnerBadge != "" {
+		sc.OfficerIDs = []string{ls.OwnerBadge}
 	}
 	return sc
 }
