@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +56,17 @@ func serve(ctx context.Context, cfg configs.Config, ready func(*server.App) erro
 		return fmt.Errorf("listen %s: %w", cfg.Server.Listen, err)
 	}
 	watchPolicy(ctx, app)
+	if cfg.Policy.PolicyFile != "" {
+		// Edited policy files take effect without a signal, too.
+		go app.Access.Watch(ctx, 5*time.Second, func(version string, err error) {
+			if err != nil {
+				slog.Error("policy file changed but is invalid; keeping the previous policy", "err", err)
+				return
+			}
+			slog.Info("policy reloaded after an edit", "version", version)
+			recordPolicyChange(ctx, app, version)
+		})
+	}
 	if ready != nil {
 		if err := ready(app); err != nil {
 			ln.Close()
@@ -80,6 +92,7 @@ func watchPolicy(ctx context.Context, app *server.App) {
 					slog.Error("policy reload failed; keeping the previous policy", "err", err)
 				} else {
 					slog.Info("policy reloaded", "version", app.Access.Version())
+					recordPolicyChange(ctx, app, app.Access.Version())
 				}
 			}
 		}
@@ -153,4 +166,10 @@ func buildTool(ctx context.Context, path string) (*server.App, error) {
 	}
 	off := false
 	return server.Build(ctx, cfg, server.Options{Workers: &off})
+}
+
+// recordPolicyChange writes the policy change to the audit log (CJIS
+// requires policy changes to be audited).
+func recordPolicyChange(ctx context.Context, app *server.App, version string) {
+	server.AuditSystem(ctx, app, "policy_changed", map[string]any{"policy_version": version})
 }

@@ -103,3 +103,12 @@ func registerMediaWorkers(a *App, ws *river.Workers) {
 		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout, Logger: a.Logger,
 	})
 }
+
+// AuditSystem records an event of the server itself (no user request).
+func AuditSystem(ctx context.Context, a *App, eventType string, details map[string]any) {
+	_, err := audit.Record(context.WithoutCancel(ctx), a.Pool, audit.Entry{Component: "policy", EventType: audit.EventType(eventType),
+		Actor: "system:demsd", Outcome: audit.OutcomeSuccess, Details: details})
+	if err != nil {
+		a.Logger.ErrorContext(ctx, "audit record failed", "type", eventType, "err", err)
+	}
+}
