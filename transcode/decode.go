@@ -85,16 +85,31 @@ func (d *Decoder) MediaType() astiav.MediaType { return d.CodecContext.MediaType
 // and the rest of the clip is still worth a proxy. Errors from fn are
 // returned unchanged.
 func (d *Decoder) Decode(pkt *astiav.Packet, fn func(*astiav.Frame) error) error {
-	if err := d.CodecContext.SendPacket(pkt); err != nil {
+	// EAGAIN from SendPacket means "read frames first, then send again";
+	// since every call drains the decoder it is rare, and one retry after
+	// draining is enough.
+	for attempt := 0; ; attempt++ {
+		err := d.CodecContext.SendPacket(pkt)
 		switch {
+		case err == nil:
 		case errors.Is(err, astiav.ErrEof):
 			return nil // already drained
 		case errors.Is(err, astiav.ErrInvaliddata):
 			return nil
-		case !errors.Is(err, astiav.ErrEagain):
+		case errors.Is(err, astiav.ErrEagain) && attempt == 0:
+			if err := d.receive(fn); err != nil {
+				return err
+			}
+			continue
+		default:
 			return mediaErr("decode", d.path, ErrCorruptMedia, err)
 		}
+		return d.receive(fn)
 	}
+}
+
+// receive hands every frame the decoder has ready to fn.
+func (d *Decoder) receive(fn func(*astiav.Frame) error) error {
 	for {
 		d.frame.Unref()
 		err := d.CodecContext.ReceiveFrame(d.frame)

@@ -214,6 +214,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 	}
 	duration := time.Duration(res.Duration * float64(time.Second))
 	lastPercent := -1.0
+	var lastPos time.Duration
 	report := func(d *Decoder, pts int64) {
 		if progress == nil {
 			return
@@ -223,8 +224,9 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		if duration > 0 {
 			p.Percent = min(100, max(0, 100*pos.Seconds()/duration.Seconds()))
 		}
-		if p.Percent-lastPercent >= 0.5 || (duration == 0 && pos > 0) {
-			lastPercent = p.Percent
+		// Every 0.5 %, or every second of media when the duration is unknown.
+		if (duration > 0 && p.Percent-lastPercent >= 0.5) || (duration == 0 && pos-lastPos >= time.Second) {
+			lastPercent, lastPos = p.Percent, pos
 			progress(p)
 		}
 	}
