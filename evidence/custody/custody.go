@@ -134,7 +134,11 @@ func Append(ctx context.Context, tx pgx.Tx, ev NewEvent) (Event, error) {
 	}
 	var headSeq int64
 	var headHash []byte
-	if err := tx.QueryRow(ctx, lockHeadSQL, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash); err != nil {
+	err = tx.QueryRow(ctx, selectHeadSQL, e.EvidenceID).Scan(&headSeq, &headHash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, lockHeadSQL, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash)
+	}
+	if err != nil {
 		return Event{}, appendErr(e.EvidenceID, err)
 	}
 	if err := seal(&e, headSeq, headHash); err != nil {
@@ -146,8 +150,13 @@ func Append(ctx context.Context, tx pgx.Tx, ev NewEvent) (Event, error) {
 	return e, nil
 }
 
-// lockHeadSQL locks an existing head row (ON CONFLICT DO UPDATE takes the
-// row lock) or creates a missing one, in one round trip.
+// selectHeadSQL locks an existing head row; it writes only a row lock,
+// not a new row version, so it is the common path.
+const selectHeadSQL = `SELECT seq, hash FROM custody_heads WHERE evidence_id = $1 FOR UPDATE`
+
+// lockHeadSQL creates a missing head row, or locks it if a concurrent
+// first append created it meanwhile (ON CONFLICT DO UPDATE takes the row
+// lock), in one round trip.
 const lockHeadSQL = `
 	INSERT INTO custody_heads (evidence_id, seq, hash) VALUES ($1, 0, $2)
 	ON CONFLICT (evidence_id) DO UPDATE SET seq = custody_heads.seq
@@ -192,7 +201,7 @@ func appendPipelined(ctx context.Context, conn *pgx.Conn, ev NewEvent) (out Even
 	}()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(lockHeadSQL, e.EvidenceID, chain.ZeroHash[:])
+	b.Queue(selectHeadSQL, e.EvidenceID)
 	br := conn.SendBatch(ctx, b)
 	var headSeq int64
 	var headHash []byte
@@ -200,8 +209,12 @@ func appendPipelined(ctx context.Context, conn *pgx.Conn, ev NewEvent) (out Even
 	if err == nil {
 		err = br.QueryRow().Scan(&headSeq, &headHash)
 	}
-	if cerr := br.Close(); err == nil {
+	if cerr := br.Close(); err == nil || (errors.Is(err, pgx.ErrNoRows) && cerr != nil) {
 		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		// First event of this item: create its head.
+		err = conn.QueryRow(ctx, lockHeadSQL, e.EvidenceID, chain.ZeroHash[:]).Scan(&headSeq, &headHash)
 	}
 	if err != nil {
 		return Event{}, appendErr(e.EvidenceID, err)
