@@ -510,3 +510,21 @@ func TestVerifyDBDetectsCheckpointTampering(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+func TestVerifyDBCommand(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	id := b.newItem(t, nil)
+	b.fill(t, id, 3)
+	var out bytes.Buffer
+	if err := VerifyDBCommand(ctx, &out, b.pool, VerifyOptions{PublicKey: b.pub}); err != nil || !strings.Contains(out.String(), "OK:") {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	b.exec(t, `ALTER TABLE custody_events DISABLE TRIGGER custody_events_append_only`)
+	b.exec(t, `UPDATE custody_events SET actor = 'user:x' WHERE evidence_id = $1 AND seq = 2`, id)
+	out.Reset()
+	err := VerifyDBCommand(ctx, &out, b.pool, VerifyOptions{PublicKey: b.pub})
+	if !errors.Is(err, chain.ErrNotVerified) || !strings.Contains(out.String(), fmt.Sprintf("evidence %s seq 2: hash mismatch", id)) {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+}
