@@ -36,8 +36,8 @@ type Daemon struct {
 	inflight map[string]bool
 }
 
-// NewDaemon wires a daemon. up carries the client, pinned key and rate
-// limiter; its Backoff and MaxTransient bound the retries within one
+// NewDaemon wires a daemon. up carries the client and pinned key (and a
+// rate limiter; nil: one is made from cfg.Bandwidth); its Backoff and MaxTransient bound the retries within one
 // attempt, the journal's NextAttempt the retries between attempts.
 func NewDaemon(cfg Config, j *Journal, up *Uploader, logger *slog.Logger) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
@@ -48,6 +48,13 @@ func NewDaemon(cfg Config, j *Journal, up *Uploader, logger *slog.Logger) (*Daem
 	}
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if up.Limiter == nil {
+		rate, err := ParseRate(cfg.Bandwidth)
+		if err != nil {
+			return nil, fmt.Errorf("dock config: bandwidth: %w", err)
+		}
+		up.Limiter = NewRateLimiter(rate)
 	}
 	skip := []string{cfg.ReleasedDir, cfg.QuarantineDir, cfg.StateDir}
 	return &Daemon{

@@ -393,3 +393,11 @@ func (r *retrier) wait(op string, err error) error {
 		return &UploadError{Kind: Transient, Op: op, Err: errors.Join(err, r.ctx.Err())}
 	}
 }
+
+func statSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
