@@ -2,8 +2,10 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 )
 
@@ -20,6 +22,16 @@ type PurgeArgs struct{}
 // Kind is river's job kind.
 func (PurgeArgs) Kind() string { return "retention_purge" }
 
+// RecomputeArgs recomputes one item's retention and storage lock, e.g.
+// enqueued by ingest in the transaction that commits a new item, so its
+// original is locked right away instead of at the next sweep.
+type RecomputeArgs struct {
+	EvidenceID uuid.UUID `json:"evidence_id"`
+}
+
+// Kind is river's job kind.
+func (RecomputeArgs) Kind() string { return "retention_recompute" }
+
 // AddWorkers registers the retention jobs' workers on ws.
 func (s *Service) AddWorkers(ws *river.Workers) {
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[SweepArgs]) error {
@@ -30,6 +42,13 @@ func (s *Service) AddWorkers(ws *river.Workers) {
 			return err
 		}
 		return perr
+	}))
+	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[RecomputeArgs]) error {
+		_, err := s.Recompute(ctx, j.Args.EvidenceID, SweepActor)
+		if errors.Is(err, ErrPurged) || errors.Is(err, ErrNotFound) {
+			return nil // nothing left to keep
+		}
+		return err
 	}))
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[PurgeArgs]) error {
 		purged, err := s.PurgeDue(ctx)

@@ -79,9 +79,12 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, r *itemRow, actor, cause
 		untilPtr = &until
 	}
 	held := f.held()
+	// retention_computed_at is never before the row's updated_at (now()),
+	// even if this host's clock lags the database's, so the sweep does not
+	// mistake the row for one changed behind retention's back.
 	changed := r.ComputedAt == nil || r.Indefinite != indef || !sameTime(r.RetainUntil, untilPtr)
 	if _, err := tx.Exec(ctx, `UPDATE evidence_items SET retain_until = $2, retention_indefinite = $3,
-		retention_explanation = $4, retention_computed_at = $5, retention_version = $6, legal_hold = $7, updated_at = now()
+		retention_explanation = $4, retention_computed_at = GREATEST($5::timestamptz, now()), retention_version = $6, legal_hold = $7, updated_at = now()
 		WHERE id = $1`, r.ID, untilPtr, indef, why, now, s.cfg.ScheduleVersion, held); err != nil {
 		return Status{}, fmt.Errorf("store retention of %s: %w", r.ID, err)
 	}

@@ -99,6 +99,7 @@ func registerRetentionWorkers(a *App, ws *river.Workers) {
 	fail := func(context.Context) error { return fmt.Errorf("retention jobs cannot run: %w", err) }
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, _ *river.Job[retention.SweepArgs]) error { return fail(ctx) }))
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, _ *river.Job[retention.PurgeArgs]) error { return fail(ctx) }))
+	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, _ *river.Job[retention.RecomputeArgs]) error { return fail(ctx) }))
 }
 
 // retentionPeriodicJobs schedules the sweep (retention.sweep_every, daily
