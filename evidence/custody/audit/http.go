@@ -93,7 +93,12 @@ type recordJSON struct {
 
 type jsonRaw []byte
 
-func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
+func (j jsonRaw) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("{}"), nil
+	}
+	return j, nil
+}
 
 func idString(u uuid.UUID) string {
 	if u == uuid.Nil {
