@@ -559,3 +559,46 @@ func TestSweepRepairsDrift(t *testing.T) {
 		t.Fatal("stale storage hold not released by the sweep")
 	}
 }
+
+// A hold racing a due purge: whichever takes the item's row lock first
+// wins, and the loser sees it — never a held item without its bytes, nor a
+// purged item that claims a hold.
+func TestHoldRacingPurge(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	outcomes := map[string]int{}
+	for i := range 8 {
+		it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0))
+		if _, err := b.svc.SchedulePurge(ctx, it.ID, "user:admin", ""); err != nil {
+			t.Fatal(err)
+		}
+		b.clock.Add(grace + time.Minute)
+		var holdErr, purgeErr error
+		var purged int
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			purged, purgeErr = b.svc.PurgeDue(ctx)
+		}()
+		_, _, holdErr = b.svc.SetItemHold(ctx, it.ID, fmt.Sprint("race ", i), b.principal("records"))
+		<-done
+		if purgeErr != nil {
+			t.Fatalf("round %d: purge: %v", i, purgeErr)
+		}
+		state, _, _, held := b.itemState(it.ID)
+		obj, present := b.stat(it.Ref)
+		switch {
+		case purged == 1:
+			if !errors.Is(holdErr, retention.ErrPurged) || state != "purged" || held || present {
+				t.Fatalf("round %d: purged, but hold err %v, state %s, held %v, bytes present %v", i, holdErr, state, held, present)
+			}
+			outcomes["purge first"]++
+		default:
+			if holdErr != nil || state == "purged" || !held || !present || !obj.LegalHold {
+				t.Fatalf("round %d: not purged, but hold err %v, state %s, held %v, present %v, storage hold %v", i, holdErr, state, held, present, obj.LegalHold)
+			}
+			outcomes["hold first"]++
+		}
+	}
+	t.Logf("outcomes: %v", outcomes)
+}
