@@ -23,6 +23,8 @@ type PosterOptions struct {
 	Quality int `json:"quality,omitempty"`
 	// KeepBlack disables skipping black frames (fades, lens caps).
 	KeepBlack bool `json:"keep_black,omitempty"`
+	// Threads for the decoder (0 = FFmpeg decides from the CPU count).
+	Threads int `json:"threads,omitempty"`
 }
 
 // PosterResult describes the poster written.
@@ -44,6 +46,8 @@ type SpriteOptions struct {
 	TileWidth int `json:"tile_width,omitempty"`
 	// Quality is the JPEG quality 1..100 (80 when 0).
 	Quality int `json:"quality,omitempty"`
+	// Threads for the decoder (0 = FFmpeg decides from the CPU count).
+	Threads int `json:"threads,omitempty"`
 }
 
 // SpriteResult is the sprite's geometry: a UI maps a hover position to a
@@ -81,12 +85,12 @@ func Poster(ctx context.Context, in string, w io.Writer, opts PosterOptions) (*P
 	if opts.Quality == 0 {
 		opts.Quality = 85
 	}
-	if opts.At < 0 || opts.At >= 1 || opts.MaxSide < 2 || opts.Quality < 1 || opts.Quality > 100 {
+	if opts.At < 0 || opts.At >= 1 || opts.MaxSide < 2 || opts.Quality < 1 || opts.Quality > 100 || opts.Threads < 0 {
 		return nil, mediaErr(op, in, ErrInvalidOptions, fmt.Errorf("%+v", opts))
 	}
 	c := NewCloser()
 	defer c.Close()
-	g, err := newGrabber(ctx, c, in, opts.MaxSide, opts.MaxSide)
+	g, err := newGrabber(ctx, c, in, opts.MaxSide, opts.MaxSide, opts.Threads)
 	if err != nil {
 		return nil, withOp(op, in, err)
 	}
@@ -124,14 +128,14 @@ func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*S
 		opts.Quality = 80
 	}
 	if opts.Tiles < 1 || opts.Tiles > 400 || opts.Columns < 1 || opts.TileWidth < 2 || opts.TileWidth > 1920 ||
-		opts.Quality < 1 || opts.Quality > 100 {
+		opts.Quality < 1 || opts.Quality > 100 || opts.Threads < 0 {
 		return nil, mediaErr(op, in, ErrInvalidOptions, fmt.Errorf("%+v", opts))
 	}
 	opts.Columns = min(opts.Columns, opts.Tiles)
 	c := NewCloser()
 	defer c.Close()
 	// Bound only the width: tiles keep the picture's aspect ratio.
-	g, err := newGrabber(ctx, c, in, 0, 0)
+	g, err := newGrabber(ctx, c, in, 0, 0, opts.Threads)
 	if err != nil {
 		return nil, withOp(op, in, err)
 	}
@@ -167,16 +171,16 @@ func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*S
 
 // grabber extracts single upright, scaled frames by seeking.
 type grabber struct {
-	ctx           context.Context //nolint:containedctx // per-call helper, never outlives the call
 	in            *Input
 	path          string
 	rotation      int
 	width, height int // output size
 	duration      float64
 	startTS       int64 // file start, in the video stream time base
+	threads       int
 }
 
-func newGrabber(ctx context.Context, c *Closer, path string, maxShort, maxLong int) (*grabber, error) {
+func newGrabber(ctx context.Context, c *Closer, path string, maxShort, maxLong, threads int) (*grabber, error) {
 	in, err := OpenInput(ctx, c, path)
 	if err != nil {
 		return nil, err
@@ -188,7 +192,7 @@ func newGrabber(ctx context.Context, c *Closer, path string, maxShort, maxLong i
 	if cp.Width() <= 0 || cp.Height() <= 0 {
 		return nil, mediaErr("open video", path, ErrCorruptMedia, fmt.Errorf("video stream has no size (%dx%d)", cp.Width(), cp.Height()))
 	}
-	g := &grabber{ctx: ctx, in: in, path: path, rotation: StreamRotation(in.Video), duration: in.Duration()}
+	g := &grabber{in: in, path: path, rotation: StreamRotation(in.Video), duration: in.Duration(), threads: threads}
 	sar := in.FormatContext.GuessSampleAspectRatio(in.Video, nil)
 	if maxShort == 0 {
 		maxShort, maxLong = 1<<20, 1<<20
@@ -218,7 +222,7 @@ func (g *grabber) frameAt(t float64, maxScan int, accept func(*image.YCbCr) bool
 	// A failed seek (unseekable input) is not fatal: decoding forward from
 	// where we are still reaches t, just more slowly.
 	_ = g.in.FormatContext.SeekFrame(s.Index(), target, astiav.NewSeekFlags(astiav.SeekFlagBackward))
-	d, err := NewDecoder(c, g.in, s, 0)
+	d, err := NewDecoder(c, g.in, s, g.threads)
 	if err != nil {
 		return nil, 0, err
 	}
