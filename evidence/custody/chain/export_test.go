@@ -299,7 +299,7 @@ func FuzzEventFastPath(f *testing.F) {
 	f.Add([]byte(`{"type":"event","evidence_id":"3f2a0000-0000-4000-8000-000000000001","seq":1,"time":"2026-01-02T03:04:05.123456Z","actor":"user:a","action":"viewed","details":{"a":[1,{"b":"}"}]},"prev_hash":"` + strings.Repeat("0", 64) + `","hash":"` + strings.Repeat("a", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var fast Event
-		if !parseEventFast(line, &fast) {
+		if !parseEventFast(line, &fast, interner{}) {
 			return
 		}
 		var l exportLine

@@ -26,7 +26,25 @@ const (
 	fastDetailsKey = `","details":`
 )
 
-func parseEventFast(line []byte, e *Event) bool {
+// interner returns a string with the bytes of b, reusing earlier ones:
+// a few actors and actions repeat over millions of events.
+type interner map[string]string
+
+func (in interner) str(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if len(in) < 1<<14 {
+		in[s] = s
+	}
+	return s
+}
+
+func parseEventFast(line []byte, e *Event, in interner) bool {
 	if !bytes.HasPrefix(line, []byte(fastPrefix)) || len(line) < len(fastPrefix)+36+fastSuffixLen {
 		return false
 	}
@@ -61,11 +79,11 @@ func parseEventFast(line []byte, e *Event) bool {
 		return false
 	}
 	p = p[len(TimeLayout):]
-	actor, p, ok := fastString(p, fastActorKey)
+	actor, p, ok := fastString(p, fastActorKey, in)
 	if !ok {
 		return false
 	}
-	action, p, ok := fastString(p, fastActionKey)
+	action, p, ok := fastString(p, fastActionKey, in)
 	if !ok {
 		return false
 	}
@@ -91,7 +109,7 @@ func parseEventFast(line []byte, e *Event) bool {
 
 // fastString reads `<key>...` then a string body up to the next '"'; it
 // gives up on escapes and control characters.
-func fastString(p []byte, key string) (string, []byte, bool) {
+func fastString(p []byte, key string, in interner) (string, []byte, bool) {
 	if !bytes.HasPrefix(p, []byte(key)) {
 		return "", nil, false
 	}
@@ -102,7 +120,7 @@ func fastString(p []byte, key string) (string, []byte, bool) {
 			if !utf8.Valid(p[:i]) {
 				return "", nil, false
 			}
-			return string(p[:i]), p[i:], true
+			return in.str(p[:i]), p[i:], true
 		case c == '\\' || c < 0x20:
 			return "", nil, false
 		}

@@ -86,7 +86,7 @@ type exportLine struct {
 // not verify; Report lists the problems either way.
 func VerifyExport(r io.Reader, trustedKey ed25519.PublicKey) (Report, error) {
 	v := exportVerifier{checker: NewChainChecker(false), trusted: trustedKey,
-		covered: map[uuid.UUID]bool{}, wants: map[uuid.UUID][]want{}}
+		covered: map[uuid.UUID]bool{}, wants: map[uuid.UUID][]want{}, strs: interner{}}
 	err := v.run(r)
 	v.rep.Items = len(v.checker.items)
 	for id := range v.checker.items {
@@ -115,6 +115,7 @@ type exportVerifier struct {
 	line    exportLine
 	// wants are the chain heads the checkpoints commit to, checked as
 	// the events stream past: memory grows with items, not events.
+	strs     interner
 	wants    map[uuid.UUID][]want
 	curWants []want
 	curID    uuid.UUID
@@ -153,7 +154,7 @@ func (v *exportVerifier) run(r io.Reader) error {
 		if sawEnd {
 			return badLine(n, "data after the end line")
 		}
-		if n > 1 && parseEventFast(line, &v.ev) {
+		if n > 1 && parseEventFast(line, &v.ev, v.strs) {
 			section = LineEvent
 			v.checkEvent(n)
 			continue
