@@ -295,6 +295,7 @@ func (s *Service) caseFor(c *gin.Context, act policy.Action) (uuid.UUID, identit
 		sub := Subject(p)
 		res := policy.Resource{Kind: "case", ID: id.String(), UnitPath: unit}
 		if d, err := s.cfg.Access.Decide(sub, act, res); err != nil || !d.Allowed {
+			s.audit(c, p, map[string]any{"action": string(act), "case_id": id.String(), "rule": d.Rule, "reason": d.Reason})
 			if r, err := s.cfg.Access.Decide(sub, policy.ActCaseRead, res); err == nil && r.Allowed {
 				api.WriteError(c, api.Errorf(http.StatusForbidden, "forbidden", "not permitted"))
 			} else {
@@ -342,6 +343,16 @@ func (s *Service) deleteCaseHold(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, res)
+}
+
+// audit records a denial decided in this package.
+func (s *Service) audit(c *gin.Context, p identity.Principal, details map[string]any) {
+	if s.cfg.Auditor == nil {
+		return
+	}
+	details["route"] = c.Request.Method + " " + c.FullPath()
+	s.cfg.Auditor.Audit(c.Request.Context(), api.AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied",
+		SourceAddr: c.ClientIP(), Details: details})
 }
 
 // parseBefore reads ?before= as an RFC 3339 time or a date (midnight UTC).
@@ -489,6 +500,8 @@ func (s *Service) getExplain(c *gin.Context) {
 		v, err1 := s.cfg.Access.Decide(sub, policy.ActEvidenceView, r)
 		x, err2 := s.cfg.Access.Decide(sub, policy.ActPolicyExplain, r)
 		if err1 != nil || err2 != nil || !v.Allowed || !x.Allowed {
+			s.audit(c, caller, map[string]any{"action": string(policy.ActPolicyExplain), "evidence_id": it.ID.String(),
+				"rule": v.Rule + " / " + x.Rule, "reason": "may not view or ask about the item"})
 			api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
 			return
 		}

@@ -82,8 +82,15 @@ func TestExplainReturnsDecidingRule(t *testing.T) {
 			}
 		})
 	}
-	// The IDOR answer is byte for byte the missing item's answer.
+	// The IDOR answer is byte for byte the missing item's answer, and the
+	// denial is audited.
+	before := len(b.audited.list())
 	_, _, hidden := call(t, srv.URL, b.token("sgt.north"), "GET", q("sgt.south", "evidence:view", south.ID.String()), "")
+	evs := b.audited.list()
+	if len(evs) != before+1 || evs[len(evs)-1].Type != "access_denied" || evs[len(evs)-1].Actor != "user:sgt.north" ||
+		evs[len(evs)-1].Details["evidence_id"] != south.ID.String() {
+		t.Fatalf("hidden item denial not audited: %+v", evs[before:])
+	}
 	_, _, missing := call(t, srv.URL, b.token("sgt.north"), "GET", q("sgt.south", "evidence:view", uuid.NewString()), "")
 	if !bytes.Equal(hidden, missing) {
 		t.Fatalf("hidden item answers %s, missing item %s", hidden, missing)

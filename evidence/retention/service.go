@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
@@ -106,6 +107,10 @@ type Config struct {
 	Access   Access
 	Identity *identity.Store
 	Evidence *evidence.Store
+	// Auditor, when set, records the denials these routes decide
+	// themselves (a case's unit, an item asked about in explain), like the
+	// API's enforcement point does for route and item decisions.
+	Auditor api.Auditor
 	// Now is the clock (tests move it forward); nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

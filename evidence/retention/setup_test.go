@@ -58,6 +58,25 @@ type bundle struct {
 	evidence *evidence.Store
 	units    map[string]identity.Unit
 	users    map[string]identity.User
+	audited  *auditLog
+}
+
+// auditLog collects the audit events the service records.
+type auditLog struct {
+	mu     sync.Mutex
+	events []api.AuditEvent
+}
+
+func (l *auditLog) Audit(_ context.Context, e api.AuditEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func (l *auditLog) list() []api.AuditEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]api.AuditEvent(nil), l.events...)
 }
 
 const grace = 7 * 24 * time.Hour
@@ -113,14 +132,14 @@ func defaultPolicy(t *testing.T) (*policy.Schedule, *policy.Purge, *policy.Acces
 func setup(t *testing.T, store storage.Backend) *bundle {
 	t.Helper()
 	b := &bundle{t: t, db: pgtest.NewDB(t), store: store, clock: &clock{t: time.Now().UTC()},
-		units: map[string]identity.Unit{}, users: map[string]identity.User{}}
+		units: map[string]identity.Unit{}, users: map[string]identity.User{}, audited: &auditLog{}}
 	sched, purge, access := defaultPolicy(t)
 	b.access = access
 	b.ids = identity.NewStore(b.db.Pool).WithArgon2(cheap)
 	b.evidence = evidence.NewStore(b.db.Pool)
 	svc, err := retention.New(retention.Config{Pool: b.db.Pool, Storage: store, Schedule: sched, Purge: purge,
 		ScheduleVersion: "test-v1", ScheduleSource: policyconf.RetentionName, PurgeGrace: grace, Access: access,
-		Identity: b.ids, Evidence: b.evidence, Now: b.clock.Now})
+		Identity: b.ids, Evidence: b.evidence, Auditor: b.audited, Now: b.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func newRetention(a *App) (*retention.Service, error) {
 	return retention.New(retention.Config{
 		Pool: a.Pool, Storage: a.Storage, Schedule: sched, Purge: purge, ScheduleConfig: &cfg,
 		ScheduleVersion: hex.EncodeToString(sum[:]), ScheduleSource: source, PurgeGrace: a.Config.Retention.PurgeGrace,
-		Access: a.Access, Identity: a.Identity, Evidence: a.Evidence, Logger: a.Logger,
+		Access: a.Access, Identity: a.Identity, Evidence: a.Evidence, Auditor: auditor{a}, Logger: a.Logger,
 	})
 }
 
