@@ -201,7 +201,13 @@ func TestUnexpiredItemCannotBePurged(t *testing.T) {
 // The sweep schedules an expired item, the grace period protects it, and
 // the purge deletes exactly what the certificate says.
 func TestSweepPurgeAndCertificate(t *testing.T) {
-	b := setup(t, fsStore(t))
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) { testSweepPurgeAndCertificate(t, be.open(t)) })
+	}
+}
+
+func testSweepPurgeAndCertificate(t *testing.T, store storage.Backend) {
+	b := setup(t, store)
 	ctx := t.Context()
 	rec := time.Now().UTC().AddDate(-1, 0, 0).Truncate(time.Millisecond)
 	it := b.newItem("north", "N1", rec, "non-evidentiary")
@@ -601,4 +607,35 @@ func TestHoldRacingPurge(t *testing.T) {
 		}
 	}
 	t.Logf("outcomes: %v", outcomes)
+}
+
+// A purge that crashed after deleting the bytes but before its commit is
+// finished by the next run, and its certificate says the original was
+// already absent rather than claiming a deletion it did not see.
+func TestPurgeRetryAfterCrashBetweenDeleteAndCommit(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0))
+	if _, err := b.svc.SchedulePurge(ctx, it.ID, "user:admin", "crash test"); err != nil {
+		t.Fatal(err)
+	}
+	// What the crashed run had done: the original is gone, nothing else.
+	if err := b.store.Delete(ctx, it.Ref); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(grace + time.Minute)
+	if n, err := b.svc.PurgeDue(ctx); err != nil || n != 1 {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	evs := b.events(it.ID)
+	var details struct {
+		Certificate retention.Certificate `json:"certificate"`
+	}
+	if err := json.Unmarshal(evs[len(evs)-1].Details, &details); err != nil {
+		t.Fatal(err)
+	}
+	o := details.Certificate.Objects[0]
+	if o.Kind != "original" || o.Result != "absent" || o.Verified || o.SHA256 != it.Ref.Digest.String() {
+		t.Fatalf("certificate after retry: %+v", o)
+	}
 }
