@@ -109,6 +109,10 @@ func media(t testing.TB, name string) string {
 		// stream.ts: MPEG-TS, readable from a pipe (no seeking needed).
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
 			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", p("stream.ts"))
+		// interlaced: 25 fps TFF, fields from 50 fps motion (real combing).
+		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=50:duration=2",
+			"-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
+			"-flags", "+ildct+ilme", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", p("interlaced.mp4"))
 		// truncated: first third of normal.mp4 (moov at the end → missing).
 		b, err := os.ReadFile(p("normal.mp4"))
 		if err != nil {

@@ -239,12 +239,27 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 	if ad != nil {
 		aOffset = offsetOf(ad)
 	}
+	// Deinterlace first, at the native size: CCTV recorders often store
+	// interlaced video, which browsers show with combing. deint=interlaced
+	// passes progressive frames through untouched (a reference, no copy).
+	// yadif halves the time base; writeVideo rescales back (exactly).
 	videoSpec := ""
+	if vd != nil {
+		videoSpec = "yadif=deint=interlaced,"
+	}
 	if r := RotationFilter(res.Rotation); r != "" {
 		videoSpec = r + ","
 	}
 	videoSpec += fmt.Sprintf("scale=%d:%d:flags=bicubic,format=yuv420p,setsar=1", res.Width, res.Height)
 
+	// The encoder was opened with the decoder's time base; filters such as
+	// yadif change it.
+	writeVideo := func(o *astiav.Frame) error {
+		if tb := vf.TimeBase(); tb != vopts.TimeBase {
+			o.SetPts(astiav.RescaleQ(o.Pts(), tb, vopts.TimeBase))
+		}
+		return w.WriteVideoFrame(o)
+	}
 	err = DecodeStreams(c, in, decoders, func(d *Decoder, f *astiav.Frame) error {
 		if d == vd {
 			f.SetPts(f.Pts() - vOffset)
@@ -256,7 +271,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 			}
 			res.VideoFrames++
 			report(d, f.Pts())
-			return vf.Push(f, w.WriteVideoFrame)
+			return vf.Push(f, writeVideo)
 		}
 		f.SetPts(f.Pts() - aOffset)
 		if af == nil {
@@ -277,7 +292,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		return nil, mediaErr(op, inPath, ErrCorruptMedia, errors.New("no decodable video frame"))
 	}
 	if vf != nil {
-		if err := vf.Push(nil, w.WriteVideoFrame); err != nil {
+		if err := vf.Push(nil, writeVideo); err != nil {
 			return nil, withOp(op, inPath, err)
 		}
 	}

@@ -99,6 +99,7 @@ func TestProxy(t *testing.T) {
 		{"noaudio.mp4", ".mp4", 320, 240, false, true},
 		{"audioonly.wav", ".m4a", 0, 0, true, false},
 		{"big.avi", ".mp4", 960, 720, false, true},
+		{"interlaced.mp4", ".mp4", 640, 480, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -164,6 +165,43 @@ func TestProxy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// idet runs FFmpeg's interlace detector over path and returns how many
+// frames it found interlaced (TFF+BFF) and progressive.
+func idet(t *testing.T, path string) (interlaced, progressive int) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-i", path, "-an", "-vf", "idet", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg idet: %v\n%s", err, out)
+	}
+	i := strings.Index(string(out), "Multi frame detection:")
+	if i < 0 {
+		t.Fatalf("no idet summary in:\n%s", out)
+	}
+	var tff, bff, prog, und int
+	if _, err := fmt.Sscanf(string(out[i:]), "Multi frame detection: TFF: %d BFF: %d Progressive: %d Undetermined: %d", &tff, &bff, &prog, &und); err != nil {
+		t.Fatalf("idet summary %q: %v", out[i:], err)
+	}
+	return tff + bff, prog
+}
+
+// TestProxyDeinterlaces: interlaced CCTV-style input comes out progressive
+// (judged by FFmpeg's idet on the pictures, not by flags).
+func TestProxyDeinterlaces(t *testing.T) {
+	t.Parallel()
+	src := media(t, "interlaced.mp4")
+	if il, _ := idet(t, src); il < 40 {
+		t.Fatalf("fixture not interlaced enough: %d interlaced frames", il)
+	}
+	out := filepath.Join(t.TempDir(), "proxy.mp4")
+	if _, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, CRF: 18}, nil); err != nil {
+		t.Fatal(err)
+	}
+	il, prog := idet(t, out)
+	if il > 10 || prog < 40 {
+		t.Errorf("proxy: %d interlaced, %d progressive frames", il, prog)
 	}
 }
 
