@@ -24,6 +24,9 @@ type Hold struct {
 	SetAt      time.Time  `json:"set_at"`
 	ReleasedBy *uuid.UUID `json:"released_by,omitempty"`
 	ReleasedAt *time.Time `json:"released_at,omitempty"`
+	// Usernames, filled by ListHolds.
+	SetByName      string `json:"set_by_name,omitempty"`
+	ReleasedByName string `json:"released_by_name,omitempty"`
 }
 
 const holdCols = `id, evidence_id, case_id, reason, set_by, set_at, released_by, released_at`
@@ -127,6 +130,37 @@ func (s *Service) Holds(ctx context.Context, id uuid.UUID, activeOnly bool) ([]H
 	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) { return scanHold(r) })
 	if err != nil {
 		return nil, fmt.Errorf("retention: holds of %s: %w", id, err)
+	}
+	if hs == nil {
+		hs = []Hold{}
+	}
+	return hs, nil
+}
+
+// ListHolds lists legal holds agency-wide, newest first: only active ones
+// when activeOnly, at most limit (default 100, at most 1000).
+func (s *Service) ListHolds(ctx context.Context, activeOnly bool, limit int) ([]Hold, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.cfg.Pool.Query(ctx, `SELECT h.id, h.evidence_id, h.case_id, h.reason, h.set_by, h.set_at, h.released_by, h.released_at,
+			su.username, coalesce(ru.username, '')
+		FROM legal_holds h JOIN users su ON su.id = h.set_by LEFT JOIN users ru ON ru.id = h.released_by
+		WHERE NOT $1 OR h.released_at IS NULL
+		ORDER BY h.set_at DESC, h.id LIMIT $2`, activeOnly, limit)
+	if err != nil {
+		return nil, fmt.Errorf("retention: list holds: %w", err)
+	}
+	hs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
+		var h Hold
+		err := r.Scan(&h.ID, &h.EvidenceID, &h.CaseID, &h.Reason, &h.SetBy, &h.SetAt, &h.ReleasedBy, &h.ReleasedAt, &h.SetByName, &h.ReleasedByName)
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retention: list holds: %w", err)
 	}
 	if hs == nil {
 		hs = []Hold{}

@@ -33,6 +33,7 @@ func Routes() map[string]api.Access {
 		"POST /api/v1/evidence/:id/subject-requests": {Action: act(policy.ActRequestEdit), Item: true, Summary: "Record a subject's request to keep the item (extends retention)"},
 		"POST /api/v1/evidence/:id/hold":             {Action: act(policy.ActEvidenceHold), Item: true, Summary: "Place a legal hold on the item (mirrored to storage)"},
 		"DELETE /api/v1/evidence/:id/hold":           {Action: act(policy.ActEvidenceHold), Item: true, Summary: "Release the item's legal hold(s)"},
+		"GET /api/v1/holds":                          {Action: act(policy.ActEvidenceHold), Summary: "Legal holds agency-wide (?active=false for released ones too, ?limit=)"},
 		"GET /api/v1/purges":                         {Action: act(policy.ActPurgeSchedule), Summary: "Upcoming purges (?before=RFC 3339 time or date, ?limit=)"},
 		"POST /api/v1/evidence/:id/purge":            {Action: act(policy.ActPurgeSchedule), Item: true, Summary: "Schedule the item's purge now (refused unless the purge policy allows it)"},
 		"POST /api/v1/evidence/:id/purge/cancel":     {Action: act(policy.ActPurgeCancel), Item: true, Summary: "Cancel the item's scheduled purge during its grace period"},
@@ -67,6 +68,7 @@ func (s *Service) Register(e *gin.Engine) {
 	v1.POST("/evidence/:id/subject-requests", s.postSubjectRequest)
 	v1.POST("/evidence/:id/hold", s.postItemHold)
 	v1.DELETE("/evidence/:id/hold", s.deleteItemHold)
+	v1.GET("/holds", s.getHolds)
 	v1.GET("/purges", s.getPurges)
 	v1.POST("/evidence/:id/purge", s.postPurge)
 	v1.POST("/evidence/:id/purge/cancel", s.postPurgeCancel)
@@ -388,6 +390,32 @@ func (s *Service) getPurges(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"purges": ps, "purge_grace": s.cfg.PurgeGrace.String()})
+}
+
+func (s *Service) getHolds(c *gin.Context) {
+	active := true
+	switch c.Query("active") {
+	case "", "true":
+	case "false":
+		active = false
+	default:
+		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "active: want true or false"))
+		return
+	}
+	limit := 0
+	if v := c.Query("limit"); v != "" {
+		var err error
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "limit: want 1-1000"))
+			return
+		}
+	}
+	hs, err := s.ListHolds(c.Request.Context(), active, limit)
+	if err != nil {
+		writeErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"holds": hs})
 }
 
 type reasonRequest struct {

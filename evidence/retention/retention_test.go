@@ -157,6 +157,13 @@ func TestHeldItemCannotBePurged(t *testing.T) {
 			if countActions(evs, custody.ActionLegalHoldSet) != 1 || countActions(evs, custody.ActionLegalHoldCleared) != 1 {
 				t.Fatal("hold custody events missing")
 			}
+			all, err := b.svc.ListHolds(ctx, false, 0)
+			if err != nil || len(all) != 1 || all[0].SetByName != "records" || all[0].ReleasedByName != "admin" || all[0].ReleasedAt == nil {
+				t.Fatalf("hold list: %v %+v", err, all)
+			}
+			if active, err := b.svc.ListHolds(ctx, true, 0); err != nil || len(active) != 0 {
+				t.Fatalf("active holds after release: %v %+v", err, active)
+			}
 		})
 	}
 }

@@ -120,6 +120,7 @@ var routeTable = map[string]expect{
 	"POST /api/v1/evidence/:id/subject-requests": {allow: "records"},
 	"POST /api/v1/evidence/:id/hold":             {allow: "records admin"},
 	"DELETE /api/v1/evidence/:id/hold":           {allow: "records admin"},
+	"GET /api/v1/holds":                          {allow: "records admin"},
 	"GET /api/v1/purges":                         {allow: "admin"},
 	"POST /api/v1/evidence/:id/purge":            {allow: "admin"},
 	"POST /api/v1/evidence/:id/purge/cancel":     {allow: "admin"},
