@@ -99,20 +99,20 @@ type Scope struct {
 
 // Filter narrows a listing; every field is optional.
 type Filter struct {
-	OfficerID  string
-	DeviceID   string
-	Unit       string // unit slug or path prefix
-	Category   string
-	Tag        string
-	CaseID     *uuid.UUID
-	Flagged    *bool
-	From, To   *time.Time // recorded_at range
-	Text       string     // free text over title, filename, camera, location, officer, device
-	State      string
-	Sort       string // recorded_at (default), ingested_at, size, officer_id
-	Desc       bool
-	Limit      int // default 50, at most 500
-	After      string
+	OfficerID string
+	DeviceID  string
+	Unit      string // unit slug or path prefix
+	Category  string
+	Tag       string
+	CaseID    *uuid.UUID
+	Flagged   *bool
+	From, To  *time.Time // recorded_at range
+	Text      string     // free text over title, filename, camera, location, officer, device
+	State     string
+	Sort      string // recorded_at (default), ingested_at, size, officer_id
+	Desc      bool
+	Limit     int // default 50, at most 500
+	After     string
 }
 
 // Page is one page of a listing.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,11 +61,11 @@ func (s *Store) WithArgon2(p Argon2Params) *Store { s.argon = p; return s }
 
 // Unit is an organisational unit.
 type Unit struct {
-	ID       uuid.UUID `json:"id"`
-	Slug     string    `json:"slug"`
-	Name     string    `json:"name"`
+	ID       uuid.UUID  `json:"id"`
+	Slug     string     `json:"slug"`
+	Name     string     `json:"name"`
 	ParentID *uuid.UUID `json:"parent_id,omitempty"`
-	Path     string    `json:"path"`
+	Path     string     `json:"path"`
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -340,8 +341,8 @@ type Dock struct {
 // (shown once).
 func (s *Store) EnrollDock(ctx context.Context, name, unitSlug, location string, by *uuid.UUID) (Dock, string, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 {
-		return Dock{}, "", &InvalidError{"name", "required, at most 100 characters"}
+	if name == "" || len(name) > 100 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return Dock{}, "", &InvalidError{"name", "required, at most 100 characters, no control characters"}
 	}
 	unit, err := s.UnitBySlug(ctx, unitSlug)
 	if err != nil {

@@ -2,7 +2,9 @@ package pg
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -148,8 +150,42 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	for _, v := range res.Versions {
 		done = append(done, fmt.Sprintf("river/%03d", v.Version))
 	}
+	if _, err := conn.Exec(ctx, appGrants); err != nil {
+		return done, fmt.Errorf("migrate: grants for opendems_app: %w", err)
+	}
 	return done, nil
 }
+
+// SchemaFingerprint identifies the schema Migrate produces (migrations and
+// grants), e.g. to reuse a migrated template database in tests.
+func SchemaFingerprint() (string, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		h.Write([]byte(m.Name))
+		h.Write([]byte(m.SQL))
+	}
+	h.Write([]byte(appGrants))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// appGrants gives the application role (opendems_app, created by 0002) what
+// it needs on every table, including tables later migrations and river
+// add, and then takes back what would let it rewrite history: the custody
+// and audit tables stay append-only for it. It runs after every migration
+// so new tables are never forgotten.
+const appGrants = `
+GRANT USAGE ON SCHEMA public TO opendems_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO opendems_app;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO opendems_app;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO opendems_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON custody_events, custody_checkpoints, audit_log FROM opendems_app, PUBLIC;
+REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
+`
 
 // NotFound translates pgx.ErrNoRows into ErrNotFound and leaves other
 // errors alone.

@@ -44,3 +44,33 @@ func TestOpenUnreachableIsClear(t *testing.T) {
 		t.Fatalf("password leaked: %v", err)
 	}
 }
+
+// TestAppRoleCanWorkButNotRewriteHistory runs as opendems_app: it may use
+// ordinary tables, but not rewrite custody or audit rows.
+func TestAppRoleCanWorkButNotRewriteHistory(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET ROLE opendems_app`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, `RESET ROLE`)
+	if _, err := conn.Exec(ctx, `INSERT INTO units(slug, name, path) VALUES ('x', 'X', 'x')`); err != nil {
+		t.Fatalf("app role cannot insert a unit: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE units SET name = 'Y' WHERE slug = 'x'`); err != nil {
+		t.Fatalf("app role cannot update a unit: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT count(*) FROM river_job`); err != nil {
+		t.Fatalf("app role cannot read river's queue: %v", err)
+	}
+	for _, q := range []string{`UPDATE custody_events SET actor = 'x'`, `DELETE FROM audit_log`, `TRUNCATE custody_events`} {
+		if _, err := conn.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s: want permission denied, got %v", q, err)
+		}
+	}
+}

@@ -8,7 +8,6 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -100,16 +99,11 @@ func withDatabase(raw, db string) string {
 // ensureTemplate creates (once per schema version, across concurrent test
 // processes) a migrated template database and returns its name.
 func ensureTemplate(ctx context.Context, admin string) (string, error) {
-	ms, err := pg.Migrations()
+	fp, err := pg.SchemaFingerprint()
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	for _, m := range ms {
-		h.Write([]byte(m.Name))
-		h.Write([]byte(m.SQL))
-	}
-	name := "tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+	name := "tmpl_" + fp[:16]
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return "", err
