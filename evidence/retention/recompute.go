@@ -115,9 +115,21 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, r *itemRow, actor, cause
 		}
 	}
 	ref := r.original()
+	// An original missing from storage (a fixity failure, reported by the
+	// fixity job) has nothing to lock; the decision in the database still
+	// stands, so a hold on it must not fail.
+	missing := func(err error) bool {
+		if errors.Is(err, storage.ErrNotFound) {
+			s.cfg.Logger.WarnContext(ctx, "retention: original missing from storage; nothing to lock", "evidence_id", r.ID, "ref", ref.String())
+			return true
+		}
+		return false
+	}
 	if lockUntil.After(now) && (obj.RetainUntil == nil || lockUntil.After(*obj.RetainUntil)) {
 		err := s.cfg.Storage.ExtendRetention(ctx, ref, lockUntil)
 		switch {
+		case missing(err):
+			lockUntil = time.Time{}
 		case errors.Is(err, storage.ErrRetentionShortened):
 			// Storage already holds a longer lock that the objects row
 			// does not know of (e.g. set by another path); keep it.
@@ -127,18 +139,21 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, r *itemRow, actor, cause
 		case err != nil:
 			return Status{}, fmt.Errorf("lock original of %s until %s: %w", r.ID, lockUntil.Format(time.RFC3339), err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE objects SET retain_until = GREATEST(retain_until, $2)
-			WHERE namespace = 'originals' AND sha256 = $1`, r.SHA256, lockUntil); err != nil {
-			return Status{}, fmt.Errorf("record lock of %s: %w", r.ID, err)
+		if !lockUntil.IsZero() {
+			if _, err := tx.Exec(ctx, `UPDATE objects SET retain_until = GREATEST(retain_until, $2)
+				WHERE namespace = 'originals' AND sha256 = $1`, r.SHA256, lockUntil); err != nil {
+				return Status{}, fmt.Errorf("record lock of %s: %w", r.ID, err)
+			}
+			obj.RetainUntil = &lockUntil
 		}
-		obj.RetainUntil = &lockUntil
 	}
 	if held && (!obj.LegalHold || !r.LegalHold) {
-		if err := s.cfg.Storage.SetLegalHold(ctx, ref, true); err != nil {
+		if err := s.cfg.Storage.SetLegalHold(ctx, ref, true); err != nil && !missing(err) {
 			return Status{}, fmt.Errorf("legal hold on original of %s: %w", r.ID, err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE objects SET legal_hold = true WHERE namespace = 'originals' AND sha256 = $1`, r.SHA256); err != nil {
-			return Status{}, fmt.Errorf("record legal hold of %s: %w", r.ID, err)
+		} else if err == nil {
+			if _, err := tx.Exec(ctx, `UPDATE objects SET legal_hold = true WHERE namespace = 'originals' AND sha256 = $1`, r.SHA256); err != nil {
+				return Status{}, fmt.Errorf("record legal hold of %s: %w", r.ID, err)
+			}
 		}
 	}
 	if !held && (obj.LegalHold || r.LegalHold) && post != nil {

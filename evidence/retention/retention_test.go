@@ -646,3 +646,20 @@ func TestPurgeRetryAfterCrashBetweenDeleteAndCommit(t *testing.T) {
 		t.Fatalf("certificate after retry: %+v", o)
 	}
 }
+
+// An original missing from storage (a fixity failure) does not stop a
+// legal hold or a category change: the database decision stands.
+func TestHoldOnItemWithMissingOriginal(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0)) // expired: no lock, deletable
+	if err := b.store.Delete(ctx, it.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, err := b.svc.SetItemHold(ctx, it.ID, "preserve the record", b.principal("admin")); err != nil || !st.LegalHold {
+		t.Fatalf("hold on an item without its original: %v %+v", err, st)
+	}
+	if st, err := b.svc.SetCategories(ctx, it.ID, []string{"felony"}, "user:records", ""); err != nil || st.StorageRetainUntil != nil {
+		t.Fatalf("categorize without an original: %v %+v", err, st)
+	}
+}
