@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
 
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 	"github.com/opendems/opendems/evidence/ingest/wire"
@@ -31,6 +32,9 @@ type PushOptions struct {
 	Errs io.Writer
 	// NewProgress, if set, makes a Progress for each file.
 	NewProgress func(file string) Progress
+	// Parallel is how many files upload at once (default 1): while one
+	// file's chunk is being stored, another's is on the wire.
+	Parallel int
 }
 
 // PushLine is the --json output for one file.
@@ -45,27 +49,23 @@ type PushLine struct {
 // Push uploads files one after another (`dems-dock push`) and returns how
 // many did not end with a verified receipt.
 func Push(ctx context.Context, up *Uploader, files []string, opts PushOptions) int {
+	var mu sync.Mutex // serializes output lines and the failure count
 	failed := 0
-	for _, f := range files {
-		var pr Progress
-		if opts.NewProgress != nil {
-			pr = opts.NewProgress(f)
+	report := func(f string, res Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil && opts.JSON {
+			var b []byte
+			b, err = json.Marshal(PushLine{File: f, SHA256: res.SHA256, Size: res.Size, EvidenceID: res.EvidenceID, Receipt: res.Receipt})
+			if err == nil {
+				fmt.Fprintf(opts.Out, "%s\n", b)
+				return
+			}
 		}
-		res, err := pushOne(ctx, up, f, opts.Metadata, pr)
 		if err != nil {
 			failed++
 			fmt.Fprintf(opts.Errs, "%s: %v\n", f, err)
-			continue
-		}
-		if opts.JSON {
-			b, err := json.Marshal(PushLine{File: f, SHA256: res.SHA256, Size: res.Size, EvidenceID: res.EvidenceID, Receipt: res.Receipt})
-			if err != nil {
-				failed++
-				fmt.Fprintf(opts.Errs, "%s: %v\n", f, err)
-				continue
-			}
-			fmt.Fprintf(opts.Out, "%s\n", b)
-			continue
+			return
 		}
 		dup := ""
 		if res.Duplicate {
@@ -74,6 +74,27 @@ func Push(ctx context.Context, up *Uploader, files []string, opts PushOptions) i
 		fmt.Fprintf(opts.Out, "%s: evidence %s, %d bytes, sha256 %s, receipt verified%s\n",
 			filepath.Base(f), res.EvidenceID, res.Size, res.SHA256, dup)
 	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range max(1, opts.Parallel) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range work {
+				var pr Progress
+				if opts.NewProgress != nil {
+					pr = opts.NewProgress(f)
+				}
+				res, err := pushOne(ctx, up, f, opts.Metadata, pr)
+				report(f, res, err)
+			}
+		}()
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
 	return failed
 }
 

@@ -102,11 +102,19 @@ func (b Backoff) Delay(n int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// Hash is the whole-file SHA-256 and size of a file.
+// Hash is the whole-file SHA-256 and size of a file, and the SHA-256 of
+// each chunk of ChunkSize bytes, computed in the same pass so the upload
+// does not read the file twice more.
 type Hash struct {
-	SHA256 string // hex
-	Size   int64
+	SHA256    string // hex
+	Size      int64
+	ChunkSize int64      `json:"-"`
+	Chunks    [][32]byte `json:"-"`
 }
+
+// HashChunkSize is the chunk size HashFile precomputes chunk hashes for:
+// the server's default (other sizes are hashed while uploading).
+const HashChunkSize = 16 << 20
 
 // HashFile hashes the file at path, reporting progress (bytes read).
 func HashFile(ctx context.Context, path string, progress func(int64)) (Hash, error) {
@@ -115,12 +123,48 @@ func HashFile(ctx context.Context, path string, progress func(int64)) (Hash, err
 		return Hash{}, fmt.Errorf("dock: hash: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, &limitedReader{ctx: ctx, r: ctxReader{ctx, f}, progress: progress}, make([]byte, 1<<20))
-	if err != nil {
-		return Hash{}, fmt.Errorf("dock: hash %s: %w", path, err)
+	whole, chunk := sha256.New(), sha256.New()
+	h := Hash{ChunkSize: HashChunkSize}
+	buf := make([]byte, 1<<20) // divides HashChunkSize
+	var inChunk int64
+	r := &limitedReader{ctx: ctx, r: ctxReader{ctx, f}, progress: progress}
+	for {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), HashChunkSize-inChunk)])
+		if n > 0 {
+			whole.Write(buf[:n])
+			chunk.Write(buf[:n])
+			h.Size += int64(n)
+			inChunk += int64(n)
+			if inChunk == HashChunkSize {
+				h.Chunks = append(h.Chunks, [32]byte(chunk.Sum(nil)))
+				chunk.Reset()
+				inChunk = 0
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return Hash{}, fmt.Errorf("dock: hash %s: %w", path, err)
+		}
 	}
-	return Hash{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	if inChunk > 0 {
+		h.Chunks = append(h.Chunks, [32]byte(chunk.Sum(nil)))
+	}
+	h.SHA256 = hex.EncodeToString(whole.Sum(nil))
+	return h, nil
+}
+
+// chunkSum returns the precomputed hash of the chunk at offset, if any.
+func (h Hash) chunkSum(chunkSize, offset int64) ([32]byte, bool) {
+	if chunkSize != h.ChunkSize || chunkSize == 0 || offset%chunkSize != 0 {
+		return [32]byte{}, false
+	}
+	i := offset / chunkSize
+	if i >= int64(len(h.Chunks)) {
+		return [32]byte{}, false
+	}
+	return h.Chunks[i], true
 }
 
 type ctxReader struct {
@@ -285,9 +329,12 @@ func (u *Uploader) send(ctx context.Context, f *os.File, up Upload, sess wire.Se
 	for {
 		for offset < size {
 			n := wire.ExpectedChunkLength(size, chunk, offset)
-			sum, err := hashSection(ctx, f, offset, n)
-			if err != nil {
-				return Result{}, &UploadError{Kind: Transient, Op: "read", Err: err}
+			sum, ok := up.Hash.chunkSum(chunk, offset)
+			if !ok {
+				var err error
+				if sum, err = hashSection(ctx, f, offset, n); err != nil {
+					return Result{}, &UploadError{Kind: Transient, Op: "read", Err: err}
+				}
 			}
 			base := offset
 			var sent int64

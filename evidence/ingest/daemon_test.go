@@ -36,8 +36,8 @@ func newDockSetup(t *testing.T, e *env) *dockSetup {
 	}
 	s.cfg = dock.Config{
 		Server: e.srv.URL, Token: e.token, StateDir: s.state,
-		Watch:      []dock.WatchDir{{Path: s.cam, Defaults: dock.Defaults{DeviceID: "cam-9"}}},
-		StableFor:  50 * time.Millisecond, PollInterval: 20 * time.Millisecond,
+		Watch:     []dock.WatchDir{{Path: s.cam, Defaults: dock.Defaults{DeviceID: "cam-9"}}},
+		StableFor: 50 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		ReleasedDir: s.released, QuarantineDir: s.quarantine,
 		RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
 		Defaults: dock.Defaults{OfficerID: "b7"},

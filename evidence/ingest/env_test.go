@@ -39,7 +39,7 @@ const testChunk = storage.MinPartSize
 // backend, the ingest handlers behind token authentication, and one
 // enrolled dock.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *pgtest.DB
 	store   storage.Backend
 	ids     *identity.Store
@@ -56,11 +56,17 @@ type env struct {
 // backends the end-to-end tests run against.
 var backends = []string{"fs", "s3"}
 
-func newEnv(t *testing.T, backend string) *env {
+func newEnv(t testing.TB, backend string) *env {
+	return newEnvChunk(t, backend, testChunk)
+}
+
+// newEnvChunk is newEnv with another chunk size (benchmarks use the
+// production default).
+func newEnvChunk(t testing.TB, backend string, chunk int64) *env {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	e := &env{t: t, db: pgtest.NewDB(t)}
-	e.store = newStore(t, backend)
+	e.store = newStore(t, backend, chunk)
 	e.ids = identity.NewStore(e.db.Pool)
 	ctx := t.Context()
 	if _, err := e.ids.CreateUnit(ctx, "patrol", "Patrol", ""); err != nil {
@@ -77,7 +83,7 @@ func newEnv(t *testing.T, backend string) *env {
 		t.Fatalf("river client: %v", err)
 	}
 	e.cfg = ingest.Config{
-		Pool: e.db.Pool, Storage: e.store, Jobs: rc, ReceiptKey: e.key, ChunkSize: testChunk,
+		Pool: e.db.Pool, Storage: e.store, Jobs: rc, ReceiptKey: e.key, ChunkSize: chunk,
 		Now: func() time.Time {
 			if p := e.now.Load(); p != nil {
 				return *p
@@ -125,7 +131,7 @@ func (e *env) authenticate(c *gin.Context) {
 	c.Next()
 }
 
-func newStore(t *testing.T, backend string) storage.Backend {
+func newStore(t testing.TB, backend string, chunk int64) storage.Backend {
 	t.Helper()
 	switch backend {
 	case "fs":
@@ -137,7 +143,7 @@ func newStore(t *testing.T, backend string) storage.Backend {
 	case "s3":
 		senv := storagetest.S3Env(t)
 		st, err := s3.New(s3.Config{Endpoint: senv.Endpoint, AccessKey: senv.AccessKey, SecretKey: senv.SecretKey,
-			Bucket: senv.Bucket, PartSize: testChunk, Buffers: 4})
+			Bucket: senv.Bucket, PartSize: chunk, Buffers: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +156,7 @@ func newStore(t *testing.T, backend string) storage.Backend {
 	return nil
 }
 
-func (e *env) client(t *testing.T) *dock.Client {
+func (e *env) client(t testing.TB) *dock.Client {
 	t.Helper()
 	c, err := dock.NewClient(e.srv.URL, e.token, nil)
 	if err != nil {
@@ -161,24 +167,37 @@ func (e *env) client(t *testing.T) *dock.Client {
 
 func (e *env) pub() ed25519.PublicKey { return e.key.Public().(ed25519.PublicKey) }
 
-func (e *env) uploader(t *testing.T) *dock.Uploader {
+func (e *env) uploader(t testing.TB) *dock.Uploader {
 	return &dock.Uploader{Client: e.client(t), Key: e.key.Public().(ed25519.PublicKey),
 		Backoff: dock.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}, MaxTransient: 50}
 }
 
-// writeRandom writes a file of n random bytes and returns its path.
-func writeRandom(t *testing.T, dir, name string, n int64) string {
+// writeRandom writes a file of n random bytes (streamed, so a large
+// benchmark file does not inflate the process's peak RSS) and returns its
+// path.
+func writeRandom(t testing.TB, dir, name string, n int64) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	b := make([]byte, n)
-	rand.Read(b)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for left := n; left > 0; {
+		k := min(left, int64(len(buf)))
+		rand.Read(buf[:k])
+		if _, err := f.Write(buf[:k]); err != nil {
+			t.Fatal(err)
+		}
+		left -= k
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func (e *env) count(t *testing.T, sql string, args ...any) int {
+func (e *env) count(t testing.TB, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := e.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
@@ -190,7 +209,7 @@ func (e *env) count(t *testing.T, sql string, args ...any) int {
 // assertNoOrphans checks the invariant after any test: every visible
 // original has an item, and no storage upload is left unless a live
 // session owns it.
-func (e *env) assertNoOrphans(t *testing.T) {
+func (e *env) assertNoOrphans(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	err := e.store.List(ctx, storage.Originals, func(o storage.Object) error {
