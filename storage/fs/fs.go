@@ -27,6 +27,11 @@ type Store struct {
 	// locks serialise read-modify-write of one object's sidecar and the
 	// steps of one upload; striped so memory stays constant.
 	locks [64]sync.Mutex
+	// uploadLocks serialise the operations on one upload. They are a
+	// separate set because Complete holds its upload's lock while promote
+	// takes the object's: sharing one set, an upload id and an object name
+	// that hash to the same stripe would deadlock.
+	uploadLocks [64]sync.Mutex
 	// now is the clock used for retention decisions (time.Now).
 	now func() time.Time
 }
@@ -98,10 +103,15 @@ func (s *Store) err(op string, ref storage.Ref, err error) error {
 	return &storage.Error{Op: op, Backend: backendName, Ref: ref, Err: err}
 }
 
-func (s *Store) lock(key string) func() {
+func (s *Store) lock(key string) func() { return stripe(&s.locks, key) }
+
+// lockUpload serialises operations on one upload.
+func (s *Store) lockUpload(id storage.UploadID) func() { return stripe(&s.uploadLocks, string(id)) }
+
+func stripe(locks *[64]sync.Mutex, key string) func() {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m := &locks[h.Sum32()%uint32(len(locks))]
 	m.Lock()
 	return m.Unlock
 }

@@ -206,7 +206,7 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if n < 0 {
 		return storage.Part{}, s.err(op, ref, fmt.Errorf("negative part size %d: %w", n, storage.ErrInvalid))
 	}
-	unlock := s.lock("upload/" + string(id))
+	unlock := s.lockUpload(id)
 	defer unlock()
 	rec, err := s.loadUpload(id, ref)
 	if err != nil {
@@ -284,7 +284,7 @@ func (s *Store) ListParts(ctx context.Context, id storage.UploadID, ref storage.
 	if err := ctx.Err(); err != nil {
 		return nil, s.err("list-parts", ref, err)
 	}
-	unlock := s.lock("upload/" + string(id))
+	unlock := s.lockUpload(id)
 	defer unlock()
 	if _, err := s.loadUpload(id, ref); err != nil {
 		return nil, s.err("list-parts", ref, err)
@@ -306,7 +306,7 @@ func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.R
 	if err := ref.Validate(); err != nil {
 		return storage.Object{}, s.err(op, ref, err)
 	}
-	unlock := s.lock("upload/" + string(id))
+	unlock := s.lockUpload(id)
 	defer unlock()
 	rec, err := s.loadUpload(id, ref)
 	if err != nil {
@@ -398,7 +398,7 @@ func (s *Store) Abort(ctx context.Context, id storage.UploadID, ref storage.Ref)
 	if err := ctx.Err(); err != nil {
 		return s.err("abort", ref, err)
 	}
-	unlock := s.lock("upload/" + string(id))
+	unlock := s.lockUpload(id)
 	defer unlock()
 	if _, err := s.loadUpload(id, ref); err != nil {
 		return s.err("abort", ref, err)
