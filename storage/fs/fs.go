@@ -24,8 +24,8 @@ const backendName = "fs"
 // Store is a storage.Backend on a local directory. Create it with New.
 type Store struct {
 	root string
-	// locks serialise read-modify-write of one object's sidecar and the
-	// steps of one upload; striped so memory stays constant.
+	// locks serialise read-modify-write of one object's sidecar; striped
+	// so memory stays constant.
 	locks [64]sync.Mutex
 	// uploadLocks serialise the operations on one upload. They are a
 	// separate set because Complete holds its upload's lock while promote
