@@ -171,6 +171,32 @@ func TestBoxBlurPreservesFlat(t *testing.T) {
 	}
 }
 
+func TestBoxColumnsMatchesBoxLines(t *testing.T) {
+	const w, h = 7, 13
+	src := make([]uint32, w*h)
+	for i := range src {
+		src[i] = uint32(i * 37 % 251)
+	}
+	for _, rad := range []int{1, 2, 3, 5, 6, 12} {
+		want := make([]uint32, w*h)
+		got := make([]uint32, w*h)
+		boxLines(src, want, h, w, w, 1, rad)
+		boxColumns(src, got, w, h, rad, make([]uint32, w))
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("rad %d: element %d = %d, want %d", rad, i, got[i], want[i])
+			}
+		}
+		boxLines(src, want, w, h, 1, w, rad)
+		boxRows(src, got, w, h, rad)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("rows rad %d: element %d = %d, want %d", rad, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestPlanWindowsAreInclusive(t *testing.T) {
 	s, err := Parse([]byte(`{"version":1,"clip":{"source":"x"},"regions":[{"shape":"rectangle","effect":{"type":"fill"},"reason":"r","origin":"manual",
 	 "keyframes":[{"time":1,"x":0,"y":0,"width":8,"height":8},{"time":2,"x":8,"y":8,"width":8,"height":8}]}]}`))
@@ -185,6 +211,9 @@ func TestPlanWindowsAreInclusive(t *testing.T) {
 		src := newTestFrame(32, 32)
 		img := cloneFrame(src)
 		p.ApplyVideo(img, tt.t)
+		if p.Active(tt.t) != tt.touched {
+			t.Errorf("t=%g Active=%v want %v", tt.t, p.Active(tt.t), tt.touched)
+		}
 		if got := changedOutside(src, img, image.Rect(0, 0, 0, 0)) > 0; got != tt.touched {
 			t.Errorf("t=%g touched=%v want %v", tt.t, got, tt.touched)
 		}
@@ -259,5 +288,16 @@ func TestApplyAudio(t *testing.T) {
 	}
 	if got := p.SamplesTreated(); got["audio-1"] != 251 || got["audio-2"] != 501 {
 		t.Errorf("samples treated %v", got)
+	}
+}
+
+func TestReciprocalIsExact(t *testing.T) {
+	for _, div := range []uint32{3, 5, 7, 129, 4095, 8639, 131071} {
+		m := reciprocal(div)
+		for n := uint64(0); n < 256*uint64(div); n += 1 + n/1000 {
+			if got := (n * m) >> 48; got != n/uint64(div) {
+				t.Fatalf("div %d n %d: %d want %d", div, n, got, n/uint64(div))
+			}
+		}
 	}
 }

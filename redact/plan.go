@@ -46,10 +46,33 @@ func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 			p.frames[f.ID]++
 		}
 	}
-	if sl := p.spec.Slate; sl != nil && (sl.Start == 0 && sl.End == 0 || t >= sl.Start && t <= sl.End) {
+	if p.slateAt(t) {
+		sl := p.spec.Slate
 		drawSlate(img, p.slate, sl.Size, sl.Position)
 		p.frames["slate"]++
 	}
+}
+
+// Active reports whether ApplyVideo would change a frame at time t, so
+// the renderer copies shared frame buffers only when it has to. It uses
+// the same predicates as ApplyVideo.
+func (p *Plan) Active(t float64) bool {
+	for i := range p.spec.Regions {
+		if a, b := p.spec.Regions[i].Window(); t >= a && t <= b {
+			return true
+		}
+	}
+	for _, f := range p.spec.FullFrameBlur {
+		if t >= f.Start && t <= f.End {
+			return true
+		}
+	}
+	return p.slateAt(t)
+}
+
+func (p *Plan) slateAt(t float64) bool {
+	sl := p.spec.Slate
+	return sl != nil && (sl.Start == 0 && sl.End == 0 || t >= sl.Start && t <= sl.End)
 }
 
 // bleepAmplitude is the tone's peak (-12 dBFS): clearly audible, not

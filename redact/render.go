@@ -280,14 +280,16 @@ func (r *renderer) videoOut(f *astiav.Frame) error {
 		r.videoDone = true
 		return r.stopIfDone()
 	}
-	if err := makeWritable(f); err != nil {
-		return err
+	if r.plan.Active(t) {
+		if err := makeWritable(f); err != nil {
+			return err
+		}
+		img, err := yuvView(f)
+		if err != nil {
+			return err
+		}
+		r.plan.ApplyVideo(img, t)
 	}
-	img, err := yuvView(f)
-	if err != nil {
-		return err
-	}
-	r.plan.ApplyVideo(img, t)
 	f.SetPts(astiav.RescaleQ(f.Pts(), tb, r.vtb) - r.secondsToTs(r.in+r.start, r.vtb))
 	// Keep a reference to the (already redacted) frame for the end-of-clip
 	// workaround in finishVideo.

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"errors"
+	"image"
 	"strings"
 	"testing"
 )
@@ -218,7 +219,12 @@ func FuzzParse(f *testing.F) {
 			img := newTestFrame(64, 48)
 			p := NewPlan(s)
 			for _, ts := range []float64{0, 0.5, 1, 5, 10} {
+				before := cloneFrame(img)
 				p.ApplyVideo(img, ts)
+				// The renderer skips inactive frames: they must be untouched.
+				if !p.Active(ts) && changedOutside(before, img, image.Rectangle{}) != 0 {
+					t.Fatalf("frame at %g changed although the plan is not active", ts)
+				}
 			}
 			p.ApplyAudio([][]float32{make([]float32, 1024)}, 48000, 0)
 		}
