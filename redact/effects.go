@@ -197,15 +197,15 @@ func boxRows(src, dst []uint32, w, h, rad int) {
 		}
 		i := 0
 		for ; i < w && i < rad; i++ { // left edge: i-rad clamps to 0
-			out[i] = uint32((uint64(sum+half)*m)>>48)
+			out[i] = uint32((uint64(sum+half) * m) >> 48)
 			sum += in[min(i+rad+1, last)] - in[0]
 		}
 		for ; i+rad+1 <= last; i++ { // interior: no clamping
-			out[i] = uint32((uint64(sum+half)*m)>>48)
+			out[i] = uint32((uint64(sum+half) * m) >> 48)
 			sum += in[i+rad+1] - in[i-rad]
 		}
 		for ; i < w; i++ { // right edge: i+rad+1 clamps to last
-			out[i] = uint32((uint64(sum+half)*m)>>48)
+			out[i] = uint32((uint64(sum+half) * m) >> 48)
 			sum += in[last] - in[max(i-rad, 0)]
 		}
 	}
@@ -238,7 +238,7 @@ func boxColumns(src, dst []uint32, w, h, rad int, sums []uint32) {
 		add := src[min(y+rad+1, last)*w:][:w]
 		sub := src[max(y-rad, 0)*w:][:w]
 		for x := range out {
-			out[x] = uint32((uint64(sums[x]+half)*m)>>48)
+			out[x] = uint32((uint64(sums[x]+half) * m) >> 48)
 			sums[x] += add[x] - sub[x]
 		}
 	}
