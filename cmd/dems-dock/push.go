@@ -22,6 +22,7 @@ func pushCmd() *cobra.Command {
 		server, token, tokenFile, configPath, keyB64, bandwidth string
 		officer, device, source, recordedAt, camera, location   string
 		asJSON, quiet                                           bool
+		parallel                                                int
 	)
 	c := &cobra.Command{
 		Use:   "push [flags] FILE...",
@@ -56,10 +57,6 @@ Exit status 0 only when every file has a verified receipt.`,
 			if err != nil {
 				return usageErr("--server: %v", err)
 			}
-			key, err := receiptKey(ctx, cfg, keyB64, client)
-			if err != nil {
-				return failErr(err)
-			}
 			meta := wire.Metadata{OfficerID: officer, DeviceID: device, SourceKind: source, CameraName: camera, Location: location}
 			if recordedAt != "" {
 				t, err := time.Parse(time.RFC3339, recordedAt)
@@ -75,9 +72,16 @@ Exit status 0 only when every file has a verified receipt.`,
 			if err != nil {
 				return usageErr("--bandwidth: %v", err)
 			}
+			key, err := receiptKey(ctx, cfg, keyB64, client)
+			if err != nil {
+				return failErr(err)
+			}
 			up := &dock.Uploader{Client: client, Key: key, Limiter: dock.NewRateLimiter(rate),
 				Backoff: dock.Backoff{Initial: time.Second, Max: 30 * time.Second}, MaxTransient: 8}
-			opts := dock.PushOptions{Metadata: meta, JSON: asJSON, Out: cmd.OutOrStdout(), Errs: cmd.ErrOrStderr()}
+			if parallel < 1 || parallel > 16 {
+				return usageErr("--parallel: %d, want 1..16", parallel)
+			}
+			opts := dock.PushOptions{Metadata: meta, JSON: asJSON, Out: cmd.OutOrStdout(), Errs: cmd.ErrOrStderr(), Parallel: parallel}
 			if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
 				opts.NewProgress = newBar
 			}
@@ -102,6 +106,7 @@ Exit status 0 only when every file has a verified receipt.`,
 	f.StringVar(&location, "location", "", "camera location")
 	f.BoolVar(&asJSON, "json", false, `print one JSON receipt per line: {"file","sha256","size","evidence_id","receipt"}`)
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	f.IntVar(&parallel, "parallel", 2, "files uploaded at once")
 	return c
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -52,7 +54,11 @@ func statusCmd() *cobra.Command {
 // readStatus reads the journal, or (while a daemon holds it) the snapshot
 // the daemon writes after every round.
 func readStatus(cfg dock.Config, recent int) (dock.Status, string, error) {
-	j, err := dock.OpenJournal(filepath.Join(cfg.StateDir, dock.JournalFile), true, 300*time.Millisecond)
+	path := filepath.Join(cfg.StateDir, dock.JournalFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return dock.Status{}, "no journal yet: the daemon has not run", nil
+	}
+	j, err := dock.OpenJournal(path, true, 300*time.Millisecond)
 	if err == nil {
 		defer j.Close()
 		st, err := dock.ReadStatus(j, recent)
