@@ -260,7 +260,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		}
 		return w.WriteVideoFrame(o)
 	}
-	err = DecodeStreams(c, in, decoders, func(d *Decoder, f *astiav.Frame) error {
+	consume := func(d *Decoder, f *astiav.Frame) error {
 		if d == vd {
 			f.SetPts(f.Pts() - vOffset)
 			if vf == nil {
@@ -284,7 +284,8 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 			report(d, f.Pts())
 		}
 		return af.Push(f, w.WriteAudioFrame)
-	})
+	}
+	err = decodePipelined(c, in, decoders, consume)
 	if err != nil {
 		return nil, withOp(op, inPath, err)
 	}
@@ -311,6 +312,62 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		progress(Progress{Percent: 100, Position: duration, Duration: duration})
 	}
 	return res, nil
+}
+
+// pipelineDepth is how many decoded frames may wait between the decoding
+// and the encoding goroutine: enough to smooth out x264's uneven per-frame
+// cost, small enough that memory stays bounded (a few 1080p frames).
+const pipelineDepth = 4
+
+type decodedFrame struct {
+	d *Decoder
+	f *astiav.Frame
+}
+
+// errPipelineStopped tells the decoding goroutine that the consumer failed.
+var errPipelineStopped = errors.New("pipeline stopped")
+
+// decodePipelined is DecodeStreams with demuxing and decoding on their own
+// goroutine, so that scaling, encoding and muxing (consume, called on this
+// goroutine) overlap with them. The ffmpeg CLI of FFmpeg 5.1 runs these
+// stages one after another on its main thread; splitting them is what lets
+// a proxy use both cores of a small worker when x264 waits for input.
+// Frames cross as new references (av_frame_clone, no pixel copy) and are
+// freed after consume returns, on every path.
+func decodePipelined(c *Closer, in *Input, decoders []*Decoder, consume func(d *Decoder, f *astiav.Frame) error) error {
+	frames := make(chan decodedFrame, pipelineDepth)
+	stop := make(chan struct{})
+	produced := make(chan error, 1)
+	go func() {
+		defer close(frames)
+		produced <- DecodeStreams(c, in, decoders, func(d *Decoder, f *astiav.Frame) error {
+			cl := f.Clone()
+			if cl == nil {
+				return errors.New("cloning a decoded frame failed")
+			}
+			select {
+			case frames <- decodedFrame{d: d, f: cl}:
+				return nil
+			case <-stop:
+				cl.Free()
+				return errPipelineStopped
+			}
+		})
+	}()
+	var consumeErr error
+	for df := range frames {
+		if consumeErr == nil {
+			if consumeErr = consume(df.d, df.f); consumeErr != nil {
+				close(stop)
+			}
+		}
+		df.f.Free()
+	}
+	prodErr := <-produced
+	if consumeErr != nil {
+		return consumeErr
+	}
+	return prodErr
 }
 
 // withOp prefixes the operation of a *MediaError coming from a building
