@@ -18,7 +18,10 @@ deps:
 deps-test:
 	@./.ci/deps.sh test
 
+FFMPEG_PC := libavcodec libavformat libavfilter libavdevice libavutil libswscale libswresample
+
 build: deps
+	@pkg-config --exists $(FFMPEG_PC) || { echo "FFmpeg development libraries not found: install them with apt-get install pkg-config libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libavutil-dev libswscale-dev libswresample-dev (Debian 12: FFmpeg 5.1)"; exit 1; }
 	$(GO) build -o bin/ ./cmd/demsd
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/dems-dock ./cmd/dems
 
