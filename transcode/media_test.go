@@ -113,6 +113,27 @@ func media(t testing.TB, name string) string {
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=50:duration=2",
 			"-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
 			"-flags", "+ildct+ilme", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", p("interlaced.mp4"))
+		// sizechange: MPEG-TS whose picture size changes from 320x240 to
+		// 640x360 (16:9) after 1 s, as when a recorder switches mode.
+		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+			"-f", "lavfi", "-i", "sine=sample_rate=48000:duration=1",
+			"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "mpegts", p("part1.ts"))
+		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=1",
+			"-f", "lavfi", "-i", "sine=sample_rate=44100:duration=1",
+			"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-output_ts_offset", "1", "-f", "mpegts", p("part2.ts"))
+		var joined []byte
+		for _, part := range []string{"part1.ts", "part2.ts"} {
+			b, err := os.ReadFile(p(part))
+			if err != nil {
+				fixture.err = err
+				return
+			}
+			joined = append(joined, b...)
+		}
+		if err := os.WriteFile(p("sizechange.ts"), joined, 0o644); err != nil {
+			fixture.err = err
+			return
+		}
 		// truncated: first third of normal.mp4 (moov at the end → missing).
 		b, err := os.ReadFile(p("normal.mp4"))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -260,25 +261,63 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		}
 		return w.WriteVideoFrame(o)
 	}
+	// Streams can change picture size or audio format midway (a CCTV
+	// recorder switching resolution, concatenated MPEG-TS). Each change
+	// gets a new graph; the old one is drained (video) and freed at once
+	// through its own Closer, so many changes do not pile up graphs.
+	var vSrc VideoSource
+	var aSrc AudioSource
+	var vfCloser, afCloser *Closer
+	newSubCloser := func() *Closer {
+		sc := NewCloser()
+		c.AddWithError(sc.Close) // idempotent: a no-op if already closed
+		return sc
+	}
 	consume := func(d *Decoder, f *astiav.Frame) error {
 		if d == vd {
 			f.SetPts(f.Pts() - vOffset)
-			if vf == nil {
-				var err error
-				if vf, err = NewVideoFilter(c, VideoSourceOf(f, d.TimeBase()), videoSpec, opts.Threads); err != nil {
+			src := VideoSourceOf(f, d.TimeBase())
+			if vf != nil && !sameVideoSource(src, vSrc) {
+				if err := vf.Push(nil, writeVideo); err != nil {
 					return err
 				}
+				_ = vfCloser.Close()
+				vf = nil
+				// Later geometries keep their own aspect inside the
+				// output size chosen from the stream header.
+				videoSpec = strings.Replace(videoSpec, fmt.Sprintf("scale=%d:%d:", res.Width, res.Height),
+					fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease:force_divisible_by=2:", res.Width, res.Height), 1)
+				if !strings.Contains(videoSpec, ",pad=") {
+					videoSpec += fmt.Sprintf(",pad=%d:%d:(ow-iw)/2:(oh-ih)/2", res.Width, res.Height)
+				}
+			}
+			if vf == nil {
+				var err error
+				vfCloser = newSubCloser()
+				if vf, err = NewVideoFilter(vfCloser, src, videoSpec, opts.Threads); err != nil {
+					return err
+				}
+				vSrc = src
 			}
 			res.VideoFrames++
 			report(d, f.Pts())
 			return vf.Push(f, writeVideo)
 		}
 		f.SetPts(f.Pts() - aOffset)
+		src := AudioSourceOf(f, d.TimeBase())
+		if af != nil && !sameAudioSource(src, aSrc) {
+			// Not drained: a short AAC frame is only allowed at the very
+			// end, so up to one frame (≤ 23 ms) is dropped at the switch.
+			_ = afCloser.Close()
+			af = nil
+		}
 		if af == nil {
 			var err error
-			if af, err = NewAudioResampler(c, AudioSourceOf(f, d.TimeBase()), w.AudioTarget()); err != nil {
+			afCloser = newSubCloser()
+			if af, err = NewAudioResampler(afCloser, src, w.AudioTarget()); err != nil {
 				return err
 			}
+			aSrc = src
 		}
 		if vd == nil {
 			report(d, f.Pts())
@@ -312,6 +351,16 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		progress(Progress{Percent: 100, Position: duration, Duration: duration})
 	}
 	return res, nil
+}
+
+func sameVideoSource(a, b VideoSource) bool {
+	return a.Width == b.Width && a.Height == b.Height && a.PixelFormat == b.PixelFormat &&
+		a.SampleAspectRatio == b.SampleAspectRatio
+}
+
+func sameAudioSource(a, b AudioSource) bool {
+	return a.SampleRate == b.SampleRate && a.SampleFormat == b.SampleFormat &&
+		a.ChannelLayout.Equal(b.ChannelLayout) && a.Channels == b.Channels
 }
 
 // pipelineDepth is how many decoded frames may wait between the decoding

@@ -312,6 +312,58 @@ func TestProxyTruncatedMdat(t *testing.T) {
 	}
 }
 
+// TestProxyFormatChange: a stream that changes picture size (and audio
+// sample rate) midway gives one proxy of the first geometry, with the
+// later pictures fitted inside it, and no frame lost.
+func TestProxyFormatChange(t *testing.T) {
+	t.Parallel()
+	src := media(t, "sizechange.ts")
+	out := filepath.Join(t.TempDir(), "proxy.mp4")
+	res, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Width != 320 || res.Height != 240 || res.VideoFrames != 50 {
+		t.Errorf("result %+v", res)
+	}
+	if n := streamFrames(t, out); n != 50 {
+		t.Errorf("%d frames in the proxy, want 50", n)
+	}
+	got := ffprobe(t, out)
+	if len(got.Streams) != 2 || got.Streams[0].Width != 320 || got.Streams[0].Height != 240 {
+		t.Errorf("streams %+v", got.Streams)
+	}
+	if d := got.duration(t); d < 1.9 || d > 2.1 {
+		t.Errorf("duration %.3f, want 2", d)
+	}
+	// The second half (16:9 in a 4:3 frame) is letterboxed: the top rows
+	// of its last frame are black padding, the middle is picture.
+	last := grayFrameAt(t, out, 1.9, 320, 240)
+	top, middle := meanOf(last[:320*20]), meanOf(last[320*110:320*130])
+	if top > 20 || middle < 40 {
+		t.Errorf("letterbox: top rows mean %.1f, middle %.1f", top, middle)
+	}
+}
+
+func meanOf(b []byte) float64 {
+	var s float64
+	for _, v := range b {
+		s += float64(v)
+	}
+	return s / float64(len(b))
+}
+
+// grayFrameAt decodes the frame at second ss of path as w×h luma.
+func grayFrameAt(t *testing.T, path string, ss float64, w, h int) []byte {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(ss, 'f', 3, 64), "-i", path,
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
+	if err != nil || len(out) != w*h {
+		t.Fatalf("ffmpeg frame at %.2fs of %s: %v (%d bytes)", ss, path, err, len(out))
+	}
+	return out
+}
+
 func TestProxyCancel(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
