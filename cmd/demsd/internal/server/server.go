@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -110,6 +111,38 @@ func LoadPolicy(c configs.Policy) (*policy.Access, error) {
 	return policy.NewAccess(src)
 }
 
+// initialLock is how long a new original is locked in storage at upload:
+// the shortest period of the retention schedule. The item's real
+// retain-until (from its recording time and categories) is computed by the
+// retention service right after and only ever extends the lock, so no
+// original is stored unlocked while it waits for that.
+func initialLock(c configs.Policy) (time.Duration, error) {
+	data := policyconf.Retention()
+	if c.RetentionFile != "" {
+		b, err := os.ReadFile(c.RetentionFile)
+		if err != nil {
+			return 0, fmt.Errorf("retention schedule: %w", err)
+		}
+		data = b
+	}
+	sched, err := policy.ParseSchedule(data)
+	if err != nil {
+		return 0, fmt.Errorf("retention schedule: %w", err)
+	}
+	now := time.Now()
+	var shortest time.Duration
+	for _, cp := range sched.Categories() {
+		if cp.Keep.Indefinite {
+			continue
+		}
+		d := now.AddDate(cp.Keep.Years, cp.Keep.Months, cp.Keep.Days).Sub(now)
+		if shortest == 0 || d < shortest {
+			shortest = d
+		}
+	}
+	return shortest, nil
+}
+
 // Build connects everything. It fails (and releases what it opened) if any
 // dependency is unusable, so a server never starts half-working.
 func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err error) {
@@ -157,7 +190,11 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if a.River, err = newRiver(a, workers); err != nil {
 		return nil, err
 	}
-	a.Ingest, err = ingest.NewService(ingest.Config{
+	lock, err := initialLock(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: lock,
 		Pool: a.Pool, Storage: a.Storage, Jobs: a.River, Custody: ingestCustody{}, ReceiptKey: a.Key,
 		Authorizer: authz, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
