@@ -113,9 +113,10 @@ func media(t testing.TB, name string) string {
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=50:duration=2",
 			"-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
 			"-flags", "+ildct+ilme", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", p("interlaced.mp4"))
-		// sizechange: MPEG-TS whose picture size changes from 320x240 to
-		// 640x360 (16:9) after 1 s, as when a recorder switches mode.
-		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+		// sizechange: MPEG-TS whose picture size changes from 320x240
+		// (black) to 640x360 (16:9, picture) after 1 s, as when a recorder
+		// switches mode.
+		ffmpeg(t, "-f", "lavfi", "-i", "color=black:size=320x240:rate=25:duration=1",
 			"-f", "lavfi", "-i", "sine=sample_rate=48000:duration=1",
 			"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", "mpegts", p("part1.ts"))
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=1",

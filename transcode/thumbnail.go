@@ -232,17 +232,21 @@ func (g *grabber) frameAt(t float64, maxScan int, accept func(*image.YCbCr) bool
 	}
 	spec += fmt.Sprintf("scale=%d:%d:flags=bicubic,format=yuvj420p,setsar=1", g.width, g.height)
 	var vf *FilterGraph
+	var vSrc VideoSource
 	var first, last *image.YCbCr
 	var firstT, lastT float64
 	var chosen *image.YCbCr
 	var chosenT float64
 	scanned := 0
 	err = DecodeStreams(c, g.in, []*Decoder{d}, func(_ *Decoder, f *astiav.Frame) error {
-		if vf == nil {
+		// A new graph when the picture size or format changes midway (the
+		// old one is freed with this call's Closer).
+		if src := VideoSourceOf(f, tb); vf == nil || !sameVideoSource(src, vSrc) {
 			var err error
-			if vf, err = NewVideoFilter(c, VideoSourceOf(f, tb), spec, 1); err != nil {
+			if vf, err = NewVideoFilter(c, src, spec, 1); err != nil {
 				return err
 			}
+			vSrc = src
 		}
 		pts := f.Pts()
 		ft := float64(pts-g.startTS) * tb.Float64()

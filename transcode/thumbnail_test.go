@@ -44,6 +44,9 @@ func TestPoster(t *testing.T) {
 		{"rotated.mp4", transcode.PosterOptions{}, 240, 320, 0.2},
 		{"odd.mkv", transcode.PosterOptions{MaxSide: 100}, 100, 74, 0.2},
 		{"big.avi", transcode.PosterOptions{}, 640, 480, 0.1},
+		// black until the size changes at 1 s: the scan for a non-black
+		// frame crosses the change.
+		{"sizechange.ts", transcode.PosterOptions{At: 0.05}, 320, 240, 1.0},
 		// 1 s of black first: at 1% the poster must skip to the picture.
 		{"blackstart.mp4", transcode.PosterOptions{At: 0.01}, 320, 240, 1.0},
 	}
