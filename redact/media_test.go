@@ -51,6 +51,16 @@ type clipSpec struct {
 	x0, y0, vx, vy     float64
 	audio              bool
 	codec              []string // video encoder args
+	noise              int      // temporal noise strength over the whole picture (0: none)
+}
+
+// noiseFilter adds camera-like temporal noise (texture everywhere makes
+// face detection work harder than on flat test-pattern areas).
+func noiseFilter(strength int) string {
+	if strength == 0 {
+		return ""
+	}
+	return fmt.Sprintf(",noise=alls=%d:allf=t", strength)
 }
 
 func (c clipSpec) faceAt(t float64) Box {
@@ -70,8 +80,8 @@ func makeClip(t testing.TB, path string, c clipSpec) {
 		args = append(args, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:sample_rate=48000:duration=%g", c.seconds))
 	}
 	args = append(args,
-		"-filter_complex", fmt.Sprintf("[1]scale=%d:%d,format=yuv420p[f];[0][f]overlay=x='%g+%g*t':y='%g+%g*t':shortest=1:eval=frame[v]",
-			c.faceW, c.faceH, c.x0, c.vx, c.y0, c.vy),
+		"-filter_complex", fmt.Sprintf("[1]scale=%d:%d,format=yuv420p[f];[0][f]overlay=x='%g+%g*t':y='%g+%g*t':shortest=1:eval=frame%s[v]",
+			c.faceW, c.faceH, c.x0, c.vx, c.y0, c.vy, noiseFilter(c.noise)),
 		"-map", "[v]")
 	if c.audio {
 		args = append(args, "-map", "2", "-c:a", "aac", "-b:a", "128k")
