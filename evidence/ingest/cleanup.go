@@ -12,13 +12,21 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
+// reconcileAfter is how long a completing session may sit untouched
+// before the janitor finishes its commit (whatever olderThan says): a
+// commit in progress touches it within seconds, and finishing one twice is
+// safe, so a visible original never waits long for its item.
+const reconcileAfter = 10 * time.Minute
+
 // CleanupAbandoned is the periodic janitor (run it from a job every few
-// minutes). For sessions idle longer than olderThan it
-//   - finishes the commit of completing sessions whose object is already
-//     visible (a crash between storage Complete and the database commit),
-//     so no visible original lacks an item, and retries the others;
-//   - aborts open sessions: the multipart upload or staging is discarded
-//     and the session marked aborted;
+// minutes). It
+//   - finishes the commit of completing sessions idle longer than
+//     min(olderThan, 10 minutes) whose object is already visible (a crash
+//     between storage Complete and the database commit), so no visible
+//     original lacks an item, and retries the others;
+//   - aborts open sessions idle longer than olderThan: the multipart
+//     upload or staging is discarded and the session marked aborted
+//     (one that had received every byte is committed instead);
 //
 // and it aborts storage uploads older than olderThan that no live session
 // refers to (a crash between CreateUpload and the session insert). It
@@ -29,7 +37,8 @@ func (s *Service) CleanupAbandoned(ctx context.Context, olderThan time.Duration)
 	var errs []error
 
 	rows, err := s.cfg.Pool.Query(ctx, `SELECT `+sessionColumns+` FROM ingest_sessions
-		WHERE state IN ('open','completing') AND updated_at < $1 ORDER BY updated_at`, cutoff)
+		WHERE (state = 'open' AND updated_at < $1) OR (state = 'completing' AND updated_at < $2)
+		ORDER BY updated_at`, cutoff, s.cfg.Now().Add(-min(olderThan, reconcileAfter)))
 	if err != nil {
 		return 0, fmt.Errorf("ingest: cleanup: %w", err)
 	}

@@ -373,9 +373,11 @@ func TestCrashAfterCompleteReconciled(t *testing.T) {
 						t.Fatal(err)
 					}
 				case "cleanup":
-					later := time.Now().Add(2 * time.Hour)
+					// Completing sessions are finished after 10 idle minutes
+					// even when abandoned uploads are kept for a week.
+					later := time.Now().Add(11 * time.Minute)
 					e.now.Store(&later)
-					if n, err := e.svc.Load().CleanupAbandoned(t.Context(), time.Hour); err != nil || n != 1 {
+					if n, err := e.svc.Load().CleanupAbandoned(t.Context(), 7*24*time.Hour); err != nil || n != 1 {
 						t.Fatalf("cleanup = %d, %v", n, err)
 					}
 				case "reconcile":
