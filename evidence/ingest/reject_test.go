@@ -131,7 +131,13 @@ func (e *env) offset(t *testing.T, sid string) int64 {
 }
 
 func TestChunkRejections(t *testing.T) {
-	e := newEnv(t, "fs")
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testChunkRejections(t, backend) })
+	}
+}
+
+func testChunkRejections(t *testing.T, backend string) {
+	e := newEnv(t, backend)
 	data := make([]byte, testChunk+100)
 	rand.Read(data)
 	first := data[:testChunk]
@@ -211,6 +217,23 @@ func TestChunkRejections(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM evidence_items`); n != 0 {
 		t.Errorf("%d items", n)
 	}
+	// The last chunk with a wrong hash, then right: the rejected bytes
+	// never reach the object.
+	last := data[testChunk:]
+	if status, eb, raw := e.raw(t, http.MethodPut, chunkPath(sid, testChunk), bytes.NewReader(last), map[string]string{wire.HeaderChunkSHA256: hexSum(first)}); status != 422 || eb.Error.Code != wire.CodeChunkDigestMismatch {
+		t.Fatalf("wrong hash on the last chunk: %d %s", status, raw)
+	}
+	if status, _, raw := e.raw(t, http.MethodPut, chunkPath(sid, testChunk), bytes.NewReader(last), map[string]string{wire.HeaderChunkSHA256: hexSum(last)}); status != 200 {
+		t.Fatalf("last chunk: %d %s", status, raw)
+	}
+	cr, err := e.client(t).Commit(t.Context(), sid)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if cr.Receipt.SHA256 != hexSum(data) {
+		t.Errorf("receipt for %s", cr.Receipt.SHA256)
+	}
+	e.assertNoOrphans(t)
 }
 
 // A chunk body that ends before its Content-Length (the connection dropped)
