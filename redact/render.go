@@ -84,10 +84,29 @@ func startSeconds(in *transcode.Input) float64 {
 // window is obscured before it reaches the encoder. On error or
 // cancellation the partial output is removed, so a file at out is always a
 // complete render.
-func Render(ctx context.Context, spec *Spec, in, out string, opts RenderOptions) (rep *Report, err error) {
+func Render(ctx context.Context, spec *Spec, in, out string, opts RenderOptions) (*Report, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("redact: render: %w: nil spec", ErrInvalidSpec)
 	}
+	rep, err := renderOnce(ctx, spec, in, out, opts, true)
+	if errors.Is(err, errSeekMissed) {
+		// The demuxer landed after the in point: render again decoding from
+		// the start, which is exact for every container.
+		rep, err = renderOnce(ctx, spec, in, out, opts, false)
+	}
+	return rep, err
+}
+
+// seekMargin is how far before the in point the renderer seeks, so the
+// keyframe it lands on precedes the in point even in files whose index
+// is coarse.
+const seekMargin = 2.0
+
+// errSeekMissed reports that after seeking the first decoded frame was
+// already past the in point, so frames would be missing.
+var errSeekMissed = errors.New("seek landed after the clip in point")
+
+func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOptions, seek bool) (rep *Report, err error) {
 	c := transcode.NewCloser()
 	closed := false
 	defer func() {
@@ -111,6 +130,17 @@ func Render(ctx context.Context, spec *Spec, in, out string, opts RenderOptions)
 	r, err := newRenderer(ctx, c, spec, input, out, media, opts)
 	if err != nil {
 		return nil, err
+	}
+	if seek && r.in > seekMargin {
+		// Decoding from the start to reach a late in point can take minutes
+		// on long recordings; seek to a keyframe before it instead. Frames
+		// before the in point are still dropped by their own pts, so the
+		// result is identical; errSeekMissed guards containers whose seek
+		// lands late.
+		ts := int64((r.in + r.start - seekMargin) * float64(astiav.TimeBase))
+		if err := input.FormatContext.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err == nil {
+			r.checkSeek = true
+		}
 	}
 	decoders := []*transcode.Decoder{r.vdec}
 	if r.adec != nil {
@@ -201,6 +231,9 @@ type renderer struct {
 	audioDone  bool
 	last       *astiav.Frame // last encoded video frame
 	frameStep  int64         // nominal frame duration in vtb
+	checkSeek  bool          // after a seek: first frames must not be past the in point
+	seenVideo  bool
+	seenAudio  bool
 }
 
 func newRenderer(ctx context.Context, c *transcode.Closer, spec *Spec, in *transcode.Input, out string, media MediaInfo, opts RenderOptions) (*renderer, error) {
@@ -273,6 +306,12 @@ func (r *renderer) video(f *astiav.Frame) error {
 func (r *renderer) videoOut(f *astiav.Frame) error {
 	tb := r.vgraph.TimeBase()
 	t := ptsSeconds(f.Pts(), tb) - r.start
+	if !r.seenVideo {
+		r.seenVideo = true
+		if r.checkSeek && t > r.in {
+			return errSeekMissed
+		}
+	}
 	if t < r.in {
 		return nil
 	}
@@ -323,6 +362,12 @@ func (r *renderer) secondsToTs(s float64, tb astiav.Rational) int64 {
 func (r *renderer) audio(f *astiav.Frame) error {
 	if r.audioDone {
 		return r.stopIfDone()
+	}
+	if !r.seenAudio {
+		r.seenAudio = true
+		if r.checkSeek && ptsSeconds(f.Pts(), r.adec.TimeBase())-r.start > r.in {
+			return errSeekMissed
+		}
 	}
 	if r.agraph == nil {
 		target := r.w.AudioTarget()

@@ -238,3 +238,35 @@ func TestRenderRejectsBadInput(t *testing.T) {
 		t.Errorf("missing input: %v", err)
 	}
 }
+
+func TestRenderSeeksToLateInPoint(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.mp4")
+	c := clipSpec{width: 160, height: 120, fps: 10, seconds: 8, faceW: 48, faceH: 60, x0: 10, y0: 10, vx: 10, audio: true,
+		codec: []string{"-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p", "-g", "10"}}
+	makeClip(t, src, c)
+	spec, err := Parse([]byte(`{"version": 1, "clip": {"source": "x", "in": 5.3, "out": 6},
+	  "regions": [{"shape": "rectangle", "effect": {"type": "fill"}, "reason": "r", "origin": "manual",
+	    "keyframes": [{"time": 5.5, "x": 0, "y": 0, "width": 160, "height": 120}, {"time": 5.7, "x": 0, "y": 0, "width": 160, "height": 120}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	if _, err := Render(context.Background(), spec, src, out, RenderOptions{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srcFrames := grayFrames(t, src, c.width, c.height)
+	outFrames := grayFrames(t, out, c.width, c.height)
+	// [5.3, 6.0] at 10 fps: source frames 53..60.
+	if len(outFrames) != 8 {
+		t.Fatalf("%d output frames, want 8", len(outFrames))
+	}
+	for j, f := range outFrames {
+		i := 53 + j
+		filled := i >= 55 && i <= 57
+		p := psnr(srcFrames[i], f)
+		if filled && p > 15 || !filled && p < 30 {
+			t.Errorf("output frame %d (source %d, filled %v): PSNR %.1f", j, i, filled, p)
+		}
+	}
+}
