@@ -30,8 +30,26 @@
 // time t satisfies start <= t <= end. Box coordinates are pixels of the
 // source frame.
 //
+// API:
+//
+//   - Parse(json) → *Spec (strict decoding, defaults, structural
+//     validation); Spec.Validate; Spec.ValidateMedia(MediaInfo) with Probe
+//     for a file. Problems come back as *ValidationError (wrapping
+//     ErrInvalidSpec) listing each FieldError ("regions[2].keyframes[1].time:
+//     after end of media (31.2s > 30.0s)").
+//   - Render(ctx, spec, in, out, RenderOptions) → *Report, writing
+//     OUT.redaction.json and OUT.redaction.csv (Report.WriteFiles).
+//   - Detect(ctx, in, DetectOptions) → *DetectResult with a proposed Spec;
+//     the pieces are usable alone: FaceDetector.Detect on an *image.Gray,
+//     TrackFaces on []Observation, ProposeSpec.
+//   - NewPlan(spec).ApplyVideo / ApplyAudio apply a spec to one frame or one
+//     block of samples, for callers that decode themselves.
+//
 // The pure-Go parts (spec, validation, effects on *image.YCbCr, tracking,
 // report) need no FFmpeg; Render, Detect and Probe use go-astiav through the
-// transcode package's building blocks. The CLI entry points used by
-// `demsd redact` and `demsd detect` live in redact/cli.
+// transcode package's building blocks (input with interrupter, decoders,
+// filter graphs, MP4 writer); the only go-astiav plumbing here is avframe.go
+// (in-place plane access and av_frame_make_writable, which go-astiav v0.16
+// lacks). The CLI entry points used by `demsd redact` and `demsd detect`
+// live in redact/cli.
 package redact
