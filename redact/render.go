@@ -162,9 +162,6 @@ func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOpti
 		err = r.flush()
 	}
 	if err == nil {
-		err = r.finishVideo()
-	}
-	if err == nil {
 		err = r.w.Finish()
 	}
 	if err != nil {
@@ -229,9 +226,7 @@ type renderer struct {
 	lastT      float64
 	videoDone  bool
 	audioDone  bool
-	last       *astiav.Frame // last encoded video frame
-	frameStep  int64         // nominal frame duration in vtb
-	checkSeek  bool          // after a seek: first frames must not be past the in point
+	checkSeek  bool // after a seek: first frames must not be past the in point
 	seenVideo  bool
 	seenAudio  bool
 }
@@ -261,13 +256,12 @@ func newRenderer(ctx context.Context, c *transcode.Closer, spec *Spec, in *trans
 	if fr.Num() <= 0 || fr.Den() <= 0 {
 		fr = astiav.NewRational(30, 1)
 	}
-	r.frameStep = max(1, astiav.RescaleQ(1, astiav.NewRational(fr.Den(), fr.Num()), r.vtb))
-	r.last = astiav.AllocFrame()
-	c.Add(r.last.Free)
 	vopts := &transcode.VideoEncoderOptions{
 		Width: w, Height: h, TimeBase: r.vtb,
 		FrameRate: fr,
 		Preset:    opts.Preset, CRF: opts.CRF, Threads: opts.Threads,
+		// Without packet durations the MP4 edit list hides the last frame.
+		LastFrameDuration: true,
 	}
 	if vopts.CRF == 0 {
 		vopts.CRF = 20
@@ -330,12 +324,6 @@ func (r *renderer) videoOut(f *astiav.Frame) error {
 		r.plan.ApplyVideo(img, t)
 	}
 	f.SetPts(astiav.RescaleQ(f.Pts(), tb, r.vtb) - r.secondsToTs(r.in+r.start, r.vtb))
-	// Keep a reference to the (already redacted) frame for the end-of-clip
-	// workaround in finishVideo.
-	r.last.Unref()
-	if err := r.last.Ref(f); err != nil {
-		return err
-	}
 	if err := r.w.WriteVideoFrame(f); err != nil {
 		return err
 	}
@@ -421,20 +409,6 @@ func (r *renderer) stopIfDone() error {
 		return errPastOut
 	}
 	return nil
-}
-
-// finishVideo works around transcode.MP4Writer leaving packet durations
-// unset: the MP4 muxer then gives the last sample a duration of 0 and its
-// edit list cuts that frame, so players (and ffmpeg) show one frame less
-// than was encoded. Encoding the last (already redacted) frame once more,
-// one frame step later, makes the real last frame visible; the duplicate
-// is what the edit list cuts. Remove once MP4Writer sets packet durations.
-func (r *renderer) finishVideo() error {
-	if r.frames == 0 {
-		return nil
-	}
-	r.last.SetPts(r.last.Pts() + r.frameStep)
-	return r.w.WriteVideoFrame(r.last)
 }
 
 // flush drains the filter graphs into the encoders.
