@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/opendems/opendems/evidence/custody"
@@ -158,7 +159,7 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, r *itemRow, actor, cause
 	}
 	if !held && (obj.LegalHold || r.LegalHold) && post != nil {
 		id, sum := r.ID, r.SHA256
-		*post = append(*post, func(ctx context.Context) { s.releaseStorageHold(ctx, id.String(), ref, sum) })
+		*post = append(*post, func(ctx context.Context) { s.releaseStorageHold(ctx, id, ref, sum) })
 	}
 
 	// A scheduled purge that no longer holds is blocked at once, so the
@@ -190,25 +191,29 @@ func (s *Service) apply(ctx context.Context, tx pgx.Tx, r *itemRow, actor, cause
 }
 
 // releaseStorageHold clears the storage legal hold of an original after
-// the release committed. On failure storage stays held (safe) and the
-// sweep retries.
-func (s *Service) releaseStorageHold(ctx context.Context, id string, ref storage.Ref, sum []byte) {
-	if err := s.cfg.Storage.SetLegalHold(ctx, ref, false); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		s.cfg.Logger.ErrorContext(ctx, "retention: clearing storage legal hold failed; the sweep will retry", "evidence_id", id, "err", err)
-		return
-	}
-	// Only clear the row if no hold came back meanwhile.
-	if _, err := s.cfg.Pool.Exec(ctx, `UPDATE objects o SET legal_hold = false
-		WHERE o.namespace = 'originals' AND o.sha256 = $1
-		  AND NOT EXISTS (SELECT 1 FROM evidence_items i WHERE i.sha256 = o.sha256 AND i.legal_hold)`, sum); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "retention: recording released storage hold failed", "evidence_id", id, "err", err)
-	}
-	// A hold set between our commit and the release above must win.
-	var heldAgain bool
-	if err := s.cfg.Pool.QueryRow(ctx, `SELECT legal_hold FROM evidence_items WHERE sha256 = $1`, sum).Scan(&heldAgain); err == nil && heldAgain {
-		if err := s.cfg.Storage.SetLegalHold(ctx, ref, true); err != nil {
-			s.cfg.Logger.ErrorContext(ctx, "retention: restoring storage legal hold failed", "evidence_id", id, "err", err)
+// the release committed, in a second transaction that holds the item's
+// row lock: every hold is set under that lock, so a hold placed meanwhile
+// is either seen here (and the storage hold kept) or set after us (and
+// sets the storage hold again). On failure storage stays held (safe) and
+// the sweep retries.
+func (s *Service) releaseStorageHold(ctx context.Context, id uuid.UUID, ref storage.Ref, sum []byte) {
+	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
+		var held bool
+		if err := tx.QueryRow(ctx, `SELECT legal_hold FROM evidence_items WHERE id = $1 FOR UPDATE`, id).Scan(&held); err != nil {
+			return err
 		}
+		if held {
+			return nil // held again since; storage keeps its hold
+		}
+		if err := s.cfg.Storage.SetLegalHold(ctx, ref, false); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE objects SET legal_hold = false WHERE namespace = 'originals' AND sha256 = $1`, sum)
+		return err
+	})
+	if err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "retention: clearing storage legal hold failed; storage stays held until the sweep retries",
+			"evidence_id", id, "err", err)
 	}
 }
 

@@ -663,3 +663,45 @@ func TestHoldOnItemWithMissingOriginal(t *testing.T) {
 		t.Fatalf("categorize without an original: %v %+v", err, st)
 	}
 }
+
+// Releasing one hold while another is placed never leaves the held item
+// without its storage hold.
+func TestReleaseRacingNewHold(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			b := setup(t, be.open(t))
+			ctx := t.Context()
+			it := b.newItem("north", "N1", time.Now().AddDate(-1, 0, 0))
+			for i := range 6 {
+				h, _, err := b.svc.SetItemHold(ctx, it.ID, fmt.Sprint("first ", i), b.principal("records"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error)
+				go func() {
+					_, _, err := b.svc.ReleaseItemHold(ctx, it.ID, &h.ID, "done", b.principal("admin"))
+					done <- err
+				}()
+				h2, _, err := b.svc.SetItemHold(ctx, it.ID, fmt.Sprint("second ", i), b.principal("records"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				if _, _, _, held := b.itemState(it.ID); !held {
+					t.Fatalf("round %d: item not held with hold %s active", i, h2.ID)
+				}
+				if obj, _ := b.stat(it.Ref); !obj.LegalHold {
+					t.Fatalf("round %d: storage hold lost while hold %s is active", i, h2.ID)
+				}
+				if _, _, err := b.svc.ReleaseItemHold(ctx, it.ID, &h2.ID, "done", b.principal("admin")); err != nil {
+					t.Fatal(err)
+				}
+				if obj, _ := b.stat(it.Ref); obj.LegalHold {
+					t.Fatalf("round %d: storage hold left after every hold was released", i)
+				}
+			}
+		})
+	}
+}
