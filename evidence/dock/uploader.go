@@ -276,6 +276,11 @@ func (u *Uploader) Upload(ctx context.Context, up Upload) (Result, error) {
 			return res, nil
 		}
 		if errors.Is(err, errNewSession) {
+			// Paced like any transient failure, so a server that keeps
+			// losing sessions is not hammered.
+			if rerr := rt.wait("new session", err); rerr != nil {
+				return Result{}, rerr
+			}
 			continue
 		}
 		return Result{}, err
