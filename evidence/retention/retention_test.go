@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/storage"
@@ -703,5 +708,57 @@ func TestReleaseRacingNewHold(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A release made inside another package's transaction (RecomputeTx)
+// enqueues a recompute job in that transaction; the job, run after the
+// commit, clears the storage hold without waiting for the sweep.
+func TestRecomputeTxEnqueuesRelease(t *testing.T) {
+	b := setup(t, fsStore(t))
+	ctx := t.Context()
+	jobs, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, purge, _ := defaultPolicy(t)
+	svc, err := retention.New(retention.Config{Pool: b.db.Pool, Storage: b.store, Schedule: sched, Purge: purge, Jobs: jobs, Now: b.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := b.newItem("north", "N1", time.Now())
+	if _, _, err := svc.SetItemHold(ctx, it.ID, "x", b.principal("records")); err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(ctx, b.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE legal_holds SET released_at = now(), released_by = set_by WHERE evidence_id = $1`, it.ID); err != nil {
+			return err
+		}
+		st, err := svc.RecomputeTx(ctx, tx, it.ID, "user:records")
+		if err == nil && st.LegalHold {
+			err = fmt.Errorf("still held: %+v", st)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj, _ := b.stat(it.Ref); !obj.LegalHold {
+		t.Fatal("storage hold released inside the caller's transaction")
+	}
+	var queued []uuid.UUID
+	rows, err := b.db.Pool.Query(ctx, `SELECT (args->>'evidence_id')::uuid FROM river_job WHERE kind = 'retention_recompute'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queued, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID]); err != nil || len(queued) != 1 || queued[0] != it.ID {
+		t.Fatalf("queued recompute jobs %v (%v), want one for %s", queued, err, it.ID)
+	}
+	// What the job's worker does.
+	if _, err := svc.Recompute(ctx, it.ID, retention.SweepActor); err != nil {
+		t.Fatal(err)
+	}
+	if obj, _ := b.stat(it.Ref); obj.LegalHold {
+		t.Fatal("storage hold not released by the job's recompute")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
@@ -59,6 +61,11 @@ type Access interface {
 }
 
 var _ Access = (*policy.Access)(nil)
+
+// JobInserter enqueues a river job inside a transaction.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
 
 // Defaults for Config.
 const (
@@ -111,6 +118,12 @@ type Config struct {
 	// themselves (a case's unit, an item asked about in explain), like the
 	// API's enforcement point does for route and item decisions.
 	Auditor api.Auditor
+	// Jobs, when set, lets RecomputeTx (a change inside another package's
+	// transaction) enqueue a RecomputeArgs job in that transaction when a
+	// storage hold must be released: the job runs after the commit, so the
+	// release does not wait for the next sweep. *river.Client[pgx.Tx]
+	// implements it.
+	Jobs JobInserter
 	// Now is the clock (tests move it forward); nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -326,8 +339,9 @@ func (s *Service) Recompute(ctx context.Context, id uuid.UUID, actor string) (St
 // RecomputeTx is Recompute inside the caller's transaction (for example
 // the one that adds an item to a case), which must not have locked other
 // items' rows in a different order. Storage is made more protective at
-// once; a hold that should be released stays set in storage until the next
-// sweep reconciles it (the safe direction).
+// once; a storage hold that should be released stays set until a
+// RecomputeArgs job (Config.Jobs, enqueued in tx) or the next sweep
+// releases it after the commit (the safe direction).
 func (s *Service) RecomputeTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor string) (Status, error) {
 	r, err := lockItem(ctx, tx, id)
 	if err != nil {
@@ -336,9 +350,17 @@ func (s *Service) RecomputeTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, acto
 	if r.State == "purged" {
 		return Status{}, fmt.Errorf("retention: recompute %s: %w", id, ErrPurged)
 	}
-	st, err := s.apply(ctx, tx, r, actor, "recompute", nil)
+	var post after
+	st, err := s.apply(ctx, tx, r, actor, "recompute", &post)
 	if err != nil {
 		return st, fmt.Errorf("retention: recompute %s: %w", id, err)
+	}
+	// Releasing operations must wait for the caller's commit: hand them to
+	// a job that becomes visible with it (or leave them to the sweep).
+	if len(post) > 0 && s.cfg.Jobs != nil {
+		if _, err := s.cfg.Jobs.InsertTx(ctx, tx, RecomputeArgs{EvidenceID: id}, nil); err != nil {
+			return st, fmt.Errorf("retention: recompute %s: enqueue release: %w", id, err)
+		}
 	}
 	return st, nil
 }

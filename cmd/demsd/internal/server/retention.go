@@ -51,11 +51,15 @@ func newRetention(a *App) (*retention.Service, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	return retention.New(retention.Config{
+	rc := retention.Config{
 		Pool: a.Pool, Storage: a.Storage, Schedule: sched, Purge: purge, ScheduleConfig: &cfg,
 		ScheduleVersion: hex.EncodeToString(sum[:]), ScheduleSource: source, PurgeGrace: a.Config.Retention.PurgeGrace,
 		Access: a.Access, Identity: a.Identity, Evidence: a.Evidence, Auditor: auditor{a}, Logger: a.Logger,
-	})
+	}
+	if a.River != nil { // not yet built while the workers are registered
+		rc.Jobs = a.River
+	}
+	return retention.New(rc)
 }
 
 // registerRetention mounts the retention, hold, purge and policy explain
