@@ -113,6 +113,7 @@ func media(t testing.TB, name string) string {
 		ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=50:duration=2",
 			"-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264", "-preset", "ultrafast",
 			"-flags", "+ildct+ilme", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", p("interlaced.mp4"))
+		ffmpeg(t, "-i", p("interlaced.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", p("interlaced_rotated.mp4"))
 		// sizechange: MPEG-TS whose picture size changes from 320x240
 		// (black) to 640x360 (16:9, picture) after 1 s, as when a recorder
 		// switches mode.

@@ -249,7 +249,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		videoSpec = "yadif=deint=interlaced,"
 	}
 	if r := RotationFilter(res.Rotation); r != "" {
-		videoSpec = r + ","
+		videoSpec += r + ","
 	}
 	videoSpec += fmt.Sprintf("scale=%d:%d:flags=bicubic,format=yuv420p,setsar=1", res.Width, res.Height)
 

@@ -169,10 +169,11 @@ func TestProxy(t *testing.T) {
 }
 
 // idet runs FFmpeg's interlace detector over path and returns how many
-// frames it found interlaced (TFF+BFF) and progressive.
-func idet(t *testing.T, path string) (interlaced, progressive int) {
+// frames it found interlaced (TFF+BFF) and progressive, on the stored
+// pictures (no autorotate: turning fields into columns hides them).
+func idet(t *testing.T, path, prefilter string) (interlaced, progressive int) {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-i", path, "-an", "-vf", "idet", "-f", "null", "-").CombinedOutput()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-noautorotate", "-i", path, "-an", "-vf", prefilter+"idet", "-f", "null", "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffmpeg idet: %v\n%s", err, out)
 	}
@@ -191,17 +192,29 @@ func idet(t *testing.T, path string) (interlaced, progressive int) {
 // (judged by FFmpeg's idet on the pictures, not by flags).
 func TestProxyDeinterlaces(t *testing.T) {
 	t.Parallel()
-	src := media(t, "interlaced.mp4")
-	if il, _ := idet(t, src); il < 40 {
-		t.Fatalf("fixture not interlaced enough: %d interlaced frames", il)
-	}
-	out := filepath.Join(t.TempDir(), "proxy.mp4")
-	if _, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, CRF: 18}, nil); err != nil {
-		t.Fatal(err)
-	}
-	il, prog := idet(t, out)
-	if il > 10 || prog < 40 {
-		t.Errorf("proxy: %d interlaced, %d progressive frames", il, prog)
+	for _, tc := range []struct {
+		name string
+		// undo turns the proxy's pictures back so the source's rows are
+		// rows again (idet looks for combing between rows).
+		undo string
+	}{
+		{"interlaced.mp4", ""},
+		{"interlaced_rotated.mp4", "transpose=clock,"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := media(t, tc.name)
+			if il, _ := idet(t, src, ""); il < 40 {
+				t.Fatalf("fixture not interlaced enough: %d interlaced frames", il)
+			}
+			out := filepath.Join(t.TempDir(), "proxy.mp4")
+			if _, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{Threads: 1, CRF: 18}, nil); err != nil {
+				t.Fatal(err)
+			}
+			il, prog := idet(t, out, tc.undo)
+			if il > 10 || prog < 40 {
+				t.Errorf("proxy: %d interlaced, %d progressive frames", il, prog)
+			}
+		})
 	}
 }
 
