@@ -189,6 +189,24 @@ func (s *Service) putCategories(c *gin.Context) {
 		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", `want {"categories": [...], "reason": "..."} (flags go to PUT .../flags)`))
 		return
 	}
+	// Decide categorize on the item as it would be afterwards too (the
+	// same rule evidence/review applies): a category the policy reserves
+	// (e.g. felony for officers) cannot be entered by whoever could not
+	// change it once there.
+	if it, ok := api.ItemOf(c); ok && s.cfg.Access != nil {
+		after := policy.Resource{Kind: "evidence", ID: it.ID.String(), UnitPath: it.UnitPath, OfficerID: it.OfficerID,
+			Categories: req.Categories, Restricted: it.Restricted}
+		if d, err := s.cfg.Access.Decide(Subject(p), policy.ActEvidenceCategorize, after); err != nil || !d.Allowed {
+			if errors.Is(err, policy.ErrInvalidResource) {
+				api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", err.Error()))
+				return
+			}
+			s.audit(c, p, map[string]any{"action": string(policy.ActEvidenceCategorize), "evidence_id": it.ID.String(),
+				"categories": req.Categories, "rule": d.Rule, "reason": d.Reason})
+			api.WriteError(c, api.Errorf(http.StatusForbidden, "forbidden", "not permitted to put the item in these categories: "+d.Reason))
+			return
+		}
+	}
 	st, err := s.SetCategories(c.Request.Context(), id, req.Categories, p.Actor(), req.Reason)
 	if err != nil {
 		writeErr(c, err)

@@ -106,6 +106,7 @@ func TestRouteInputErrors(t *testing.T) {
 	srv := b.server()
 	admin, records := b.token("admin"), b.token("records")
 	p := "/api/v1/evidence/" + it.ID.String()
+	mine := "/api/v1/evidence/" + b.newItem("north", "N1", time.Now()).ID.String()
 	tests := []struct {
 		name, token, method, path, body string
 		code                            int
@@ -142,6 +143,9 @@ func TestRouteInputErrors(t *testing.T) {
 		{"retention report", b.token("auditor"), "GET", p + "/retention", ``, 200, ""},
 		{"other unit's item", b.token("sgt.north"), "GET", "/api/v1/evidence/" + south.ID.String() + "/retention", ``, 404, "not_found"},
 		{"other unit's item categorize", b.token("sgt.north"), "PUT", "/api/v1/evidence/" + south.ID.String() + "/categories", `{"categories":["traffic"]}`, 404, "not_found"},
+		{"officer cannot enter felony", b.token("officer.north"), "PUT", mine + "/categories", `{"categories":["traffic","felony"]}`, 403, "forbidden"},
+		{"officer may enter traffic", b.token("officer.north"), "PUT", mine + "/categories", `{"categories":["traffic"]}`, 200, ""},
+		{"officer bad category name", b.token("officer.north"), "PUT", mine + "/categories", `{"categories":["Traffic!"]}`, 400, "invalid"},
 		{"own unit categorize", b.token("sgt.north"), "PUT", p + "/categories", `{"categories":["homicide"]}`, 200, ""},
 		{"officer cannot downgrade homicide", b.token("officer.north"), "PUT", p + "/categories", `{"categories":["traffic"]}`, 403, "forbidden"},
 		{"anonymous", "", "GET", p + "/retention", ``, 401, "unauthenticated"},
