@@ -112,9 +112,9 @@ func TestKill9AgentServerMinIO(t *testing.T) {
 		t.Skip("OPENDEMS_TEST_MINIO_BIN not set; run make test")
 	}
 	soak := os.Getenv("OPENDEMS_SOAK") == "1"
-	rounds, nFiles, maxMB := 3, 4, int64(12)
+	rounds, nFiles, maxMB, bandwidth := 3, 4, int64(12), "24MiB/s"
 	if soak {
-		rounds, nFiles, maxMB = 30, 10, 40
+		rounds, nFiles, maxMB, bandwidth = 30, 10, 40, "32MiB/s"
 		if v, err := strconv.Atoi(os.Getenv("OPENDEMS_SOAK_ROUNDS")); err == nil && v > 0 {
 			rounds = v
 		}
@@ -169,7 +169,8 @@ retry_initial: 100ms
 retry_max: 1s
 max_permanent_failures: 1000
 concurrency: 2
-`, srvAddr, token, state, cam, released, filepath.Join(root, "quarantine"))), 0o640)
+bandwidth: %s
+`, srvAddr, token, state, cam, released, filepath.Join(root, "quarantine"), bandwidth)), 0o640)
 	dockBin := buildCmd(t, "cmd/dems-dock", false)
 	if out, err := exec.Command(dockBin, "enroll", "--config", cfgPath).CombinedOutput(); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
@@ -238,7 +239,8 @@ concurrency: 2
 				p.start(t)
 			}
 		}
-		if soak && randN(3) == 0 {
+		// New recordings keep arriving, so kills land mid-upload.
+		if !soak || randN(2) == 0 {
 			addFile(len(want))
 		}
 		time.Sleep(time.Duration(200+randN(1800)) * time.Millisecond)
@@ -275,10 +277,16 @@ concurrency: 2
 			t.Errorf("%s: %d items", name, n)
 		}
 	}
-	var items int
+	var items, sessions int
 	db.Pool.QueryRow(ctx, `SELECT count(*) FROM evidence_items`).Scan(&items)
 	if items != len(want) {
 		t.Errorf("%d items for %d files", items, len(want))
+	}
+	// One session per file: every interruption resumed the session it
+	// interrupted instead of starting over from zero.
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM ingest_sessions`).Scan(&sessions)
+	if sessions != len(want) {
+		t.Errorf("%d upload sessions for %d files: some upload started over", sessions, len(want))
 	}
 	// Finish what the kills left (a janitor run), then: no visible original
 	// without an item, no upload without a live session.
