@@ -5,11 +5,15 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/ingest"
+	"github.com/opendems/opendems/evidence/jobs"
+	"github.com/opendems/opendems/evidence/retention"
 )
 
 // ingestCustody appends ingest's custody events in ingest's transaction.
@@ -49,4 +53,23 @@ func adminAudit(a *App) gin.HandlerFunc {
 	return audit.Middleware(a.Pool, func(c *gin.Context, err error) {
 		a.Logger.ErrorContext(c.Request.Context(), "audit record of an administrator action failed", "route", c.FullPath(), "err", err)
 	})
+}
+
+// ingestJobs enqueues ingest's jobs and, with every new item's transcode
+// job, the computation of its retention, in the same transaction: a new
+// item gets its retain-until (and the matching storage lock) at once
+// instead of at the next daily sweep.
+type ingestJobs struct{ c *river.Client[pgx.Tx] }
+
+func (j ingestJobs) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	res, err := j.c.InsertTx(ctx, tx, args, opts)
+	if err != nil {
+		return res, err
+	}
+	if t, ok := args.(jobs.TranscodeArgs); ok {
+		if _, err := j.c.InsertTx(ctx, tx, retention.RecomputeArgs{EvidenceID: t.EvidenceID}, nil); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }

@@ -195,7 +195,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 		return nil, err
 	}
 	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: lock,
-		Pool: a.Pool, Storage: a.Storage, Jobs: a.River, Custody: ingestCustody{}, ReceiptKey: a.Key,
+		Pool: a.Pool, Storage: a.Storage, Jobs: ingestJobs{a.River}, Custody: ingestCustody{}, ReceiptKey: a.Key,
 		Authorizer: authz, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
 	if err != nil {
