@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/custody/audit"
 )
 
 func fixityCmd() *cobra.Command {
@@ -59,5 +61,44 @@ func fixityCmd() *cobra.Command {
 	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
 	cmd.Flags().StringVar(&id, "evidence", "", "check one item")
 	cmd.Flags().BoolVar(&all, "all", false, "check every original")
+	return cmd
+}
+
+func custodyVerifyCmd() *cobra.Command {
+	var path, id string
+	cmd := &cobra.Command{
+		Use:   "custody-verify [--evidence ID]",
+		Short: "Verify every chain of custody, the audit log and the checkpoints in the database against the server's key",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			app, err := buildTool(cmd.Context(), path)
+			if err != nil {
+				return err
+			}
+			defer app.Close()
+			opts := custody.VerifyOptions{PublicKey: app.Key.Public().(ed25519.PublicKey)}
+			if id != "" {
+				if opts.EvidenceID, err = uuid.Parse(id); err != nil {
+					return fmt.Errorf("--evidence: %w", err)
+				}
+			}
+			if err := custody.VerifyDBCommand(cmd.Context(), os.Stdout, app.Pool, opts); err != nil {
+				return err
+			}
+			if id != "" {
+				return nil
+			}
+			rep, err := audit.Verify(cmd.Context(), app.Pool)
+			if err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return fmt.Errorf("audit log: %d problems, first: %v", rep.ProblemCount, rep.Problems[0])
+			}
+			fmt.Println("audit log: OK")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
+	cmd.Flags().StringVar(&id, "evidence", "", "verify one item's chain")
 	return cmd
 }

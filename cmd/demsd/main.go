@@ -25,7 +25,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), devCmd(), migrateCmd(), workerCmd(), fixityCmd(), bootstrapCmd())
+	root.AddCommand(serveCmd(), devCmd(), migrateCmd(), workerCmd(), fixityCmd(), custodyVerifyCmd(), bootstrapCmd())
 	root.AddCommand(mediaCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "demsd:", err)
