@@ -86,6 +86,11 @@ func TestDetectNoFace(t *testing.T) {
 	if _, err := Detect(context.Background(), filepath.Join(dir, "missing.mp4"), DetectOptions{}); err == nil {
 		t.Error("missing file accepted")
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Detect(ctx, src, DetectOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled detect: %v", err)
+	}
 	audioOnly := filepath.Join(dir, "a.m4a")
 	runFFmpeg(t, "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", audioOnly)
 	if _, err := Detect(context.Background(), audioOnly, DetectOptions{}); !errors.Is(err, transcode.ErrNoVideo) {

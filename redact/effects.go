@@ -96,8 +96,7 @@ func (m mask) span(r pixRect, y int) (int, int) {
 
 // scratch holds reusable buffers so per-frame effects do not allocate.
 type scratch struct {
-	a, b []uint32
-	out  []uint8
+	a, b []uint8 // a box pass never leaves 0..255, so bytes suffice
 	sums []uint32
 }
 
@@ -110,11 +109,10 @@ func (s *scratch) colSums(w int) {
 
 func (s *scratch) grow(n int) {
 	if cap(s.a) < n {
-		s.a = make([]uint32, n)
-		s.b = make([]uint32, n)
-		s.out = make([]uint8, n)
+		s.a = make([]uint8, n)
+		s.b = make([]uint8, n)
 	}
-	s.a, s.b, s.out = s.a[:n], s.b[:n], s.out[:n]
+	s.a, s.b = s.a[:n], s.b[:n]
 }
 
 // blurPasses is the number of box passes; three box blurs approximate a
@@ -132,10 +130,7 @@ func blurRect(p plane, r pixRect, m mask, rad int, s *scratch) {
 	s.grow(w * h)
 	cur, tmp := s.a, s.b
 	for y := 0; y < h; y++ {
-		row := p.pix[(r.y0+y)*p.stride+r.x0:]
-		for x := 0; x < w; x++ {
-			cur[y*w+x] = uint32(row[x])
-		}
+		copy(cur[y*w:(y+1)*w], p.pix[(r.y0+y)*p.stride+r.x0:])
 	}
 	s.colSums(w)
 	for pass := 0; pass < blurPasses; pass++ {
@@ -146,40 +141,16 @@ func blurRect(p plane, r pixRect, m mask, rad int, s *scratch) {
 		x0, x1 := m.span(r, r.y0+y)
 		row := p.pix[(r.y0+y)*p.stride:]
 		for x := x0; x < x1; x++ {
-			row[x] = uint8(cur[y*w+(x-r.x0)])
+			row[x] = cur[y*w+(x-r.x0)]
 		}
 	}
 }
 
-// boxLines box-filters n values along each of `lines` lines with a running
-// sum; step is the distance between neighbours on a line and lineStep the
-// distance between lines. Edges are clamped (the edge pixel repeats). The
-// cost is independent of the radius. uint32 wrap-around in the running sum
-// is harmless: the true sum always fits.
-func boxLines(src, dst []uint32, n, lines, step, lineStep, rad int) {
-	if rad < 1 || n < 2 {
-		copy(dst, src)
-		return
-	}
-	div := uint32(2*rad + 1)
-	half := div / 2
-	last := n - 1
-	for l := 0; l < lines; l++ {
-		base := l * lineStep
-		sum := uint32(rad+1) * src[base]
-		for i := 1; i <= rad; i++ {
-			sum += src[base+min(i, last)*step]
-		}
-		for i := 0; i < n; i++ {
-			dst[base+i*step] = (sum + half) / div
-			sum += src[base+min(i+rad+1, last)*step] - src[base+max(i-rad, 0)*step]
-		}
-	}
-}
-
-// boxRows is boxLines along the rows of a w×h buffer, with the clamped
-// edges handled outside the inner loop.
-func boxRows(src, dst []uint32, w, h, rad int) {
+// boxRows box-filters the rows of a w×h buffer with a running sum (cost
+// independent of the radius), edges clamped (the edge pixel repeats),
+// with the clamped edges handled outside the inner loop. uint32
+// wrap-around in the running sum is harmless: the true sum always fits.
+func boxRows(src, dst []uint8, w, h, rad int) {
 	if rad < 1 || w < 2 {
 		copy(dst[:w*h], src[:w*h])
 		return
@@ -191,30 +162,30 @@ func boxRows(src, dst []uint32, w, h, rad int) {
 	for y := 0; y < h; y++ {
 		in := src[y*w:][:w]
 		out := dst[y*w:][:w]
-		sum := uint32(rad+1) * in[0]
+		sum := uint32(rad+1) * uint32(in[0])
 		for i := 1; i <= rad; i++ {
-			sum += in[min(i, last)]
+			sum += uint32(in[min(i, last)])
 		}
 		i := 0
 		for ; i < w && i < rad; i++ { // left edge: i-rad clamps to 0
-			out[i] = uint32((uint64(sum+half) * m) >> 48)
-			sum += in[min(i+rad+1, last)] - in[0]
+			out[i] = uint8((uint64(sum+half) * m) >> 48)
+			sum += uint32(in[min(i+rad+1, last)]) - uint32(in[0])
 		}
 		for ; i+rad+1 <= last; i++ { // interior: no clamping
-			out[i] = uint32((uint64(sum+half) * m) >> 48)
-			sum += in[i+rad+1] - in[i-rad]
+			out[i] = uint8((uint64(sum+half) * m) >> 48)
+			sum += uint32(in[i+rad+1]) - uint32(in[i-rad])
 		}
 		for ; i < w; i++ { // right edge: i+rad+1 clamps to last
-			out[i] = uint32((uint64(sum+half) * m) >> 48)
-			sum += in[last] - in[max(i-rad, 0)]
+			out[i] = uint8((uint64(sum+half) * m) >> 48)
+			sum += uint32(in[last]) - uint32(in[max(i-rad, 0)])
 		}
 	}
 }
 
-// boxColumns is boxLines down the columns of a w×h buffer, done row by
+// boxColumns is boxRows down the columns of a w×h buffer, done row by
 // row with one running sum per column so every inner loop walks memory
 // contiguously (a column-at-a-time pass thrashes the cache on large boxes).
-func boxColumns(src, dst []uint32, w, h, rad int, sums []uint32) {
+func boxColumns(src, dst []uint8, w, h, rad int, sums []uint32) {
 	if rad < 1 || h < 2 {
 		copy(dst[:w*h], src[:w*h])
 		return
@@ -225,12 +196,12 @@ func boxColumns(src, dst []uint32, w, h, rad int, sums []uint32) {
 	last := h - 1
 	first := src[:w]
 	for x := range sums {
-		sums[x] = uint32(rad+1) * first[x]
+		sums[x] = uint32(rad+1) * uint32(first[x])
 	}
 	for i := 1; i <= rad; i++ {
 		row := src[min(i, last)*w:][:w]
 		for x, v := range row {
-			sums[x] += v
+			sums[x] += uint32(v)
 		}
 	}
 	for y := 0; y < h; y++ {
@@ -238,8 +209,8 @@ func boxColumns(src, dst []uint32, w, h, rad int, sums []uint32) {
 		add := src[min(y+rad+1, last)*w:][:w]
 		sub := src[max(y-rad, 0)*w:][:w]
 		for x := range out {
-			out[x] = uint32((uint64(sums[x]+half) * m) >> 48)
-			sums[x] += add[x] - sub[x]
+			out[x] = uint8((uint64(sums[x]+half) * m) >> 48)
+			sums[x] += uint32(add[x]) - uint32(sub[x])
 		}
 	}
 }

@@ -174,26 +174,28 @@ func TestBoxBlurPreservesFlat(t *testing.T) {
 func TestBoxColumnsMatchesBoxLines(t *testing.T) {
 	const w, h = 7, 13
 	src := make([]uint32, w*h)
+	src8 := make([]uint8, w*h)
 	for i := range src {
 		src[i] = uint32(i * 37 % 251)
+		src8[i] = uint8(src[i])
+	}
+	check := func(name string, rad int, want []uint32, got []uint8) {
+		t.Helper()
+		for i := range want {
+			if uint32(got[i]) != want[i] {
+				t.Fatalf("%s rad %d: element %d = %d, want %d", name, rad, i, got[i], want[i])
+			}
+		}
 	}
 	for _, rad := range []int{1, 2, 3, 5, 6, 12} {
 		want := make([]uint32, w*h)
-		got := make([]uint32, w*h)
-		boxLines(src, want, h, w, w, 1, rad)
-		boxColumns(src, got, w, h, rad, make([]uint32, w))
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("rad %d: element %d = %d, want %d", rad, i, got[i], want[i])
-			}
-		}
-		boxLines(src, want, w, h, 1, w, rad)
-		boxRows(src, got, w, h, rad)
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("rows rad %d: element %d = %d, want %d", rad, i, got[i], want[i])
-			}
-		}
+		got := make([]uint8, w*h)
+		boxLines(src, want, h, w, w, 1, rad) // columns, reference
+		boxColumns(src8, got, w, h, rad, make([]uint32, w))
+		check("columns", rad, want, got)
+		boxLines(src, want, w, h, 1, w, rad) // rows, reference
+		boxRows(src8, got, w, h, rad)
+		check("rows", rad, want, got)
 	}
 }
 
@@ -298,6 +300,33 @@ func TestReciprocalIsExact(t *testing.T) {
 			if got := (n * m) >> 48; got != n/uint64(div) {
 				t.Fatalf("div %d n %d: %d want %d", div, n, got, n/uint64(div))
 			}
+		}
+	}
+}
+
+// boxLines is the straightforward reference for boxRows and boxColumns:
+// it box-filters n values along each of `lines` lines with a running
+// sum; step is the distance between neighbours on a line and lineStep the
+// distance between lines. Edges are clamped (the edge pixel repeats). The
+// cost is independent of the radius. uint32 wrap-around in the running sum
+// is harmless: the true sum always fits.
+func boxLines(src, dst []uint32, n, lines, step, lineStep, rad int) {
+	if rad < 1 || n < 2 {
+		copy(dst, src)
+		return
+	}
+	div := uint32(2*rad + 1)
+	half := div / 2
+	last := n - 1
+	for l := 0; l < lines; l++ {
+		base := l * lineStep
+		sum := uint32(rad+1) * src[base]
+		for i := 1; i <= rad; i++ {
+			sum += src[base+min(i, last)*step]
+		}
+		for i := 0; i < n; i++ {
+			dst[base+i*step] = (sum + half) / div
+			sum += src[base+min(i+rad+1, last)*step] - src[base+max(i-rad, 0)*step]
 		}
 	}
 }
