@@ -247,6 +247,9 @@ func ParseRate(s string) (int64, error) {
 	if mult == 0 {
 		return 0, fmt.Errorf("%q: unknown unit %q (B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit)", s, unit)
 	}
+	if v*mult > 1e12 {
+		return 0, fmt.Errorf("%q is above 1 TB/s", s)
+	}
 	r := int64(v * mult)
 	if r < 1024 && r != 0 {
 		return 0, fmt.Errorf("%q is below 1 KiB/s", s)

@@ -70,7 +70,7 @@ func TestParseRate(t *testing.T) {
 	}{
 		{"", 0, false}, {"0", 0, false}, {"20MiB/s", 20 << 20, false}, {"500kB/s", 500000, false},
 		{"8Mbit/s", 1000000, false}, {"4096", 4096, false}, {"1.5MB", 1500000, false},
-		{"10", 0, true}, {"fast", 0, true}, {"5 parsecs", 0, true}, {"-1MB", 0, true},
+		{"10", 0, true}, {"fast", 0, true}, {"1e18GB", 0, true}, {"5 parsecs", 0, true}, {"-1MB", 0, true},
 	}
 	for _, tc := range tests {
 		got, err := ParseRate(tc.in)
