@@ -182,13 +182,15 @@ func (s *Service) commitItem(ctx context.Context, ss *session, obj storage.Objec
 			return err
 		}
 		var id uuid.UUID
+		// The item's retention is the retention module's to compute (the
+		// storage lock above only covers the time until it does).
 		err = tx.QueryRow(ctx, `INSERT INTO evidence_items (sha256, size, filename, content_type, source_kind,
 				recorded_at, ingested_at, officer_id, device_id, camera_name, location, unit_id, dock_id, uploaded_by,
-				metadata, retain_until, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$7)
+				metadata, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$7)
 			ON CONFLICT (sha256) DO NOTHING RETURNING id`,
 			ss.SHA256[:], ss.Size, ss.Filename, ss.ContentType, m.Source(), m.RecordedAt, at,
-			m.OfficerID, m.DeviceID, m.CameraName, m.Location, ss.UnitID, ss.DockID, ss.UserID, meta, retain).Scan(&id)
+			m.OfficerID, m.DeviceID, m.CameraName, m.Location, ss.UnitID, ss.DockID, ss.UserID, meta).Scan(&id)
 		duplicate := false
 		ev := CustodyEvent{ActorKind: ss.ActorKind, ActorID: ss.ActorID, Actor: ss.Actor, At: at}
 		switch {

@@ -396,3 +396,36 @@ func TestCrashAfterCompleteReconciled(t *testing.T) {
 		}
 	}
 }
+
+// With RetainFor set, the original is locked in storage from the moment
+// it becomes visible; the item's own retention is left to the retention
+// module (NULL until computed).
+func TestOriginalLockedOnCommit(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, backend)
+			e.cfg.RetainFor = time.Hour
+			e.restart()
+			p := writeRandom(t, t.TempDir(), "a.mp4", 1000)
+			res, err := e.uploader(t).Upload(t.Context(), dock.Upload{Path: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := storage.ParseDigest(res.SHA256)
+			ref := storage.Ref{Namespace: storage.Originals, Digest: d}
+			obj, err := e.store.Stat(t.Context(), ref)
+			if err != nil || obj.RetainUntil.Before(time.Now().Add(50*time.Minute)) {
+				t.Fatalf("object retention %v, %v", obj.RetainUntil, err)
+			}
+			if err := e.store.Delete(t.Context(), ref); !errors.Is(err, storage.ErrRetained) {
+				t.Errorf("deleting a fresh original: %v, want ErrRetained", err)
+			}
+			if n := e.count(t, `SELECT count(*) FROM objects WHERE sha256 = $1 AND retain_until > now()`, d[:]); n != 1 {
+				t.Errorf("objects row without the lock date")
+			}
+			if n := e.count(t, `SELECT count(*) FROM evidence_items WHERE sha256 = $1 AND retain_until IS NULL`, d[:]); n != 1 {
+				t.Errorf("ingest set the item's retention")
+			}
+		})
+	}
+}
