@@ -13,7 +13,8 @@
 //
 //	POST /sessions  {"sha256","size","filename","content_type","metadata":{...}}
 //	  201 {"session_id","state":"open","offset","size","sha256","chunk_size"}
-//	  200 {"duplicate":true,"evidence_id","receipt"}   item with that sha256 exists
+//	  200 {"duplicate":true,"state":"committed","evidence_id","receipt",...}
+//	      an item with that sha256 exists (no session is made)
 //	  An open session of the same caller for the same sha256 is returned
 //	  again (200) instead of a new one, so an agent that lost its local state
 //	  still resumes where the server is.

@@ -217,7 +217,7 @@ func truncate(s string, n int) string {
 
 // Session is the server's view of an upload session.
 type Session struct {
-	SessionID  string           `json:"session_id"`
+	SessionID  string           `json:"session_id,omitempty"` // empty in a duplicate answer
 	State      string           `json:"state"`
 	Offset     int64            `json:"offset"` // durable: every byte before it is stored and hashed
 	Size       int64            `json:"size"`
