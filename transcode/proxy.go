@@ -110,6 +110,10 @@ func Proxy(ctx context.Context, in, out string, opts ProxyOptions, progress func
 		return nil, mediaErr(op, in, ErrInvalidOptions, err)
 	}
 	opts = opts.withDefaults()
+	if sameFile(in, out) {
+		// Renaming the proxy over its source would destroy an original.
+		return nil, mediaErr(op, out, ErrInvalidOptions, errors.New("output is the input file"))
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.partial")
 	if err != nil {
 		return nil, mediaErr(op, out, nil, err)
@@ -351,6 +355,19 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		progress(Progress{Percent: 100, Position: duration, Duration: duration})
 	}
 	return res, nil
+}
+
+// sameFile reports whether two paths name the same file (also through
+// links); a missing out is never the same.
+func sameFile(a, b string) bool {
+	ai, err1 := os.Stat(a)
+	bi, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(ai, bi)
+	}
+	aa, err1 := filepath.Abs(a)
+	ba, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ba
 }
 
 func sameVideoSource(a, b VideoSource) bool {

@@ -1,6 +1,7 @@
 package transcode_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -281,6 +282,23 @@ func TestProxyErrors(t *testing.T) {
 		{"bad preset", func(t *testing.T) string { return media(t, "normal.mp4") }, transcode.ProxyOptions{Preset: "warp"}, transcode.ErrInvalidOptions},
 		{"negative threads", func(t *testing.T) string { return media(t, "normal.mp4") }, transcode.ProxyOptions{Threads: -1}, transcode.ErrInvalidOptions},
 	}
+	t.Run("output is input", func(t *testing.T) {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "original.mp4")
+		b, err := os.ReadFile(media(t, "normal.mp4"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(src, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := transcode.Proxy(context.Background(), src, filepath.Join(dir, ".", "original.mp4"), transcode.ProxyOptions{}, nil); !errors.Is(err, transcode.ErrInvalidOptions) {
+			t.Fatalf("err %v, want ErrInvalidOptions", err)
+		}
+		if after, err := os.ReadFile(src); err != nil || !bytes.Equal(after, b) {
+			t.Errorf("original changed (%v)", err)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
