@@ -145,9 +145,9 @@ func (s *Service) serveObject(c *gin.Context, d Derivative, fallbackType string)
 		c.Header("Content-Type", ct)
 	}
 	c.Header("ETag", `"`+d.SHA256+`"`)
-	// Derivatives are immutable by digest, but access is per user: let the
-	// browser reuse them within its own session only.
-	c.Header("Cache-Control", "private, max-age=300")
+	// Cache-Control stays the API's no-store: evidence must not sit in a
+	// shared workstation's browser cache, where the next user (or the same
+	// browser after logout) could replay it without an authorization check.
 	http.ServeContent(c.Writer, c.Request, "", d.CreatedAt, r)
 }
 

@@ -235,7 +235,14 @@ func summarizeProbe(meta json.RawMessage) probeSummary {
 	}
 	pr := m.Probe
 	s.Duration, s.Rotation, s.Created = pr.Duration, pr.Rotation, pr.CreationTime
-	s.Device = strings.TrimSpace(pr.Device.Make + " " + pr.Device.Model)
+	// FFmpeg writes an unset MP4 vendor id as "[0][0][0][0]": not a make.
+	clean := func(v string) string {
+		if strings.Trim(v, "[0]") == "" {
+			return ""
+		}
+		return v
+	}
+	s.Device = strings.TrimSpace(clean(pr.Device.Make) + " " + clean(pr.Device.Model))
 	if pr.Location != nil {
 		s.Location = formatLatLon(pr.Location.Latitude, pr.Location.Longitude)
 	}

@@ -24,6 +24,9 @@
 // review API routes with the X-CSRF-Token header, so browser and API
 // clients share one implementation and one custody trail.
 //
-// The second factor (TOTP) belongs between the password check and the
-// session: see LoginStep in login.go.
+// The second factor (TOTP, identity.Store): an enrolled user gives the
+// code with the password (LoginStep in login.go); a user whose role
+// requires one (identity.MFARequiredRoles) and has none is sent to /mfa to
+// enrol, and every page refuses a session that still owes its second
+// factor, as the API does.
 package web

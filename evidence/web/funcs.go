@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/review"
 )
 
 // funcs are the template helpers. They format; they never decide access.
@@ -18,14 +19,20 @@ var funcs = template.FuncMap{
 	"fmtTime":     fmtTime,
 	"fmtTimePtr":  fmtTimePtr,
 	"fmtDuration": fmtDuration,
-	"fmtSize":     fmtSize,
-	"short":       func(s string) string { return shortID(s) },
-	"join":        strings.Join,
-	"percent":     func(f float64) string { return strconv.Itoa(int(f + 0.5)) },
-	"sortLink":    sortLink,
-	"pageLink":    pageLink,
-	"eventText":   eventText,
-	"hashShort":   func(h interface{ String() string }) string { return h.String()[:12] + "…" },
+	"fmtShortPtr": func(t *time.Time) string {
+		if t == nil {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04")
+	},
+	"fmtSize":   fmtSize,
+	"short":     func(s string) string { return shortID(s) },
+	"join":      strings.Join,
+	"percent":   func(f float64) string { return strconv.Itoa(int(f + 0.5)) },
+	"sortLink":  sortLink,
+	"pageLink":  pageLink,
+	"eventText": eventText,
+	"hashShort": func(h interface{ String() string }) string { return h.String()[:12] + "…" },
 	"json": func(v any) (template.JS, error) {
 		b, err := json.Marshal(v)
 		return template.JS(b), err
@@ -35,6 +42,9 @@ var funcs = template.FuncMap{
 		return string(b), err
 	},
 	"add": func(a, b int) int { return a + b },
+	// derived reports whether the item has a derivative of a kind (a
+	// missing map entry is a zero struct, which templates count as true).
+	"derived": func(m map[string]review.Derivative, kind string) bool { _, ok := m[kind]; return ok },
 	"has": func(list []string, s string) bool {
 		for _, x := range list {
 			if x == s {

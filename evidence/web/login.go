@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -15,17 +14,6 @@ import (
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 )
-
-// SecondFactor checks a user's second factor (TOTP) after the password.
-// The engineer adding TOTP implements it; with none configured, or for a
-// user without an enrolled factor, the password alone opens the session
-// (with mfa_passed false).
-type SecondFactor interface {
-	// Required reports whether u must pass a second factor.
-	Required(ctx context.Context, u identity.User) bool
-	// Verify checks the code the user typed.
-	Verify(ctx context.Context, u identity.User, code string) error
-}
 
 // loginCSRFCookie carries the double-submit token of the login form: a
 // page on another site cannot read it, so it cannot forge a login post
@@ -84,10 +72,12 @@ func (u *UI) login(c *gin.Context) {
 		u.renderLogin(c, v, d)
 		return
 	}
-	// LoginStep: the second factor. The password was right; a required
-	// code must be right too before any session exists.
+	// LoginStep: the second factor. An enrolled user must give a valid
+	// code (or recovery code) with the password before any session exists;
+	// a user whose role requires one but who has none yet gets a session
+	// that can do nothing but enrol (requireUser sends it to /mfa).
 	mfa := false
-	if u.d.SecondFactor != nil && u.d.SecondFactor.Required(ctx, user) {
+	if user.MFAEnrolled {
 		code := strings.TrimSpace(c.PostForm("code"))
 		if code == "" {
 			d.NeedCode = true
@@ -96,7 +86,7 @@ func (u *UI) login(c *gin.Context) {
 			u.renderLogin(c, v, d)
 			return
 		}
-		if err := u.d.SecondFactor.Verify(ctx, user, code); err != nil {
+		if err := u.d.Identity.VerifySecondFactor(ctx, user.ID, code); err != nil {
 			u.audit(c, api.AuditEvent{Type: "logon", Actor: "user:" + user.Username, Outcome: "failure", Details: map[string]any{"reason": "second factor: " + err.Error(), "via": "web"}})
 			d.NeedCode = true
 			v.Status, v.Error = http.StatusUnauthorized, "That code is not valid."
@@ -114,6 +104,10 @@ func (u *UI) login(c *gin.Context) {
 	u.d.API.SetSessionCookie(c, value)
 	http.SetCookie(c.Writer, &http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/login", MaxAge: -1})
 	u.audit(c, api.AuditEvent{Type: "logon", Actor: "user:" + user.Username, Outcome: "success", Details: map[string]any{"via": "web", "mfa": mfa}})
+	if !mfa && identity.MFARequiredRoles[user.Role] {
+		c.Redirect(http.StatusSeeOther, "/mfa?next="+url.QueryEscape(d.Next))
+		return
+	}
 	c.Redirect(http.StatusSeeOther, d.Next)
 }
 

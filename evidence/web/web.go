@@ -45,8 +45,6 @@ type Deps struct {
 	SessionMax time.Duration
 	// SecureCookies marks the login CSRF cookie Secure (HTTPS only).
 	SecureCookies bool
-	// SecondFactor, when set, is asked after the password (see LoginStep).
-	SecondFactor SecondFactor
 }
 
 // UI serves the pages.
@@ -88,6 +86,8 @@ func Routes() map[string]api.Access {
 		"GET /login":                   page("login form"),
 		"POST /login":                  page("log in (password, then second factor when enrolled)"),
 		"POST /logout":                 page("log out"),
+		"GET /mfa":                     page("second factor: enter a code, or enrol when the role requires one"),
+		"POST /mfa":                    page("second factor: verify a code or confirm enrolment"),
 		"GET /static/*file":            page("embedded CSS, JavaScript and icons"),
 		"GET /evidence":                page("evidence search"),
 		"GET /evidence/:id":            page("evidence review page"),
@@ -117,6 +117,8 @@ func (u *UI) Register(e *gin.Engine) {
 	e.GET("/login", u.loginForm)
 	e.POST("/login", u.login)
 	e.POST("/logout", u.logout)
+	e.GET("/mfa", u.mfaPage)
+	e.POST("/mfa", u.mfaSubmit)
 	e.GET("/", u.requireUser(u.dashboard))
 	e.GET("/evidence", u.requireUser(u.search))
 	e.GET("/evidence/:id", u.requireUser(u.item))
@@ -156,6 +158,19 @@ func (u *UI) requireUser(h func(*gin.Context, *view)) gin.HandlerFunc {
 		if !ok || p.Kind != identity.KindUser || !hasSession {
 			next := c.Request.URL.RequestURI()
 			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+			c.Abort()
+			return
+		}
+		// The API refuses a session that still owes its second factor;
+		// pages do the same (they are Public at the enforcement point).
+		pending, _, err := u.mfaPending(c, p, sess)
+		if err != nil {
+			u.serverError(c, &view{Request: c.Request}, err)
+			c.Abort()
+			return
+		}
+		if pending {
+			c.Redirect(http.StatusSeeOther, "/mfa?next="+url.QueryEscape(c.Request.URL.RequestURI()))
 			c.Abort()
 			return
 		}

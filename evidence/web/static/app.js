@@ -107,7 +107,8 @@
         b.style.backgroundSize = Math.round(sp.width * scale) + "px " + Math.round(sp.height * scale) + "px";
         b.style.backgroundPosition = (-tile.x * scale) + "px " + (-tile.y * scale) + "px";
         var label = document.createElement("span");
-        label.textContent = fmt(tile.time);
+        // Short clips have tiles less than a second apart: show tenths.
+        label.textContent = sp.tiles.length > 1 && list[list.length - 1].time < 60 ? tile.time.toFixed(1) + " s" : fmt(tile.time);
         b.appendChild(label);
         if (markers.some(function (m) { return m.at >= tile.time && m.at < next; })) {
           b.classList.add("has-marker");

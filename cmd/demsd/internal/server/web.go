@@ -54,10 +54,17 @@ func registerWeb(a *App) error {
 	if err != nil {
 		return err
 	}
+	// The retention service keeps retain-until and legal holds (and their
+	// storage locks) right after category and case changes made here; it
+	// holds no state, so this instance and registerRetention's may differ.
+	keeper, err := newRetention(a)
+	if err != nil {
+		return err
+	}
 	authz := Authorizer{Access: a.Access}
 	rv := review.New(review.Deps{
 		Pool: a.Pool, Storage: a.Storage, Evidence: a.Evidence, Authorizer: authz,
-		Retention: scheduleCategories{sched}, Auditor: auditor{a},
+		Retention: scheduleCategories{sched}, Auditor: auditor{a}, Keeper: retentionKeeper{keeper},
 	})
 	a.API.Declare(review.Routes())
 	rv.Register(a.API.Engine())
