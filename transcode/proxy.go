@@ -265,6 +265,14 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		}
 		return w.WriteVideoFrame(o)
 	}
+	// The AAC encoder counts in samples (1/rate); aresample's output should
+	// already be in that time base, but do not rely on it.
+	writeAudio := func(o *astiav.Frame) error {
+		if tb, want := af.TimeBase(), astiav.NewRational(1, aopts.SampleRate); tb != want {
+			o.SetPts(astiav.RescaleQ(o.Pts(), tb, want))
+		}
+		return w.WriteAudioFrame(o)
+	}
 	// Streams can change picture size or audio format midway (a CCTV
 	// recorder switching resolution, concatenated MPEG-TS). Each change
 	// gets a new graph; the old one is drained (video) and freed at once
@@ -326,7 +334,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		if vd == nil {
 			report(d, f.Pts())
 		}
-		return af.Push(f, w.WriteAudioFrame)
+		return af.Push(f, writeAudio)
 	}
 	err = decodePipelined(c, in, decoders, consume)
 	if err != nil {
@@ -341,7 +349,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		}
 	}
 	if af != nil {
-		if err := af.Push(nil, w.WriteAudioFrame); err != nil {
+		if err := af.Push(nil, writeAudio); err != nil {
 			return nil, withOp(op, inPath, err)
 		}
 	}
