@@ -42,6 +42,9 @@ var funcs = template.FuncMap{
 		return string(b), err
 	},
 	"add": func(a, b int) int { return a + b },
+	// trimNoProxy drops the stored "no playable proxy: " prefix where the
+	// page already says it.
+	"trimNoProxy": func(s string) string { return strings.TrimPrefix(s, "no playable proxy: ") },
 	// derived reports whether the item has a derivative of a kind (a
 	// missing map entry is a zero struct, which templates count as true).
 	"derived": func(m map[string]review.Derivative, kind string) bool { _, ok := m[kind]; return ok },

@@ -150,7 +150,6 @@ func TestReviewInBrowser(t *testing.T) {
 	if txt := evalT[string](t, ctx, `document.querySelector('main').innerText`); !strings.Contains(txt, "New footage in hq.north") || !strings.Contains(txt, "Disturbance call, North Park") {
 		t.Fatalf("dashboard: %s", txt)
 	}
-	shot(t, ctx, dir, "02-dashboard")
 
 	// Search by text and officer; the result links to the item.
 	must(t, "search", chromedp.Do(ctx,
@@ -226,6 +225,15 @@ func TestReviewInBrowser(t *testing.T) {
 			t.Errorf("custody timeline lacks %q:\n%s", want, custodyText)
 		}
 	}
+	// Flag it for attention: the dashboard lists it.
+	must(t, "flag", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#flag-button"))))
+	waitJS(t, ctx, "flagged", `document.readyState === 'complete' && document.getElementById('flag-button').dataset.flagged === 'true'`, 30*time.Second)
+	must(t, "dashboard", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#flag-h"))))
+	if txt := evalT[string](t, ctx, `document.getElementById('flag-h').parentElement.innerText`); !strings.Contains(txt, "Disturbance call, North Park") {
+		t.Fatalf("dashboard's flagged list: %s", txt)
+	}
+	shot(t, ctx, dir, "02-dashboard")
+	must(t, "back to item", chromedp.Do(ctx, chromedp.Navigate(base+"/evidence/"+item.String()), chromedp.WaitVisible(chromedp.CSS("#timeline .tile"))))
 	must(t, "seek for picture", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#markers button.seek"))))
 	chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const v = document.getElementById('player'); return !v.seeking && v.readyState >= 2; })()`, chromedp.WithPollingTimeout(30*time.Second)))
 	shot(t, ctx, dir, "04-evidence")
