@@ -203,6 +203,9 @@ func TestReviewHTTPEdges(t *testing.T) {
 		{name: "own unit, item of other unit", user: "sgt.north", method: "GET", path: "/api/v1/evidence/" + south.String() + "/thumbnail", status: 404},
 		{name: "whole proxy", user: "sgt.north", method: "GET", path: "/api/v1/evidence/" + nid + "/proxy", status: 200,
 			check: func(t *testing.T, resp *http.Response, body []byte) {
+				if resp.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("proxy Cache-Control %q: evidence must not be cached by browsers", resp.Header.Get("Cache-Control"))
+				}
 				if int64(len(body)) != proxySize || resp.Header.Get("Content-Type") != "video/mp4" || resp.Header.Get("Accept-Ranges") != "bytes" {
 					t.Errorf("got %d bytes %q ranges=%q; want %d video/mp4 bytes", len(body), resp.Header.Get("Content-Type"), resp.Header.Get("Accept-Ranges"), proxySize)
 				}
