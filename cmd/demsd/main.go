@@ -13,10 +13,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/asticode/go-astiav"
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// FFmpeg logs warnings about every odd packet straight to stderr;
+	// errors are reported through our own errors instead.
+	astiav.SetLogLevel(astiav.LogLevelError)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{
