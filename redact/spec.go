@@ -357,6 +357,10 @@ func (s *Spec) Validate() error {
 			p.add(field, "must not be empty")
 			return
 		}
+		if id == "slate" {
+			p.add(field, `"slate" is reserved for the slate's report item`)
+			return
+		}
 		if prev, dup := ids[id]; dup {
 			p.add(field, "duplicate id %q (also %s)", id, prev)
 			return

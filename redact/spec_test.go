@@ -93,6 +93,7 @@ func TestParseRejects(t *testing.T) {
 		{"negative x", `"x": 10, "y": 10`, `"x": -10, "y": 10`, "regions[0].keyframes[0].x: negative (-10): box off frame"},
 		{"zero width", `"width": 50, "height": 60}, {"time": 3`, `"width": 0, "height": 60}, {"time": 3`, "regions[0].keyframes[0].width: must be positive (got 0)"},
 		{"duplicate id", `"id": "plate"`, `"id": "region-1"`, `regions[1].id: duplicate id "region-1" (also regions[0].id)`},
+		{"reserved id", `"id": "plate"`, `"id": "slate"`, `regions[1].id: "slate" is reserved for the slate's report item`},
 		{"audio inverted", `"start": 2, "end": 3`, `"start": 3, "end": 2`, "audio[0].end: before start (2.0s < 3.0s)"},
 		{"audio action", `"action": "mute"`, `"action": "beep"`, `audio[0].action: unknown action "beep" (want mute or bleep)`},
 		{"mute frequency", `"action": "mute"`, `"action": "mute", "frequency": 440`, "audio[0].frequency: only a bleep has a frequency"},
