@@ -184,6 +184,8 @@
           if (bar) { bar.value = pct; bar.textContent = pct + "%"; }
           say("job-pct", pct + "%");
           var txt = j.status + (j.attempts ? " (attempt " + j.attempts + ")" : "") + (j.error ? " — " + j.error : "");
+          var badge = document.getElementById("proxy-badge");
+          if (badge) { badge.textContent = "proxy " + j.status; badge.className = "status s-" + j.status; }
           var jt = document.getElementById("job-text");
           if (jt) jt.textContent = txt;
           if (j.status === "ready" || j.status === "failed") { window.location.reload(); return; }

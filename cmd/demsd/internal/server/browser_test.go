@@ -354,3 +354,57 @@ func TestReviewInBrowser(t *testing.T) {
 		t.Fatal("case hold from the UI did not hold the item")
 	}
 }
+
+// TestJobProgressInBrowser opens an item whose proxy is not made yet: the
+// page shows the job waiting, then (workers started) its progress, and
+// turns into the player by itself when the worker finishes.
+func TestJobProgressInBrowser(t *testing.T) {
+	e := newReviewEnv(t)
+	ctx := browser(t)
+	dir := screenshotDir(t)
+	bg := context.Background()
+	sctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	must(t, "stop workers", e.app.River.Stop(sctx))
+
+	u, err := e.app.Identity.UserByName(bg, "officer.north")
+	must(t, "user", err)
+	clip := filepath.Join(e.dir, "long.mp4")
+	must(t, "clip", MakeDemoClip(bg, e.dir, clip, DemoClip{Seconds: 90, Width: 320, Height: 240, FPS: 15, Hue: 140}))
+	at := time.Now().UTC().Truncate(time.Second)
+	id, err := IngestFile(bg, e.app, u.Principal("test"), clip, "BWC-N-01_long.mp4", wire.Metadata{OfficerID: u.Badge, DeviceID: "BWC-N-01", RecordedAt: &at})
+	must(t, "ingest", err)
+
+	login(t, ctx, e.srv.URL, "sgt.north", e.password("sgt.north"))
+	must(t, "item page", chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/evidence/"+id.String()), chromedp.WaitVisible(chromedp.CSS("#job"))))
+	if txt := evalT[string](t, ctx, `document.getElementById('job').innerText`); !strings.Contains(txt, "pending") || !strings.Contains(txt, "0%") {
+		t.Fatalf("job panel before the worker runs: %q", txt)
+	}
+	shot(t, ctx, dir, "14-evidence-pending")
+
+	must(t, "start workers", e.app.River.Start(bg))
+	// The page polls /job every 2 s; catch it mid-way for the picture when
+	// the encoder is slow enough (not asserted: speed varies).
+	deadline := time.Now().Add(3 * time.Minute)
+	shotTaken := false
+	for time.Now().Before(deadline) {
+		pct, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => { const p = document.getElementById('job-progress'); return p ? p.value : -1; })()`))
+		if err == nil && pct > 5 && pct < 90 && !shotTaken {
+			shot(t, ctx, dir, "15-evidence-processing")
+			shotTaken = true
+		}
+		if err == nil && pct == -1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !shotTaken {
+		t.Log("the job finished between two polls; no progress screenshot this time")
+	}
+	waitJS(t, ctx, "player after the job", `document.readyState === 'complete' && document.getElementById('player') && document.querySelectorAll('#timeline .tile').length > 0`, 3*time.Minute)
+	var status string
+	must(t, "status", e.app.Pool.QueryRow(bg, `SELECT proxy_status FROM evidence_items WHERE id = $1`, id).Scan(&status))
+	if status != "ready" {
+		t.Fatalf("proxy_status %s after the page showed the player", status)
+	}
+}
