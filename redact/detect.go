@@ -260,11 +260,20 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			return nil
 		}
 		if graph == nil {
-			factor := max(1, (f.Width()+opts.MaxWidth-1)/opts.MaxWidth)
-			w, h := max(1, f.Width()/factor), max(1, f.Height()/factor)
-			scale = float64(f.Width()) / float64(w)
-			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()),
-				fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h), 1)
+			// Detect on the upright picture: pigo finds upright faces only,
+			// and spec coordinates are upright.
+			fw, fh := f.Width(), f.Height()
+			if media.Rotation == 90 || media.Rotation == 270 {
+				fw, fh = fh, fw
+			}
+			factor := max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
+			w, h := max(1, fw/factor), max(1, fh/factor)
+			scale = float64(fw) / float64(w)
+			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h)
+			if rot := transcode.RotationFilter(media.Rotation); rot != "" {
+				spec = rot + "," + spec
+			}
+			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), spec, 1)
 			if err != nil {
 				return err
 			}

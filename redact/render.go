@@ -50,6 +50,10 @@ func mediaInfo(in *transcode.Input) MediaInfo {
 	if in.Video != nil {
 		cp := in.Video.CodecParameters()
 		m.Width, m.Height = cp.Width(), cp.Height()
+		m.Rotation = transcode.StreamRotation(in.Video)
+		if m.Rotation == 90 || m.Rotation == 270 {
+			m.Width, m.Height = m.Height, m.Width
+		}
 	}
 	return m
 }
@@ -250,7 +254,12 @@ func newRenderer(ctx context.Context, c *transcode.Closer, spec *Spec, in *trans
 	if w < 2 || h < 2 {
 		return nil, fmt.Errorf("redact: render: %w: frame size %dx%d too small", transcode.ErrCorruptMedia, media.Width, media.Height)
 	}
+	// Rotate first, so spec coordinates, effects and the slate are all in
+	// the upright picture a viewer sees (the output carries no rotation).
 	r.filterSpec = fmt.Sprintf("crop=%d:%d:0:0,format=yuv420p", w, h)
+	if rot := transcode.RotationFilter(media.Rotation); rot != "" {
+		r.filterSpec = rot + "," + r.filterSpec
+	}
 	r.vtb = in.Video.TimeBase()
 	fr := in.FormatContext.GuessFrameRate(in.Video, nil)
 	if fr.Num() <= 0 || fr.Den() <= 0 {

@@ -270,3 +270,55 @@ func TestRenderSeeksToLateInPoint(t *testing.T) {
 		}
 	}
 }
+
+// A phone recording stored sideways with a display rotation renders
+// upright, with spec coordinates in the upright picture, exactly like the
+// ffmpeg CLI's autorotated decode of the source.
+func TestRenderAppliesRotation(t *testing.T) {
+	dir := t.TempDir()
+	stored := filepath.Join(dir, "stored.mp4")
+	c := clipSpec{width: 160, height: 120, fps: 10, seconds: 2, faceW: 48, faceH: 60, x0: 10, y0: 20, vx: 20}
+	makeClip(t, stored, c)
+	src := filepath.Join(dir, "rotated.mp4")
+	runFFmpeg(t, "-i", stored, "-c", "copy", "-metadata:s:v:0", "rotate=90", src)
+	media, err := Probe(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if media.Width != 120 || media.Height != 160 || (media.Rotation != 90 && media.Rotation != 270) {
+		t.Fatalf("probe: %+v, want upright 120x160 rotated 90", media)
+	}
+	spec, err := Parse([]byte(`{"version": 1, "clip": {"source": "x"}, "regions": [{"shape": "rectangle", "effect": {"type": "fill"},
+	  "reason": "r", "origin": "manual", "keyframes": [{"time": 0.5, "x": 10, "y": 100, "width": 100, "height": 50}, {"time": 1, "x": 10, "y": 100, "width": 100, "height": 50}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Off the upright frame, though it would fit the stored one.
+	wide, _ := Parse([]byte(`{"version": 1, "clip": {"source": "x"}, "regions": [{"shape": "rectangle", "effect": {"type": "fill"},
+	  "reason": "r", "origin": "manual", "keyframes": [{"time": 0.5, "x": 0, "y": 0, "width": 150, "height": 10}]}]}`))
+	if err := wide.ValidateMedia(media); err == nil {
+		t.Error("box wider than the upright frame accepted")
+	}
+	out := filepath.Join(dir, "out.mp4")
+	if _, err := Render(context.Background(), spec, src, out, RenderOptions{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srcFrames := grayFrames(t, src, 120, 160) // the CLI autorotates
+	outFrames := grayFrames(t, out, 120, 160)
+	if len(outFrames) != len(srcFrames) || len(outFrames) != 20 {
+		t.Fatalf("frames: source %d, output %d", len(srcFrames), len(outFrames))
+	}
+	top := Box{0, 0, 120, 95}
+	for i := range outFrames {
+		mad, _, _ := rectStats(srcFrames[i], outFrames[i], 120, top)
+		if mad > 4 {
+			t.Errorf("frame %d: upright picture outside the region differs from the autorotated source (diff %.1f)", i, mad)
+		}
+		fill, _, tex := rectStats(srcFrames[i], outFrames[i], 120, Box{12, 102, 96, 46})
+		if inWin := i >= 5 && i <= 10; inWin && (fill < 20 || tex > 1) {
+			t.Errorf("frame %d: region not filled (diff %.1f, texture %.2f)", i, fill, tex)
+		} else if !inWin && fill > 4 {
+			t.Errorf("frame %d: outside the window the region changed (diff %.1f)", i, fill)
+		}
+	}
+}

@@ -463,8 +463,14 @@ func (s *Spec) Validate() error {
 // MediaInfo is what validation needs to know about the probed source.
 type MediaInfo struct {
 	Duration float64 // seconds
-	Width    int     // pixels of the decoded picture
-	Height   int
+	// Width and Height are the picture as displayed: the decoded size with
+	// the stream's rotation applied (a 1920×1080 recording rotated 90° is
+	// 1080×1920). Spec coordinates are in this upright picture.
+	Width  int
+	Height int
+	// Rotation is the clockwise rotation (0, 90, 180, 270) the renderer
+	// and detector apply to decoded frames before anything else.
+	Rotation int
 	HasVideo bool
 	HasAudio bool
 }
