@@ -28,7 +28,8 @@
 // Times in a spec are seconds on the source's presentation timeline (the
 // first frame of the source is 0). A frame is inside a window when its pts
 // time t satisfies start <= t <= end. Box coordinates are pixels of the
-// source frame.
+// upright picture: decoded frames are first turned by the stream's display
+// rotation, exactly as players and the ffmpeg CLI show them.
 //
 // API:
 //
