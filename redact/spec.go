@@ -109,7 +109,8 @@ const (
 	OriginManual Origin = "manual"
 )
 
-// Keyframe is a region's box at one instant, in source pixels.
+// Keyframe is a region's box at one instant, in pixels of the upright
+// (rotation-applied) source picture.
 type Keyframe struct {
 	Time   float64 `json:"time"`
 	X      float64 `json:"x"`
@@ -654,7 +655,7 @@ func (r *Region) Window() (start, end float64) {
 	return r.Keyframes[0].Time, r.Keyframes[len(r.Keyframes)-1].Time
 }
 
-// Box is a rectangle in source pixels.
+// Box is a rectangle in pixels of the upright source picture.
 type Box struct{ X, Y, W, H float64 }
 
 // BoxAt returns the region's box at time t, interpolated linearly between

@@ -5,7 +5,8 @@ import (
 	"sort"
 )
 
-// Detection is one face found in one analysed frame, in source pixels.
+// Detection is one face found in one analysed frame, in pixels of the
+// upright source picture.
 type Detection struct {
 	Box Box
 	// Score is pigo's cluster score q (higher is surer; 5 is the usual
