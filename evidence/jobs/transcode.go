@@ -70,6 +70,11 @@ type TranscodeWorker struct {
 	// MinTimeout is the least time a job gets, however short the media;
 	// the timeout grows with the media's duration (see Timeout).
 	MinTimeout time.Duration
+	// MaxTimeout caps the timeout below river's RescueStuckJobsAfter, so a
+	// long job is stopped by its own deadline (and retried) rather than
+	// rescued by river while it is still running, which would run it twice
+	// at once. Zero means no cap.
+	MaxTimeout time.Duration
 	// Logger receives progress and failures (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -91,13 +96,20 @@ func (w *TranscodeWorker) Timeout(job *river.Job[TranscodeArgs]) time.Duration {
 	err := w.Pool.QueryRow(ctx, `SELECT size, (metadata->'probe'->>'duration')::float8 FROM evidence_items WHERE id = $1`,
 		job.Args.EvidenceID).Scan(&size, &duration)
 	if err != nil {
+		if w.MaxTimeout > 0 && min > w.MaxTimeout {
+			return w.MaxTimeout
+		}
 		return min
 	}
 	secs := float64(size) * 8 / 1e6
 	if duration != nil && *duration > 0 {
 		secs = *duration
 	}
-	return TranscodeTimeout(secs, min)
+	d := TranscodeTimeout(secs, min)
+	if w.MaxTimeout > 0 && d > w.MaxTimeout {
+		d = w.MaxTimeout
+	}
+	return d
 }
 
 // TranscodeTimeout is the deadline for media of the given duration in
