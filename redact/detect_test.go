@@ -146,3 +146,40 @@ func TestTrackFaces(t *testing.T) {
 		t.Errorf("confidence %g, want 20/(20+10)", c)
 	}
 }
+
+func TestDetectTracksTwoFaces(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "two.mp4")
+	// Face A moves right along the top, face B (mirrored) left along the bottom.
+	a := clipSpec{faceW: 112, faceH: 140, x0: 20, y0: 20, vx: 60}
+	b := clipSpec{faceW: 112, faceH: 140, x0: 500, y0: 210, vx: -60}
+	runFFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=3",
+		"-loop", "1", "-framerate", "25", "-i", filepath.Join("testdata", "face.jpg"),
+		"-filter_complex", "[1]scale=112:140,format=yuv420p,split[f1][f0];[f0]hflip[f2];"+
+			"[0][f1]overlay=x='20+60*t':y=20:shortest=1[v1];[v1][f2]overlay=x='500-60*t':y=210:shortest=1[v]",
+		"-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-t", "3", src)
+	res, err := Detect(context.Background(), src, DetectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Spec.Regions) != 2 {
+		t.Fatalf("want 2 tracked faces, got %d", len(res.Spec.Regions))
+	}
+	for _, face := range []clipSpec{a, b} {
+		covered := 0
+		for i := 0; i < 75; i++ {
+			ts := float64(i) / 25
+			photo := face.faceAt(ts)
+			fx, fy := faceCentre(photo)
+			for _, r := range res.Spec.Regions {
+				if bx, ok := r.BoxAt(ts); ok && bx.X <= fx-30 && bx.X+bx.W >= fx+30 && bx.Y <= fy-40 && bx.Y+bx.H >= fy+40 {
+					covered++
+					break
+				}
+			}
+		}
+		if covered != 75 {
+			t.Errorf("face starting at x=%g covered on %d of 75 frames", face.x0, covered)
+		}
+	}
+}
