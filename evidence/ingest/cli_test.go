@@ -15,15 +15,31 @@ import (
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 )
 
-// buildOnce builds a command of this module once per test binary.
+// binDir holds the commands built for this test process (see TestMain):
+// private to the process, so concurrent test runs never share a binary.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "opendems-ingest-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// builds remembers what buildCmd built in this process.
 var builds sync.Map
 
+// buildCmd builds a command of this module once per test process.
 func buildCmd(t testing.TB, pkg string, cgo bool) string {
 	t.Helper()
 	if p, ok := builds.Load(pkg); ok {
 		return p.(string)
 	}
-	out := filepath.Join(os.TempDir(), "opendems-ingest-test-"+filepath.Base(pkg))
+	out := filepath.Join(binDir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, "github.com/opendems/opendems/"+pkg)
 	cmd.Env = os.Environ()
 	if !cgo {
