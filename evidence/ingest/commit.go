@@ -71,8 +71,17 @@ func (s *Service) Commit(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err != nil {
 		return wire.CommitResponse{}, fmt.Errorf("ingest: load session: %w", err)
 	}
-	return s.commit(ctx, ss)
+	// Once started, a commit runs to its end even if the client goes away
+	// (the fs backend re-reads a 10 GiB original at Complete): the agent's
+	// retry then finds it committed instead of starting it over.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	return s.commit(cctx, ss)
 }
+
+// commitTimeout bounds one commit (verification of the largest original
+// on the slowest backend, plus the database transaction).
+const commitTimeout = 2 * time.Hour
 
 func (s *Service) commit(ctx context.Context, ss *session) (wire.CommitResponse, error) {
 	if ss.State == wire.StateCommitted {
