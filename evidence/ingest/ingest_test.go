@@ -429,3 +429,21 @@ func TestOriginalLockedOnCommit(t *testing.T) {
 		})
 	}
 }
+
+// An abandoned session that had received every byte is committed by the
+// janitor rather than thrown away.
+func TestCleanupCommitsCompleteSession(t *testing.T) {
+	e := newEnv(t, "fs")
+	p := writeRandom(t, t.TempDir(), "a.mp4", testChunk+5)
+	_, h := uploadAllChunks(t, e.client(t), p)
+	later := time.Now().Add(2 * time.Hour)
+	e.now.Store(&later)
+	if n, err := e.svc.Load().CleanupAbandoned(t.Context(), time.Hour); err != nil || n != 1 {
+		t.Fatalf("cleanup = %d, %v", n, err)
+	}
+	d, _ := storage.ParseDigest(h)
+	if n := e.count(t, `SELECT count(*) FROM evidence_items WHERE sha256 = $1`, d[:]); n != 1 {
+		t.Fatalf("%d items", n)
+	}
+	e.assertNoOrphans(t)
+}
