@@ -219,3 +219,23 @@ func TestRateLimiterPaces(t *testing.T) {
 		t.Error("unlimited limiter is not nil")
 	}
 }
+
+// The configuration shown in docs/ingest.md parses and validates.
+func TestDocumentedConfig(t *testing.T) {
+	b, err := os.ReadFile("../../docs/ingest.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no yaml block in docs/ingest.md")
+	}
+	c, err := ParseConfig([]byte(block))
+	if err != nil {
+		t.Fatalf("documented config: %v", err)
+	}
+	if len(c.Watch) != 2 || c.Watch[1].Defaults.SourceKind != "cctv" {
+		t.Errorf("documented config read as %+v", c)
+	}
+}
