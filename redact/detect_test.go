@@ -183,3 +183,36 @@ func TestDetectTracksTwoFaces(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTrackFaces feeds arbitrary detections to the tracker: whatever comes
+// in, the proposal must validate against the media (keyframes increasing,
+// inside the frame and the duration).
+func FuzzTrackFaces(f *testing.F) {
+	f.Add([]byte{10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120})
+	f.Add([]byte{0, 0, 0, 0, 255, 255, 255, 255, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const w, h, dur = 320, 240, 10.0
+		var obs []Observation
+		ts := 0.0
+		for len(data) >= 5 {
+			d := data[:5]
+			data = data[5:]
+			ts += float64(d[0]%8) / 10
+			if ts > dur {
+				break
+			}
+			s := float64(d[3]%100) + 4
+			det := Detection{Box: Box{float64(d[1]) * 1.3, float64(d[2]), s, s}, Score: float64(d[4])}
+			if len(obs) > 0 && obs[len(obs)-1].T == ts {
+				obs[len(obs)-1].Detections = append(obs[len(obs)-1].Detections, det)
+			} else {
+				obs = append(obs, Observation{T: ts, Detections: []Detection{det}})
+			}
+		}
+		tracks := TrackFaces(obs, w, h, dur, TrackerOptions{Lead: 0.2})
+		spec := ProposeSpec("fuzz", tracks, DetectOptions{})
+		if err := spec.ValidateMedia(MediaInfo{Duration: dur, Width: w, Height: h, HasVideo: true}); err != nil {
+			t.Fatalf("proposal invalid: %v", err)
+		}
+	})
+}
