@@ -136,6 +136,12 @@ func (s *Service) liveSession(ctx context.Context, p identity.Principal, digest 
 // duplicateAtCreate answers a create for bytes an item already holds.
 func (s *Service) duplicateAtCreate(ctx context.Context, p identity.Principal, digest storage.Digest, req wire.CreateRequest) (wire.CreateResponse, bool, error) {
 	var resp wire.CreateResponse
+	// The common case (new bytes) costs one query, no transaction.
+	if _, err := itemBySHA(ctx, s.cfg.Pool, digest); errors.Is(err, pgx.ErrNoRows) {
+		return resp, false, nil
+	} else if err != nil {
+		return resp, true, fmt.Errorf("ingest: duplicate check: %w", err)
+	}
 	found := false
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		it, err := itemBySHA(ctx, tx, digest)
@@ -290,8 +296,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 
 // PutChunk stores one chunk at the durable offset and advances it.
 func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UUID, c wire.Chunk, body io.Reader) (wire.ChunkResponse, error) {
-	ss, err := s.owned(ctx, p, id)
-	if err != nil {
+	if err := s.authorize(ctx, p); err != nil {
 		return wire.ChunkResponse{}, err
 	}
 	release, ok := s.acquire(id)
@@ -299,9 +304,10 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 		return wire.ChunkResponse{}, apiErr(wire.CodeSessionBusy, "another request is writing to session %s", id)
 	}
 	defer release()
-	// Reload under the in-process lock: the first load may be stale.
-	if ss, err = loadSession(ctx, s.cfg.Pool, id, false); err != nil {
-		return wire.ChunkResponse{}, fmt.Errorf("ingest: load session: %w", err)
+	// Loaded under the in-process lock, so it is current.
+	ss, err := s.owned(ctx, p, id)
+	if err != nil {
+		return wire.ChunkResponse{}, err
 	}
 	if err := s.usable(ss); err != nil {
 		return wire.ChunkResponse{}, err
