@@ -227,7 +227,7 @@ type renderer struct {
 	vtb        astiav.Rational
 	frames     int
 	samples    int64
-	lastT      float64
+	lastT      float64 // source time of the last encoded frame
 	videoDone  bool
 	audioDone  bool
 	checkSeek  bool // after a seek: first frames must not be past the in point
@@ -337,7 +337,7 @@ func (r *renderer) videoOut(f *astiav.Frame) error {
 		return err
 	}
 	r.frames++
-	r.lastT = t - r.in
+	r.lastT = t
 	if r.opts.Progress != nil {
 		r.opts.Progress(Progress{Done: t - r.in, Total: r.total, Frames: r.frames})
 	}

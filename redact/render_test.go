@@ -183,6 +183,18 @@ func TestRenderClipRangeAndSlate(t *testing.T) {
 	if d := float64(len(samples)) / 48000; d < 1.95 || d > 2.1 {
 		t.Errorf("audio lasts %.3fs, want ~2s", d)
 	}
+	if rep.In != 1 || rep.Out != 3 {
+		t.Errorf("report range [%g, %g], want [1, 3]", rep.In, rep.Out)
+	}
+	// Open-ended: the report names the last rendered frame's source time.
+	spec.Clip = Clip{Source: "x", In: 2.5}
+	rep, err = Render(context.Background(), spec, src, out, RenderOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.In != 2.5 || rep.Out != 3.96 || rep.Frames != 37 {
+		t.Errorf("open-ended report: range [%g, %g], %d frames; want [2.5, 3.96], 37", rep.In, rep.Out, rep.Frames)
+	}
 }
 
 func TestRenderRejectsBadInput(t *testing.T) {
