@@ -146,7 +146,10 @@ func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOpti
 			r.checkSeek = true
 		}
 	}
-	decoders := []*transcode.Decoder{r.vdec}
+	var decoders []*transcode.Decoder
+	if r.vdec != nil {
+		decoders = append(decoders, r.vdec)
+	}
 	if r.adec != nil {
 		decoders = append(decoders, r.adec)
 	}
@@ -174,8 +177,11 @@ func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOpti
 		}
 		return nil, fmt.Errorf("redact: render %s: %w", in, err)
 	}
-	if r.frames == 0 {
+	if r.vdec != nil && r.frames == 0 {
 		return nil, fmt.Errorf("redact: render %s: %w: no video frame in the clip range", in, transcode.ErrCorruptMedia)
+	}
+	if r.vdec == nil && r.samples == 0 {
+		return nil, fmt.Errorf("redact: render %s: %w: no audio in the clip range", in, transcode.ErrCorruptMedia)
 	}
 	// Close the output before hashing it.
 	closed = true
@@ -245,7 +251,34 @@ func newRenderer(ctx context.Context, c *transcode.Closer, spec *Spec, in *trans
 		r.total = 0
 	}
 	var err error
-	if r.vdec, err = transcode.NewDecoder(c, in, in.Video, opts.Threads); err != nil {
+	var vopts *transcode.VideoEncoderOptions
+	if in.Video != nil {
+		if vopts, err = r.openVideo(c, in, media); err != nil {
+			return nil, err
+		}
+	} else {
+		r.videoDone = true // audio-only evidence: an AAC-only MP4
+	}
+	var aopts *transcode.AudioEncoderOptions
+	if in.Audio != nil {
+		if r.adec, err = transcode.NewDecoder(c, in, in.Audio, 1); err != nil {
+			return nil, fmt.Errorf("redact: render: %w", err)
+		}
+		cp := in.Audio.CodecParameters()
+		aopts = &transcode.AudioEncoderOptions{SampleRate: transcode.AACSampleRate(cp.SampleRate()), Channels: min(2, max(1, cp.ChannelLayout().NbChannels()))}
+	} else {
+		r.audioDone = true
+	}
+	if r.w, err = transcode.CreateMP4(ctx, c, out, vopts, aopts); err != nil {
+		return nil, fmt.Errorf("redact: render: %w", err)
+	}
+	return r, nil
+}
+
+// openVideo opens the video decoder and describes the H.264 track.
+func (r *renderer) openVideo(c *transcode.Closer, in *transcode.Input, media MediaInfo) (*transcode.VideoEncoderOptions, error) {
+	var err error
+	if r.vdec, err = transcode.NewDecoder(c, in, in.Video, r.opts.Threads); err != nil {
 		return nil, fmt.Errorf("redact: render: %w", err)
 	}
 	// The encoder needs even dimensions; cropping the odd last row/column
@@ -268,27 +301,14 @@ func newRenderer(ctx context.Context, c *transcode.Closer, spec *Spec, in *trans
 	vopts := &transcode.VideoEncoderOptions{
 		Width: w, Height: h, TimeBase: r.vtb,
 		FrameRate: fr,
-		Preset:    opts.Preset, CRF: opts.CRF, Threads: opts.Threads,
+		Preset:    r.opts.Preset, CRF: r.opts.CRF, Threads: r.opts.Threads,
 		// Without packet durations the MP4 edit list hides the last frame.
 		LastFrameDuration: true,
 	}
 	if vopts.CRF == 0 {
 		vopts.CRF = 20
 	}
-	var aopts *transcode.AudioEncoderOptions
-	if in.Audio != nil {
-		if r.adec, err = transcode.NewDecoder(c, in, in.Audio, 1); err != nil {
-			return nil, fmt.Errorf("redact: render: %w", err)
-		}
-		cp := in.Audio.CodecParameters()
-		aopts = &transcode.AudioEncoderOptions{SampleRate: transcode.AACSampleRate(cp.SampleRate()), Channels: min(2, max(1, cp.ChannelLayout().NbChannels()))}
-	} else {
-		r.audioDone = true
-	}
-	if r.w, err = transcode.CreateMP4(ctx, c, out, vopts, aopts); err != nil {
-		return nil, fmt.Errorf("redact: render: %w", err)
-	}
-	return r, nil
+	return vopts, nil
 }
 
 // video filters (crop, yuv420p), redacts and encodes one decoded frame.
@@ -406,6 +426,12 @@ func (r *renderer) audioOut(f *astiav.Frame) error {
 		return err
 	}
 	r.plan.ApplyAudio(chans, sr, t0)
+	if r.vdec == nil {
+		r.lastT = t0 + float64(f.NbSamples()-1)/float64(sr)
+		if r.opts.Progress != nil {
+			r.opts.Progress(Progress{Done: t0 - r.in, Total: r.total})
+		}
+	}
 	atb := astiav.NewRational(1, sr)
 	f.SetPts(astiav.RescaleQ(f.Pts(), tb, atb) - r.secondsToTs(r.in+r.start, atb))
 	r.samples += int64(f.NbSamples())

@@ -334,3 +334,34 @@ func TestRenderAppliesRotation(t *testing.T) {
 		}
 	}
 }
+
+// Audio-only evidence (a call, an interview) can be muted and bleeped; the
+// result is an AAC-only MP4. Anything visual is refused.
+func TestRenderAudioOnly(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "call.m4a")
+	runFFmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3", "-c:a", "aac", "-b:a", "128k", src)
+	spec, err := Parse([]byte(`{"version": 1, "clip": {"source": "call"}, "audio": [{"start": 1, "end": 2, "action": "mute", "reason": "name"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.mp4")
+	rep, err := Render(context.Background(), spec, src, out, RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := audioSamples(t, out)
+	if r := rms(samples[int(1.05*48000):int(1.95*48000)]); r > 1e-4 {
+		t.Errorf("muted range rms %g", r)
+	}
+	if r := rms(samples[int(0.1*48000):int(0.9*48000)]); r < 0.03 {
+		t.Errorf("audio before the mute missing: rms %g", r)
+	}
+	if rep.Frames != 0 || rep.Samples < 140000 || rep.Out < 2.9 {
+		t.Errorf("report: %d frames, %d samples, out %g", rep.Frames, rep.Samples, rep.Out)
+	}
+	visual, _ := Parse([]byte(`{"version": 1, "clip": {"source": "call"}, "slate": {"text": "X"}}`))
+	if _, err := Render(context.Background(), visual, src, out, RenderOptions{}); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "slate: media has no video stream") {
+		t.Errorf("slate on audio-only media: %v", err)
+	}
+}

@@ -485,8 +485,21 @@ func (s *Spec) ValidateMedia(m MediaInfo) error {
 		return err
 	}
 	var p problems
-	if !m.HasVideo {
-		p.add("", "media has no video stream")
+	switch {
+	case !m.HasVideo && !m.HasAudio:
+		p.add("", "media has no audio or video stream")
+	case !m.HasVideo:
+		// Audio-only evidence (calls, interviews) can be muted and bleeped;
+		// anything visual cannot be rendered.
+		for i := range s.Regions {
+			p.add(fmt.Sprintf("regions[%d]", i), "media has no video stream")
+		}
+		for i := range s.FullFrameBlur {
+			p.add(fmt.Sprintf("full_frame_blur[%d]", i), "media has no video stream")
+		}
+		if s.Slate != nil {
+			p.add("slate", "media has no video stream")
+		}
 	}
 	end := func(field string, t float64) {
 		if t > m.Duration {
@@ -513,7 +526,9 @@ func (s *Spec) ValidateMedia(m MediaInfo) error {
 	for i, a := range s.Audio {
 		f := fmt.Sprintf("audio[%d]", i)
 		if !m.HasAudio {
-			p.add(f, "media has no audio stream")
+			if m.HasVideo {
+				p.add(f, "media has no audio stream")
+			}
 			continue
 		}
 		end(f+".start", a.Start)
