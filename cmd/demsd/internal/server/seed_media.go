@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,63 +34,80 @@ type DemoClip struct {
 // every second looks different (the thumbnail sprite and seeking show it).
 // The frames are drawn in Go as raw YUV4MPEG2 and encoded with
 // transcode.Proxy, the same code the workers run; no ffmpeg CLI is used.
+// The raw frames go through a named pipe in dir, so even long, large
+// clips need no disk space for them.
 func MakeDemoClip(ctx context.Context, dir, out string, c DemoClip) error {
 	if c.Width%2 != 0 || c.Height%2 != 0 || c.Width <= 0 || c.Height <= 0 || c.FPS <= 0 || c.Seconds <= 0 {
 		return fmt.Errorf("demo clip: bad geometry %+v", c)
 	}
-	raw, err := os.CreateTemp(dir, "demo-*.y4m")
+	fifo := filepath.Join(dir, fmt.Sprintf("demo-%d.y4m", time.Now().UnixNano()))
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		return fmt.Errorf("demo clip: %w", err)
+	}
+	defer os.Remove(fifo)
+	errc := make(chan error, 1)
+	go func() { errc <- writeY4M(ctx, fifo, c) }()
+	_, err := transcode.Proxy(ctx, fifo, out, transcode.ProxyOptions{Preset: "ultrafast"}, nil)
+	if err != nil {
+		// Unblock a writer still waiting for (or writing to) the pipe.
+		if r, oerr := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); oerr == nil {
+			r.Close()
+		}
+		<-errc
+		return err
+	}
+	return <-errc
+}
+
+// writeY4M draws the clip's frames into path (a named pipe).
+func writeY4M(ctx context.Context, path string, c DemoClip) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(raw.Name())
-	bw := bufio.NewWriterSize(raw, 1<<20)
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
 	fmt.Fprintf(bw, "YUV4MPEG2 W%d H%d F%d:1 Ip A1:1 C420jpeg\n", c.Width, c.Height, c.FPS)
 	w, h := c.Width, c.Height
+	bg := make([]byte, w*h)
+	for j := 0; j < h; j++ {
+		for i := 0; i < w; i++ {
+			bg[j*w+i] = byte(40 + (i+j)*120/(w+h))
+		}
+	}
 	y := make([]byte, w*h)
-	u := make([]byte, w*h/4)
-	v := make([]byte, w*h/4)
+	u := bytes.Repeat([]byte{byte(96 + int(c.Hue)/4)}, w*h/4)
+	v := bytes.Repeat([]byte{byte(160 - int(c.Hue)/4)}, w*h/4)
 	frames := c.Seconds * c.FPS
 	box := h / 4
-	for f := 0; f < frames; f++ {
+	for n := 0; n < frames; n++ {
 		if err := ctx.Err(); err != nil {
-			raw.Close()
 			return err
 		}
-		bx := (f * 4) % (w - box)
+		copy(y, bg)
+		bx := (n * 4) % (w - box)
 		by := (h - box) / 2
-		bar := (f + 1) * w / frames
-		for j := 0; j < h; j++ {
-			for i := 0; i < w; i++ {
-				l := byte(40 + (i+j)*120/(w+h))
-				switch {
-				case i >= bx && i < bx+box && j >= by && j < by+box:
-					l = 235
-				case j >= h-h/12 && i < bar:
-					l = 200
-				}
-				y[j*w+i] = l
+		for j := by; j < by+box; j++ {
+			row := y[j*w+bx : j*w+bx+box]
+			for i := range row {
+				row[i] = 235
 			}
 		}
-		for j := 0; j < h/2; j++ {
-			for i := 0; i < w/2; i++ {
-				u[j*w/2+i] = 128 + byte(int(c.Hue)/4) - 32
-				v[j*w/2+i] = 128 - byte(int(c.Hue)/4) + 32
+		bar := (n + 1) * w / frames
+		for j := h - h/12; j < h; j++ {
+			row := y[j*w : j*w+bar]
+			for i := range row {
+				row[i] = 200
 			}
 		}
 		bw.WriteString("FRAME\n")
 		bw.Write(y)
 		bw.Write(u)
-		bw.Write(v)
+		if _, err := bw.Write(v); err != nil {
+			return err
+		}
 	}
-	if err := bw.Flush(); err != nil {
-		raw.Close()
-		return err
-	}
-	if err := raw.Close(); err != nil {
-		return err
-	}
-	_, err = transcode.Proxy(ctx, raw.Name(), out, transcode.ProxyOptions{Preset: "ultrafast", Threads: 1}, nil)
-	return err
+	return bw.Flush()
 }
 
 // demoRecording is one seeded item.

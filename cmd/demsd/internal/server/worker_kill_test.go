@@ -54,7 +54,7 @@ func TestTranscodeWorkerKilledMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	clip := filepath.Join(dir, "long.mp4")
-	if err := MakeDemoClip(ctx, dir, clip, DemoClip{Seconds: 60, Width: 320, Height: 240, FPS: 15, Hue: 100}); err != nil {
+	if err := MakeDemoClip(ctx, dir, clip, DemoClip{Seconds: 60, Width: 1280, Height: 720, FPS: 25, Hue: 100}); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC().Truncate(time.Second)
