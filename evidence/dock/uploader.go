@@ -304,7 +304,9 @@ func (u *Uploader) send(ctx context.Context, f *os.File, up Upload, sess wire.Se
 		if errors.As(err, &we) {
 			switch we.Code {
 			case wire.CodeOffsetMismatch, wire.CodeIncomplete:
-				if we.Offset != nil {
+				// Re-sync at once, unless the server sends us back where we
+				// already were (then pace it like a failure).
+				if we.Offset != nil && *we.Offset != offset {
 					offset = *we.Offset
 					return true, nil
 				}

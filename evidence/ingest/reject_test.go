@@ -398,3 +398,22 @@ func TestCreateRejections(t *testing.T) {
 		t.Errorf("unauthenticated: %d", resp.StatusCode)
 	}
 }
+
+// A backend that refuses every part (here: chunks larger than the S3
+// backend's part size, a configuration error) yields a retryable 503, not
+// an endless offset re-sync; the agent gives up after its retry budget.
+func TestStorageRefusesParts(t *testing.T) {
+	e := newEnv(t, "s3") // part size testChunk
+	e.cfg.ChunkSize = testChunk + 1<<20
+	e.restart()
+	p := writeRandom(t, t.TempDir(), "a.mp4", testChunk+2<<20)
+	up := e.uploader(t)
+	up.MaxTransient = 3
+	_, err := up.Upload(t.Context(), dock.Upload{Path: p})
+	if dock.Classify(err) != dock.Transient || wireCode(err) != wire.CodeUnavailable {
+		t.Fatalf("upload = %v, want a transient unavailable error", err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM evidence_items`); n != 0 {
+		t.Errorf("%d items", n)
+	}
+}

@@ -344,10 +344,15 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 		}
 		if errors.Is(err, storage.ErrInvalid) {
 			// The backend's parts no longer match ours (a racing writer).
-			if off, rerr := s.resync(ctx, ss); rerr == nil {
+			// A rewind only helps if it moved the offset; otherwise the
+			// backend refuses this part for another reason (e.g. a chunk
+			// size above its part size: a configuration error), and the
+			// client must back off rather than resend at once.
+			if off, rerr := s.resync(ctx, ss); rerr == nil && off != c.Offset {
 				return wire.ChunkResponse{}, &wire.Error{Code: wire.CodeOffsetMismatch, Offset: &off,
 					Message: fmt.Sprintf("stored parts changed under the session; continue at offset %d", off)}
 			}
+			s.cfg.Logger.Error("ingest: storage refuses a part", "session", id, "offset", c.Offset, "size", c.Length, "err", err)
 		}
 		return wire.ChunkResponse{}, storageErr("write part", err)
 	}
