@@ -67,7 +67,7 @@ bench: deps-test bin/minio build
 soak: deps-test bin/minio build
 	@ROOT=$(TEST_ROOT) ./.ci/services.sh start
 	@set -o pipefail; source $(TEST_ROOT)/env; export OPENDEMS_SOAK=1; \
-	  $(GO) test -count=1 -run 'Soak|Fault' -timeout 6h -v $(PKGS) 2>&1 | tee $(TEST_ROOT)/soak.log; status=$$?; \
+	  $(GO) test -count=1 -run 'Soak|Fault|Kill9' -timeout 6h -v $(PKGS) 2>&1 | tee $(TEST_ROOT)/soak.log; status=$$?; \
 	  ROOT=$(TEST_ROOT) ./.ci/services.sh stop; exit $$status
 
 vet:

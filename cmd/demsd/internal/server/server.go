@@ -224,6 +224,15 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 // Serve runs the HTTP server (and the workers, if enabled) until ctx ends,
 // then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.API != nil {
+		// Finish commits a crash interrupted (object stored, item not yet
+		// committed) before taking new uploads.
+		if n, err := a.Ingest.Reconcile(ctx); err != nil {
+			a.Logger.Error("ingest reconcile failed; the hourly cleanup retries", "err", err)
+		} else if n > 0 {
+			a.Logger.Info("ingest: finished interrupted commits", "count", n)
+		}
+	}
 	if a.River != nil && a.riverWorking() {
 		if err := a.River.Start(ctx); err != nil {
 			return fmt.Errorf("jobs: %w", err)
