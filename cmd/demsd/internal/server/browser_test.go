@@ -49,11 +49,11 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// screenshotDir is where page screenshots go: OPENDEMS_SCREENSHOT_DIR
+// screenshotDir is where page screenshots go: OPENDEMS_TEST_SCREENSHOT_DIR
 // (docs/screenshots when refreshing the documentation), else a temp dir
 // kept as a test artifact.
 func screenshotDir(t *testing.T) string {
-	dir := os.Getenv("OPENDEMS_SCREENSHOT_DIR")
+	dir := os.Getenv("OPENDEMS_TEST_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "opendems-screenshots")
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +64,15 @@ func TestTranscodeWorkerKilledMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := append(os.Environ(),
+	// The workers get exactly this configuration: other OPENDEMS_
+	// variables of the test's environment are not theirs.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OPENDEMS_") || strings.HasPrefix(kv, "OPENDEMS_TEST_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"OPENDEMS_DATABASE_URL="+db.URL,
 		"OPENDEMS_STORAGE_BACKEND=fs",
 		"OPENDEMS_STORAGE_FS_ROOT="+cfg.Storage.FS.Root,
