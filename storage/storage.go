@@ -184,7 +184,18 @@ type Uploads interface {
 	// bytes starting at prev.End(), continuing the hash from prev's state.
 	// Writing the same part number again replaces it. Backends may require
 	// every part but the last to be at least MinPartSize bytes.
-	WritePart(ctx context.Context, id UploadID, ref Ref, prev *Part, r io.Reader, n int64) (Part, error)
+	//
+	// partSum, when not nil, is the SHA-256 the caller expects of this
+	// part's bytes (ingest passes the chunk hash the agent declared). The
+	// backend checks the part against it — fs by hashing the part, s3 by
+	// handing it to the object store, which refuses a part whose bytes
+	// differ — and returns ErrDigestMismatch, recording nothing, on a
+	// difference. It is a check, never a substitute: the whole-object hash
+	// state is always computed from the bytes the backend actually wrote,
+	// so a wrong partSum can only make a part fail, not let one pass. With
+	// partSum the s3 backend streams the part instead of buffering it (the
+	// store verifies it as it arrives), saving a copy and a hash pass.
+	WritePart(ctx context.Context, id UploadID, ref Ref, prev *Part, r io.Reader, n int64, partSum *Digest) (Part, error)
 	// ListParts returns the parts the backend holds, in order.
 	ListParts(ctx context.Context, id UploadID, ref Ref) ([]Part, error)
 	// Complete verifies that parts cover exactly the declared size and that

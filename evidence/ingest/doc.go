@@ -54,9 +54,15 @@
 // Create: storage.CreateUpload, then the session row (state open). A crash
 // in between leaves an upload without a session; CleanupAbandoned aborts it.
 //
-// Chunk: the body streams (never buffered whole) through a chunk hasher into
-// storage.WritePart, which continues the whole-file SHA-256 from the
-// previous part's hash state. Then one transaction inserts the part (number,
+// Chunk: the body streams (never buffered whole) into storage.WritePart
+// with the chunk SHA-256 the agent declared. The backend refuses a part
+// whose bytes differ from it (fs hashes the part; on S3 the object store
+// verifies X-Amz-Content-Sha256 as the bytes arrive), so a chunk corrupted
+// in transit or changed in the agent's file is a 422 and is never recorded.
+// The declared sum is only a check: WritePart continues the whole-file
+// SHA-256 from the previous part's hash state over the bytes it actually
+// wrote, in the same pass that streams them, and commit compares that, not
+// anything the agent said. Then one transaction inserts the part (number,
 // offset, size, ETag, hash state, chunk SHA-256) and advances the session's
 // offset with a compare-and-swap on the old offset. A crash before that
 // transaction loses only the unacknowledged chunk. Two writers racing on the

@@ -2,11 +2,9 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/google/uuid"
@@ -244,21 +242,21 @@ func (s *Service) usable(ss *session) error {
 	return nil
 }
 
-// chunkReader passes a chunk body through while hashing it, and fails the
-// read that completes the chunk if the bytes do not hash to the declared
-// chunk SHA-256, so storage never records a part that was corrupted in
-// transit. A body that ends early is reported as truncated.
+// chunkReader passes a chunk body of n bytes through and reports a body
+// that ends early as truncated. It does not hash: the declared chunk
+// SHA-256 goes to storage with the bytes, and the backend refuses the part
+// if they differ (on S3 the object store checks it as the bytes arrive),
+// while the backend computes the whole-file hash from the same bytes — one
+// hashing pass here instead of three.
 type chunkReader struct {
 	r    io.Reader
-	h    hash.Hash
 	n    int64 // bytes expected
 	read int64
-	want [32]byte
 	err  error
 }
 
-func newChunkReader(r io.Reader, n int64, want [32]byte) *chunkReader {
-	return &chunkReader{r: r, h: sha256.New(), n: n, want: want}
+func newChunkReader(r io.Reader, n int64) *chunkReader {
+	return &chunkReader{r: r, n: n}
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
@@ -272,15 +270,8 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		p = p[:rem]
 	}
 	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
 	c.read += int64(n)
 	if c.read == c.n {
-		var got [32]byte
-		c.h.Sum(got[:0])
-		if got != c.want {
-			c.err = apiErr(wire.CodeChunkDigestMismatch, "chunk hashes to %x, %s says %x", got, wire.HeaderChunkSHA256, c.want)
-			return n, c.err
-		}
 		return n, nil
 	}
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -332,10 +323,16 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 	if err != nil {
 		return wire.ChunkResponse{}, fmt.Errorf("ingest: %w", err)
 	}
-	cr := newChunkReader(body, c.Length, c.SHA256)
-	pt, err := s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length)
+	cr := newChunkReader(body, c.Length)
+	declared := storage.Digest(c.SHA256)
+	pt, err := s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length, &declared)
 	if cr.err != nil {
 		return wire.ChunkResponse{}, cr.err
+	}
+	if errors.Is(err, storage.ErrDigestMismatch) {
+		// Only the chunk check yields this from WritePart: the bytes
+		// changed in transit or in the agent's file. Nothing was recorded.
+		return wire.ChunkResponse{}, apiErr(wire.CodeChunkDigestMismatch, "chunk at offset %d does not hash to %s %x", c.Offset, wire.HeaderChunkSHA256, c.SHA256)
 	}
 	if err != nil {
 		if errors.Is(err, storage.ErrUploadNotFound) {

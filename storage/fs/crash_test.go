@@ -67,7 +67,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, err := st.WritePart(ctx, id, upRef, nil, bytes.NewReader(upData[:1000]), 1000)
+	p1, err := st.WritePart(ctx, id, upRef, nil, bytes.NewReader(upData[:1000]), 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCrashChild(t *testing.T) {
 	fmt.Println(string(b)) // the acknowledgement the parent persists
 	putData, putRef := storagetest.Content(storage.Originals, 301, 100_000)
 	go st.Put(ctx, putRef, int64(len(putData)), &stall{r: bytes.NewReader(putData), n: 50_000, msg: "put stalled"}, storage.PutOptions{})
-	go st.WritePart(ctx, id, upRef, &p1, &stall{r: bytes.NewReader(upData[1000:2000]), n: 500, msg: "part stalled"}, 1000)
+	go st.WritePart(ctx, id, upRef, &p1, &stall{r: bytes.NewReader(upData[1000:2000]), n: 500, msg: "part stalled"}, 1000, nil)
 	select {}
 }
 
@@ -133,11 +133,11 @@ func TestKilledMidWrite(t *testing.T) {
 	if len(parts) != 1 || parts[0].ETag != a.Part.ETag {
 		t.Fatalf("parts after crash: %+v, want only the acknowledged %+v", parts, a.Part)
 	}
-	p2, err := st.WritePart(ctx, a.ID, upRef, &a.Part, bytes.NewReader(upData[1000:2000]), 1000)
+	p2, err := st.WritePart(ctx, a.ID, upRef, &a.Part, bytes.NewReader(upData[1000:2000]), 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p3, err := st.WritePart(ctx, a.ID, upRef, &p2, bytes.NewReader(upData[2000:]), 1000)
+	p3, err := st.WritePart(ctx, a.ID, upRef, &p2, bytes.NewReader(upData[2000:]), 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

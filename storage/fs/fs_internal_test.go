@@ -78,11 +78,11 @@ func TestCorruptedStagingNeverPromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, err := st.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:2000]), 2000)
+	p1, err := st.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:2000]), 2000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := st.WritePart(ctx, id, ref, &p1, bytes.NewReader(data[2000:]), 1000)
+	p2, err := st.WritePart(ctx, id, ref, &p1, bytes.NewReader(data[2000:]), 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func (s *Store) readPart(id storage.UploadID, n int) (partRecord, error) {
 func (p partRecord) End() int64 { return p.Offset + p.Size }
 
 // WritePart implements storage.Uploads.
-func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.Ref, prev *storage.Part, r io.Reader, n int64) (storage.Part, error) {
+func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.Ref, prev *storage.Part, r io.Reader, n int64, partSum *storage.Digest) (storage.Part, error) {
 	const op = "write-part"
 	if err := ref.Validate(); err != nil {
 		return storage.Part{}, s.err(op, ref, err)
@@ -261,6 +261,13 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if copied != n {
 		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: read %d of %d bytes: %w", number, copied, n, storage.ErrSizeMismatch))
 	}
+	var got storage.Digest
+	ph.Sum(got[:0])
+	if partSum != nil && got != *partSum {
+		// The part stays unrecorded (its record was removed above), so
+		// the bytes written are never counted.
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d hashes to %s, expected %s: %w", number, got, *partSum, storage.ErrDigestMismatch))
+	}
 	if err := f.Sync(); err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
@@ -268,7 +275,7 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	pr := partRecord{Number: number, Offset: offset, Size: n, SHA256: hex.EncodeToString(ph.Sum(nil)), HashState: hs}
+	pr := partRecord{Number: number, Offset: offset, Size: n, SHA256: got.String(), HashState: hs}
 	b, err := json.Marshal(pr)
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)

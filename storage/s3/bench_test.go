@@ -117,7 +117,7 @@ func BenchmarkPut256MiB(b *testing.B) {
 			var parts []storage.Part
 			var prev *storage.Part
 			for off := int64(0); off < benchSize; off += partSize {
-				p, err := st.WritePart(ctx, id, ref, prev, r, min(partSize, benchSize-off))
+				p, err := st.WritePart(ctx, id, ref, prev, r, min(partSize, benchSize-off), nil)
 				if err != nil {
 					return err
 				}

@@ -124,7 +124,7 @@ func TestMinioKilledMidUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acked, err := st.WritePart(ctx, id, upRef, nil, bytes.NewReader(upData[:storage.MinPartSize]), storage.MinPartSize)
+	acked, err := st.WritePart(ctx, id, upRef, nil, bytes.NewReader(upData[:storage.MinPartSize]), storage.MinPartSize, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +183,11 @@ func TestMinioKilledMidUpload(t *testing.T) {
 	if len(parts) != 1 || parts[0].ETag != acked.ETag {
 		t.Fatalf("parts after restart %+v, want the acknowledged %+v", parts, acked)
 	}
-	p2, err := st2.WritePart(ctx, id, upRef, &acked, bytes.NewReader(upData[storage.MinPartSize:2*storage.MinPartSize]), storage.MinPartSize)
+	p2, err := st2.WritePart(ctx, id, upRef, &acked, bytes.NewReader(upData[storage.MinPartSize:2*storage.MinPartSize]), storage.MinPartSize, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p3, err := st2.WritePart(ctx, id, upRef, &p2, bytes.NewReader(upData[2*storage.MinPartSize:]), int64(len(upData)-2*storage.MinPartSize))
+	p3, err := st2.WritePart(ctx, id, upRef, &p2, bytes.NewReader(upData[2*storage.MinPartSize:]), int64(len(upData)-2*storage.MinPartSize), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -278,7 +278,7 @@ func TestWrongDigestLeavesNothingOnServer(t *testing.T) {
 		var prev *storage.Part
 		for off := 0; off < size; off += storage.MinPartSize {
 			end := min(off+storage.MinPartSize, size)
-			p, err := st.WritePart(ctx, id, claimed, prev, bytes.NewReader(data[off:end]), int64(end-off))
+			p, err := st.WritePart(ctx, id, claimed, prev, bytes.NewReader(data[off:end]), int64(end-off), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,7 +399,7 @@ func TestWritePartLargerThanPartSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = st.WritePart(t.Context(), id, ref, nil, bytes.NewReader(data), int64(len(data)))
+	_, err = st.WritePart(t.Context(), id, ref, nil, bytes.NewReader(data), int64(len(data)), nil)
 	if !errors.Is(err, storage.ErrInvalid) {
 		t.Fatalf("WritePart above PartSize: %v, want ErrInvalid", err)
 	}

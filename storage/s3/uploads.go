@@ -187,10 +187,14 @@ func (s *Store) loadParts(ctx context.Context, id storage.UploadID) ([]partRecor
 	return recs, nil
 }
 
-// WritePart implements storage.Uploads. The part is read into one of the
-// store's buffers (n may not exceed PartSize), hashed, and sent with its
-// SHA-256 so the server rejects it if the bytes it receives differ.
-func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.Ref, prev *storage.Part, r io.Reader, n int64) (storage.Part, error) {
+// WritePart implements storage.Uploads. Without partSum the part is read
+// into one of the store's buffers (n may not exceed PartSize), hashed, and
+// sent with its SHA-256 so the server rejects it if the bytes it receives
+// differ. With partSum (the caller's expected part hash) nothing is
+// buffered: the bytes stream to the server, which checks them against
+// partSum as they arrive, while the whole-object hash is computed from the
+// same bytes on their way through, so each byte is hashed here once.
+func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.Ref, prev *storage.Part, r io.Reader, n int64, partSum *storage.Digest) (storage.Part, error) {
 	const op = "write-part"
 	if err := ref.Validate(); err != nil {
 		return storage.Part{}, s.err(op, ref, err)
@@ -233,36 +237,101 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	buf, err := s.getBuf(ctx)
-	if err != nil {
-		return storage.Part{}, s.err(op, ref, err)
+	var (
+		sum    storage.Digest
+		body   io.Reader
+		stream *hashingReader
+	)
+	if partSum != nil {
+		sum = *partSum
+		stream = &hashingReader{r: r, n: n, h: whole}
+		body = stream
+	} else {
+		buf, err := s.getBuf(ctx)
+		if err != nil {
+			return storage.Part{}, s.err(op, ref, err)
+		}
+		defer s.putBuf(buf)
+		part := buf[:n]
+		if err := readPart(r, part); err != nil {
+			return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: %w", number, err))
+		}
+		whole.Write(part)
+		sum = sha256.Sum256(part)
+		body = bytes.NewReader(part)
 	}
-	defer s.putBuf(buf)
-	part := buf[:n]
-	if err := readPart(r, part); err != nil {
-		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: %w", number, err))
-	}
-	whole.Write(part)
-	sum := sha256.Sum256(part)
 	// Forget this part and later ones before replacing the bytes, so a
 	// crash leaves the part unrecorded rather than misrecorded.
 	if err := s.forgetPartsFrom(ctx, id, number); err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	op2, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key(ref), string(id), number, bytes.NewReader(part), n,
-		minio.PutObjectPartOptions{Sha256Hex: hex.EncodeToString(sum[:]), DisableContentSha256: true})
+	// X-Amz-Content-Sha256 carries sum: the server hashes what it
+	// receives and refuses the part (XAmzContentSHA256Mismatch, our
+	// ErrDigestMismatch) unless it matches. A streamed body is not
+	// seekable, so minio-go sends it once and never re-reads it into the
+	// whole-object hash.
+	op2, err := s.core.PutObjectPart(ctx, s.cfg.Bucket, key(ref), string(id), number, body, n,
+		minio.PutObjectPartOptions{Sha256Hex: sum.String(), DisableContentSha256: true})
+	if stream != nil && stream.err != nil {
+		// Our side failed (short or broken body): report that, not the
+		// aborted request it caused.
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: %w", number, stream.err))
+	}
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, translate(err))
+	}
+	if stream != nil && stream.read != n {
+		return storage.Part{}, s.err(op, ref, fmt.Errorf("part %d: server took %d of %d bytes: %w", number, stream.read, n, storage.ErrSizeMismatch))
 	}
 	hs, err := storage.MarshalHashState(whole)
 	if err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
-	pr := partRecord{Number: number, Offset: offset, Size: n, ETag: strings.Trim(op2.ETag, `"`), SHA256: hex.EncodeToString(sum[:]), HashState: hs}
+	pr := partRecord{Number: number, Offset: offset, Size: n, ETag: strings.Trim(op2.ETag, `"`), SHA256: sum.String(), HashState: hs}
 	if err := s.putJSON(ctx, partKey(id, number), pr); err != nil {
 		return storage.Part{}, s.err(op, ref, err)
 	}
 	return pr.part(), nil
+}
+
+// hashingReader passes exactly n bytes of r through, writing each to h
+// (the whole-object hash) as it is read. A body that ends early fails with
+// ErrSizeMismatch; err keeps the first failure so WritePart can report it
+// rather than the request error it causes.
+type hashingReader struct {
+	r    io.Reader
+	n    int64
+	read int64
+	h    io.Writer
+	err  error
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	if h.err != nil {
+		return 0, h.err
+	}
+	if h.read >= h.n {
+		return 0, io.EOF
+	}
+	if rem := h.n - h.read; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.read += int64(n)
+	if h.read == h.n {
+		return n, io.EOF
+	}
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		h.err = fmt.Errorf("stream ended after %d of %d bytes: %w", h.read, h.n, storage.ErrSizeMismatch)
+	case err != nil:
+		h.err = err
+	}
+	if h.err != nil {
+		return n, h.err
+	}
+	return n, nil
 }
 
 // forgetPartsFrom deletes the records of part n and all later parts,

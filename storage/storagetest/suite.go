@@ -60,6 +60,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 		{"Upload", s.testUpload},
 		{"UploadResumeAfterRestart", s.testUploadRestart},
 		{"UploadReplacePart", s.testUploadReplacePart},
+		{"UploadDeclaredPartSum", s.testUploadPartSum},
 		{"UploadCompleteWrongDigestAborts", s.testUploadWrongDigest},
 		{"UploadCompleteWrongSizeAborts", s.testUploadWrongSize},
 		{"UploadForgedHashStateRefused", s.testUploadForgedState},
@@ -533,7 +534,7 @@ func writeParts(t *testing.T, b storage.Backend, id storage.UploadID, ref storag
 	}
 	for off < upTo {
 		n := min(int64(storage.MinPartSize), upTo-off)
-		p, err := b.WritePart(t.Context(), id, ref, prev, bytes.NewReader(data[off:off+n]), n)
+		p, err := b.WritePart(t.Context(), id, ref, prev, bytes.NewReader(data[off:off+n]), n, nil)
 		if err != nil {
 			t.Fatalf("WritePart at %d: %v", off, err)
 		}
@@ -658,7 +659,7 @@ func (s *suite) testUploadReplacePart(t *testing.T) {
 		t.Fatal(err)
 	}
 	junk, _ := Content(storage.Derivatives, 23, storage.MinPartSize)
-	if _, err := b.WritePart(ctx, id, ref, nil, bytes.NewReader(junk), int64(len(junk))); err != nil {
+	if _, err := b.WritePart(ctx, id, ref, nil, bytes.NewReader(junk), int64(len(junk)), nil); err != nil {
 		t.Fatal(err)
 	}
 	// A retry of part 1 with the right bytes replaces it.
@@ -668,6 +669,57 @@ func (s *suite) testUploadReplacePart(t *testing.T) {
 	}
 	if got := readAll(t, b, ref, 0, -1); !bytes.Equal(got, data) {
 		t.Fatal("object with replaced part reads back different bytes")
+	}
+}
+
+// testUploadPartSum: a part written with the caller's expected SHA-256 is
+// refused (and not recorded) when its bytes differ or fall short, and an
+// upload whose parts all carry the right sums completes to the same bytes.
+func (s *suite) testUploadPartSum(t *testing.T) {
+	b := s.newBackend(t)
+	ctx := t.Context()
+	data, ref := Content(storage.Originals, 26, uploadSize)
+	id, err := b.CreateUpload(ctx, ref, int64(len(data)), storage.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = storage.MinPartSize
+	sumOf := func(p []byte) *storage.Digest { d := storage.Digest(sha256.Sum256(p)); return &d }
+	// Part 1 as declared.
+	p1, err := b.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:n]), n, sumOf(data[:n]))
+	if err != nil {
+		t.Fatalf("WritePart with the right sum: %v", err)
+	}
+	// Part 2: one byte altered after the sum was taken, then a short body.
+	bad := bytes.Clone(data[n : 2*n])
+	bad[n/2] ^= 1
+	_, err = b.WritePart(ctx, id, ref, &p1, bytes.NewReader(bad), n, sumOf(data[n:2*n]))
+	wantErr(t, "WritePart of altered bytes", err, storage.ErrDigestMismatch)
+	_, err = b.WritePart(ctx, id, ref, &p1, bytes.NewReader(data[n:2*n-10]), n, sumOf(data[n:2*n]))
+	wantErr(t, "WritePart of a short body", err, storage.ErrSizeMismatch)
+	got, err := b.ListParts(ctx, id, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParts(t, got, []storage.Part{p1})
+	// The same parts, now with the right bytes, complete the upload.
+	p2, err := b.WritePart(ctx, id, ref, &p1, bytes.NewReader(data[n:2*n]), n, sumOf(data[n:2*n]))
+	if err != nil {
+		t.Fatalf("WritePart of part 2 with the right bytes: %v", err)
+	}
+	last := data[2*n:]
+	p3, err := b.WritePart(ctx, id, ref, &p2, bytes.NewReader(last), int64(len(last)), sumOf(last))
+	if err != nil {
+		t.Fatalf("WritePart of part 3: %v", err)
+	}
+	if sum, err := storage.SumHashState(p3.HashState); err != nil || sum != ref.Digest {
+		t.Fatalf("last part's hash state sums to %v (%v), want %v", sum, err, ref.Digest)
+	}
+	if _, err := b.Complete(ctx, id, ref, []storage.Part{p1, p2, p3}); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if got := readAll(t, b, ref, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("upload with declared part sums reads back different bytes")
 	}
 }
 
@@ -720,7 +772,7 @@ func (s *suite) testUploadForgedState(t *testing.T) {
 	// Continuing from a forged previous part is refused too.
 	prev := parts[0]
 	prev.HashState = forge(int(prev.Size))
-	_, err = b.WritePart(ctx, id, claimed, &prev, bytes.NewReader(data[prev.End():prev.End()+10]), 10)
+	_, err = b.WritePart(ctx, id, claimed, &prev, bytes.NewReader(data[prev.End():prev.End()+10]), 10, nil)
 	wantErr(t, "WritePart after forged previous part", err, storage.ErrInvalid)
 	// The honest parts still describe what was uploaded: wrong digest.
 	_, err = b.Complete(ctx, id, claimed, parts)
@@ -750,10 +802,10 @@ func (s *suite) testUploadPartBeyondSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data), int64(len(data)))
+	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data), int64(len(data)), nil)
 	wantErr(t, "WritePart past the declared size", err, storage.ErrSizeMismatch)
 	// A part whose stream is shorter than n is refused too.
-	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:10]), 20)
+	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:10]), 20, nil)
 	if err == nil {
 		t.Fatal("WritePart with short stream succeeded")
 	}
@@ -780,7 +832,7 @@ func (s *suite) testUploadAbort(t *testing.T) {
 	assertAbsent(t, b, ref)
 	_, err = b.ListParts(ctx, id, ref)
 	wantErr(t, "ListParts after Abort", err, storage.ErrUploadNotFound)
-	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:10]), 10)
+	_, err = b.WritePart(ctx, id, ref, nil, bytes.NewReader(data[:10]), 10, nil)
 	wantErr(t, "WritePart after Abort", err, storage.ErrUploadNotFound)
 	wantErr(t, "second Abort", b.Abort(ctx, id, ref), storage.ErrUploadNotFound)
 }
