@@ -221,10 +221,10 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	// 1. The original, copied out of storage with its hash checked on the
 	// way: a proxy is only ever made from verified bytes.
 	src := filepath.Join(dir, "original")
-	if err := w.fetch(ctx, it, src); err != nil {
+	pr := newProgress(w.Pool, id)
+	if err := w.fetch(ctx, it, src, pr); err != nil {
 		return fmt.Errorf("transcode %s: fetch original: %w", id, err)
 	}
-	pr := newProgress(w.Pool, id)
 	pr.set(ctx, 5, true)
 
 	// 2. Probe, stored on the item.
@@ -305,8 +305,9 @@ func spriteTiles(duration float64) int {
 	return n
 }
 
-// fetch streams the original into path (bounded memory) and verifies it.
-func (w *TranscodeWorker) fetch(ctx context.Context, it itemRow, path string) error {
+// fetch streams the original into path (bounded memory) and verifies it;
+// copying a large original takes a while, so it counts as the first 5 %.
+func (w *TranscodeWorker) fetch(ctx context.Context, it itemRow, path string, pr *progress) error {
 	rc, err := w.Storage.Open(ctx, storage.Ref{Namespace: storage.Originals, Digest: it.sha}, 0, -1)
 	if err != nil {
 		return err
@@ -316,11 +317,30 @@ func (w *TranscodeWorker) fetch(ctx context.Context, it itemRow, path string) er
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, storage.NewHashingReader(rc, it.sha, it.size))
+	cw := &countingWriter{w: f, fn: func(n int64) {
+		if it.size > 0 {
+			pr.set(ctx, 5*float64(n)/float64(it.size), false)
+		}
+	}}
+	_, err = io.Copy(cw, storage.NewHashingReader(rc, it.sha, it.size))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// countingWriter reports how many bytes went through it.
+type countingWriter struct {
+	w  io.Writer
+	n  int64
+	fn func(int64)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.fn(c.n)
+	return n, err
 }
 
 func (w *TranscodeWorker) storeFile(ctx context.Context, id uuid.UUID, source storage.Digest, kind, path, contentType string, details map[string]any) error {
