@@ -32,6 +32,22 @@ type CustodyReader interface {
 	Events(ctx context.Context, id uuid.UUID) ([]custody.Event, error)
 }
 
+// UpcomingPurge is one scheduled destruction, for the admin dashboard.
+type UpcomingPurge struct {
+	EvidenceID  uuid.UUID
+	Unit        string
+	Categories  []string
+	RetainUntil *time.Time
+	DueAt       time.Time
+	Rule        string
+}
+
+// PurgeLister lists scheduled purges due soonest first (evidence/retention
+// through an adapter in cmd/demsd).
+type PurgeLister interface {
+	UpcomingPurges(ctx context.Context, before time.Time, limit int) ([]UpcomingPurge, error)
+}
+
 // Deps are what the pages need; cmd/demsd wires them.
 type Deps struct {
 	API        *api.Server
@@ -41,6 +57,9 @@ type Deps struct {
 	Authorizer api.Authorizer
 	Auditor    api.Auditor
 	Custody    CustodyReader
+	// Purges, when set, shows upcoming purges on the dashboard of those the
+	// policy lets schedule purges (administrators).
+	Purges PurgeLister
 	// SessionMax is the web session's lifetime.
 	SessionMax time.Duration
 	// SecureCookies marks the login CSRF cookie Secure (HTTPS only).
@@ -182,7 +201,7 @@ func (u *UI) requireUser(h func(*gin.Context, *view)) gin.HandlerFunc {
 // routeAbilities decides the route-level actions the navigation shows.
 func (u *UI) routeAbilities(ctx context.Context, p identity.Principal) map[string]bool {
 	can := map[string]bool{}
-	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks"} {
+	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "purge:schedule"} {
 		can[a] = u.d.Authorizer.AuthorizeRoute(ctx, p, a).Allowed
 	}
 	can["admin"] = can["admin:users"] || can["admin:units"] || can["admin:docks"]
@@ -238,6 +257,8 @@ type dashboardData struct {
 	Flagged    []evidence.Item
 	Failed     []evidence.Item
 	UnitPath   string
+	Purges     []UpcomingPurge // due within 30 days; admins only
+	ShowPurges bool
 }
 
 func (u *UI) dashboard(c *gin.Context, v *view) {
@@ -270,6 +291,15 @@ func (u *UI) dashboard(c *gin.Context, v *view) {
 			u.serverError(c, v, err)
 			return
 		}
+	}
+	if v.Can["purge:schedule"] && u.d.Purges != nil {
+		d.ShowPurges = true
+		ps, err := u.d.Purges.UpcomingPurges(ctx, time.Now().Add(30*24*time.Hour), 20)
+		if err != nil {
+			u.serverError(c, v, err)
+			return
+		}
+		d.Purges = ps
 	}
 	v.Data = d
 	u.render(c, "dashboard", v)

@@ -320,6 +320,8 @@ func TestReviewInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("form[action='/mfa'] button[type=submit]")),
 	))
 	waitJS(t, ctx, "recovery codes", `document.readyState === 'complete' && document.querySelectorAll('ol.recovery li').length > 0`, 30*time.Second)
+	must(t, "admin dashboard", chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#purge-h"))))
+	shot(t, ctx, dir, "16-admin-dashboard")
 	must(t, "users", chromedp.Do(ctx, chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(chromedp.CSS("table.items"))))
 	shot(t, ctx, dir, "11-admin-users")
 	must(t, "units", chromedp.Do(ctx, chromedp.Navigate(base+"/admin/units"), chromedp.WaitVisible(chromedp.CSS("table.items"))))

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/google/uuid"
 
 	policyconf "github.com/opendems/opendems/configs/policy"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/evidence/review"
 	"github.com/opendems/opendems/evidence/web"
 	"github.com/opendems/opendems/policy"
@@ -31,6 +33,22 @@ type custodyEvents struct{ a *App }
 
 func (c custodyEvents) Events(ctx context.Context, id uuid.UUID) ([]custody.Event, error) {
 	return custody.Events(ctx, c.a.Pool, id)
+}
+
+// upcomingPurges shows retention's scheduled purges on the dashboard.
+type upcomingPurges struct{ s *retention.Service }
+
+func (u upcomingPurges) UpcomingPurges(ctx context.Context, before time.Time, limit int) ([]web.UpcomingPurge, error) {
+	ps, err := u.s.UpcomingPurges(ctx, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.UpcomingPurge, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, web.UpcomingPurge{EvidenceID: p.EvidenceID, Unit: p.Unit, Categories: p.Categories,
+			RetainUntil: p.RetainUntil, DueAt: p.DueAt, Rule: p.Rule})
+	}
+	return out, nil
 }
 
 // loadSchedule reads the configured retention schedule or the embedded one.
@@ -71,6 +89,7 @@ func registerWeb(a *App) error {
 	ui, err := web.New(web.Deps{
 		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Authorizer: authz, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,
+		Purges: upcomingPurges{keeper},
 	})
 	if err != nil {
 		return err
