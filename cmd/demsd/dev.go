@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +74,13 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 				if err != nil {
 					return err
 				}
+				// A few playable recordings per unit, ingested through the
+				// real upload path (only on an empty database).
+				if ids, err := server.SeedDemoMedia(ctx, app, filepath.Join(varDir, "seed")); err != nil {
+					slog.Error("seeding demo recordings failed", "err", err)
+				} else if len(ids) > 0 {
+					slog.Info("seeded demo recordings", "count", len(ids))
+				}
 				b, _ := json.MarshalIndent(creds, "", "  ")
 				fmt.Printf("OpenDEMS dev server: %s\ncredentials (also in %s):\n%s\n", cfg.Server.PublicURL, credPath, b)
 				return nil
@@ -84,6 +90,5 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address for the API and web UI")
 	cmd.Flags().StringVar(&varDir, "var", "var", "directory for the database, objects, keys and credentials")
 	cmd.Flags().IntVar(&pgPort, "pg-port", 54329, "port of the private PostgreSQL (loopback only)")
-	_ = strconv.Itoa
 	return cmd
 }

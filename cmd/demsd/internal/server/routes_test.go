@@ -130,6 +130,8 @@ var routeTable = map[string]expect{
 	// web UI (evidence/web): session-authenticated pages and forms
 	"GET /":                        {web: "login"},
 	"GET /login":                   {web: "open"},
+	"GET /mfa":                     {web: "login"},
+	"POST /mfa":                    {web: "login"},
 	"POST /login":                  {web: "csrf"},
 	"POST /logout":                 {web: "redirect"},
 	"GET /evidence":                {web: "login"},
