@@ -139,9 +139,17 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) (Page, error) {
 	// Scope first: it is the authorization boundary.
 	if !scope.All {
 		var ors []string
-		for _, p := range scope.UnitPaths {
-			a := arg(p)
-			ors = append(ors, "(u.path = "+a+" OR u.path LIKE "+a+" || '.%')")
+		if len(scope.UnitPaths) > 0 {
+			// Resolve the unit subtrees to ids first: a filter on
+			// i.unit_id can use the (unit_id, recorded_at) indexes, a
+			// path prefix on the joined units table cannot.
+			ids, err := s.subtreeUnitIDs(ctx, scope.UnitPaths)
+			if err != nil {
+				return Page{}, fmt.Errorf("evidence list: %w", err)
+			}
+			if len(ids) > 0 {
+				ors = append(ors, "i.unit_id = ANY("+arg(ids)+")")
+			}
 		}
 		if len(scope.OfficerIDs) > 0 {
 			ors = append(ors, "i.officer_id = ANY("+arg(scope.OfficerIDs)+")")
@@ -167,14 +175,18 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) (Page, error) {
 		where = append(where, "i.device_id = "+arg(f.DeviceID))
 	}
 	if f.Unit != "" {
-		a := arg(f.Unit)
-		where = append(where, "(u.slug = "+a+" OR u.path = "+a+" OR u.path LIKE "+a+" || '.%')")
+		ids, err := s.unitFilterIDs(ctx, f.Unit)
+		if err != nil {
+			return Page{}, fmt.Errorf("evidence list: %w", err)
+		}
+		where = append(where, "i.unit_id = ANY("+arg(ids)+")")
 	}
+	// Array containment (@>) can use GIN indexes; "= ANY(array)" cannot.
 	if f.Category != "" {
-		where = append(where, arg(f.Category)+" = ANY(i.categories)")
+		where = append(where, "i.categories @> ARRAY["+arg(f.Category)+"]::text[]")
 	}
 	if f.Tag != "" {
-		where = append(where, arg(f.Tag)+" = ANY(i.tags)")
+		where = append(where, "i.tags @> ARRAY["+arg(f.Tag)+"]::text[]")
 	}
 	if f.Flagged != nil {
 		where = append(where, "i.flagged = "+arg(*f.Flagged))
@@ -251,6 +263,31 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) (Page, error) {
 		p.Next = strconv.Itoa(offset + len(items))
 	}
 	return p, nil
+}
+
+// subtreeUnitIDs returns the ids of the units at or below any of paths.
+func (s *Store) subtreeUnitIDs(ctx context.Context, paths []string) ([]uuid.UUID, error) {
+	rows, err := s.db.Query(ctx, `SELECT id FROM units u WHERE EXISTS (
+		SELECT 1 FROM unnest($1::text[]) p WHERE u.path = p OR u.path LIKE p || '.%')`, paths)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// unitFilterIDs resolves a unit filter given as a slug or a path to the
+// ids of that unit and its sub-units (none if it names no unit).
+func (s *Store) unitFilterIDs(ctx context.Context, unit string) ([]uuid.UUID, error) {
+	rows, err := s.db.Query(ctx, `SELECT u.id FROM units u, units root
+		WHERE (root.slug = $1 OR root.path = $1) AND (u.path = root.path OR u.path LIKE root.path || '.%')`, unit)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if ids == nil {
+		ids = []uuid.UUID{}
+	}
+	return ids, err
 }
 
 // FilterError names a bad listing parameter.
