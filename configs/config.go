@@ -95,9 +95,10 @@ type Ingest struct {
 
 // Workers tunes background jobs.
 type Workers struct {
-	Enabled     bool          `yaml:"enabled"`
-	Concurrency int           `yaml:"concurrency"`
-	JobTimeout  time.Duration `yaml:"job_timeout"`
+	Enabled          bool          `yaml:"enabled"`
+	Concurrency      int           `yaml:"concurrency"`
+	JobTimeout       time.Duration `yaml:"job_timeout"`
+	RescueStuckAfter time.Duration `yaml:"rescue_stuck_after"`
 }
 
 // Custody tunes checkpoints.
@@ -362,6 +363,9 @@ func (c Config) Validate() error {
 		bad("workers.concurrency", "must be between 1 and 256, got %d", c.Workers.Concurrency)
 	}
 	positive("workers.job_timeout", c.Workers.JobTimeout)
+	if c.Workers.RescueStuckAfter < c.Workers.JobTimeout+10*time.Minute {
+		bad("workers.rescue_stuck_after", "must be at least workers.job_timeout + 10m (%s), got %s", c.Workers.JobTimeout+10*time.Minute, c.Workers.RescueStuckAfter)
+	}
 	positive("custody.checkpoint_interval", c.Custody.CheckpointInterval)
 	positive("fixity.period", c.Fixity.Period)
 	positive("fixity.run_every", c.Fixity.RunEvery)

@@ -99,12 +99,11 @@ func recordAudit(ctx context.Context, a *App, e api.AuditEvent) {
 // registerMediaWorkers adds the transcode worker. Its timeout grows with
 // the media's duration from workers.job_timeout upwards.
 func registerMediaWorkers(a *App, ws *river.Workers) {
-	// river rescues a job running longer than RescueStuckJobsAfter, which
-	// newRiver leaves at its default, job_timeout + 1 h: stop a transcode
-	// by its own deadline five minutes before that.
+	// river rescues a job running longer than workers.rescue_stuck_after:
+	// a transcode stops by its own deadline five minutes before that.
 	river.AddWorker(ws, &jobs.TranscodeWorker{
 		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout,
-		MaxTimeout: a.Config.Workers.JobTimeout + 55*time.Minute, Logger: a.Logger,
+		MaxTimeout: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger,
 	})
 }
 

@@ -286,6 +286,7 @@ func newRiver(a *App, working bool) (*river.Client[pgx.Tx], error) {
 		cfg.Workers = ws
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.Config.Workers.Concurrency}}
 		cfg.JobTimeout = a.Config.Workers.JobTimeout
+		cfg.RescueStuckJobsAfter = a.Config.Workers.RescueStuckAfter
 		cfg.PeriodicJobs = periodicJobs(a)
 	}
 	c, err := river.NewClient(riverpgxv5.New(a.Pool), cfg)

@@ -78,6 +78,7 @@ func TestTranscodeWorkerKilledMidJob(t *testing.T) {
 		"OPENDEMS_STORAGE_FS_ROOT="+cfg.Storage.FS.Root,
 		"OPENDEMS_KEYS_SIGNING_KEY_FILE="+cfg.Keys.SigningKeyFile,
 		"OPENDEMS_WORKERS_CONCURRENCY=1",
+		"OPENDEMS_WORKERS_RESCUE_STUCK_AFTER=2h",
 		"OPENDEMS_LOG_LEVEL=info",
 	)
 	start := func(name string) *exec.Cmd {
@@ -146,7 +147,7 @@ func TestTranscodeWorkerKilledMidJob(t *testing.T) {
 		t.Fatalf("after kill -9: %+v; want a running first attempt and no proxy (make the clip longer if the job finished first)", r)
 	}
 	// River rescues a job whose attempt started more than
-	// RescueStuckJobsAfter ago (default: job timeout + 1 h). Moving the
+	// workers.rescue_stuck_after ago (2h here). Moving the
 	// attempt's start back stands for that much time passing; the rescue
 	// itself is river's, run by the surviving worker.
 	if _, err := app.Pool.Exec(ctx, `UPDATE river_job SET attempted_at = now() - interval '3 hours'
