@@ -151,6 +151,31 @@ func userCmd(cl *client) *cobra.Command {
 	create.Flags().StringVar(&nu.PasswordFile, "password-file", "", "file holding the initial password")
 	create.Flags().BoolVar(&nu.Token, "token", false, "also issue an API token")
 	cmd.AddCommand(create)
+	var role, unitSlug string
+	update := &cobra.Command{
+		Use: "update USER-ID", Short: "Change a user's role or unit (their web sessions end)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := map[string]string{}
+			if role != "" {
+				req["role"] = role
+			}
+			if unitSlug != "" {
+				req["unit"] = unitSlug
+			}
+			if len(req) == 0 {
+				return fmt.Errorf("nothing to change: give --role and/or --unit")
+			}
+			var u user
+			if err := cl.do(cmd.Context(), "PATCH", "/api/v1/users/"+args[0], req, &u); err != nil {
+				return err
+			}
+			cl.print(u, func() { fmt.Printf("user %s is now %s in %s\n", u.Username, u.Role, u.UnitPath) })
+			return nil
+		},
+	}
+	update.Flags().StringVar(&role, "role", "", "new role")
+	update.Flags().StringVar(&unitSlug, "unit", "", "new unit slug")
+	cmd.AddCommand(update)
 	for _, v := range []struct {
 		use      string
 		disabled bool

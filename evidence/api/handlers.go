@@ -240,6 +240,8 @@ func (s *Server) getUser(c *gin.Context) {
 type userPatch struct {
 	Password *string `json:"password"`
 	Disabled *bool   `json:"disabled"`
+	Role     *string `json:"role"`
+	Unit     *string `json:"unit"`
 }
 
 func (s *Server) updateUser(c *gin.Context) {
@@ -251,8 +253,8 @@ func (s *Server) updateUser(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	if req.Password == nil && req.Disabled == nil {
-		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "nothing to change: set password or disabled"))
+	if req.Password == nil && req.Disabled == nil && req.Role == nil && req.Unit == nil {
+		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "nothing to change: set password, disabled, role or unit"))
 		return
 	}
 	p, _ := Principal(c)
@@ -271,12 +273,34 @@ func (s *Server) updateUser(c *gin.Context) {
 		}
 		s.audit(c, AuditEvent{Type: "account_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user_id": id.String(), "disabled": *req.Disabled}})
 	}
+	if req.Role != nil || req.Unit != nil {
+		before, err := s.deps.Identity.UserByID(ctx, id)
+		if err != nil {
+			WriteError(c, err)
+			return
+		}
+		role, unit := deref(req.Role), deref(req.Unit)
+		if err := s.deps.Identity.SetRoleUnit(ctx, id, role, unit); err != nil {
+			WriteError(c, err)
+			return
+		}
+		s.audit(c, AuditEvent{Type: "permission_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{
+			"user_id": id.String(), "old": map[string]string{"role": before.Role, "unit": before.Unit},
+			"new": map[string]string{"role": role, "unit": unit}}})
+	}
 	u, err := s.deps.Identity.UserByID(ctx, id)
 	if err != nil {
 		WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, u)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func (s *Server) listDocks(c *gin.Context) {

@@ -52,7 +52,7 @@ func defaultAccess() map[string]Access {
 		"GET /api/v1/users":                 {Action: "admin:users", Summary: "List users"},
 		"POST /api/v1/users":                {Action: "admin:users", Summary: "Create a user"},
 		"GET /api/v1/users/:id":             {Action: "admin:users", Summary: "Get a user"},
-		"PATCH /api/v1/users/:id":           {Action: "admin:users", Summary: "Change a user's password or disable/enable them"},
+		"PATCH /api/v1/users/:id":           {Action: "admin:users", Summary: "Change a user's password, role or unit, or disable/enable them"},
 		"POST /api/v1/users/:id/tokens":     {Action: "admin:users", Summary: "Issue an API token for a user"},
 		"GET /api/v1/docks":                 {Action: "admin:docks", Summary: "List docking stations"},
 		"POST /api/v1/docks":                {Action: "admin:docks", Summary: "Enroll a docking station (returns its token once)"},

@@ -225,6 +225,36 @@ func (s *Store) SetPassword(ctx context.Context, userID uuid.UUID, password stri
 	return err
 }
 
+// SetRoleUnit changes a user's role and/or unit (empty: unchanged). The
+// user's web sessions end, so the new permissions apply at once.
+func (s *Store) SetRoleUnit(ctx context.Context, userID uuid.UUID, role, unitSlug string) error {
+	if role != "" && !slices.Contains(Roles, role) {
+		return &InvalidError{"role", "want one of " + strings.Join(Roles, ", ")}
+	}
+	var unitID *uuid.UUID
+	if unitSlug != "" {
+		u, err := s.UnitBySlug(ctx, unitSlug)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return &InvalidError{"unit", fmt.Sprintf("no unit %q", unitSlug)}
+			}
+			return err
+		}
+		unitID = &u.ID
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET role = COALESCE(NULLIF($2, ''), role), unit_id = COALESCE($3, unit_id), updated_at = now() WHERE id = $1`, userID, role, unitID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, userID)
+		return err
+	})
+}
+
 // SetDisabled disables or re-enables an account; disabling also ends its
 // sessions and revokes its API tokens' use (checked at authentication).
 func (s *Store) SetDisabled(ctx context.Context, userID uuid.UUID, disabled bool) error {

@@ -70,7 +70,7 @@ var auditTypes = map[string]audit.EventType{
 	"logon": audit.EventLogon, "logoff": audit.EventLogoff, "access_denied": audit.EventAccessDenied,
 	"token_rejected": audit.EventLogon, "token_created": audit.EventTokenCreated, "unit_created": audit.EventConfigChanged,
 	"user_created": audit.EventAccountCreated, "password_changed": audit.EventPasswordChanged,
-	"account_changed": audit.EventAccountChanged, "dock_enrolled": audit.EventDockEnrolled, "dock_revoked": audit.EventDockRevoked,
+	"account_changed": audit.EventAccountChanged, "permission_changed": audit.EventPermissionChanged, "dock_enrolled": audit.EventDockEnrolled, "dock_revoked": audit.EventDockRevoked,
 	"mfa_changed": audit.EventMFAChanged, "mfa_enrolment_started": audit.EventMFAChanged, "mfa_verify": audit.EventLogon,
 }
 

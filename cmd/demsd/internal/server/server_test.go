@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -308,5 +309,34 @@ func TestAuditLogRecordsLogonsDenialsAndAdminActions(t *testing.T) {
 	}
 	if st, _ := officer.do("GET", "/api/v1/audit", ""); st != 403 {
 		t.Errorf("officer reading the audit log: %d", st)
+	}
+}
+
+func TestRoleChangeTakesEffectAndIsAudited(t *testing.T) {
+	_, srv, creds := leadTestApp(t)
+	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	_, m := admin.do("GET", "/api/v1/users", "")
+	var id string
+	for _, u := range m["users"].([]any) {
+		if u.(map[string]any)["username"] == "officer.north" {
+			id = u.(map[string]any)["id"].(string)
+		}
+	}
+	officer := newCaller(t, srv.URL, creds.user("officer", "north").APIToken)
+	if st, _ := officer.do("GET", "/api/v1/custody/export?all=1", ""); st != 403 {
+		t.Fatalf("officer export: %d", st)
+	}
+	if st, m := admin.do("PATCH", "/api/v1/users/"+id, `{"role":"king"}`); st != 400 {
+		t.Fatalf("bad role: %d %v", st, m)
+	}
+	if st, m := admin.do("PATCH", "/api/v1/users/"+id, `{"role":"records","unit":"hq"}`); st != 200 || m["role"] != "records" || m["unit"] != "hq" {
+		t.Fatalf("role change: %d %v", st, m)
+	}
+	if st, _ := officer.do("GET", "/api/v1/custody/export?all=1", ""); st != 200 {
+		t.Fatalf("after becoming records, export: %d", st)
+	}
+	auditor := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	if _, m := auditor.do("GET", "/api/v1/audit?event_type=permission_changed", ""); !strings.Contains(fmt.Sprint(m), "officer") && !strings.Contains(fmt.Sprint(m), id) {
+		t.Fatalf("permission change not audited: %v", m)
 	}
 }
