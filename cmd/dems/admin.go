@@ -149,7 +149,7 @@ func userCmd(cl *client) *cobra.Command {
 	create.Flags().StringVar(&nu.Display, "name", "", "display name")
 	create.Flags().StringVar(&nu.Badge, "badge", "", "badge number (matches officer_id on recordings)")
 	create.Flags().StringVar(&nu.PasswordFile, "password-file", "", "file holding the initial password")
-	create.Flags().BoolVar(&nu.Token, "token", false, "also issue an API token")
+	create.Flags().BoolVar(&nu.Token, "issue-token", false, "also issue an API token for the new user")
 	cmd.AddCommand(create)
 	var role, unitSlug string
 	update := &cobra.Command{
