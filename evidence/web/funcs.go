@@ -19,6 +19,7 @@ var funcs = template.FuncMap{
 	"fmtTime":     fmtTime,
 	"fmtTimePtr":  fmtTimePtr,
 	"fmtDuration": fmtDuration,
+	"fmtGrace":    fmtGrace,
 	"fmtShortPtr": func(t *time.Time) string {
 		if t == nil {
 			return "—"

@@ -40,6 +40,9 @@ type UpcomingPurge struct {
 	RetainUntil *time.Time
 	DueAt       time.Time
 	Rule        string
+	ScheduledBy string    // "system:retention-sweep" or the user who asked
+	ScheduledAt time.Time // when the grace period started
+	Reason      string
 }
 
 // PurgeLister lists scheduled purges due soonest first (evidence/retention
@@ -60,6 +63,9 @@ type Deps struct {
 	// Purges, when set, shows upcoming purges on the dashboard of those the
 	// policy lets schedule purges (administrators).
 	Purges PurgeLister
+	// Retention, when set, serves the retention schedule and legal holds
+	// admin pages (evidence/retention through an adapter in cmd/demsd).
+	Retention RetentionAdmin
 	// SessionMax is the web session's lifetime.
 	SessionMax time.Duration
 	// SecureCookies marks the login CSRF cookie Secure (HTTPS only).
@@ -121,6 +127,12 @@ func Routes() map[string]api.Access {
 		"GET /admin/docks":             page("admin: docking stations"),
 		"POST /admin/docks":            page("admin: enrol a docking station"),
 		"POST /admin/docks/:id/revoke": page("admin: revoke a docking station"),
+		"GET /admin/retention":         page("admin: retention schedule in force and upcoming purges (admin:retention; purges need purge:schedule)"),
+		"POST /admin/retention/purges/:id/cancel": page("admin: cancel an item's scheduled purge (purge:cancel, decided on the item)"),
+		"GET /admin/holds":                        page("admin: active legal holds on items and cases (evidence:hold or case:hold)"),
+		"POST /admin/holds":                       page("admin: place a legal hold on an item by id (evidence:hold, decided on the item)"),
+		"POST /admin/holds/evidence/:id/release":  page("admin: release one legal hold of an item (evidence:hold, decided on the item)"),
+		"POST /admin/holds/cases/:id/release":     page("admin: release a case's legal hold (case:hold)"),
 	}
 }
 
@@ -152,6 +164,12 @@ func (u *UI) Register(e *gin.Engine) {
 	e.GET("/admin/docks", u.requireUser(u.adminDocks))
 	e.POST("/admin/docks", u.requireUser(u.adminEnrollDock))
 	e.POST("/admin/docks/:id/revoke", u.requireUser(u.adminRevokeDock))
+	e.GET("/admin/retention", u.requireUser(u.adminRetention))
+	e.POST("/admin/retention/purges/:id/cancel", u.requireUser(u.adminCancelPurge))
+	e.GET("/admin/holds", u.requireUser(u.adminHolds))
+	e.POST("/admin/holds", u.requireUser(u.adminPlaceHold))
+	e.POST("/admin/holds/evidence/:id/release", u.requireUser(u.adminReleaseItemHold))
+	e.POST("/admin/holds/cases/:id/release", u.requireUser(u.adminReleaseCaseHold))
 }
 
 // view is what every page template gets.
@@ -201,10 +219,10 @@ func (u *UI) requireUser(h func(*gin.Context, *view)) gin.HandlerFunc {
 // routeAbilities decides the route-level actions the navigation shows.
 func (u *UI) routeAbilities(ctx context.Context, p identity.Principal) map[string]bool {
 	can := map[string]bool{}
-	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "purge:schedule"} {
+	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "admin:retention", "purge:schedule", "purge:cancel", "evidence:hold"} {
 		can[a] = u.d.Authorizer.AuthorizeRoute(ctx, p, a).Allowed
 	}
-	can["admin"] = can["admin:users"] || can["admin:units"] || can["admin:docks"]
+	can["admin"] = can["admin:users"] || can["admin:units"] || can["admin:docks"] || can["admin:retention"] || can["evidence:hold"] || can["case:hold"]
 	return can
 }
 

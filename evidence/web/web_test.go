@@ -3,6 +3,7 @@ package web
 import (
 	"net/url"
 	"testing"
+	"time"
 )
 
 func TestSafeNext(t *testing.T) {
@@ -76,9 +77,18 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"login", "dashboard", "search", "item", "cases", "case", "admin_users", "admin_units", "admin_docks", "notfound", "mfa"} {
+	for _, p := range []string{"login", "dashboard", "search", "item", "cases", "case", "admin_users", "admin_units", "admin_docks", "admin_retention", "admin_holds", "notfound", "mfa"} {
 		if u.pages[p] == nil {
 			t.Errorf("page %s missing", p)
+		}
+	}
+}
+
+func TestFmtGrace(t *testing.T) {
+	for in, want := range map[time.Duration]string{0: "none", -time.Hour: "none", 24 * time.Hour: "1 day",
+		7 * 24 * time.Hour: "7 days", 36 * time.Hour: "36h0m0s"} {
+		if got := fmtGrace(in); got != want {
+			t.Errorf("fmtGrace(%v) = %q, want %q", in, got, want)
 		}
 	}
 }

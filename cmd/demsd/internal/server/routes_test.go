@@ -147,7 +147,13 @@ var routeTable = map[string]expect{
 	"GET /admin/docks":             {web: "login"},
 	"POST /admin/docks":            {web: "login"},
 	"POST /admin/docks/:id/revoke": {web: "login"},
-	"GET /static/*file":            {web: "open"},
+	"GET /admin/retention":         {web: "login"},
+	"POST /admin/retention/purges/:id/cancel": {web: "login"},
+	"GET /admin/holds":                        {web: "login"},
+	"POST /admin/holds":                       {web: "login"},
+	"POST /admin/holds/evidence/:id/release":  {web: "login"},
+	"POST /admin/holds/cases/:id/release":     {web: "login"},
+	"GET /static/*file":                       {web: "open"},
 }
 
 // tableWorld is what the table test's requests point at.

@@ -2,14 +2,19 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/google/uuid"
+	"gopkg.in/yaml.v3"
 
 	policyconf "github.com/opendems/opendems/configs/policy"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/evidence/review"
 	"github.com/opendems/opendems/evidence/web"
@@ -46,9 +51,96 @@ func (u upcomingPurges) UpcomingPurges(ctx context.Context, before time.Time, li
 	out := make([]web.UpcomingPurge, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, web.UpcomingPurge{EvidenceID: p.EvidenceID, Unit: p.Unit, Categories: p.Categories,
-			RetainUntil: p.RetainUntil, DueAt: p.DueAt, Rule: p.Rule})
+			RetainUntil: p.RetainUntil, DueAt: p.DueAt, Rule: p.Rule, ScheduledBy: p.ScheduledBy, ScheduledAt: p.ScheduledAt, Reason: p.Reason})
 	}
 	return out, nil
+}
+
+// retentionAdmin gives the retention and holds admin pages the schedule
+// in force and the hold and purge operations (web.RetentionAdmin).
+type retentionAdmin struct {
+	s     *retention.Service
+	sched web.RetentionSchedule
+}
+
+// Schedule implements web.RetentionAdmin.
+func (r retentionAdmin) Schedule() web.RetentionSchedule { return r.sched }
+
+// scheduleView describes the schedule file newRetention builds the
+// service from (the same file, read the same way), for display.
+func scheduleView(a *App, sched *policy.Schedule) (web.RetentionSchedule, error) {
+	data, source := policyconf.Retention(), policyconf.RetentionName
+	if p := a.Config.Policy.RetentionFile; p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return web.RetentionSchedule{}, fmt.Errorf("retention schedule: %w", err)
+		}
+		data, source = b, p
+	}
+	var cfg policy.ScheduleConfig
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return web.RetentionSchedule{}, fmt.Errorf("retention schedule %s: %w", source, err)
+	}
+	sum := sha256.Sum256(data)
+	out := web.RetentionSchedule{Source: source, Version: hex.EncodeToString(sum[:]), DefaultCategory: cfg.DefaultCategory,
+		SubjectRequest: cfg.SubjectRequest.Extend, PurgeGrace: a.Config.Retention.PurgeGrace}
+	if out.PurgeGrace == 0 {
+		out.PurgeGrace = retention.DefaultPurgeGrace
+	}
+	desc := map[string]string{}
+	for _, k := range cfg.Categories {
+		desc[k.Name] = k.Description
+	}
+	// The periods as the parsed schedule holds them (what is enforced).
+	for _, k := range sched.Categories() {
+		out.Categories = append(out.Categories, web.RetentionPeriod{Name: k.Name, Keep: k.Keep.String(), Description: desc[k.Name]})
+	}
+	for _, f := range cfg.Flags {
+		out.Flags = append(out.Flags, web.RetentionPeriod{Name: f.Name, Keep: f.Extend, Description: f.Description})
+	}
+	return out, nil
+}
+
+// ActiveHolds implements web.RetentionAdmin.
+func (r retentionAdmin) ActiveHolds(ctx context.Context, limit int) ([]web.LegalHold, error) {
+	hs, err := r.s.ListHolds(ctx, true, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.LegalHold, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, web.LegalHold{ID: h.ID, EvidenceID: h.EvidenceID, CaseID: h.CaseID, Reason: h.Reason, SetBy: h.SetByName, SetAt: h.SetAt})
+	}
+	return out, nil
+}
+
+// HoldItem implements web.RetentionAdmin.
+func (r retentionAdmin) HoldItem(ctx context.Context, id uuid.UUID, reason string, by identity.Principal) error {
+	_, _, err := r.s.SetItemHold(ctx, id, reason, by)
+	return refusal(err)
+}
+
+// ReleaseItemHold implements web.RetentionAdmin.
+func (r retentionAdmin) ReleaseItemHold(ctx context.Context, id, holdID uuid.UUID, by identity.Principal) error {
+	_, _, err := r.s.ReleaseItemHold(ctx, id, &holdID, "", by)
+	return refusal(err)
+}
+
+// CancelPurge implements web.RetentionAdmin.
+func (r retentionAdmin) CancelPurge(ctx context.Context, id uuid.UUID, actor, reason string) error {
+	return refusal(r.s.CancelPurge(ctx, id, actor, reason))
+}
+
+// refusal turns the retention errors a user can act on into
+// web.RefusedError (shown on the page); others stay server errors.
+func refusal(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, retention.ErrInvalid), errors.Is(err, retention.ErrConflict), errors.Is(err, retention.ErrPurged), errors.Is(err, retention.ErrNotFound):
+		return &web.RefusedError{Msg: err.Error()}
+	}
+	return err
 }
 
 // loadSchedule reads the configured retention schedule or the embedded one.
@@ -79,6 +171,10 @@ func registerWeb(a *App) error {
 	if err != nil {
 		return err
 	}
+	view, err := scheduleView(a, sched)
+	if err != nil {
+		return err
+	}
 	authz := Authorizer{Access: a.Access}
 	rv := review.New(review.Deps{
 		Pool: a.Pool, Storage: a.Storage, Evidence: a.Evidence, Authorizer: authz,
@@ -89,7 +185,7 @@ func registerWeb(a *App) error {
 	ui, err := web.New(web.Deps{
 		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Authorizer: authz, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,
-		Purges: upcomingPurges{keeper},
+		Purges: upcomingPurges{keeper}, Retention: retentionAdmin{s: keeper, sched: view},
 	})
 	if err != nil {
 		return err
