@@ -20,6 +20,7 @@ var funcs = template.FuncMap{
 	"fmtTimePtr":  fmtTimePtr,
 	"fmtDuration": fmtDuration,
 	"fmtGrace":    fmtGrace,
+	"fmtShort":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 	"fmtShortPtr": func(t *time.Time) string {
 		if t == nil {
 			return "—"
