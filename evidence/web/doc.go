@@ -10,8 +10,12 @@
 // and paginated through evidence.Store.List with the caller's policy
 // scope); the evidence page (player with the thumbnail sprite as a
 // clickable timeline, metadata, markers, tags, category, retention and
-// legal hold, custody timeline, transcode progress); cases; and admin
-// pages for users, units and docks (identity.Store).
+// legal hold, custody timeline, transcode progress); cases; admin pages
+// for users, units and docks (identity.Store); and the retention (schedule
+// in force, upcoming purges, cancel) and legal holds (list, place on an
+// item, release) admin pages, which reach evidence/retention through the
+// RetentionAdmin and PurgeLister interfaces that cmd/demsd adapts (this
+// package does not import the retention package).
 //
 // Data flow: pages are declared Public on the API's enforcement point so
 // that an anonymous visitor is redirected to the login page (and a denied
