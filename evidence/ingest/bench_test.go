@@ -100,7 +100,7 @@ func freshen(b *testing.B, path string, iter int) {
 }
 
 // BenchmarkPushVsPutObject: the agent pushing large files through the
-// server into MinIO (dems-dock push with 2 files at once: hash, chunked
+// server into MinIO (dems-dock push with 3 files at once: hash, chunked
 // resumable upload, verification, commit, receipt) against minio-go PutObject of the same files into the
 // same MinIO. Sizes: OPENDEMS_BENCH_FILES (3) × OPENDEMS_BENCH_FILE_MB (256).
 func BenchmarkPushVsPutObject(b *testing.B) {

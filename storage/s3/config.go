@@ -53,6 +53,7 @@ type Config struct {
 	PartSize int64 `yaml:"part_size"`
 	// Buffers is how many PartSize buffers the store holds at once across
 	// all operations (default 4); memory use is about PartSize×Buffers.
+	// Upload parts written with a declared SHA-256 stream without one.
 	Buffers int `yaml:"buffers"`
 	// Transport replaces the HTTP transport (custom TLS roots, or tests
 	// that record requests). Nil: minio-go's default.

@@ -55,13 +55,25 @@
 // hand in a forged hash state, and no part's bytes can differ from what
 // was hashed because MinIO verified each part's SHA-256.
 //
+// When the caller passes the part's expected SHA-256 (ingest passes the
+// chunk hash the agent declared), that value goes to MinIO as the part's
+// X-Amz-Content-Sha256 and the part streams through unbuffered: MinIO
+// refuses it if the bytes differ, and the whole-object hash state is
+// computed from the very bytes streamed, in the same pass. The declared
+// value is thus only ever a check; what Complete compares with the digest
+// is still our own hash of what was sent. This saves a buffer copy and
+// two SHA-256 passes per byte in the server (ingest's own chunk check and
+// our part hash).
+//
 // # Memory
 //
-// Sending a part with its SHA-256 means the part is read into memory
-// before it is sent. Memory is therefore bounded by configuration, not by
-// object size: the store holds at most Config.Buffers buffers of
+// Sending a part with a SHA-256 we compute means the part is read into
+// memory before it is sent. Memory is therefore bounded by configuration,
+// not by object size: the store holds at most Config.Buffers buffers of
 // Config.PartSize bytes across all concurrent operations, and WritePart
-// refuses parts larger than PartSize.
+// refuses parts larger than PartSize. A part with a caller-declared
+// SHA-256 needs no buffer (it streams with the HTTP client's small copy
+// buffer), so it neither uses nor waits for one.
 //
 // # Deletion
 //
