@@ -95,12 +95,18 @@ type holdsData struct {
 	Reason  string
 }
 
-func (u *UI) adminRetention(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:retention", "view the retention schedule") {
-		return
-	}
+// retentionReady fails the request when cmd did not wire Deps.Retention
+// (a build without the retention service), instead of a nil dereference.
+func (u *UI) retentionReady(c *gin.Context, v *view) bool {
 	if u.d.Retention == nil {
 		u.serverError(c, v, errors.New("web: retention is not configured"))
+		return false
+	}
+	return true
+}
+
+func (u *UI) adminRetention(c *gin.Context, v *view) {
+	if !u.admin(c, v, "admin:retention", "view the retention schedule") || !u.retentionReady(c, v) {
 		return
 	}
 	d := retentionData{Schedule: u.d.Retention.Schedule(), ShowPurges: v.Can["purge:schedule"] && u.d.Purges != nil, CanCancel: v.Can["purge:cancel"]}
@@ -157,7 +163,7 @@ func (u *UI) refused(c *gin.Context, v *view, err error, again func(*gin.Context
 }
 
 func (u *UI) adminCancelPurge(c *gin.Context, v *view) {
-	if !u.admin(c, v, "purge:cancel", "cancel purges") || u.d.Retention == nil {
+	if !u.admin(c, v, "purge:cancel", "cancel purges") || !u.retentionReady(c, v) {
 		return
 	}
 	it, ok := u.itemFor(c, v, c.Param("id"), "purge:cancel")
@@ -189,8 +195,7 @@ func (u *UI) adminHolds(c *gin.Context, v *view) {
 
 func (u *UI) holdsPage(c *gin.Context, v *view, d holdsData) {
 	ctx := c.Request.Context()
-	if u.d.Retention == nil {
-		u.serverError(c, v, errors.New("web: retention is not configured"))
+	if !u.retentionReady(c, v) {
 		return
 	}
 	hs, err := u.d.Retention.ActiveHolds(ctx, 500)
@@ -243,12 +248,13 @@ func (u *UI) holdsPage(c *gin.Context, v *view, d holdsData) {
 }
 
 func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
-	if !u.admin(c, v, "evidence:hold", "place legal holds") {
+	if !u.admin(c, v, "evidence:hold", "place legal holds") || !u.retentionReady(c, v) {
 		return
 	}
 	raw, reason := strings.TrimSpace(c.PostForm("evidence_id")), strings.TrimSpace(c.PostForm("reason"))
 	again := holdsData{FormID: raw, Reason: reason}
-	if _, err := uuid.Parse(raw); err != nil {
+	id, err := uuid.Parse(raw)
+	if err != nil {
 		v.Status, v.Error = http.StatusBadRequest, "Not done: the evidence id must be a UUID like 3f2b6c1e-0d4a-4b8e-9c7f-1a2b3c4d5e6f (it is in the item page's address)."
 		u.holdsPage(c, v, again)
 		return
@@ -259,7 +265,7 @@ func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
 		return
 	}
 	// A missing item and one the caller may not hold read the same.
-	it, err := u.d.Evidence.Get(c.Request.Context(), uuid.MustParse(raw))
+	it, err := u.d.Evidence.Get(c.Request.Context(), id)
 	if err == nil {
 		if d := u.d.Authorizer.AuthorizeItem(c.Request.Context(), *v.User, "evidence:hold", &it); !d.Allowed {
 			u.audit(c, api.AuditEvent{Type: "access_denied", Actor: v.User.Actor(), Outcome: "denied", Details: map[string]any{
@@ -284,7 +290,7 @@ func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminReleaseItemHold(c *gin.Context, v *view) {
-	if !u.admin(c, v, "evidence:hold", "release legal holds") {
+	if !u.admin(c, v, "evidence:hold", "release legal holds") || !u.retentionReady(c, v) {
 		return
 	}
 	it, ok := u.itemFor(c, v, c.Param("id"), "evidence:hold")
