@@ -18,11 +18,11 @@ import (
 	"github.com/opendems/opendems/evidence/retention"
 )
 
-// adminLogin logs the demo admin in and enrols the second factor the
-// role requires, as a first login does.
-func adminLogin(t *testing.T, ctx context.Context, e *reviewEnv) {
+// mfaLogin logs a demo user whose role requires a second factor in and
+// enrols it, as a first login does.
+func mfaLogin(t *testing.T, ctx context.Context, e *reviewEnv, user string) {
 	t.Helper()
-	login(t, ctx, e.srv.URL, "admin", e.password("admin"))
+	login(t, ctx, e.srv.URL, user, e.password(user))
 	must(t, "mfa enrol page", chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#totp-secret"))))
 	secret := evalT[string](t, ctx, `document.getElementById('totp-secret').innerText`)
 	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
@@ -73,7 +73,7 @@ func TestRetentionAndHoldsInBrowser(t *testing.T) {
 	ctx := browser(t)
 	dir := screenshotDir(t)
 	base := e.srv.URL
-	adminLogin(t, ctx, e)
+	mfaLogin(t, ctx, e, "admin")
 
 	// Retention: the admin navigation leads there; the schedule and the purge.
 	must(t, "retention page", chromedp.Do(ctx,
@@ -172,6 +172,25 @@ func TestRetentionAndHoldsInBrowser(t *testing.T) {
 	}
 	if n := evalT[int](t, ctx, `document.querySelectorAll('#case-holds form').length`); n != 0 {
 		t.Fatal("released case hold still listed")
+	}
+
+	// Records staff hold items too: their admin menu leads to the holds
+	// page, and the retention page is not theirs.
+	must(t, "logout", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("form[action='/logout'] button")), chromedp.WaitVisible(chromedp.CSS("#username"))))
+	mfaLogin(t, ctx, e, "records")
+	must(t, "records holds", chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("nav[aria-label=Main] a[href='/admin/holds']")),
+		chromedp.Click(chromedp.CSS("nav[aria-label=Main] a[href='/admin/holds']")),
+		chromedp.WaitVisible(chromedp.CSS("#hold-item")),
+	))
+	if n := evalT[int](t, ctx, `document.querySelectorAll("nav.subnav a[href='/admin/retention']").length`); n != 0 {
+		t.Error("records staff are offered the retention page")
+	}
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(base+"/admin/retention"))
+	must(t, "records retention", err)
+	if resp.Status != http.StatusForbidden {
+		t.Fatalf("records opening the retention page: %d, want 403", resp.Status)
 	}
 }
 
