@@ -153,7 +153,7 @@ func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOpti
 	if r.adec != nil {
 		decoders = append(decoders, r.adec)
 	}
-	err = decodePipelined(c, input, decoders, func(d *transcode.Decoder, f *astiav.Frame) error {
+	err = transcode.DecodePipelined(c, input, decoders, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -459,57 +459,4 @@ func (r *renderer) flush() error {
 		}
 	}
 	return nil
-}
-
-// pipelineDepth is how many decoded frames may wait between the decoding
-// goroutine and the redacting/encoding one (a few frames: bounded memory).
-const pipelineDepth = 4
-
-type decodedFrame struct {
-	d *transcode.Decoder
-	f *astiav.Frame
-}
-
-var errPipelineStopped = errors.New("pipeline stopped")
-
-// decodePipelined is transcode.DecodeStreams with demuxing and decoding on
-// their own goroutine, so effects, encoding and muxing (consume, on the
-// calling goroutine) overlap with them: the same shape as transcode's
-// (unexported) proxy pipeline. Frames cross as new references (no pixel
-// copy; consume makes them writable only when it edits them) and are freed
-// after consume returns, on every path.
-func decodePipelined(c *transcode.Closer, in *transcode.Input, decoders []*transcode.Decoder, consume func(d *transcode.Decoder, f *astiav.Frame) error) error {
-	frames := make(chan decodedFrame, pipelineDepth)
-	stop := make(chan struct{})
-	produced := make(chan error, 1)
-	go func() {
-		defer close(frames)
-		produced <- transcode.DecodeStreams(c, in, decoders, func(d *transcode.Decoder, f *astiav.Frame) error {
-			cl := f.Clone()
-			if cl == nil {
-				return errors.New("cloning a decoded frame failed")
-			}
-			select {
-			case frames <- decodedFrame{d: d, f: cl}:
-				return nil
-			case <-stop:
-				cl.Free()
-				return errPipelineStopped
-			}
-		})
-	}()
-	var consumeErr error
-	for df := range frames {
-		if consumeErr == nil {
-			if consumeErr = consume(df.d, df.f); consumeErr != nil {
-				close(stop)
-			}
-		}
-		df.f.Free()
-	}
-	prodErr := <-produced
-	if consumeErr != nil {
-		return consumeErr
-	}
-	return prodErr
 }

@@ -336,7 +336,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		}
 		return af.Push(f, writeAudio)
 	}
-	err = decodePipelined(c, in, decoders, consume)
+	err = DecodePipelined(c, in, decoders, consume)
 	if err != nil {
 		return nil, withOp(op, inPath, err)
 	}
@@ -401,14 +401,15 @@ type decodedFrame struct {
 // errPipelineStopped tells the decoding goroutine that the consumer failed.
 var errPipelineStopped = errors.New("pipeline stopped")
 
-// decodePipelined is DecodeStreams with demuxing and decoding on their own
+// DecodePipelined is DecodeStreams with demuxing and decoding on their own
 // goroutine, so that scaling, encoding and muxing (consume, called on this
 // goroutine) overlap with them. The ffmpeg CLI of FFmpeg 5.1 runs these
 // stages one after another on its main thread; splitting them is what lets
 // a proxy use both cores of a small worker when x264 waits for input.
 // Frames cross as new references (av_frame_clone, no pixel copy) and are
-// freed after consume returns, on every path.
-func decodePipelined(c *Closer, in *Input, decoders []*Decoder, consume func(d *Decoder, f *astiav.Frame) error) error {
+// freed after consume returns, on every path; consume may edit a frame
+// after making it writable. Proxy and the redaction renderer both use it.
+func DecodePipelined(c *Closer, in *Input, decoders []*Decoder, consume func(d *Decoder, f *astiav.Frame) error) error {
 	frames := make(chan decodedFrame, pipelineDepth)
 	stop := make(chan struct{})
 	produced := make(chan error, 1)
