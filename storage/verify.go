@@ -156,3 +156,21 @@ func ClampRange(size, offset, length int64) (int64, error) {
 	}
 	return length, nil
 }
+
+// CheckComplete is the verification every backend's Complete makes before
+// an object becomes visible: the parts end exactly at the declared size and
+// the final whole-object hash state sums to the digest the object is put
+// under.
+func CheckComplete(end int64, finalState []byte, size int64, want Digest) error {
+	if end != size {
+		return fmt.Errorf("parts cover %d bytes, upload declared %d: %w", end, size, ErrSizeMismatch)
+	}
+	sum, err := SumHashState(finalState)
+	if err != nil {
+		return err
+	}
+	if sum != want {
+		return fmt.Errorf("uploaded bytes hash to %s: %w", sum, ErrDigestMismatch)
+	}
+	return nil
+}

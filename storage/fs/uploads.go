@@ -342,13 +342,8 @@ func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.R
 	if len(recs) > 0 {
 		total, state = recs[len(recs)-1].End(), recs[len(recs)-1].HashState
 	}
-	if total != rec.Size {
-		return abort(fmt.Errorf("parts cover %d bytes, upload declared %d: %w", total, rec.Size, storage.ErrSizeMismatch))
-	}
-	if sum, err := storage.SumHashState(state); err != nil {
+	if err := storage.CheckComplete(total, state, rec.Size, ref.Digest); err != nil {
 		return abort(err)
-	} else if sum != ref.Digest {
-		return abort(fmt.Errorf("uploaded bytes hash to %s: %w", sum, storage.ErrDigestMismatch))
 	}
 	// Re-read what is on disk: the hash states describe the bytes as they
 	// arrived, this proves the bytes we are about to promote.
