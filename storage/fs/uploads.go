@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,17 +18,6 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
-// uploadRecord is uploads/<id>/upload.json.
-type uploadRecord struct {
-	Namespace   storage.Namespace `json:"namespace"`
-	Digest      string            `json:"sha256"`
-	Size        int64             `json:"size"`
-	Started     time.Time         `json:"started"`
-	RetainUntil time.Time         `json:"retain_until,omitzero"`
-	LegalHold   bool              `json:"legal_hold"`
-	ContentType string            `json:"content_type,omitempty"`
-}
-
 // partRecord is uploads/<id>/part-NNNNN.json: the backend's own copy of
 // the storage.Part it returned, so Complete and ListParts need not trust
 // what a caller hands back.
@@ -43,10 +31,6 @@ type partRecord struct {
 
 func (p partRecord) part() storage.Part {
 	return storage.Part{Number: p.Number, Offset: p.Offset, Size: p.Size, ETag: p.SHA256, HashState: p.HashState}
-}
-
-func samePart(a, b storage.Part) bool {
-	return a.Number == b.Number && a.Offset == b.Offset && a.Size == b.Size && a.ETag == b.ETag && bytes.Equal(a.HashState, b.HashState)
 }
 
 func (s *Store) uploadDir(id storage.UploadID) string {
@@ -93,14 +77,7 @@ func (s *Store) CreateUpload(ctx context.Context, ref storage.Ref, size int64, o
 	if err := f.Close(); err != nil {
 		return "", s.err("create-upload", ref, err)
 	}
-	rec := uploadRecord{
-		Namespace: ref.Namespace, Digest: ref.Digest.String(), Size: size,
-		Started:   s.now().UTC().Truncate(time.Microsecond),
-		LegalHold: opts.LegalHold, ContentType: opts.ContentType,
-	}
-	if !opts.RetainUntil.IsZero() {
-		rec.RetainUntil = opts.RetainUntil.UTC()
-	}
+	rec := storage.NewUploadRecord(ref, size, opts, s.now())
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return "", s.err("create-upload", ref, err)
@@ -119,8 +96,8 @@ func (s *Store) CreateUpload(ctx context.Context, ref storage.Ref, size int64, o
 }
 
 // loadUpload reads the upload record and checks it belongs to ref.
-func (s *Store) loadUpload(id storage.UploadID, ref storage.Ref) (uploadRecord, error) {
-	var rec uploadRecord
+func (s *Store) loadUpload(id storage.UploadID, ref storage.Ref) (storage.UploadRecord, error) {
+	var rec storage.UploadRecord
 	if !isHex(string(id), 32) {
 		return rec, fmt.Errorf("malformed upload id %q: %w", id, storage.ErrUploadNotFound)
 	}
@@ -134,10 +111,7 @@ func (s *Store) loadUpload(id storage.UploadID, ref storage.Ref) (uploadRecord, 
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return rec, fmt.Errorf("corrupt upload record %s: %w", id, err)
 	}
-	if rec.Namespace != ref.Namespace || rec.Digest != ref.Digest.String() {
-		return rec, fmt.Errorf("upload %s is for %s/%s, not %s: %w", id, rec.Namespace, rec.Digest, ref, storage.ErrUploadNotFound)
-	}
-	return rec, nil
+	return rec, rec.CheckRef(id, ref)
 }
 
 // loadParts returns the recorded parts in order, stopping at the first
@@ -222,7 +196,7 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 		if err != nil {
 			return storage.Part{}, s.err(op, ref, err)
 		}
-		if !samePart(*prev, pr.part()) {
+		if !prev.Equal(pr.part()) {
 			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded part: %w", prev.Number, storage.ErrInvalid))
 		}
 		number, offset, state = prev.Number+1, prev.End(), prev.HashState
@@ -327,7 +301,7 @@ func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.R
 		return storage.Object{}, s.err(op, ref, fmt.Errorf("%d parts given, %d recorded: %w", len(parts), len(recs), storage.ErrInvalid))
 	}
 	for i := range parts {
-		if !samePart(parts[i], recs[i].part()) {
+		if !parts[i].Equal(recs[i].part()) {
 			return storage.Object{}, s.err(op, ref, fmt.Errorf("part %d does not match the recorded part: %w", i+1, storage.ErrInvalid))
 		}
 	}
@@ -432,7 +406,7 @@ func (s *Store) ListUploads(ctx context.Context, olderThan time.Time, fn func(id
 		if err != nil {
 			return s.err("list-uploads", storage.Ref{}, err)
 		}
-		var rec uploadRecord
+		var rec storage.UploadRecord
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return s.err("list-uploads", storage.Ref{}, fmt.Errorf("corrupt upload record %s: %w", id, err))
 		}

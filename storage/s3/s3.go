@@ -554,7 +554,7 @@ func (s *Store) putMultipart(ctx context.Context, ref storage.Ref, size int64, r
 	}()
 	// A record makes the upload findable by ListUploads even after a
 	// MinIO restart (MinIO lists uploads bucket-wide only from memory).
-	if err := s.putJSON(ctx, recordPrefix(storage.UploadID(id))+"upload.json", s.newUploadRecord(ref, size, opts)); err != nil {
+	if err := s.putJSON(ctx, recordPrefix(storage.UploadID(id))+"upload.json", storage.NewUploadRecord(ref, size, opts, time.Now())); err != nil {
 		return storage.Object{}, err
 	}
 

@@ -18,30 +18,6 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
-// uploadRecord is _uploads/<hex id>/upload.json.
-type uploadRecord struct {
-	Namespace   storage.Namespace `json:"namespace"`
-	Digest      string            `json:"sha256"`
-	Size        int64             `json:"size"`
-	Started     time.Time         `json:"started"`
-	RetainUntil time.Time         `json:"retain_until,omitzero"`
-	LegalHold   bool              `json:"legal_hold"`
-	ContentType string            `json:"content_type,omitempty"`
-}
-
-func (s *Store) newUploadRecord(ref storage.Ref, size int64, opts storage.PutOptions) uploadRecord {
-	rec := uploadRecord{Namespace: ref.Namespace, Digest: ref.Digest.String(), Size: size, Started: time.Now().UTC(),
-		LegalHold: opts.LegalHold, ContentType: opts.ContentType}
-	if !opts.RetainUntil.IsZero() {
-		rec.RetainUntil = opts.RetainUntil.UTC()
-	}
-	return rec
-}
-
-func (r uploadRecord) putOptions() storage.PutOptions {
-	return storage.PutOptions{RetainUntil: r.RetainUntil, LegalHold: r.LegalHold, ContentType: r.ContentType}
-}
-
 // partRecord is _uploads/<hex id>/part-NNNNN.json: our durable copy of a
 // storage.Part the server accepted.
 type partRecord struct {
@@ -58,10 +34,6 @@ func (p partRecord) part() storage.Part {
 }
 
 func (p partRecord) end() int64 { return p.Offset + p.Size }
-
-func samePart(a, b storage.Part) bool {
-	return a.Number == b.Number && a.Offset == b.Offset && a.Size == b.Size && a.ETag == b.ETag && bytes.Equal(a.HashState, b.HashState)
-}
 
 func recordPrefix(id storage.UploadID) string {
 	return "_uploads/" + hex.EncodeToString([]byte(id)) + "/"
@@ -135,14 +107,14 @@ func (s *Store) CreateUpload(ctx context.Context, ref storage.Ref, size int64, o
 			s.core.AbortMultipartUpload(context.WithoutCancel(ctx), s.cfg.Bucket, key(ref), mid)
 		}
 	}()
-	if err := s.putJSON(ctx, recordPrefix(id)+"upload.json", s.newUploadRecord(ref, size, opts)); err != nil {
+	if err := s.putJSON(ctx, recordPrefix(id)+"upload.json", storage.NewUploadRecord(ref, size, opts, time.Now())); err != nil {
 		return "", s.err(op, ref, err)
 	}
 	return id, nil
 }
 
-func (s *Store) loadUpload(ctx context.Context, id storage.UploadID, ref storage.Ref) (uploadRecord, error) {
-	var rec uploadRecord
+func (s *Store) loadUpload(ctx context.Context, id storage.UploadID, ref storage.Ref) (storage.UploadRecord, error) {
+	var rec storage.UploadRecord
 	if id == "" {
 		return rec, fmt.Errorf("empty upload id: %w", storage.ErrUploadNotFound)
 	}
@@ -152,10 +124,7 @@ func (s *Store) loadUpload(ctx context.Context, id storage.UploadID, ref storage
 		}
 		return rec, err
 	}
-	if rec.Namespace != ref.Namespace || rec.Digest != ref.Digest.String() {
-		return rec, fmt.Errorf("upload %s is for %s/%s, not %s: %w", id, rec.Namespace, rec.Digest, ref, storage.ErrUploadNotFound)
-	}
-	return rec, nil
+	return rec, rec.CheckRef(id, ref)
 }
 
 // loadParts returns the recorded parts in order, up to the first gap.
@@ -222,7 +191,7 @@ func (s *Store) WritePart(ctx context.Context, id storage.UploadID, ref storage.
 			}
 			return storage.Part{}, s.err(op, ref, err)
 		}
-		if !samePart(*prev, pr.part()) {
+		if !prev.Equal(pr.part()) {
 			return storage.Part{}, s.err(op, ref, fmt.Errorf("previous part %d does not match the recorded part: %w", prev.Number, storage.ErrInvalid))
 		}
 		number, offset, state = prev.Number+1, prev.End(), prev.HashState
@@ -408,7 +377,7 @@ func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.R
 		return storage.Object{}, s.err(op, ref, fmt.Errorf("%d parts given, %d recorded: %w", len(parts), len(recs), storage.ErrInvalid))
 	}
 	for i := range parts {
-		if !samePart(parts[i], recs[i].part()) {
+		if !parts[i].Equal(recs[i].part()) {
 			return storage.Object{}, s.err(op, ref, fmt.Errorf("part %d does not match the recorded part: %w", i+1, storage.ErrInvalid))
 		}
 	}
@@ -432,7 +401,7 @@ func (s *Store) Complete(ctx context.Context, id storage.UploadID, ref storage.R
 		if err := s.abort(ctx, id, ref); err != nil {
 			return storage.Object{}, s.err(op, ref, err)
 		}
-		obj, err := s.putSmall(ctx, ref, 0, bytes.NewReader(nil), rec.putOptions())
+		obj, err := s.putSmall(ctx, ref, 0, bytes.NewReader(nil), rec.PutOptions())
 		if err != nil {
 			return storage.Object{}, s.err(op, ref, err)
 		}
@@ -518,7 +487,7 @@ func (s *Store) ListUploads(ctx context.Context, olderThan time.Time, fn func(id
 		if err != nil {
 			continue
 		}
-		var rec uploadRecord
+		var rec storage.UploadRecord
 		if err := s.getJSON(lctx, info.Key, &rec); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				continue // finished meanwhile
