@@ -102,11 +102,7 @@ func (s *Service) handleCreate(c *gin.Context) {
 }
 
 func (s *Service) handleGet(c *gin.Context) {
-	p, ok := s.principal(c)
-	if !ok {
-		return
-	}
-	id, ok := s.sessionID(c)
+	p, id, ok := s.sessionCaller(c)
 	if !ok {
 		return
 	}
@@ -119,11 +115,7 @@ func (s *Service) handleGet(c *gin.Context) {
 }
 
 func (s *Service) handleChunk(c *gin.Context) {
-	p, ok := s.principal(c)
-	if !ok {
-		return
-	}
-	id, ok := s.sessionID(c)
+	p, id, ok := s.sessionCaller(c)
 	if !ok {
 		return
 	}
@@ -141,11 +133,7 @@ func (s *Service) handleChunk(c *gin.Context) {
 }
 
 func (s *Service) handleCommit(c *gin.Context) {
-	p, ok := s.principal(c)
-	if !ok {
-		return
-	}
-	id, ok := s.sessionID(c)
+	p, id, ok := s.sessionCaller(c)
 	if !ok {
 		return
 	}
@@ -158,11 +146,7 @@ func (s *Service) handleCommit(c *gin.Context) {
 }
 
 func (s *Service) handleAbort(c *gin.Context) {
-	p, ok := s.principal(c)
-	if !ok {
-		return
-	}
-	id, ok := s.sessionID(c)
+	p, id, ok := s.sessionCaller(c)
 	if !ok {
 		return
 	}
@@ -171,4 +155,15 @@ func (s *Service) handleAbort(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// sessionCaller reads the authenticated caller and the :id session of a
+// session route, answering the error itself when either is missing.
+func (s *Service) sessionCaller(c *gin.Context) (identity.Principal, uuid.UUID, bool) {
+	p, ok := s.principal(c)
+	if !ok {
+		return p, uuid.Nil, false
+	}
+	id, ok := s.sessionID(c)
+	return p, id, ok
 }
