@@ -15,10 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrNotFound is returned for an item that does not exist or that the
-// caller may not see (the API answers both the same way).
-var ErrNotFound = errors.New("evidence not found")
-
 // Item is one evidence item: an original recording and its metadata.
 type Item struct {
 	ID          uuid.UUID       `json:"id"`
@@ -293,9 +289,30 @@ func (s *Store) unitFilterIDs(ctx context.Context, unit string) ([]uuid.UUID, er
 // FilterError names a bad listing parameter.
 type FilterError struct{ Field, Reason string }
 
+// Unwrap gives the error its kind.
+func (e *FilterError) Unwrap() error { return ErrInvalid }
+
 func (e *FilterError) Error() string { return e.Field + ": " + e.Reason }
 
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
+}
+
+// Attributes are what an access decision looks at about a resource (an
+// item, a case, later a request or a release): the HTTP kit hands them to
+// the policy, which knows nothing of the domain's types.
+type Attributes struct {
+	Kind       string // "evidence", "case", …
+	ID         string
+	UnitPath   string
+	OfficerID  string
+	Categories []string
+	Restricted string
+}
+
+// Attributes implements the HTTP kit's Loaded: an item as the policy sees it.
+func (it *Item) Attributes() Attributes {
+	return Attributes{Kind: "evidence", ID: it.ID.String(), UnitPath: it.UnitPath, OfficerID: it.OfficerID,
+		Categories: it.Categories, Restricted: it.Restricted}
 }

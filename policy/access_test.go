@@ -86,7 +86,7 @@ var matrix = map[policy.Role]map[policy.Action]string{
 		"evidence:list": "YYYYNY Y", "evidence:view": "YYYYNY Y", "evidence:play": "YYYYNY Y",
 		"evidence:download": "YYYYNY Y", "evidence:categorize": "YYYYNY Y", "evidence:hold": "YYYYNY Y",
 		"custody:read": "YYYYNY Y", "custody:export": "YYYYNY Y", "case:read": "YYYYNY Y",
-		"request:read": "YYYYNY Y", "request:edit": "YYYYNY Y", "redaction:create": "YYYYNY Y",
+		"request:read": "YYYYNY Y", "request:edit": "YYYYNY Y", "subject-request:create": "YYYYNY Y", "redaction:create": "YYYYNY Y",
 		"redaction:approve": "YYYYNY Y", "release:create": "YYYYNY Y", "release:approve": "YYYYNY Y",
 	},
 	policy.RoleAuditor: {

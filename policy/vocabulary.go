@@ -44,34 +44,35 @@ type Action string
 // The action vocabulary. Item actions are decided against a Resource; the
 // others (list, upload, admin pages) by RouteDecision.
 const (
-	ActEvidenceList       Action = "evidence:list"       // list/search evidence
-	ActEvidenceView       Action = "evidence:view"       // read an item's metadata
-	ActEvidencePlay       Action = "evidence:play"       // watch the proxy, thumbnails
-	ActEvidenceDownload   Action = "evidence:download"   // take the original bytes
-	ActEvidenceEdit       Action = "evidence:edit"       // edit title, notes, tags
-	ActEvidenceCategorize Action = "evidence:categorize" // set categories (changes retention)
-	ActEvidenceRestrict   Action = "evidence:restrict"   // restrict an item to a group
-	ActEvidenceHold       Action = "evidence:hold"       // place or lift an item's legal hold
-	ActEvidenceUpload     Action = "evidence:upload"     // ingest new recordings
-	ActCustodyRead        Action = "custody:read"        // read an item's chain of custody
-	ActCustodyExport      Action = "custody:export"      // export a signed custody excerpt
-	ActCaseRead           Action = "case:read"           // read cases and their links
-	ActCaseEdit           Action = "case:edit"           // create/edit cases, link evidence
-	ActCaseHold           Action = "case:hold"           // place or lift a case's legal hold
-	ActRequestRead        Action = "request:read"        // read public access requests
-	ActRequestEdit        Action = "request:edit"        // open, update, close access requests
-	ActRedactionCreate    Action = "redaction:create"    // draft a redaction
-	ActRedactionApprove   Action = "redaction:approve"   // approve someone else's redaction
-	ActReleaseCreate      Action = "release:create"      // build a release package
-	ActReleaseApprove     Action = "release:approve"     // approve a release (second person)
-	ActAuditRead          Action = "audit:read"          // read the audit log
-	ActPolicyExplain      Action = "policy:explain"      // ask why a decision was made
-	ActAdminUsers         Action = "admin:users"         // manage users and tokens
-	ActAdminUnits         Action = "admin:units"         // manage the unit tree
-	ActAdminDocks         Action = "admin:docks"         // enrol and revoke docks
-	ActAdminRetention     Action = "admin:retention"     // view/change retention schedules
-	ActPurgeSchedule      Action = "purge:schedule"      // schedule destruction of an item
-	ActPurgeCancel        Action = "purge:cancel"        // cancel a scheduled destruction
+	ActEvidenceList       Action = "evidence:list"          // list/search evidence
+	ActEvidenceView       Action = "evidence:view"          // read an item's metadata
+	ActEvidencePlay       Action = "evidence:play"          // watch the proxy, thumbnails
+	ActEvidenceDownload   Action = "evidence:download"      // take the original bytes
+	ActEvidenceEdit       Action = "evidence:edit"          // edit title, notes, tags
+	ActEvidenceCategorize Action = "evidence:categorize"    // set categories (changes retention)
+	ActEvidenceRestrict   Action = "evidence:restrict"      // restrict an item to a group
+	ActEvidenceHold       Action = "evidence:hold"          // place or lift an item's legal hold
+	ActEvidenceUpload     Action = "evidence:upload"        // ingest new recordings
+	ActCustodyRead        Action = "custody:read"           // read an item's chain of custody
+	ActCustodyExport      Action = "custody:export"         // export a signed custody excerpt
+	ActCaseRead           Action = "case:read"              // read cases and their links
+	ActCaseEdit           Action = "case:edit"              // create/edit cases, link evidence
+	ActCaseHold           Action = "case:hold"              // place or lift a case's legal hold
+	ActRequestRead        Action = "request:read"           // read public access requests
+	ActRequestEdit        Action = "request:edit"           // open, update, close public access requests
+	ActSubjectRequest     Action = "subject-request:create" // record a subject's request to keep a recording
+	ActRedactionCreate    Action = "redaction:create"       // draft a redaction
+	ActRedactionApprove   Action = "redaction:approve"      // approve someone else's redaction
+	ActReleaseCreate      Action = "release:create"         // build a release package
+	ActReleaseApprove     Action = "release:approve"        // approve a release (second person)
+	ActAuditRead          Action = "audit:read"             // read the audit log
+	ActPolicyExplain      Action = "policy:explain"         // ask why a decision was made
+	ActAdminUsers         Action = "admin:users"            // manage users and tokens
+	ActAdminUnits         Action = "admin:units"            // manage the unit tree
+	ActAdminDocks         Action = "admin:docks"            // enrol and revoke docks
+	ActAdminRetention     Action = "admin:retention"        // view/change retention schedules
+	ActPurgeSchedule      Action = "purge:schedule"         // schedule destruction of an item
+	ActPurgeCancel        Action = "purge:cancel"           // cancel a scheduled destruction
 )
 
 // Actions returns the whole vocabulary in a stable order.
@@ -80,7 +81,7 @@ func Actions() []Action {
 		ActEvidenceList, ActEvidenceView, ActEvidencePlay, ActEvidenceDownload,
 		ActEvidenceEdit, ActEvidenceCategorize, ActEvidenceRestrict, ActEvidenceHold,
 		ActEvidenceUpload, ActCustodyRead, ActCustodyExport, ActCaseRead, ActCaseEdit,
-		ActCaseHold, ActRequestRead, ActRequestEdit, ActRedactionCreate,
+		ActCaseHold, ActRequestRead, ActRequestEdit, ActSubjectRequest, ActRedactionCreate,
 		ActRedactionApprove, ActReleaseCreate, ActReleaseApprove, ActAuditRead,
 		ActPolicyExplain, ActAdminUsers, ActAdminUnits, ActAdminDocks,
 		ActAdminRetention, ActPurgeSchedule, ActPurgeCancel,

@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -26,15 +28,19 @@ type Decision struct {
 	Reason  string
 }
 
-// Authorizer is the policy as the API needs it (package policy implements
-// it through an adapter wired in cmd/demsd).
+// Authorizer is the policy as the enforcement point needs it (package
+// policy implements it through an adapter wired in cmd/demsd). Only this
+// package calls it: handlers ask through Can, Load and ListScope.
 type Authorizer interface {
-	// AuthorizeRoute decides an action that is not about one item.
-	AuthorizeRoute(ctx context.Context, p identity.Principal, action string) Decision
-	// AuthorizeItem decides an action on one item.
-	AuthorizeItem(ctx context.Context, p identity.Principal, action string, it *evidence.Item) Decision
+	// Authorize decides an action on a resource, or, with res nil, whether
+	// p may take the action on anything at all (a route decision).
+	Authorize(ctx context.Context, p identity.Principal, action string, res *evidence.Attributes) Decision
 	// ListScope is what p may list.
 	ListScope(ctx context.Context, p identity.Principal) evidence.Scope
+	// Explain says why the policy decides as it does for subject (any
+	// user, for those allowed to ask), with the rows that matched. Bad
+	// input is an evidence.ErrInvalid.
+	Explain(ctx context.Context, subject identity.Principal, action string, res *evidence.Attributes) (any, error)
 }
 
 // AuditEvent is a security-relevant event for the system audit log.
@@ -81,13 +87,19 @@ type Deps struct {
 	AfterAuth []gin.HandlerFunc
 }
 
+// PageErrorWriter renders a refusal of the enforcement point on a web page
+// (HTML, with the site's layout) instead of the JSON error.
+type PageErrorWriter func(c *gin.Context, status int, message string)
+
 // Server holds the API's dependencies and the gin engine.
 type Server struct {
-	deps   Deps
-	engine *gin.Engine
-	access map[string]Access
-	reqs   *prometheus.CounterVec
-	lat    *prometheus.HistogramVec
+	deps      Deps
+	engine    *gin.Engine
+	access    map[string]Access
+	loaders   map[string]Loader
+	pageError PageErrorWriter
+	reqs      *prometheus.CounterVec
+	lat       *prometheus.HistogramVec
 }
 
 // SessionCookie is the web session cookie's name.
@@ -111,51 +123,52 @@ func New(d Deps) *Server {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
-	s := &Server{deps: d, engine: e, access: defaultAccess()}
+	s := &Server{deps: d, engine: e, access: map[string]Access{}, loaders: map[string]Loader{}}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"})
 	s.lat = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opendems_http_request_seconds", Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"method", "route"})
 	d.Registry.MustRegister(s.reqs, s.lat)
 
-	e.NoRoute(func(c *gin.Context) { WriteError(c, Errorf(http.StatusNotFound, "not_found", "no such route")) })
+	e.NoRoute(func(c *gin.Context) { WriteError(c, Coded(evidence.ErrNotFound, "not_found", "no such route")) })
 	e.NoMethod(func(c *gin.Context) {
-		WriteError(c, Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed"))
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: map[string]any{"code": "method_not_allowed", "message": "method not allowed"}})
 	})
-	e.Use(s.recover, s.observe, s.securityHeaders, s.authenticate)
+	e.Use(s.recover, s.observe, s.securityHeaders, s.bodyLimit, s.authenticate)
 	e.Use(d.AfterAuth...)
 	e.Use(s.authorize)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
-	e.GET("/api/v1/openapi.json", s.openapi)
-
-	v1 := e.Group("/api/v1")
-	v1.POST("/session", s.login)
-	v1.DELETE("/session", s.logout)
-	v1.GET("/me", s.me)
-	v1.POST("/me/tokens", s.createMyToken)
-	v1.POST("/session/mfa", s.passMFA)
-	v1.POST("/me/mfa/enroll", s.enrollMFA)
-	v1.POST("/me/mfa/confirm", s.confirmMFA)
-
-	v1.GET("/units", s.listUnits)
-	v1.POST("/units", s.createUnit)
-	v1.GET("/users", s.listUsers)
-	v1.POST("/users", s.createUser)
-	v1.GET("/users/:id", s.getUser)
-	v1.PATCH("/users/:id", s.updateUser)
-	v1.POST("/users/:id/tokens", s.createUserToken)
-	v1.GET("/docks", s.listDocks)
-	v1.POST("/docks", s.enrollDock)
-	v1.POST("/docks/:id/revoke", s.revokeDock)
-
-	v1.GET("/evidence", s.listEvidence)
-	v1.GET("/evidence/:id", s.getEvidence)
-	v1.GET("/evidence/:id/original", s.downloadOriginal)
+	if d.Evidence != nil {
+		s.RegisterLoader(KindItem, Loader{View: "evidence:view", Load: func(ctx context.Context, id uuid.UUID) (Loaded, error) {
+			it, err := d.Evidence.Get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return &it, nil
+		}})
+	}
+	s.Mount(s.routes()...)
 	return s
 }
 
-// Engine returns the gin engine so other packages can mount their routes.
+// Engine returns the gin engine (for tests that list its routes; routes
+// are added with Mount only).
 func (s *Server) Engine() *gin.Engine { return s.engine }
+
+// SetPageErrorWriter sets how refusals on web pages are rendered.
+func (s *Server) SetPageErrorWriter(w PageErrorWriter) { s.pageError = w }
+
+// fail answers a refusal or error of the enforcement point: JSON on API
+// routes, the page error writer's HTML on pages.
+func (s *Server) fail(c *gin.Context, err error) {
+	if s.pageError != nil {
+		if a, ok := s.RouteAccess(c.Request.Method, c.FullPath()); ok && a.Page {
+			status, msg := StatusOf(err)
+			s.pageError(c, status, msg)
+			c.Abort()
+			return
+		}
+	}
+	WriteError(c, err)
+}
 
 // ServeHTTP lets the server be used as an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
@@ -167,7 +180,7 @@ func (s *Server) recover(c *gin.Context) {
 				panic(r)
 			}
 			slog.ErrorContext(c.Request.Context(), "panic", "path", c.FullPath(), "panic", r)
-			WriteError(c, Errorf(http.StatusInternalServerError, "internal", "internal error"))
+			WriteError(c, errors.New("panic"))
 		}
 	}()
 	c.Next()
@@ -196,6 +209,17 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// bodyLimit tells Bind the JSON body limit of this server.
+func (s *Server) bodyLimit(c *gin.Context) {
+	c.Set(serverKey, s)
+	limit := s.deps.Options.MaxJSONBody
+	if a, ok := s.RouteAccess(c.Request.Method, c.FullPath()); ok && a.MaxBody > 0 && a.MaxBody < limit {
+		limit = a.MaxBody
+	}
+	c.Set(bodyLimitKey, limit)
+	c.Next()
+}
+
 // Principal returns the authenticated caller of a request.
 func Principal(c *gin.Context) (identity.Principal, bool) {
 	return identity.FromContext(c.Request.Context())
@@ -220,7 +244,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	if h := c.GetHeader("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || tok == "" {
-			WriteError(c, Errorf(http.StatusUnauthorized, "unauthenticated", "Authorization header must be 'Bearer <token>'"))
+			WriteError(c, Coded(evidence.ErrUnauthenticated, "unauthenticated", "Authorization header must be 'Bearer <token>'"))
 			return
 		}
 		p, err := s.deps.Identity.Authenticate(ctx, strings.TrimSpace(tok))
@@ -265,7 +289,7 @@ func SessionOf(c *gin.Context) (identity.Session, bool) {
 }
 
 // authorize is the single enforcement point: the route's declared access
-// is checked before any handler runs.
+// is checked, and its resources loaded and decided, before any handler runs.
 func (s *Server) authorize(c *gin.Context) {
 	route := c.FullPath()
 	if route == "" { // NoRoute / NoMethod
@@ -275,7 +299,7 @@ func (s *Server) authorize(c *gin.Context) {
 	access, ok := s.RouteAccess(c.Request.Method, route)
 	if !ok {
 		slog.ErrorContext(c.Request.Context(), "route has no declared access; refusing", "method", c.Request.Method, "route", route)
-		WriteError(c, Errorf(http.StatusForbidden, "forbidden", "route has no access rule"))
+		WriteError(c, Coded(evidence.ErrPermission, "forbidden", "route has no access rule"))
 		return
 	}
 	if access.Public {
@@ -283,57 +307,54 @@ func (s *Server) authorize(c *gin.Context) {
 		return
 	}
 	p, ok := Principal(c)
+	_, session := SessionOf(c)
+	if access.Page && (!ok || p.Kind != identity.KindUser || !session) {
+		// Pages take the session cookie only; anyone else logs in first
+		// and comes back.
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+		c.Abort()
+		return
+	}
 	if !ok {
 		WriteError(c, errUnauthenticated)
 		return
 	}
 	if m, ok := mfaOf(c); ok && m.required && !m.passed && !access.MFAExempt {
+		if access.Page {
+			c.Redirect(http.StatusSeeOther, "/mfa?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			c.Abort()
+			return
+		}
 		msg := "this session must pass the second factor first (POST /api/v1/session/mfa)"
 		if !m.enrolled {
 			msg = "your role requires a second factor: enrol one first (POST /api/v1/me/mfa/enroll)"
 		}
-		WriteError(c, Errorf(http.StatusForbidden, "mfa_required", msg))
+		WriteError(c, Coded(evidence.ErrPermission, "mfa_required", msg))
 		return
 	}
 	if access.Action == "" { // any authenticated principal
 		c.Next()
 		return
 	}
-	if access.Item {
-		if !s.loadItem(c, access.Action) {
+	if access.Resource != "" {
+		if !s.loadParam(c, access.Resource, access.Param, access.Action) {
 			return
 		}
-		c.Next()
-		return
+	} else {
+		d := s.deps.Authorizer.Authorize(c.Request.Context(), p, access.Action, nil)
+		if !d.Allowed {
+			s.audit(c, AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied", Details: map[string]any{
+				"action": access.Action, "route": c.Request.Method + " " + route, "rule": d.Rule, "reason": d.Reason}})
+			s.fail(c, errForbidden)
+			return
+		}
 	}
-	d := s.deps.Authorizer.AuthorizeRoute(c.Request.Context(), p, access.Action)
-	if !d.Allowed {
-		s.audit(c, AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied", Details: map[string]any{
-			"action": access.Action, "route": c.Request.Method + " " + route, "rule": d.Rule, "reason": d.Reason}})
-		WriteError(c, errForbidden)
-		return
+	for _, n := range access.Also {
+		if !s.loadParam(c, n.Resource, n.Param, n.Action) {
+			return
+		}
 	}
 	c.Next()
-}
-
-// AuthorizeItem checks an item-level action for the handler. When it is
-// denied the item is reported missing (404) unless the caller may at least
-// view it, so ids of other units' items cannot be probed. It writes the
-// error and returns false when denied.
-func (s *Server) AuthorizeItem(c *gin.Context, action string, it *evidence.Item) bool {
-	p, _ := Principal(c)
-	d := s.deps.Authorizer.AuthorizeItem(c.Request.Context(), p, action, it)
-	if d.Allowed {
-		return true
-	}
-	s.audit(c, AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied", Details: map[string]any{
-		"action": action, "evidence_id": it.ID.String(), "rule": d.Rule, "reason": d.Reason}})
-	if action != "evidence:view" && s.deps.Authorizer.AuthorizeItem(c.Request.Context(), p, "evidence:view", it).Allowed {
-		WriteError(c, errForbidden)
-		return false
-	}
-	WriteError(c, Errorf(http.StatusNotFound, "not_found", "not found"))
-	return false
 }
 
 func (s *Server) audit(c *gin.Context, e AuditEvent) {
@@ -358,4 +379,37 @@ func (s *Server) healthz(c *gin.Context) {
 		}
 	}
 	c.JSON(code, status)
+}
+
+// routes is the API's own part of the route table.
+func (s *Server) routes() []Route {
+	pub := func(summary string) Access { return Access{Public: true, Summary: summary} }
+	return []Route{
+		{"GET", "/healthz", pub("Liveness and dependency health"), s.healthz},
+		{"GET", "/metrics", pub("Prometheus metrics"), gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))},
+		{"GET", "/api/v1/openapi.json", pub("This API description"), s.openapi},
+
+		{"POST", "/api/v1/session", pub("Log in (JSON) and receive a session cookie"), s.login},
+		{"DELETE", "/api/v1/session", Access{Summary: "Log out", MFAExempt: true}, s.logout},
+		{"GET", "/api/v1/me", Access{Summary: "The caller's identity", MFAExempt: true}, s.me},
+		{"POST", "/api/v1/me/tokens", Access{Summary: "Create a personal API token"}, s.createMyToken},
+		{"POST", "/api/v1/session/mfa", Access{Summary: "Pass the second factor (TOTP or recovery code) for this session", MFAExempt: true}, s.passMFA},
+		{"POST", "/api/v1/me/mfa/enroll", Access{Summary: "Start TOTP enrolment (returns the secret and otpauth URL)", MFAExempt: true}, s.enrollMFA},
+		{"POST", "/api/v1/me/mfa/confirm", Access{Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", MFAExempt: true}, s.confirmMFA},
+
+		{"GET", "/api/v1/units", Access{Action: "admin:units", Summary: "List units"}, s.listUnits},
+		{"POST", "/api/v1/units", Access{Action: "admin:units", Summary: "Create a unit"}, s.createUnit},
+		{"GET", "/api/v1/users", Access{Action: "admin:users", Summary: "List users"}, s.listUsers},
+		{"POST", "/api/v1/users", Access{Action: "admin:users", Summary: "Create a user"}, s.createUser},
+		{"GET", "/api/v1/users/:id", Access{Action: "admin:users", Summary: "Get a user"}, s.getUser},
+		{"PATCH", "/api/v1/users/:id", Access{Action: "admin:users", Summary: "Change a user's password, role or unit, or disable/enable them"}, s.updateUser},
+		{"POST", "/api/v1/users/:id/tokens", Access{Action: "admin:users", Summary: "Issue an API token for a user"}, s.createUserToken},
+		{"GET", "/api/v1/docks", Access{Action: "admin:docks", Summary: "List docking stations"}, s.listDocks},
+		{"POST", "/api/v1/docks", Access{Action: "admin:docks", Summary: "Enroll a docking station (returns its token once)"}, s.enrollDock},
+		{"POST", "/api/v1/docks/:id/revoke", Access{Action: "admin:docks", Summary: "Revoke a docking station"}, s.revokeDock},
+
+		{"GET", "/api/v1/evidence", Access{Action: "evidence:list", Summary: "Search evidence (filters as query parameters, paginated)"}, s.listEvidence},
+		{"GET", "/api/v1/evidence/:id", Access{Action: "evidence:view", Resource: KindItem, Summary: "One evidence item"}, s.getEvidence},
+		{"GET", "/api/v1/evidence/:id/original", Access{Action: "evidence:download", Resource: KindItem, Summary: "Download the original (logged in custody)"}, s.downloadOriginal},
+	}
 }

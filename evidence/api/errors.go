@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -8,83 +9,130 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/opendems/opendems/evidence"
-	"github.com/opendems/opendems/evidence/identity"
-	"github.com/opendems/opendems/evidence/pg"
+	"github.com/opendems/opendems/evidence/ingest/wire"
 	"github.com/opendems/opendems/storage"
 )
 
-// Error is an API error with its status and machine-readable code.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
+// kindStatus maps each error kind of the evidence root to its status and
+// default code. It is the only table of statuses in demsd.
+var kindStatus = map[error]struct {
+	status int
+	code   string
+}{
+	evidence.ErrNotFound:        {http.StatusNotFound, "not_found"},
+	evidence.ErrInvalid:         {http.StatusBadRequest, "invalid"},
+	evidence.ErrConflict:        {http.StatusConflict, "conflict"},
+	evidence.ErrGone:            {http.StatusGone, "gone"},
+	evidence.ErrPermission:      {http.StatusForbidden, "forbidden"},
+	evidence.ErrUnauthenticated: {http.StatusUnauthorized, "unauthenticated"},
+	evidence.ErrUnavailable:     {http.StatusServiceUnavailable, "unavailable"},
+	evidence.ErrTooLarge:        {http.StatusRequestEntityTooLarge, "too_large"},
+	evidence.ErrUnsupported:     {http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	evidence.ErrRateLimited:     {http.StatusTooManyRequests, "rate_limited"},
+	evidence.ErrIntegrity:       {http.StatusUnprocessableEntity, "integrity"},
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// Errorf builds an API error.
-func Errorf(status int, code, message string) *Error {
-	return &Error{Status: status, Code: code, Message: message}
-}
-
-// ErrorBody is the JSON shape of every error.
+// ErrorBody is the JSON shape of every error: {"error":{"code","message"}}
+// plus the fields an error adds (e.g. the durable offset of an upload, the
+// decision that refused a purge).
 type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error map[string]any `json:"error"`
 }
 
-// WriteError maps err to a status and writes the JSON error. Unexpected
-// errors are logged and answered with a generic 500 (no internals leak).
+// answer is what the writer sends for an error.
+type answer struct {
+	status  int
+	code    string
+	message string
+	detail  map[string]any
+}
+
+// WriteError maps err to a status and writes the JSON error; it is the one
+// error writer of every route (API, ingest protocol, pages' JSON calls).
+// Unexpected errors (no kind) are logged and answered with a generic 500,
+// so no internals leak.
 func WriteError(c *gin.Context, err error) {
-	e := classify(err)
-	if e.Status >= 500 {
+	a := classify(err)
+	if a.status >= 500 && a.status != http.StatusServiceUnavailable {
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
 	}
-	var body ErrorBody
-	body.Error.Code, body.Error.Message = e.Code, e.Message
-	c.AbortWithStatusJSON(e.Status, body)
+	if a.status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
+	body := map[string]any{"code": a.code, "message": a.message}
+	for k, v := range a.detail {
+		body[k] = v
+	}
+	c.AbortWithStatusJSON(a.status, ErrorBody{Error: body})
 }
 
-func classify(err error) *Error {
-	var ae *Error
-	if errors.As(err, &ae) {
-		return ae
+// StatusOf is the status WriteError answers err with (for pages that
+// render errors as HTML).
+func StatusOf(err error) (status int, message string) {
+	a := classify(err)
+	return a.status, a.message
+}
+
+func classify(err error) answer {
+	// The ingest protocol's errors carry the protocol's own codes, whose
+	// statuses are part of its contract with docking stations (wire.Status).
+	var we *wire.Error
+	if errors.As(err, &we) {
+		a := answer{status: wire.Status(we.Code), code: we.Code, message: we.Message}
+		if we.Offset != nil {
+			a.detail = map[string]any{"offset": *we.Offset}
+		}
+		return a
 	}
-	var inv *identity.InvalidError
-	if errors.As(err, &inv) {
-		return Errorf(http.StatusBadRequest, "invalid", err.Error())
+	var ee *evidence.Error
+	if errors.As(err, &ee) {
+		if k, ok := kindStatus[evidence.KindOf(ee)]; ok {
+			a := answer{status: k.status, code: k.code, message: ee.Msg, detail: ee.Detail}
+			if ee.Code != "" {
+				a.code = ee.Code
+			}
+			if a.message == "" {
+				a.message = ee.Error()
+			}
+			if k.status == http.StatusNotFound && ee.Msg == "" {
+				a.message = "not found"
+			}
+			return a
+		}
 	}
-	var fe *evidence.FilterError
-	if errors.As(err, &fe) {
-		return Errorf(http.StatusBadRequest, "invalid", err.Error())
-	}
+	// Leaves that cannot import the evidence root (storage) and plain
+	// kind-wrapped errors.
 	switch {
-	case errors.Is(err, identity.ErrNotFound), errors.Is(err, evidence.ErrNotFound), errors.Is(err, pg.ErrNotFound), errors.Is(err, storage.ErrNotFound):
-		return Errorf(http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, identity.ErrExists):
-		return Errorf(http.StatusConflict, "exists", err.Error())
-	case errors.Is(err, identity.ErrBadCredentials):
-		return Errorf(http.StatusUnauthorized, "unauthenticated", "invalid credentials")
-	case errors.Is(err, identity.ErrRevoked):
-		return Errorf(http.StatusUnauthorized, "revoked", "credential revoked")
-	case errors.Is(err, identity.ErrDisabled):
-		return Errorf(http.StatusUnauthorized, "disabled", "account disabled")
-	case errors.Is(err, identity.ErrLocked):
-		return Errorf(http.StatusTooManyRequests, "locked", err.Error())
-	case errors.Is(err, identity.ErrSessionExpired):
-		return Errorf(http.StatusUnauthorized, "session_expired", "session expired; log in again")
+	case errors.Is(err, storage.ErrNotFound):
+		return answer{status: http.StatusNotFound, code: "not_found", message: "not found"}
 	case errors.Is(err, storage.ErrRetained):
-		return Errorf(http.StatusConflict, "retained", "object is under retention or legal hold")
+		return answer{status: http.StatusConflict, code: "retained", message: "object is under retention or legal hold"}
 	case errors.Is(err, storage.ErrDigestMismatch):
-		return Errorf(http.StatusUnprocessableEntity, "digest_mismatch", err.Error())
+		return answer{status: http.StatusUnprocessableEntity, code: "digest_mismatch", message: err.Error()}
+	case errors.Is(err, context.Canceled):
+		return answer{status: http.StatusServiceUnavailable, code: "unavailable", message: "request cancelled"}
 	}
-	return Errorf(http.StatusInternalServerError, "internal", "internal error")
+	if k := evidence.KindOf(err); k != nil {
+		ks := kindStatus[k]
+		msg := err.Error()
+		if ks.status == http.StatusNotFound {
+			msg = "not found" // never echo what was looked up
+		}
+		return answer{status: ks.status, code: ks.code, message: msg}
+	}
+	return answer{status: http.StatusInternalServerError, code: "internal", message: "internal error"}
 }
 
+// Errors of the HTTP edge itself.
 var (
-	errUnauthenticated = Errorf(http.StatusUnauthorized, "unauthenticated", "authentication required: Authorization: Bearer <token> or a session cookie")
-	errForbidden       = Errorf(http.StatusForbidden, "forbidden", "not permitted")
-	errCSRF            = Errorf(http.StatusForbidden, "csrf", "missing or invalid CSRF token")
+	errUnauthenticated = &evidence.Error{Kind: evidence.ErrUnauthenticated, Msg: "authentication required: Authorization: Bearer <token> or a session cookie"}
+	errForbidden       = &evidence.Error{Kind: evidence.ErrPermission, Msg: "not permitted"}
+	errCSRF            = &evidence.Error{Kind: evidence.ErrPermission, Code: "csrf", Msg: "missing or invalid CSRF token"}
+	errNotFound        = &evidence.Error{Kind: evidence.ErrNotFound, Msg: "not found"}
 )
+
+// Coded is an error of a kind with its own code, for answers a client
+// tells apart by code (e.g. mfa_required among the 403s).
+func Coded(kind error, code, msg string) error {
+	return &evidence.Error{Kind: kind, Code: code, Msg: msg}
+}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -17,31 +16,6 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
-// bindJSON decodes a JSON body strictly (unknown fields are errors) within
-// the configured size limit.
-func (s *Server) bindJSON(c *gin.Context, v any) bool {
-	if ct := c.ContentType(); ct != "application/json" {
-		WriteError(c, Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "want Content-Type: application/json"))
-		return false
-	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.deps.Options.MaxJSONBody)
-	dec := jsonDecoder(c.Request.Body)
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			WriteError(c, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body too large"))
-			return false
-		}
-		WriteError(c, Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error()))
-		return false
-	}
-	if dec.More() {
-		WriteError(c, Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data"))
-		return false
-	}
-	return true
-}
-
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
@@ -49,16 +23,12 @@ type loginRequest struct {
 
 func (s *Server) login(c *gin.Context) {
 	var req loginRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	u, err := s.deps.Identity.CheckPassword(c.Request.Context(), req.Username, req.Password)
 	if err != nil {
 		s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + req.Username, Outcome: "failure", Details: map[string]any{"reason": err.Error(), "via": "api"}})
-		if errors.Is(err, identity.ErrLocked) || errors.Is(err, identity.ErrBadCredentials) || errors.Is(err, identity.ErrDisabled) {
-			WriteError(c, err)
-			return
-		}
 		WriteError(c, err)
 		return
 	}
@@ -144,7 +114,7 @@ func (s *Server) createUserToken(c *gin.Context) {
 
 func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
 	var req tokenRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	if _, err := s.deps.Identity.UserByID(c.Request.Context(), userID); err != nil {
@@ -164,7 +134,7 @@ func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
 func uuidParam(c *gin.Context) (uuid.UUID, bool) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		WriteError(c, Errorf(http.StatusNotFound, "not_found", "not found"))
+		WriteError(c, errNotFound)
 		return id, false
 	}
 	return id, true
@@ -187,7 +157,7 @@ type unitRequest struct {
 
 func (s *Server) createUnit(c *gin.Context) {
 	var req unitRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	u, err := s.deps.Identity.CreateUnit(c.Request.Context(), req.Slug, req.Name, req.Parent)
@@ -211,7 +181,7 @@ func (s *Server) listUsers(c *gin.Context) {
 
 func (s *Server) createUser(c *gin.Context) {
 	var req identity.NewUser
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	u, err := s.deps.Identity.CreateUser(c.Request.Context(), req)
@@ -250,11 +220,11 @@ func (s *Server) updateUser(c *gin.Context) {
 		return
 	}
 	var req userPatch
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	if req.Password == nil && req.Disabled == nil && req.Role == nil && req.Unit == nil {
-		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "nothing to change: set password, disabled, role or unit"))
+		WriteError(c, evidence.Invalid("body", "nothing to change: set password, disabled, role or unit"))
 		return
 	}
 	p, _ := Principal(c)
@@ -320,7 +290,7 @@ type dockRequest struct {
 
 func (s *Server) enrollDock(c *gin.Context) {
 	var req dockRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	p, _ := Principal(c)
@@ -432,7 +402,7 @@ func (s *Server) listEvidence(c *gin.Context) {
 	// The scope is a pre-filter; every listed item is decided too.
 	visible := page.Items[:0]
 	for i := range page.Items {
-		if s.deps.Authorizer.AuthorizeItem(ctx, p, "evidence:list", &page.Items[i]).Allowed {
+		if attrs := page.Items[i].Attributes(); s.deps.Authorizer.Authorize(ctx, p, "evidence:list", &attrs).Allowed {
 			visible = append(visible, page.Items[i])
 		}
 	}
@@ -456,7 +426,7 @@ func (s *Server) downloadOriginal(c *gin.Context) {
 		return
 	}
 	if it.State == "purged" {
-		WriteError(c, Errorf(http.StatusGone, "purged", "the original was destroyed under the retention schedule"))
+		WriteError(c, Coded(evidence.ErrGone, "purged", "the original was destroyed under the retention schedule"))
 		return
 	}
 	ref := storage.Ref{Namespace: storage.Originals, Digest: d}
@@ -491,12 +461,6 @@ func (s *Server) downloadOriginal(c *gin.Context) {
 	}
 }
 
-func jsonDecoder(r io.Reader) *json.Decoder {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	return dec
-}
-
 // recordCustody appends an event to the item's chain of custody; an action
 // that must be logged does not happen if the log cannot be written.
 func (s *Server) recordCustody(c *gin.Context, it *evidence.Item, action string, details map[string]any) error {
@@ -516,17 +480,17 @@ func (s *Server) passMFA(c *gin.Context) {
 	p, _ := Principal(c)
 	cookie, err := c.Cookie(SessionCookie)
 	if err != nil || p.Kind != identity.KindUser {
-		WriteError(c, Errorf(http.StatusBadRequest, "invalid", "only a web session passes a second factor"))
+		WriteError(c, evidence.Invalid("session", "only a web session passes a second factor"))
 		return
 	}
 	var req codeRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	if err := s.deps.Identity.VerifySecondFactor(c.Request.Context(), p.ID, req.Code); err != nil {
 		s.audit(c, AuditEvent{Type: "mfa_verify", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"reason": err.Error()}})
 		if errors.Is(err, identity.ErrMFACode) || errors.Is(err, identity.ErrMFANotEnrolled) {
-			WriteError(c, Errorf(http.StatusUnauthorized, "mfa_invalid", err.Error()))
+			WriteError(c, Coded(evidence.ErrUnauthenticated, "mfa_invalid", err.Error()))
 			return
 		}
 		WriteError(c, err)
@@ -548,7 +512,7 @@ func (s *Server) enrollMFA(c *gin.Context) {
 	}
 	if m, ok := mfaOf(c); ok && m.enrolled && !m.passed {
 		// Re-enrolling must not be a way around the factor one already has.
-		WriteError(c, Errorf(http.StatusForbidden, "mfa_required", "pass your current second factor before enrolling a new one"))
+		WriteError(c, Coded(evidence.ErrPermission, "mfa_required", "pass your current second factor before enrolling a new one"))
 		return
 	}
 	enr, err := s.deps.Identity.BeginTOTP(c.Request.Context(), p.ID, "OpenDEMS")
@@ -567,14 +531,14 @@ func (s *Server) confirmMFA(c *gin.Context) {
 		return
 	}
 	var req codeRequest
-	if !s.bindJSON(c, &req) {
+	if !Bind(c, &req) {
 		return
 	}
 	codes, err := s.deps.Identity.ConfirmTOTP(c.Request.Context(), p.ID, req.Code)
 	if err != nil {
 		s.audit(c, AuditEvent{Type: "mfa_changed", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"reason": err.Error()}})
 		if errors.Is(err, identity.ErrMFACode) || errors.Is(err, identity.ErrMFANotPending) {
-			WriteError(c, Errorf(http.StatusBadRequest, "mfa_invalid", err.Error()))
+			WriteError(c, Coded(evidence.ErrInvalid, "mfa_invalid", err.Error()))
 			return
 		}
 		WriteError(c, err)

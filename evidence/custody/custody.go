@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 	"github.com/opendems/opendems/storage"
 )
@@ -52,13 +53,9 @@ const (
 	ActionAccessDenied       = chain.ActionAccessDenied
 )
 
-// Errors of this package; the API maps them to statuses.
+// Errors of this package beyond the evidence kinds (bad input is
+// evidence.ErrInvalid, an unknown item evidence.ErrNotFound).
 var (
-	// ErrInvalid: the caller's input is wrong (unknown action, bad actor,
-	// details that are not a JSON object or lack a required key).
-	ErrInvalid = errors.New("invalid custody event")
-	// ErrEvidenceNotFound: no evidence item has that id.
-	ErrEvidenceNotFound = errors.New("evidence item not found")
 	// ErrNoSigner: checkpoints need the server's Ed25519 key.
 	ErrNoSigner = errors.New("no checkpoint signing key configured")
 )
@@ -97,21 +94,21 @@ type NewEvent struct {
 // prepare validates ev and returns the event to be sealed.
 func prepare(ev NewEvent) (Event, error) {
 	if ev.EvidenceID == uuid.Nil {
-		return Event{}, fmt.Errorf("%w: no evidence id", ErrInvalid)
+		return Event{}, fmt.Errorf("%w: no evidence id", evidence.ErrInvalid)
 	}
 	if err := chain.ValidActor(ev.Actor); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return Event{}, fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 	}
 	details, err := chain.CanonicalDetails(ev.Details)
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return Event{}, fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(details, &m); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Event{}, fmt.Errorf("%w: %v", evidence.ErrInvalid, err)
 	}
 	if err := ev.Action.CheckDetails(m); err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return Event{}, fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 	}
 	t := ev.Time
 	if t.IsZero() {
@@ -242,7 +239,7 @@ func appendPipelined(ctx context.Context, conn *pgx.Conn, ev NewEvent) (out Even
 func appendErr(id uuid.UUID, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23503" {
-		return fmt.Errorf("custody append %s: %w", id, ErrEvidenceNotFound)
+		return fmt.Errorf("custody append %s: %w", id, evidence.ErrNotFound)
 	}
 	return fmt.Errorf("custody append %s: %w", id, err)
 }
@@ -284,14 +281,14 @@ func (s *Service) Append(ctx context.Context, ev NewEvent) (Event, error) {
 }
 
 // Events returns an item's whole chain in order; an item without events
-// returns an empty slice, an unknown item ErrEvidenceNotFound.
+// returns an empty slice, an unknown item evidence.ErrNotFound.
 func Events(ctx context.Context, q Querier, evidenceID uuid.UUID) ([]Event, error) {
 	var exists bool
 	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM evidence_items WHERE id = $1)`, evidenceID).Scan(&exists); err != nil {
 		return nil, fmt.Errorf("custody events %s: %w", evidenceID, err)
 	}
 	if !exists {
-		return nil, fmt.Errorf("custody events %s: %w", evidenceID, ErrEvidenceNotFound)
+		return nil, fmt.Errorf("custody events %s: %w", evidenceID, evidence.ErrNotFound)
 	}
 	out := []Event{}
 	err := scanEvents(ctx, q, func(e *Event) error {

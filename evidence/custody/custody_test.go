@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 	"github.com/opendems/opendems/evidence/pg/pgtest"
 	"github.com/opendems/opendems/storage"
@@ -151,13 +152,13 @@ func TestAppendRejectsBadInput(t *testing.T) {
 		ev   NewEvent
 		want error
 	}{
-		{"unknown action", NewEvent{EvidenceID: id, Actor: "user:a", Action: "teleported"}, ErrInvalid},
-		{"bad actor", NewEvent{EvidenceID: id, Actor: "jdoe", Action: ActionViewed}, ErrInvalid},
-		{"actor with newline", NewEvent{EvidenceID: id, Actor: "user:j\ndoe", Action: ActionViewed}, ErrInvalid},
-		{"missing old value", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionCategoryChanged, Details: map[string]any{"new": "x"}}, ErrInvalid},
-		{"details not object", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionViewed, Details: []int{1}}, ErrInvalid},
-		{"no item", NewEvent{EvidenceID: uuid.New(), Actor: "user:a", Action: ActionViewed}, ErrEvidenceNotFound},
-		{"nil item", NewEvent{Actor: "user:a", Action: ActionViewed}, ErrInvalid},
+		{"unknown action", NewEvent{EvidenceID: id, Actor: "user:a", Action: "teleported"}, evidence.ErrInvalid},
+		{"bad actor", NewEvent{EvidenceID: id, Actor: "jdoe", Action: ActionViewed}, evidence.ErrInvalid},
+		{"actor with newline", NewEvent{EvidenceID: id, Actor: "user:j\ndoe", Action: ActionViewed}, evidence.ErrInvalid},
+		{"missing old value", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionCategoryChanged, Details: map[string]any{"new": "x"}}, evidence.ErrInvalid},
+		{"details not object", NewEvent{EvidenceID: id, Actor: "user:a", Action: ActionViewed, Details: []int{1}}, evidence.ErrInvalid},
+		{"no item", NewEvent{EvidenceID: uuid.New(), Actor: "user:a", Action: ActionViewed}, evidence.ErrNotFound},
+		{"nil item", NewEvent{Actor: "user:a", Action: ActionViewed}, evidence.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,10 +354,10 @@ func TestExportCase(t *testing.T) {
 	if err != nil || rep.Items != 2 || rep.Events != 2 || rep.Uncovered != 2 || rep.Scope != "case:"+caseID.String() {
 		t.Fatalf("case export %+v %v", rep, err)
 	}
-	if err := Export(ctx, b.pool, io.Discard, Scope{}, b.pub); !errors.Is(err, ErrInvalid) {
+	if err := Export(ctx, b.pool, io.Discard, Scope{}, b.pub); !errors.Is(err, evidence.ErrInvalid) {
 		t.Fatalf("empty scope: %v", err)
 	}
-	if err := Export(ctx, b.pool, io.Discard, Scope{EvidenceID: uuid.New()}, b.pub); !errors.Is(err, ErrEvidenceNotFound) {
+	if err := Export(ctx, b.pool, io.Discard, Scope{EvidenceID: uuid.New()}, b.pub); !errors.Is(err, evidence.ErrNotFound) {
 		t.Fatalf("unknown item: %v", err)
 	}
 }

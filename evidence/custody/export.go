@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 )
 
@@ -46,7 +47,7 @@ func (s Scope) Validate() error {
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("%w: export scope needs exactly one of evidence, case or all", ErrInvalid)
+		return fmt.Errorf("%w: export scope needs exactly one of evidence, case or all", evidence.ErrInvalid)
 	}
 	return nil
 }
@@ -131,7 +132,7 @@ func scopeItems(ctx context.Context, q Querier, s Scope) ([]uuid.UUID, error) {
 			return nil, err
 		}
 		if !exists {
-			return nil, ErrEvidenceNotFound
+			return nil, evidence.ErrNotFound
 		}
 		return []uuid.UUID{s.EvidenceID}, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 	"github.com/opendems/opendems/storage"
 )
@@ -61,11 +62,11 @@ func (o *FixityOptions) defaults() {
 // Validate checks the options.
 func (o FixityOptions) Validate() error {
 	if o.MaxPerRun < 0 {
-		return fmt.Errorf("%w: fixity MaxPerRun is negative", ErrInvalid)
+		return fmt.Errorf("%w: fixity MaxPerRun is negative", evidence.ErrInvalid)
 	}
 	if o.Actor != "" {
 		if err := chain.ValidActor(o.Actor); err != nil {
-			return fmt.Errorf("%w: fixity actor: %w", ErrInvalid, err)
+			return fmt.Errorf("%w: fixity actor: %w", evidence.ErrInvalid, err)
 		}
 	}
 	return nil
@@ -237,7 +238,7 @@ func CheckFixity(ctx context.Context, db DB, store storage.Store, evidenceID uui
 	var d []byte
 	err = db.QueryRow(ctx, `SELECT sha256, size FROM evidence_items WHERE id = $1`, evidenceID).Scan(&d, &it.size)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return FixityResult{}, fmt.Errorf("fixity %s: %w", evidenceID, ErrEvidenceNotFound)
+		return FixityResult{}, fmt.Errorf("fixity %s: %w", evidenceID, evidence.ErrNotFound)
 	}
 	if err != nil {
 		return FixityResult{}, fmt.Errorf("fixity %s: %w", evidenceID, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/storage"
 )
 
@@ -97,7 +98,7 @@ func TestFixityCatchesFlippedByte(t *testing.T) {
 	if got := counterValue(t, reg, "failed"); got != 3 {
 		t.Fatalf("failed counter after recheck %v", got)
 	}
-	if _, err := CheckFixity(ctx, b.pool, b.store, uuid.New(), opts); !errors.Is(err, ErrEvidenceNotFound) {
+	if _, err := CheckFixity(ctx, b.pool, b.store, uuid.New(), opts); !errors.Is(err, evidence.ErrNotFound) {
 		t.Fatalf("unknown item: %v", err)
 	}
 	rep, err := VerifyDB(ctx, b.pool, VerifyOptions{})
@@ -158,7 +159,7 @@ func TestFixityScheduleCoversEveryItem(t *testing.T) {
 			t.Fatalf("item %s never checked in a period: %v", id, seen)
 		}
 	}
-	if _, err := RunFixity(ctx, b.pool, b.store, FixityOptions{MaxPerRun: -1}); !errors.Is(err, ErrInvalid) {
+	if _, err := RunFixity(ctx, b.pool, b.store, FixityOptions{MaxPerRun: -1}); !errors.Is(err, evidence.ErrInvalid) {
 		t.Fatalf("negative MaxPerRun: %v", err)
 	}
 }

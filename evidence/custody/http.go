@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,22 +13,26 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody/chain"
 	"github.com/opendems/opendems/evidence/identity"
 )
 
-// RegisterRoutes mounts the custody API on r:
+// Routes is the custody part of the route table:
 //
 //	GET /api/v1/custody/public-key    the checkpoint key (JSON: base64, hex, PEM, key id)
 //	GET /api/v1/evidence/:id/custody  an item's chain with hashes, verified on the fly
 //	GET /api/v1/custody/export        ?evidence=ID | ?case=ID | ?all (JSON lines; &checkpoints=all)
 //
-// Authorization is the caller's middleware; handlers other than the
-// public key still refuse requests without an authenticated principal.
-func RegisterRoutes(r gin.IRoutes, svc *Service) {
-	r.GET("/api/v1/custody/public-key", svc.PublicKeyHandler)
-	r.GET("/api/v1/evidence/:id/custody", svc.ChainHandler)
-	r.GET("/api/v1/custody/export", svc.ExportHandler)
+// The enforcement point authorizes them; handlers other than the public
+// key still refuse requests without an authenticated principal.
+func Routes(svc *Service) []api.Route {
+	return []api.Route{
+		{Method: "GET", Path: "/api/v1/custody/public-key", Access: api.Access{Public: true, Summary: "Public key that signs custody checkpoints and receipts"}, Handler: svc.PublicKeyHandler},
+		{Method: "GET", Path: "/api/v1/evidence/:id/custody", Access: api.Access{Action: "custody:read", Resource: api.KindItem, Summary: "The item's chain of custody with hashes"}, Handler: svc.ChainHandler},
+		{Method: "GET", Path: "/api/v1/custody/export", Access: api.Access{Action: "custody:export", Summary: "Export custody chains with covering checkpoints (JSON lines)"}, Handler: svc.ExportHandler},
+	}
 }
 
 // PublicKeyHandler publishes the checkpoint verification key. It is
@@ -37,12 +40,12 @@ func RegisterRoutes(r gin.IRoutes, svc *Service) {
 // (and should compare it with a copy obtained out of band).
 func (s *Service) PublicKeyHandler(c *gin.Context) {
 	if len(s.Key) == 0 {
-		writeError(c, http.StatusServiceUnavailable, "no_key", "no checkpoint key is configured")
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrUnavailable, Code: "no_key", Msg: "no checkpoint key is configured"})
 		return
 	}
 	pemKey, err := chain.MarshalPublicKeyPEM(s.Key)
 	if err != nil {
-		writeError(c, http.StatusInternalServerError, "internal", "cannot encode the public key")
+		api.WriteError(c, fmt.Errorf("custody: encode public key: %w", err))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{
@@ -76,17 +79,17 @@ type ChainResponse struct {
 // verifies (hashes and links; checkpoints are in the export).
 func (s *Service) ChainHandler(c *gin.Context) {
 	if _, ok := identity.FromContext(c.Request.Context()); !ok {
-		writeError(c, http.StatusUnauthorized, "unauthenticated", "authentication required")
+		api.WriteError(c, evidence.ErrUnauthenticated)
 		return
 	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
-		writeError(c, http.StatusBadRequest, "invalid_id", "evidence id is not a UUID")
+		api.WriteError(c, evidence.Invalid("id", "evidence id is not a UUID"))
 		return
 	}
 	evs, err := Events(c.Request.Context(), s.DB, id)
 	if err != nil {
-		s.fail(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	resp := ChainResponse{EvidenceID: id, Events: make([]eventJSON, len(evs))}
@@ -106,14 +109,14 @@ func ParseScope(get func(string) (string, bool)) (Scope, error) {
 	if v, ok := get("evidence"); ok {
 		id, err := uuid.Parse(v)
 		if err != nil {
-			return s, fmt.Errorf("%w: evidence is not a UUID", ErrInvalid)
+			return s, fmt.Errorf("%w: evidence is not a UUID", evidence.ErrInvalid)
 		}
 		s.EvidenceID = id
 	}
 	if v, ok := get("case"); ok {
 		id, err := uuid.Parse(v)
 		if err != nil {
-			return s, fmt.Errorf("%w: case is not a UUID", ErrInvalid)
+			return s, fmt.Errorf("%w: case is not a UUID", evidence.ErrInvalid)
 		}
 		s.CaseID = id
 	}
@@ -122,7 +125,7 @@ func ParseScope(get func(string) (string, bool)) (Scope, error) {
 		if !all {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return s, fmt.Errorf("%w: all must be empty or a boolean", ErrInvalid)
+				return s, fmt.Errorf("%w: all must be empty or a boolean", evidence.ErrInvalid)
 			}
 			all = b
 		}
@@ -130,7 +133,7 @@ func ParseScope(get func(string) (string, bool)) (Scope, error) {
 	}
 	if v, ok := get("checkpoints"); ok {
 		if v != "all" && v != "latest" {
-			return s, fmt.Errorf("%w: checkpoints must be all or latest", ErrInvalid)
+			return s, fmt.Errorf("%w: checkpoints must be all or latest", evidence.ErrInvalid)
 		}
 		s.AllCheckpoints = v == "all"
 	}
@@ -141,12 +144,12 @@ func ParseScope(get func(string) (string, bool)) (Scope, error) {
 // one REPEATABLE READ snapshot, so events and checkpoints agree.
 func (s *Service) ExportHandler(c *gin.Context) {
 	if _, ok := identity.FromContext(c.Request.Context()); !ok {
-		writeError(c, http.StatusUnauthorized, "unauthenticated", "authentication required")
+		api.WriteError(c, evidence.ErrUnauthenticated)
 		return
 	}
 	scope, err := ParseScope(c.GetQuery)
 	if err != nil {
-		s.fail(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	ctx := c.Request.Context()
@@ -156,7 +159,7 @@ func (s *Service) ExportHandler(c *gin.Context) {
 	}); ok {
 		tx, err := b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 		if err != nil {
-			s.fail(c, err)
+			api.WriteError(c, err)
 			return
 		}
 		defer tx.Rollback(ctx)
@@ -168,26 +171,10 @@ func (s *Service) ExportHandler(c *gin.Context) {
 		if !c.Writer.Written() {
 			c.Writer.Header().Del("Content-Type")
 			c.Writer.Header().Del("Content-Disposition")
-			s.fail(c, err)
+			api.WriteError(c, err)
 			return
 		}
 		// Headers are gone: the missing end line tells the verifier.
 		s.Logger.Error("custody export failed mid-stream", "scope", scope.String(), "err", err)
 	}
-}
-
-func (s *Service) fail(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, ErrEvidenceNotFound):
-		writeError(c, http.StatusNotFound, "not_found", err.Error())
-	case errors.Is(err, ErrInvalid):
-		writeError(c, http.StatusBadRequest, "invalid_request", err.Error())
-	default:
-		s.Logger.Error("custody request failed", "path", c.Request.URL.Path, "err", err)
-		writeError(c, http.StatusInternalServerError, "internal", "custody request failed")
-	}
-}
-
-func writeError(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
 }

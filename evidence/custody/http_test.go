@@ -24,7 +24,9 @@ func (b *bundle) router(authed bool) *gin.Engine {
 			c.Request = c.Request.WithContext(identity.WithPrincipal(c.Request.Context(), p))
 		})
 	}
-	RegisterRoutes(r, b.svc())
+	for _, rt := range Routes(b.svc()) {
+		r.Handle(rt.Method, rt.Path, rt.Handler)
+	}
 	return r
 }
 
@@ -43,16 +45,16 @@ func TestHTTP(t *testing.T) {
 	}{
 		{"/api/v1/custody/public-key", 200, ""},
 		{"/api/v1/evidence/" + id.String() + "/custody", 200, ""},
-		{"/api/v1/evidence/not-a-uuid/custody", 400, "invalid_id"},
+		{"/api/v1/evidence/not-a-uuid/custody", 400, "invalid"},
 		{"/api/v1/evidence/" + uuid.NewString() + "/custody", 404, "not_found"},
 		{"/api/v1/custody/export?evidence=" + id.String(), 200, ""},
 		{"/api/v1/custody/export?all", 200, ""},
 		{"/api/v1/custody/export?all=true&checkpoints=all", 200, ""},
 		{"/api/v1/custody/export?case=" + uuid.NewString(), 200, ""},
-		{"/api/v1/custody/export", 400, "invalid_request"},
-		{"/api/v1/custody/export?all&evidence=" + id.String(), 400, "invalid_request"},
-		{"/api/v1/custody/export?evidence=x", 400, "invalid_request"},
-		{"/api/v1/custody/export?all&checkpoints=some", 400, "invalid_request"},
+		{"/api/v1/custody/export", 400, "invalid"},
+		{"/api/v1/custody/export?all&evidence=" + id.String(), 400, "invalid"},
+		{"/api/v1/custody/export?evidence=x", 400, "invalid"},
+		{"/api/v1/custody/export?all&checkpoints=some", 400, "invalid"},
 		{"/api/v1/custody/export?evidence=" + uuid.NewString(), 404, "not_found"},
 	}
 	for _, tc := range tests {

@@ -10,15 +10,16 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/opendems/opendems/evidence"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
 
 // MFA errors.
 var (
-	ErrMFACode        = errors.New("invalid second-factor code")
-	ErrMFANotPending  = errors.New("no second-factor enrolment in progress")
-	ErrMFANotEnrolled = errors.New("second factor not enrolled")
+	ErrMFACode        = &evidence.Error{Kind: evidence.ErrUnauthenticated, Code: "mfa_invalid", Msg: "invalid second-factor code"}
+	ErrMFANotPending  = &evidence.Error{Kind: evidence.ErrConflict, Code: "mfa_not_pending", Msg: "no second-factor enrolment in progress"}
+	ErrMFANotEnrolled = &evidence.Error{Kind: evidence.ErrConflict, Code: "mfa_not_enrolled", Msg: "second factor not enrolled"}
 )
 
 // MFARequired says which roles must use a second factor on the web. The
@@ -144,7 +145,7 @@ func validTOTP(secret, code string, now time.Time) (int64, bool) {
 // NotFoundErr translates pgx.ErrNoRows.
 func NotFoundErr(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return evidence.ErrNotFound
 	}
 	return err
 }

@@ -16,21 +16,26 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opendems/opendems/evidence"
 )
 
-// Errors callers decide on (the API maps them to statuses).
+// Errors callers decide on. Each carries its evidence kind (the API maps
+// kinds to statuses) and its own code, so clients tell them apart; a
+// missing user, unit, dock or token is plain evidence.ErrNotFound.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrExists         = errors.New("already exists")
-	ErrBadCredentials = errors.New("invalid credentials")
-	ErrLocked         = errors.New("account temporarily locked after repeated failed logins")
-	ErrRevoked        = errors.New("credential revoked")
-	ErrDisabled       = errors.New("account disabled")
-	ErrSessionExpired = errors.New("session expired")
+	ErrExists         = &evidence.Error{Kind: evidence.ErrConflict, Code: "exists", Msg: "already exists"}
+	ErrBadCredentials = &evidence.Error{Kind: evidence.ErrUnauthenticated, Msg: "invalid credentials"}
+	ErrLocked         = &evidence.Error{Kind: evidence.ErrRateLimited, Code: "locked", Msg: "account temporarily locked after repeated failed logins"}
+	ErrRevoked        = &evidence.Error{Kind: evidence.ErrUnauthenticated, Code: "revoked", Msg: "credential revoked"}
+	ErrDisabled       = &evidence.Error{Kind: evidence.ErrUnauthenticated, Code: "disabled", Msg: "account disabled"}
+	ErrSessionExpired = &evidence.Error{Kind: evidence.ErrUnauthenticated, Code: "session_expired", Msg: "session expired; log in again"}
 )
 
-// InvalidError names a bad field of a request.
+// InvalidError names a bad field of a request (kind evidence.ErrInvalid).
 type InvalidError struct{ Field, Reason string }
+
+// Unwrap gives the error its kind.
+func (e *InvalidError) Unwrap() error { return evidence.ErrInvalid }
 
 func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
 
@@ -101,7 +106,7 @@ func (s *Store) UnitBySlug(ctx context.Context, slug string) (Unit, error) {
 	err := s.db.QueryRow(ctx, `SELECT id, slug, name, parent_id, path FROM units WHERE slug = $1`, slug).
 		Scan(&u.ID, &u.Slug, &u.Name, &u.ParentID, &u.Path)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return u, fmt.Errorf("unit %q: %w", slug, ErrNotFound)
+		return u, fmt.Errorf("unit %q: %w", slug, evidence.ErrNotFound)
 	}
 	return u, err
 }
@@ -161,7 +166,7 @@ func (s *Store) CreateUser(ctx context.Context, n NewUser) (User, error) {
 	}
 	unit, err := s.UnitBySlug(ctx, n.Unit)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, evidence.ErrNotFound) {
 			return User{}, &InvalidError{"unit", fmt.Sprintf("no unit %q", n.Unit)}
 		}
 		return User{}, err
@@ -188,7 +193,7 @@ func scanUser(r pgx.Row) (User, error) {
 	var u User
 	err := r.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.Unit, &u.UnitID, &u.UnitPath, &u.Badge, &u.MFAEnrolled, &u.DisabledAt, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return u, ErrNotFound
+		return u, evidence.ErrNotFound
 	}
 	return u, err
 }
@@ -220,7 +225,7 @@ func (s *Store) SetPassword(ctx context.Context, userID uuid.UUID, password stri
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash)
 	if err == nil && tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return evidence.ErrNotFound
 	}
 	return err
 }
@@ -235,7 +240,7 @@ func (s *Store) SetRoleUnit(ctx context.Context, userID uuid.UUID, role, unitSlu
 	if unitSlug != "" {
 		u, err := s.UnitBySlug(ctx, unitSlug)
 		if err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, evidence.ErrNotFound) {
 				return &InvalidError{"unit", fmt.Sprintf("no unit %q", unitSlug)}
 			}
 			return err
@@ -248,7 +253,7 @@ func (s *Store) SetRoleUnit(ctx context.Context, userID uuid.UUID, role, unitSlu
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return evidence.ErrNotFound
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, userID)
 		return err
@@ -264,7 +269,7 @@ func (s *Store) SetDisabled(ctx context.Context, userID uuid.UUID, disabled bool
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return evidence.ErrNotFound
 		}
 		if disabled {
 			_, err = tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, userID)
@@ -349,7 +354,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, userID uuid.UUID, name strin
 func (s *Store) RevokeAPIToken(ctx context.Context, userID, tokenID uuid.UUID) error {
 	tag, err := s.db.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, tokenID, userID)
 	if err == nil && tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return evidence.ErrNotFound
 	}
 	return err
 }
@@ -376,7 +381,7 @@ func (s *Store) EnrollDock(ctx context.Context, name, unitSlug, location string,
 	}
 	unit, err := s.UnitBySlug(ctx, unitSlug)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, evidence.ErrNotFound) {
 			return Dock{}, "", &InvalidError{"unit", fmt.Sprintf("no unit %q", unitSlug)}
 		}
 		return Dock{}, "", err
@@ -401,7 +406,7 @@ func scanDock(r pgx.Row) (Dock, error) {
 	var d Dock
 	err := r.Scan(&d.ID, &d.Name, &d.Unit, &d.UnitID, &d.Location, &d.Prefix, &d.EnrolledAt, &d.LastSeenAt, &d.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, ErrNotFound
+		return d, evidence.ErrNotFound
 	}
 	return d, err
 }
@@ -424,7 +429,7 @@ func (s *Store) Docks(ctx context.Context) ([]Dock, error) {
 func (s *Store) RevokeDock(ctx context.Context, id uuid.UUID) error {
 	tag, err := s.db.Exec(ctx, `UPDATE docks SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
 	if err == nil && tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return evidence.ErrNotFound
 	}
 	return err
 }

@@ -9,24 +9,35 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 	"github.com/opendems/opendems/evidence/ingest/wire"
 )
 
-// RegisterRoutes mounts the ingest protocol (see the package doc) at its
-// absolute paths under /api/v1/ingest. r must already authenticate: the
-// handlers read the principal from the request context
-// (identity.FromContext) and answer 401 without one. The receipt-key route
-// needs no principal, so it may also be mounted publicly with
-// ReceiptKeyHandler.
+// Routes is the ingest protocol's part of the route table (see the package
+// doc), at its absolute paths under /api/v1/ingest. The handlers read the
+// principal from the request context (identity.FromContext) and answer
+// 401 without one.
+func (s *Service) Routes() []api.Route {
+	up := func(summary string) api.Access { return api.Access{Action: "evidence:upload", Summary: summary} }
+	return []api.Route{
+		{Method: "GET", Path: wire.PathReceiptKey, Access: api.Access{Public: true, Summary: "Public key that signs ingest receipts"}, Handler: s.ReceiptKeyHandler},
+		{Method: "POST", Path: wire.PathSessions, Access: up("Start (or resume) a resumable upload"), Handler: s.handleCreate},
+		{Method: "GET", Path: wire.PathSessions + "/:id", Access: up("Where an upload stands (resume point)"), Handler: s.handleGet},
+		{Method: "PUT", Path: wire.PathSessions + "/:id/chunks", Access: up("Upload one chunk at the durable offset"), Handler: s.handleChunk},
+		{Method: "POST", Path: wire.PathSessions + "/:id/commit", Access: up("Verify and commit; returns the signed receipt"), Handler: s.handleCommit},
+		{Method: "DELETE", Path: wire.PathSessions + "/:id", Access: up("Abandon an upload"), Handler: s.handleAbort},
+	}
+}
+
+// RegisterRoutes mounts Routes on r without the enforcement point, for
+// tests and tools that put their own authentication in front (demsd
+// mounts Routes through api.Server.Mount).
 func (s *Service) RegisterRoutes(r gin.IRoutes) {
-	r.POST(wire.PathSessions, s.handleCreate)
-	r.GET(wire.PathSessions+"/:id", s.handleGet)
-	r.PUT(wire.PathSessions+"/:id/chunks", s.handleChunk)
-	r.POST(wire.PathSessions+"/:id/commit", s.handleCommit)
-	r.DELETE(wire.PathSessions+"/:id", s.handleAbort)
-	r.GET(wire.PathReceiptKey, s.ReceiptKeyHandler)
+	for _, rt := range s.Routes() {
+		r.Handle(rt.Method, rt.Path, rt.Handler)
+	}
 }
 
 // ReceiptKeyHandler serves the receipt-verification public key.
@@ -34,23 +45,16 @@ func (s *Service) ReceiptKeyHandler(c *gin.Context) {
 	c.JSON(http.StatusOK, receipt.NewPublicKey(s.pub))
 }
 
-// writeError sends err as the protocol's JSON error.
+// writeError sends err as the protocol's JSON error through the one error
+// writer (it knows the protocol's codes and statuses); an error that is
+// not the protocol's is logged here with the upload's context.
 func (s *Service) writeError(c *gin.Context, err error) {
 	var we *wire.Error
-	switch {
-	case errors.As(err, &we):
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this.
-		we = &wire.Error{Code: wire.CodeUnavailable, Message: "request cancelled"}
-	default:
+	if !errors.As(err, &we) && !errors.Is(err, context.Canceled) {
 		s.cfg.Logger.Error("ingest: internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
-		we = &wire.Error{Code: wire.CodeInternal, Message: "internal error; see the server log"}
+		err = &wire.Error{Code: wire.CodeInternal, Message: "internal error; see the server log"}
 	}
-	status := wire.Status(we.Code)
-	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", "5")
-	}
-	c.AbortWithStatusJSON(status, wire.Body{Error: we})
+	api.WriteError(c, err)
 }
 
 func (s *Service) principal(c *gin.Context) (identity.Principal, bool) {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/dock"
-	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 	"github.com/opendems/opendems/evidence/ingest/wire"
 	"github.com/opendems/opendems/storage"
@@ -276,7 +276,7 @@ func TestDockRevokedMidUpload(t *testing.T) {
 	p := writeRandom(t, t.TempDir(), "a.mp4", 2*testChunk)
 	_, err := e.uploader(t).Upload(t.Context(), dock.Upload{Path: p, Durable: func(_ string, off int64) {
 		if off > 0 {
-			if err := e.ids.RevokeDock(context.Background(), e.dockID); err != nil && !errors.Is(err, identity.ErrNotFound) {
+			if err := e.ids.RevokeDock(context.Background(), e.dockID); err != nil && !errors.Is(err, evidence.ErrNotFound) {
 				t.Error(err)
 			}
 		}

@@ -15,16 +15,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opendems/opendems/evidence"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
-
-// ErrNotFound is returned when a row does not exist (pgx.ErrNoRows
-// translated at this package's boundary).
-var ErrNotFound = errors.New("not found")
 
 // Open connects a pool and checks the server answers.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
@@ -187,11 +184,11 @@ REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
 `
 
-// NotFound translates pgx.ErrNoRows into ErrNotFound and leaves other
-// errors alone.
+// NotFound translates pgx.ErrNoRows into evidence.ErrNotFound and leaves
+// other errors alone.
 func NotFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return evidence.ErrNotFound
 	}
 	return err
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
-	"github.com/opendems/opendems/evidence/pg"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -25,7 +25,7 @@ func cleanNames(what string, in []string) ([]string, error) {
 	for _, n := range in {
 		n = strings.TrimSpace(n)
 		if !nameRE.MatchString(n) {
-			return nil, fmt.Errorf("%w: %s %q: want a lower-case name like felony or use-of-force", ErrInvalid, what, n)
+			return nil, fmt.Errorf("%w: %s %q: want a lower-case name like felony or use-of-force", evidence.ErrInvalid, what, n)
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
@@ -43,11 +43,11 @@ func (s *Service) SetCategories(ctx context.Context, id uuid.UUID, categories []
 		return Status{}, fmt.Errorf("retention: set categories of %s: %w", id, err)
 	}
 	if len(cats) == 0 {
-		return Status{}, fmt.Errorf("retention: set categories of %s: %w: at least one category is required", id, ErrInvalid)
+		return Status{}, fmt.Errorf("retention: set categories of %s: %w: at least one category is required", id, evidence.ErrInvalid)
 	}
 	for _, c := range cats {
 		if !s.cfg.Schedule.HasCategory(c) {
-			return Status{}, fmt.Errorf("retention: set categories of %s: %w: category %q is not in the retention schedule", id, ErrInvalid, c)
+			return Status{}, fmt.Errorf("retention: set categories of %s: %w: category %q is not in the retention schedule", id, evidence.ErrInvalid, c)
 		}
 	}
 	st, err := s.change(ctx, id, actor, "category change", func(tx pgx.Tx, r *itemRow) error {
@@ -121,9 +121,9 @@ func (s *Service) AddSubjectRequest(ctx context.Context, id uuid.UUID, req Subje
 	}
 	switch {
 	case req.RequestedAt.After(s.now().Add(time.Minute)):
-		return Status{}, fmt.Errorf("retention: subject request for %s: %w: requested_at is in the future", id, ErrInvalid)
+		return Status{}, fmt.Errorf("retention: subject request for %s: %w: requested_at is in the future", id, evidence.ErrInvalid)
 	case len(req.Requester) > 200 || len(req.Note) > 2000:
-		return Status{}, fmt.Errorf("retention: subject request for %s: %w: requester (200) or note (2000 bytes) too long", id, ErrInvalid)
+		return Status{}, fmt.Errorf("retention: subject request for %s: %w: requester (200) or note (2000 bytes) too long", id, evidence.ErrInvalid)
 	}
 	st, err := s.change(ctx, id, actor, "subject request", func(tx pgx.Tx, r *itemRow) error {
 		var reqID string
@@ -148,7 +148,7 @@ func (s *Service) AddSubjectRequest(ctx context.Context, id uuid.UUID, req Subje
 func (s *Service) OpenAccessRequest(ctx context.Context, id uuid.UUID, ref, actor string) (Status, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" || len(ref) > 200 {
-		return Status{}, fmt.Errorf("retention: open access request on %s: %w: request reference must be 1-200 bytes", id, ErrInvalid)
+		return Status{}, fmt.Errorf("retention: open access request on %s: %w: request reference must be 1-200 bytes", id, evidence.ErrInvalid)
 	}
 	st, err := s.change(ctx, id, actor, "access request opened", func(tx pgx.Tx, r *itemRow) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO access_request_holds (evidence_id, request_ref, opened_by) VALUES ($1, $2, $3)
@@ -170,7 +170,7 @@ func (s *Service) OpenAccessRequest(ctx context.Context, id uuid.UUID, ref, acto
 }
 
 // CloseAccessRequest ends the hold of public access request ref on the
-// item and recomputes its retention. ErrNotFound if it was not open.
+// item and recomputes its retention. evidence.ErrNotFound if it was not open.
 func (s *Service) CloseAccessRequest(ctx context.Context, id uuid.UUID, ref, actor string) (Status, error) {
 	ref = strings.TrimSpace(ref)
 	st, err := s.change(ctx, id, actor, "access request closed", func(tx pgx.Tx, r *itemRow) error {
@@ -180,7 +180,7 @@ func (s *Service) CloseAccessRequest(ctx context.Context, id uuid.UUID, ref, act
 			return fmt.Errorf("close access request: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("access request %q is not open on this item: %w", ref, ErrNotFound)
+			return fmt.Errorf("access request %q is not open on this item: %w", ref, evidence.ErrNotFound)
 		}
 		_, err = custody.Append(ctx, tx, custody.NewEvent{EvidenceID: id, Actor: actor, Action: custody.ActionMetadataChanged,
 			Details: map[string]any{"field": "access_request", "old": map[string]any{"request": ref, "open": true},
@@ -195,8 +195,8 @@ func (s *Service) CloseAccessRequest(ctx context.Context, id uuid.UUID, ref, act
 
 // notFound translates pg's and pgx's not-found into this package's.
 func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, pg.ErrNotFound) {
-		return ErrNotFound
+	if errors.Is(err, pgx.ErrNoRows) {
+		return evidence.ErrNotFound
 	}
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opendems/opendems/evidence"
 )
 
 // FuzzParseBefore: ?before= either parses to a time that formats back to
@@ -35,7 +37,7 @@ func FuzzParseBefore(f *testing.F) {
 }
 
 // FuzzCleanNames: accepted names are lower-case slugs without duplicates
-// and in first-seen order; refusals are ErrInvalid.
+// and in first-seen order; refusals are evidence.ErrInvalid.
 func FuzzCleanNames(f *testing.F) {
 	for _, s := range []string{"felony", "felony,traffic", "felony, felony", "Felony", "", "use-of-force,complaint", "a.b_c-d", " x ", "é"} {
 		f.Add(s)
@@ -44,8 +46,8 @@ func FuzzCleanNames(f *testing.F) {
 		in := strings.Split(s, ",")
 		out, err := cleanNames("category", in)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("%q: %v is not ErrInvalid", s, err)
+			if !errors.Is(err, evidence.ErrInvalid) {
+				t.Fatalf("%q: %v is not evidence.ErrInvalid", s, err)
 			}
 			return
 		}

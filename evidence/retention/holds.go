@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
 )
@@ -41,14 +42,14 @@ func scanHold(r pgx.Row) (Hold, error) {
 // names users) with a reason a court can read.
 func holder(by identity.Principal, reason string, need bool) (string, error) {
 	if by.Kind != identity.KindUser || by.ID == uuid.Nil {
-		return "", fmt.Errorf("%w: legal holds are set and released by people, not %s", ErrInvalid, by.Actor())
+		return "", fmt.Errorf("%w: legal holds are set and released by people, not %s", evidence.ErrInvalid, by.Actor())
 	}
 	reason = strings.TrimSpace(reason)
 	if need && reason == "" {
-		return "", fmt.Errorf("%w: a legal hold needs a reason", ErrInvalid)
+		return "", fmt.Errorf("%w: a legal hold needs a reason", evidence.ErrInvalid)
 	}
 	if len(reason) > 2000 {
-		return "", fmt.Errorf("%w: reason is longer than 2000 bytes", ErrInvalid)
+		return "", fmt.Errorf("%w: reason is longer than 2000 bytes", evidence.ErrInvalid)
 	}
 	return reason, nil
 }
@@ -81,7 +82,7 @@ func (s *Service) SetItemHold(ctx context.Context, id uuid.UUID, reason string, 
 
 // ReleaseItemHold releases the item's active hold holdID, or every active
 // item hold when holdID is nil. Holds through cases are untouched (release
-// the case's hold). ErrNotFound when nothing was active.
+// the case's hold). evidence.ErrNotFound when nothing was active.
 func (s *Service) ReleaseItemHold(ctx context.Context, id uuid.UUID, holdID *uuid.UUID, reason string, by identity.Principal) ([]Hold, Status, error) {
 	reason, err := holder(by, reason, false)
 	if err != nil {
@@ -99,7 +100,7 @@ func (s *Service) ReleaseItemHold(ctx context.Context, id uuid.UUID, holdID *uui
 			return fmt.Errorf("release: %w", err)
 		}
 		if len(released) == 0 {
-			return fmt.Errorf("no active legal hold on the item: %w", ErrNotFound)
+			return fmt.Errorf("no active legal hold on the item: %w", evidence.ErrNotFound)
 		}
 		for _, h := range released {
 			d := map[string]any{"hold_id": h.ID.String(), "scope": "item", "hold_reason": h.Reason}
@@ -173,7 +174,7 @@ func (s *Service) CaseUnit(ctx context.Context, caseID uuid.UUID) (string, error
 	var path string
 	err := s.cfg.Pool.QueryRow(ctx, `SELECT u.path FROM cases c JOIN units u ON u.id = c.unit_id WHERE c.id = $1`, caseID).Scan(&path)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("retention: case %s: %w", caseID, ErrNotFound)
+		return "", fmt.Errorf("retention: case %s: %w", caseID, evidence.ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("retention: case %s: %w", caseID, err)
@@ -189,7 +190,7 @@ type CaseHoldResult struct {
 
 // SetCaseHold places a legal hold on a case, which holds every item in
 // it (and every item added later, through RecomputeTx or the sweep).
-// ErrConflict if the case is already held.
+// evidence.ErrConflict if the case is already held.
 func (s *Service) SetCaseHold(ctx context.Context, caseID uuid.UUID, reason string, by identity.Principal) (CaseHoldResult, error) {
 	reason, err := holder(by, reason, true)
 	if err != nil {
@@ -197,7 +198,7 @@ func (s *Service) SetCaseHold(ctx context.Context, caseID uuid.UUID, reason stri
 	}
 	res, err := s.caseChange(ctx, caseID, by.Actor(), "case legal hold set", func(tx pgx.Tx, held bool) (Hold, error) {
 		if held {
-			return Hold{}, fmt.Errorf("case is already under legal hold: %w", ErrConflict)
+			return Hold{}, fmt.Errorf("case is already under legal hold: %w", evidence.ErrConflict)
 		}
 		h, err := scanHold(tx.QueryRow(ctx, `INSERT INTO legal_holds (case_id, reason, set_by) VALUES ($1, $2, $3) RETURNING `+holdCols,
 			caseID, reason, by.ID))
@@ -217,7 +218,7 @@ func (s *Service) SetCaseHold(ctx context.Context, caseID uuid.UUID, reason stri
 }
 
 // ReleaseCaseHold releases a case's legal hold; each item returns to what
-// its own holds, requests and categories say. ErrNotFound if the case is
+// its own holds, requests and categories say. evidence.ErrNotFound if the case is
 // not held.
 func (s *Service) ReleaseCaseHold(ctx context.Context, caseID uuid.UUID, reason string, by identity.Principal) (CaseHoldResult, error) {
 	reason, err := holder(by, reason, false)
@@ -235,7 +236,7 @@ func (s *Service) ReleaseCaseHold(ctx context.Context, caseID uuid.UUID, reason 
 			return Hold{}, fmt.Errorf("release: %w", err)
 		}
 		if len(hs) == 0 && !held {
-			return Hold{}, fmt.Errorf("case is not under legal hold: %w", ErrNotFound)
+			return Hold{}, fmt.Errorf("case is not under legal hold: %w", evidence.ErrNotFound)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE cases SET legal_hold = false, hold_reason = '', hold_set_by = NULL, hold_set_at = NULL WHERE id = $1`, caseID); err != nil {
 			return Hold{}, fmt.Errorf("release: %w", err)
@@ -269,7 +270,7 @@ func (s *Service) caseChange(ctx context.Context, caseID uuid.UUID, actor, cause
 		err := tx.QueryRow(ctx, `SELECT legal_hold OR EXISTS (SELECT 1 FROM legal_holds h WHERE h.case_id = c.id AND h.released_at IS NULL)
 			FROM cases c WHERE c.id = $1 FOR UPDATE`, caseID).Scan(&held)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("case: %w", ErrNotFound)
+			return fmt.Errorf("case: %w", evidence.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("lock case: %w", err)

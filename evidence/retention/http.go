@@ -2,10 +2,8 @@ package retention
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,126 +13,63 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/policy"
 )
 
-// Routes is the access table of the routes Register mounts, for
-// api.Server.Declare. Item routes are authorized on the item by the API
-// middleware (unit, ownership, restriction); an item the caller may not
-// see answers 404 like a missing one.
-func Routes() map[string]api.Access {
+// Routes is retention's part of the route table: retention, categories
+// and flags, subject requests, legal holds on items and cases, purges, the
+// schedule and policy explain. Retention owns holds and categories: no
+// other package changes them. Item and case routes are decided on the
+// resource by the enforcement point (unit, ownership, restriction); one
+// the caller may not see answers 404 like a missing one.
+func (s *Service) Routes() []api.Route {
 	act := func(a policy.Action) string { return string(a) }
-	return map[string]api.Access{
-		"GET /api/v1/evidence/:id/retention":         {Action: act(policy.ActEvidenceView), Item: true, Summary: "The item's retention: deadline with explanation, holds, requests, purge decision"},
-		"PUT /api/v1/evidence/:id/categories":        {Action: act(policy.ActEvidenceCategorize), Item: true, Summary: "Set the item's categories (recomputes retention; storage lock only extends)"},
-		"PUT /api/v1/evidence/:id/flags":             {Action: act(policy.ActEvidenceCategorize), Item: true, Summary: "Set the item's flags, e.g. use-of-force (recomputes retention)"},
-		"POST /api/v1/evidence/:id/subject-requests": {Action: act(policy.ActRequestEdit), Item: true, Summary: "Record a subject's request to keep the item (extends retention)"},
-		"POST /api/v1/evidence/:id/hold":             {Action: act(policy.ActEvidenceHold), Item: true, Summary: "Place a legal hold on the item (mirrored to storage)"},
-		"DELETE /api/v1/evidence/:id/hold":           {Action: act(policy.ActEvidenceHold), Item: true, Summary: "Release the item's legal hold(s)"},
-		"GET /api/v1/holds":                          {Action: act(policy.ActEvidenceHold), Summary: "Legal holds agency-wide (?active=false for released ones too, ?limit=)"},
-		"GET /api/v1/purges":                         {Action: act(policy.ActPurgeSchedule), Summary: "Upcoming purges (?before=RFC 3339 time or date, ?limit=)"},
-		"POST /api/v1/evidence/:id/purge":            {Action: act(policy.ActPurgeSchedule), Item: true, Summary: "Schedule the item's purge now (refused unless the purge policy allows it)"},
-		"POST /api/v1/evidence/:id/purge/cancel":     {Action: act(policy.ActPurgeCancel), Item: true, Summary: "Cancel the item's scheduled purge during its grace period"},
-		"GET /api/v1/retention/schedule":             {Action: act(policy.ActAdminRetention), Summary: "The retention schedule in force"},
-		"GET /api/v1/policy/explain":                 {Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction)"},
+	item := func(a policy.Action, summary string) api.Access {
+		return api.Access{Action: act(a), Resource: api.KindItem, Summary: summary}
+	}
+	kase := func(a policy.Action, summary string) api.Access {
+		return api.Access{Action: act(a), Resource: api.KindCase, Summary: summary}
+	}
+	return []api.Route{
+		{Method: "GET", Path: "/api/v1/categories", Access: api.Access{Summary: "Retention categories"}, Handler: s.getCategories},
+		{Method: "GET", Path: "/api/v1/evidence/:id/retention", Access: item(policy.ActEvidenceView, "The item's retention: deadline with explanation, holds, requests, purge decision"), Handler: s.getRetention},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/categories", Access: item(policy.ActEvidenceCategorize, "Set the item's categories (recomputes retention; storage lock only extends)"), Handler: s.putCategories},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/category", Access: item(policy.ActEvidenceCategorize, "Set the item's one category (the review page's form of PUT .../categories); answers the item"), Handler: s.putCategory},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/flags", Access: item(policy.ActEvidenceCategorize, "Set the item's flags, e.g. use-of-force (recomputes retention)"), Handler: s.putFlags},
+		{Method: "POST", Path: "/api/v1/evidence/:id/subject-requests", Access: item(policy.ActSubjectRequest, "Record a subject's request to keep the item (extends retention)"), Handler: s.postSubjectRequest},
+		{Method: "POST", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Place a legal hold on the item (mirrored to storage)"), Handler: s.postItemHold},
+		{Method: "DELETE", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Release the item's legal hold(s)"), Handler: s.deleteItemHold},
+		{Method: "POST", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Place a legal hold on a case and every item in it (mirrored to storage)"), Handler: s.postCaseHold},
+		{Method: "DELETE", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Release a case's legal hold; each item returns to its own holds"), Handler: s.deleteCaseHold},
+		{Method: "GET", Path: "/api/v1/holds", Access: api.Access{Action: act(policy.ActEvidenceHold), Summary: "Legal holds agency-wide (?active=false for released ones too, ?limit=)"}, Handler: s.getHolds},
+		{Method: "GET", Path: "/api/v1/purges", Access: api.Access{Action: act(policy.ActPurgeSchedule), Summary: "Upcoming purges (?before=RFC 3339 time or date, ?limit=)"}, Handler: s.getPurges},
+		{Method: "POST", Path: "/api/v1/evidence/:id/purge", Access: item(policy.ActPurgeSchedule, "Schedule the item's purge now (refused unless the purge policy allows it)"), Handler: s.postPurge},
+		{Method: "POST", Path: "/api/v1/evidence/:id/purge/cancel", Access: item(policy.ActPurgeCancel, "Cancel the item's scheduled purge during its grace period"), Handler: s.postPurgeCancel},
+		{Method: "GET", Path: "/api/v1/retention/schedule", Access: api.Access{Action: act(policy.ActAdminRetention), Summary: "The retention schedule in force"}, Handler: s.getSchedule},
+		{Method: "GET", Path: "/api/v1/policy/explain", Access: api.Access{Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction)"}, Handler: s.getExplain},
 	}
 }
 
-// CaseHoldRoutes is the access table of RegisterCaseHolds. It is separate
-// because evidence/review also offers POST/DELETE /api/v1/cases/:id/hold
-// (through RecomputeTx); cmd mounts exactly one of the two.
-func CaseHoldRoutes() map[string]api.Access {
-	return map[string]api.Access{
-		"POST /api/v1/cases/:id/hold":   {Action: string(policy.ActCaseHold), Summary: "Place a legal hold on a case and every item in it (mirrored to storage)"},
-		"DELETE /api/v1/cases/:id/hold": {Action: string(policy.ActCaseHold), Summary: "Release a case's legal hold; each item returns to its own holds"},
-	}
+// CategoryInfo is one retention category as the review UI shows it.
+type CategoryInfo struct {
+	Name string `json:"name"`
+	Keep string `json:"keep"` // e.g. "2y", "indefinite"
 }
 
-// RegisterCaseHolds mounts the case hold routes of CaseHoldRoutes on e.
-func (s *Service) RegisterCaseHolds(e *gin.Engine) {
-	v1 := e.Group("/api/v1")
-	v1.POST("/cases/:id/hold", s.postCaseHold)
-	v1.DELETE("/cases/:id/hold", s.deleteCaseHold)
+// Categories lists the schedule's categories in display order.
+func (s *Service) Categories() []CategoryInfo {
+	out := []CategoryInfo{}
+	for _, k := range s.cfg.Schedule.Categories() {
+		out = append(out, CategoryInfo{Name: k.Name, Keep: k.Keep.String()})
+	}
+	return out
 }
 
-// Register mounts the routes of Routes on e.
-func (s *Service) Register(e *gin.Engine) {
-	v1 := e.Group("/api/v1")
-	v1.GET("/evidence/:id/retention", s.getRetention)
-	v1.PUT("/evidence/:id/categories", s.putCategories)
-	v1.PUT("/evidence/:id/flags", s.putFlags)
-	v1.POST("/evidence/:id/subject-requests", s.postSubjectRequest)
-	v1.POST("/evidence/:id/hold", s.postItemHold)
-	v1.DELETE("/evidence/:id/hold", s.deleteItemHold)
-	v1.GET("/holds", s.getHolds)
-	v1.GET("/purges", s.getPurges)
-	v1.POST("/evidence/:id/purge", s.postPurge)
-	v1.POST("/evidence/:id/purge/cancel", s.postPurgeCancel)
-	v1.GET("/retention/schedule", s.getSchedule)
-	v1.GET("/policy/explain", s.getExplain)
-}
-
-const maxBody = 64 << 10
-
-// readJSON decodes an optional (empty allowed when optional) strict JSON
-// body. It writes the error and returns false on bad input.
-func readJSON(c *gin.Context, v any, optional bool) bool {
-	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxBody+1))
-	if err != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "malformed_json", "cannot read body"))
-		return false
-	}
-	if len(body) > maxBody {
-		api.WriteError(c, api.Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body too large"))
-		return false
-	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		if optional {
-			return true
-		}
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "malformed_json", "a JSON body is required"))
-		return false
-	}
-	if ct := c.ContentType(); ct != "application/json" {
-		api.WriteError(c, api.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "want Content-Type: application/json"))
-		return false
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: "+err.Error()))
-		return false
-	}
-	if dec.More() {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data"))
-		return false
-	}
-	return true
-}
-
-// writeErr maps this package's errors to statuses; everything else goes
-// to api.WriteError (which answers 500 without internals).
-func writeErr(c *gin.Context, err error) {
-	var refused *RefusedError
-	switch {
-	case errors.As(err, &refused):
-		c.AbortWithStatusJSON(http.StatusConflict, gin.H{
-			"error":    gin.H{"code": "purge_refused", "message": refused.Decision.Reason},
-			"decision": refused.Decision,
-		})
-	case errors.Is(err, ErrInvalid):
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", err.Error()))
-	case errors.Is(err, ErrNotFound):
-		api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
-	case errors.Is(err, ErrPurged):
-		api.WriteError(c, api.Errorf(http.StatusConflict, "purged", "the item has been purged; only its record remains"))
-	case errors.Is(err, ErrConflict):
-		api.WriteError(c, api.Errorf(http.StatusConflict, "conflict", err.Error()))
-	default:
-		api.WriteError(c, err)
-	}
+func (s *Service) getCategories(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"categories": s.Categories()})
 }
 
 // itemAndCaller returns the item the middleware authorized and the caller.
@@ -143,7 +78,7 @@ func itemAndCaller(c *gin.Context) (uuid.UUID, identity.Principal, bool) {
 	p, pok := api.Principal(c)
 	if !ok || !pok {
 		// Only reachable if a route was declared without Item: fail closed.
-		api.WriteError(c, api.Errorf(http.StatusInternalServerError, "internal", "internal error"))
+		api.WriteError(c, errors.New("retention: route declared without its item"))
 		return uuid.Nil, p, false
 	}
 	return it.ID, p, true
@@ -164,7 +99,7 @@ func (s *Service) getRetention(c *gin.Context) {
 	}
 	rep, err := s.Report(c.Request.Context(), id)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, rep)
@@ -182,37 +117,74 @@ func (s *Service) putCategories(c *gin.Context) {
 		return
 	}
 	var req namesRequest
-	if !readJSON(c, &req, false) {
+	if !api.Bind(c, &req) {
 		return
 	}
 	if req.Flags != nil || req.Categories == nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", `want {"categories": [...], "reason": "..."} (flags go to PUT .../flags)`))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: `want {"categories": [...], "reason": "..."} (flags go to PUT .../flags)`})
 		return
 	}
-	// Decide categorize on the item as it would be afterwards too (the
-	// same rule evidence/review applies): a category the policy reserves
-	// (e.g. felony for officers) cannot be entered by whoever could not
-	// change it once there.
-	if it, ok := api.ItemOf(c); ok && s.cfg.Access != nil {
-		after := policy.Resource{Kind: "evidence", ID: it.ID.String(), UnitPath: it.UnitPath, OfficerID: it.OfficerID,
-			Categories: req.Categories, Restricted: it.Restricted}
-		if d, err := s.cfg.Access.Decide(Subject(p), policy.ActEvidenceCategorize, after); err != nil || !d.Allowed {
-			if errors.Is(err, policy.ErrInvalidResource) {
-				api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", err.Error()))
-				return
-			}
-			s.audit(c, p, map[string]any{"action": string(policy.ActEvidenceCategorize), "evidence_id": it.ID.String(),
-				"categories": req.Categories, "rule": d.Rule, "reason": d.Reason})
-			api.WriteError(c, api.Errorf(http.StatusForbidden, "forbidden", "not permitted to put the item in these categories: "+d.Reason))
-			return
-		}
+	if !s.mayCategorize(c, req.Categories) {
+		return
 	}
 	st, err := s.SetCategories(c.Request.Context(), id, req.Categories, p.Actor(), req.Reason)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, st)
+}
+
+// mayCategorize decides categorize on the item as it would be afterwards
+// too: a category the policy reserves (e.g. felony for officers) cannot
+// be entered by whoever could not change it once there. It answers 403
+// (audited) and returns false when refused.
+func (s *Service) mayCategorize(c *gin.Context, categories []string) bool {
+	if _, err := cleanNames("category", categories); err != nil {
+		api.WriteError(c, err)
+		return false
+	}
+	it, _ := api.ItemOf(c)
+	after := it.Attributes()
+	after.Categories = categories
+	if api.Can(c, string(policy.ActEvidenceCategorize), &after) {
+		return true
+	}
+	api.Deny(c, string(policy.ActEvidenceCategorize), &after, fmt.Sprintf("not permitted to put the item in %s", strings.Join(categories, ", ")))
+	return false
+}
+
+// putCategory is PUT .../category {"category": "..."}: the review page's
+// one-category form of SetCategories; it answers the updated item.
+func (s *Service) putCategory(c *gin.Context) {
+	id, p, ok := itemAndCaller(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Category string `json:"category"`
+	}
+	if !api.Bind(c, &req) {
+		return
+	}
+	cat := strings.TrimSpace(req.Category)
+	if !s.cfg.Schedule.HasCategory(cat) {
+		api.WriteError(c, evidence.Invalid("category", fmt.Sprintf("unknown category %q", cat)))
+		return
+	}
+	if !s.mayCategorize(c, []string{cat}) {
+		return
+	}
+	if _, err := s.SetCategories(c.Request.Context(), id, []string{cat}, p.Actor(), ""); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	it, err := s.cfg.Evidence.Get(c.Request.Context(), id)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, it)
 }
 
 func (s *Service) putFlags(c *gin.Context) {
@@ -221,16 +193,16 @@ func (s *Service) putFlags(c *gin.Context) {
 		return
 	}
 	var req namesRequest
-	if !readJSON(c, &req, false) {
+	if !api.Bind(c, &req) {
 		return
 	}
 	if req.Categories != nil || req.Flags == nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", `want {"flags": [...]} (an empty list clears them)`))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: `want {"flags": [...]} (an empty list clears them)`})
 		return
 	}
 	st, err := s.SetFlags(c.Request.Context(), id, req.Flags, p.Actor(), req.Reason)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, st)
@@ -242,12 +214,12 @@ func (s *Service) postSubjectRequest(c *gin.Context) {
 		return
 	}
 	var req SubjectRequest
-	if !readJSON(c, &req, false) {
+	if !api.Bind(c, &req) {
 		return
 	}
 	st, err := s.AddSubjectRequest(c.Request.Context(), id, req, p.Actor())
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, st)
@@ -264,16 +236,16 @@ func (s *Service) postItemHold(c *gin.Context) {
 		return
 	}
 	var req holdRequest
-	if !readJSON(c, &req, false) {
+	if !api.Bind(c, &req) {
 		return
 	}
 	if req.HoldID != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "hold_id is only for releasing a hold"))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: "hold_id is only for releasing a hold"})
 		return
 	}
 	h, st, err := s.SetItemHold(c.Request.Context(), id, req.Reason, p)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"hold": h, "status": st})
@@ -285,94 +257,70 @@ func (s *Service) deleteItemHold(c *gin.Context) {
 		return
 	}
 	var req holdRequest
-	if !readJSON(c, &req, true) {
+	if !api.BindOptional(c, &req) {
 		return
 	}
 	hs, st, err := s.ReleaseItemHold(c.Request.Context(), id, req.HoldID, req.Reason, p)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"released": hs, "status": st})
 }
 
-// caseFor parses :id and, when an Access policy is configured, decides
-// the action on the case itself (its unit), answering 404 for a case the
-// caller may not even read, like a missing one.
-func (s *Service) caseFor(c *gin.Context, act policy.Action) (uuid.UUID, identity.Principal, bool) {
+// caseOf returns the id of the case the enforcement point loaded and
+// authorized for a case route.
+func caseOf(c *gin.Context) (uuid.UUID, identity.Principal, bool) {
 	p, _ := api.Principal(c)
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
-		return id, p, false
+	k, ok := api.ResourceOf[api.Loaded](c, api.KindCase)
+	if !ok {
+		api.WriteError(c, errors.New("retention: case route declared without its case"))
+		return uuid.Nil, p, false
 	}
-	unit, err := s.CaseUnit(c.Request.Context(), id)
+	id, err := uuid.Parse(k.Attributes().ID)
 	if err != nil {
-		writeErr(c, err)
-		return id, p, false
-	}
-	if s.cfg.Access != nil {
-		sub := Subject(p)
-		res := policy.Resource{Kind: "case", ID: id.String(), UnitPath: unit}
-		if d, err := s.cfg.Access.Decide(sub, act, res); err != nil || !d.Allowed {
-			s.audit(c, p, map[string]any{"action": string(act), "case_id": id.String(), "rule": d.Rule, "reason": d.Reason})
-			if r, err := s.cfg.Access.Decide(sub, policy.ActCaseRead, res); err == nil && r.Allowed {
-				api.WriteError(c, api.Errorf(http.StatusForbidden, "forbidden", "not permitted"))
-			} else {
-				api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
-			}
-			return id, p, false
-		}
+		api.WriteError(c, fmt.Errorf("retention: case id: %w", err))
+		return uuid.Nil, p, false
 	}
 	return id, p, true
 }
 
 func (s *Service) postCaseHold(c *gin.Context) {
-	id, p, ok := s.caseFor(c, policy.ActCaseHold)
+	id, p, ok := caseOf(c)
 	if !ok {
 		return
 	}
 	var req holdRequest
-	if !readJSON(c, &req, false) {
+	if !api.Bind(c, &req) {
 		return
 	}
 	if req.HoldID != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "hold_id is only for releasing a hold"))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: "hold_id is only for releasing a hold"})
 		return
 	}
 	res, err := s.SetCaseHold(c.Request.Context(), id, req.Reason, p)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, res)
 }
 
 func (s *Service) deleteCaseHold(c *gin.Context) {
-	id, p, ok := s.caseFor(c, policy.ActCaseHold)
+	id, p, ok := caseOf(c)
 	if !ok {
 		return
 	}
 	var req holdRequest
-	if !readJSON(c, &req, true) {
+	if !api.BindOptional(c, &req) {
 		return
 	}
 	res, err := s.ReleaseCaseHold(c.Request.Context(), id, req.Reason, p)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, res)
-}
-
-// audit records a denial decided in this package.
-func (s *Service) audit(c *gin.Context, p identity.Principal, details map[string]any) {
-	if s.cfg.Auditor == nil {
-		return
-	}
-	details["route"] = c.Request.Method + " " + c.FullPath()
-	s.cfg.Auditor.Audit(c.Request.Context(), api.AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied",
-		SourceAddr: c.ClientIP(), Details: details})
 }
 
 // parseBefore reads ?before= as an RFC 3339 time or a date (midnight UTC).
@@ -392,19 +340,19 @@ func parseBefore(v string) (time.Time, error) {
 func (s *Service) getPurges(c *gin.Context) {
 	before, err := parseBefore(c.Query("before"))
 	if err != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", err.Error()))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: err.Error()})
 		return
 	}
 	limit := 0
 	if v := c.Query("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "limit: want 1-1000"))
+			api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: "limit: want 1-1000"})
 			return
 		}
 	}
 	ps, err := s.UpcomingPurges(c.Request.Context(), before, limit)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"purges": ps, "purge_grace": s.cfg.PurgeGrace.String()})
@@ -417,20 +365,20 @@ func (s *Service) getHolds(c *gin.Context) {
 	case "false":
 		active = false
 	default:
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "active: want true or false"))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: "active: want true or false"})
 		return
 	}
 	limit := 0
 	if v := c.Query("limit"); v != "" {
 		var err error
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "limit: want 1-1000"))
+			api.WriteError(c, &evidence.Error{Kind: evidence.ErrInvalid, Msg: "limit: want 1-1000"})
 			return
 		}
 	}
 	hs, err := s.ListHolds(c.Request.Context(), active, limit)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"holds": hs})
@@ -446,12 +394,12 @@ func (s *Service) postPurge(c *gin.Context) {
 		return
 	}
 	var req reasonRequest
-	if !readJSON(c, &req, true) {
+	if !api.BindOptional(c, &req) {
 		return
 	}
 	sp, err := s.SchedulePurge(c.Request.Context(), id, p.Actor(), req.Reason)
 	if err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, sp)
@@ -463,11 +411,11 @@ func (s *Service) postPurgeCancel(c *gin.Context) {
 		return
 	}
 	var req reasonRequest
-	if !readJSON(c, &req, true) {
+	if !api.BindOptional(c, &req) {
 		return
 	}
 	if err := s.CancelPurge(c.Request.Context(), id, p.Actor(), req.Reason); err != nil {
-		writeErr(c, err)
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"evidence_id": id, "cancelled": true})
@@ -500,16 +448,6 @@ func (s *Service) getSchedule(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// Subject translates a principal for the access policy (the same mapping
-// cmd/demsd's authorizer uses).
-func Subject(p identity.Principal) policy.Subject {
-	kind := policy.KindUser
-	if p.Kind == identity.KindDock {
-		kind = policy.KindDock
-	}
-	return policy.Subject{ID: p.ID.String(), Kind: kind, Role: policy.Role(p.Role), UnitPath: p.UnitPath, Badge: p.Badge, Groups: p.Groups}
-}
-
 // PurgeExplanation is what explain returns for action=purge.
 type PurgeExplanation struct {
 	Mode       string               `json:"mode"` // "purge"
@@ -519,61 +457,48 @@ type PurgeExplanation struct {
 
 func (s *Service) getExplain(c *gin.Context) {
 	ctx := c.Request.Context()
-	if s.cfg.Access == nil || s.cfg.Identity == nil || s.cfg.Evidence == nil {
-		api.WriteError(c, api.Errorf(http.StatusNotImplemented, "not_configured", "policy explain is not configured"))
+	if s.cfg.Identity == nil || s.cfg.Evidence == nil {
+		api.WriteError(c, evidence.E(evidence.ErrUnavailable, "", "policy explain is not configured", nil))
 		return
 	}
-	caller, _ := api.Principal(c)
 	actionParam := c.Query("action")
-	var res *policy.Resource
+	var res *evidence.Attributes
 	var itemID uuid.UUID
 	if ev := c.Query("evidence"); ev != "" {
 		id, err := uuid.Parse(ev)
 		if err != nil {
-			api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
+			api.WriteError(c, evidence.NotFound(""))
 			return
 		}
-		it, err := s.cfg.Evidence.Get(ctx, id)
-		if err != nil {
-			api.WriteError(c, err)
+		// The caller must be allowed to ask about the item; one they may
+		// not see answers like a missing one (no IDOR oracle).
+		it, ok := api.Load[*evidence.Item](c, api.KindItem, id, string(policy.ActPolicyExplain))
+		if !ok {
 			return
 		}
-		r := policy.Resource{Kind: "evidence", ID: it.ID.String(), UnitPath: it.UnitPath, OfficerID: it.OfficerID,
-			Categories: it.Categories, Restricted: it.Restricted}
-		// The caller must be allowed to see the item and to ask about it;
-		// otherwise the item answers like a missing one (no IDOR oracle).
-		sub := Subject(caller)
-		v, err1 := s.cfg.Access.Decide(sub, policy.ActEvidenceView, r)
-		x, err2 := s.cfg.Access.Decide(sub, policy.ActPolicyExplain, r)
-		if err1 != nil || err2 != nil || !v.Allowed || !x.Allowed {
-			s.audit(c, caller, map[string]any{"action": string(policy.ActPolicyExplain), "evidence_id": it.ID.String(),
-				"rule": v.Rule + " / " + x.Rule, "reason": "may not view or ask about the item"})
-			api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
-			return
-		}
-		res, itemID = &r, it.ID
+		a := it.Attributes()
+		res, itemID = &a, it.ID
 	}
 	if actionParam == policy.ActPurge {
 		if res == nil {
-			api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "action=purge needs evidence="))
+			api.WriteError(c, evidence.Invalid("evidence", "action=purge needs evidence="))
 			return
 		}
 		d, err := s.DecidePurge(ctx, itemID)
 		if err != nil {
-			writeErr(c, err)
+			api.WriteError(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, PurgeExplanation{Mode: "purge", EvidenceID: itemID, Decision: d})
 		return
 	}
-	act, err := policy.ParseAction(actionParam)
-	if err != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "action: want one of the policy actions (e.g. evidence:view) or purge"))
+	if _, err := policy.ParseAction(actionParam); err != nil {
+		api.WriteError(c, evidence.Invalid("action", "want one of the policy actions (e.g. evidence:view) or purge"))
 		return
 	}
 	username := c.Query("user")
 	if username == "" {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "user: required (a username)"))
+		api.WriteError(c, evidence.Invalid("user", "required (a username)"))
 		return
 	}
 	u, err := s.cfg.Identity.UserByName(ctx, username)
@@ -581,12 +506,8 @@ func (s *Service) getExplain(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	ex, err := s.cfg.Access.Explain(Subject(u.Principal("explain")), act, res)
+	ex, err := api.Explain(c, u.Principal("explain"), actionParam, res)
 	if err != nil {
-		if errors.Is(err, policy.ErrInvalidSubject) || errors.Is(err, policy.ErrInvalidResource) {
-			api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", err.Error()))
-			return
-		}
 		api.WriteError(c, err)
 		return
 	}

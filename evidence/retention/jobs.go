@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/opendems/opendems/evidence"
 	"github.com/riverqueue/river"
 )
 
@@ -45,7 +46,7 @@ func (s *Service) AddWorkers(ws *river.Workers) {
 	}))
 	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[RecomputeArgs]) error {
 		_, err := s.Recompute(ctx, j.Args.EvidenceID, SweepActor)
-		if errors.Is(err, ErrPurged) || errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrPurged) || errors.Is(err, evidence.ErrNotFound) {
 			return nil // nothing left to keep
 		}
 		return err

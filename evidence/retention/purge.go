@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
@@ -116,7 +117,7 @@ func (s *Service) schedule(ctx context.Context, tx pgx.Tx, r *itemRow, actor, re
 // SchedulePurge schedules one item's destruction by hand (the sweep does
 // it daily for every item whose retention ended). The purge policy decides
 // first: an item under hold or not yet expired is refused with a
-// *RefusedError. ErrConflict if a purge is already scheduled.
+// *RefusedError. evidence.ErrConflict if a purge is already scheduled.
 func (s *Service) SchedulePurge(ctx context.Context, id uuid.UUID, actor, reason string) (ScheduledPurge, error) {
 	var p ScheduledPurge
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
@@ -128,7 +129,7 @@ func (s *Service) SchedulePurge(ctx context.Context, id uuid.UUID, actor, reason
 		case "purged":
 			return ErrPurged
 		case "purge_scheduled":
-			return fmt.Errorf("a purge is already scheduled: %w", ErrConflict)
+			return fmt.Errorf("a purge is already scheduled: %w", evidence.ErrConflict)
 		}
 		p, _, err = s.schedule(ctx, tx, r, actor, reason)
 		return err
@@ -141,11 +142,11 @@ func (s *Service) SchedulePurge(ctx context.Context, id uuid.UUID, actor, reason
 
 // CancelPurge cancels the item's scheduled purge during its grace period.
 // The sweep will not schedule the item again for the same retain-until;
-// a retention change or SchedulePurge can. ErrConflict if none is
+// a retention change or SchedulePurge can. evidence.ErrConflict if none is
 // scheduled.
 func (s *Service) CancelPurge(ctx context.Context, id uuid.UUID, actor, reason string) error {
 	if len(reason) > 2000 {
-		return fmt.Errorf("retention: cancel purge of %s: %w: reason is longer than 2000 bytes", id, ErrInvalid)
+		return fmt.Errorf("retention: cancel purge of %s: %w: reason is longer than 2000 bytes", id, evidence.ErrInvalid)
 	}
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		r, err := lockItem(ctx, tx, id)
@@ -159,7 +160,7 @@ func (s *Service) CancelPurge(ctx context.Context, id uuid.UUID, actor, reason s
 		err = tx.QueryRow(ctx, `SELECT id::text, prior_state FROM purge_schedule WHERE evidence_id = $1 AND state = 'scheduled' FOR UPDATE`,
 			id).Scan(&schedID, &prior)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("no purge is scheduled: %w", ErrConflict)
+			return fmt.Errorf("no purge is scheduled: %w", evidence.ErrConflict)
 		}
 		if err != nil {
 			return err
@@ -329,7 +330,7 @@ func (s *Service) purgeOne(ctx context.Context, schedID uuid.UUID) (bool, error)
 		case err != nil:
 			return fmt.Errorf("stat original: %w", err)
 		case obj.LegalHold:
-			return fmt.Errorf("original of %s is under a storage legal hold the database does not know of; not purged: %w", r.ID, ErrConflict)
+			return fmt.Errorf("original of %s is under a storage legal hold the database does not know of; not purged: %w", r.ID, evidence.ErrConflict)
 		case obj.RetainUntil.After(now):
 			// Storage locks never shorten: wait for the longer lock.
 			_, err := tx.Exec(ctx, `UPDATE purge_schedule SET due_at = $2, close_reason = $3 WHERE id = $1`, schedID, obj.RetainUntil,

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
@@ -52,11 +53,11 @@ func readObject(ctx context.Context, tx pgx.Tx, r *itemRow) (storedObject, error
 	return o, nil
 }
 
-// scheduleError turns policy input errors into ErrInvalid, so an unknown
+// scheduleError turns policy input errors into evidence.ErrInvalid, so an unknown
 // category answers 400 and not 500.
 func scheduleError(err error) error {
 	if errors.Is(err, policy.ErrUnknownCategory) || errors.Is(err, policy.ErrInvalidRetentionInput) {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/storage"
@@ -76,8 +77,8 @@ func TestCategoryChangeExtendsNeverShortensLock(t *testing.T) {
 				t.Fatalf("%d retention_changed events, want 4", n)
 			}
 			// Unknown categories are refused and change nothing.
-			if _, err := b.svc.SetCategories(ctx, it.ID, []string{"homocide"}, "user:records", ""); !errors.Is(err, retention.ErrInvalid) {
-				t.Fatalf("unknown category: %v, want ErrInvalid", err)
+			if _, err := b.svc.SetCategories(ctx, it.ID, []string{"homocide"}, "user:records", ""); !errors.Is(err, evidence.ErrInvalid) {
+				t.Fatalf("unknown category: %v, want evidence.ErrInvalid", err)
 			}
 		})
 	}
@@ -155,8 +156,8 @@ func TestHeldItemCannotBePurged(t *testing.T) {
 			if _, _, _, held := b.itemState(it.ID); held {
 				t.Fatal("item still held")
 			}
-			if _, _, err := b.svc.ReleaseItemHold(ctx, it.ID, nil, "", b.principal("admin")); !errors.Is(err, retention.ErrNotFound) {
-				t.Fatalf("second release: %v, want ErrNotFound", err)
+			if _, _, err := b.svc.ReleaseItemHold(ctx, it.ID, nil, "", b.principal("admin")); !errors.Is(err, evidence.ErrNotFound) {
+				t.Fatalf("second release: %v, want evidence.ErrNotFound", err)
 			}
 			evs := b.events(it.ID)
 			if countActions(evs, custody.ActionLegalHoldSet) != 1 || countActions(evs, custody.ActionLegalHoldCleared) != 1 {
@@ -189,7 +190,8 @@ func TestUnexpiredItemCannotBePurged(t *testing.T) {
 	}
 	srv := b.server()
 	code, body, _ := call(t, srv.URL, b.token("admin"), "POST", "/api/v1/evidence/"+it.ID.String()+"/purge", `{"reason":"tidy up"}`)
-	dec, _ := body["decision"].(map[string]any)
+	errObj, _ := body["error"].(map[string]any)
+	dec, _ := errObj["decision"].(map[string]any)
 	if code != 409 || dec["rule"] != "p, purge, *, retention-running, deny" {
 		t.Fatalf("API purge: %d %v", code, body)
 	}
@@ -490,10 +492,10 @@ func TestRequestsAndFlags(t *testing.T) {
 	if st, err = b.svc.CloseAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); err != nil || st.Indefinite {
 		t.Fatalf("close access request: %v %+v", err, st)
 	}
-	if _, err = b.svc.CloseAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); !errors.Is(err, retention.ErrNotFound) {
+	if _, err = b.svc.CloseAccessRequest(ctx, it.ID, "FOIA-2026-9", "user:records"); !errors.Is(err, evidence.ErrNotFound) {
 		t.Fatalf("closing twice: %v", err)
 	}
-	if _, err = b.svc.AddSubjectRequest(ctx, it.ID, retention.SubjectRequest{RequestedAt: time.Now().Add(day)}, "user:records"); !errors.Is(err, retention.ErrInvalid) {
+	if _, err = b.svc.AddSubjectRequest(ctx, it.ID, retention.SubjectRequest{RequestedAt: time.Now().Add(day)}, "user:records"); !errors.Is(err, evidence.ErrInvalid) {
 		t.Fatalf("future request: %v", err)
 	}
 }

@@ -20,24 +20,18 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
-// Errors of this package, wrapped with the operation. The handlers map them
-// to statuses (see httpError).
+// Errors of this package. Not-found, invalid and conflict are the
+// evidence kinds (evidence.ErrNotFound, …), wrapped with the operation;
+// these carry a kind too, so the HTTP kit maps them like any other.
 var (
-	// ErrNotFound: no such item, case, hold or request.
-	ErrNotFound = errors.New("not found")
-	// ErrInvalid: bad input (unknown category, empty reason, …).
-	ErrInvalid = errors.New("invalid input")
 	// ErrPurged: the item was destroyed; only its tombstone remains.
-	ErrPurged = errors.New("item has been purged")
-	// ErrConflict: the change contradicts the current state (a case already
-	// under hold, no purge scheduled to cancel, …).
-	ErrConflict = errors.New("conflict with current state")
+	ErrPurged = &evidence.Error{Kind: evidence.ErrGone, Code: "purged", Msg: "the item has been purged; only its record remains"}
 	// ErrPurgeRefused: policy.Purge refused the destruction; the error is a
 	// *RefusedError carrying the decision and its rule.
-	ErrPurgeRefused = errors.New("purge refused by policy")
+	ErrPurgeRefused = &evidence.Error{Kind: evidence.ErrConflict, Code: "purge_refused", Msg: "purge refused by policy"}
 	// ErrIntegrity: an original did not hash to its recorded SHA-256 right
 	// before destruction; nothing was deleted.
-	ErrIntegrity = errors.New("original does not match its recorded digest")
+	ErrIntegrity = &evidence.Error{Kind: evidence.ErrIntegrity, Code: "digest_mismatch", Msg: "original does not match its recorded digest"}
 )
 
 // RefusedError is a purge refusal with the decision that made it.
@@ -50,17 +44,12 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("purge %s refused: %s (rule %q)", e.EvidenceID, e.Decision.Reason, e.Decision.Rule)
 }
 
-// Unwrap makes errors.Is(err, ErrPurgeRefused) hold.
-func (e *RefusedError) Unwrap() error { return ErrPurgeRefused }
-
-// Access is what the explain endpoint and the case hold routes need from
-// the access policy (*policy.Access implements it).
-type Access interface {
-	Decide(sub policy.Subject, act policy.Action, res policy.Resource) (policy.Decision, error)
-	Explain(sub policy.Subject, act policy.Action, res *policy.Resource) (policy.Explanation, error)
+// Unwrap makes errors.Is(err, ErrPurgeRefused) hold and gives the HTTP
+// kit the decision to answer with (409 purge_refused, error.decision).
+func (e *RefusedError) Unwrap() error {
+	return &evidence.Error{Kind: evidence.ErrConflict, Code: "purge_refused", Msg: e.Decision.Reason,
+		Detail: map[string]any{"decision": e.Decision}, Err: ErrPurgeRefused}
 }
-
-var _ Access = (*policy.Access)(nil)
 
 // JobInserter enqueues a river job inside a transaction.
 type JobInserter interface {
@@ -108,10 +97,8 @@ type Config struct {
 	IndefiniteLock time.Duration
 	// Batch is how many items the sweep reads per query (default 500).
 	Batch int
-	// Access, Identity and Evidence serve the explain endpoint and the
-	// case hold routes; nil disables those checks' extra precision (see
-	// Register).
-	Access   Access
+	// Identity and Evidence serve the explain endpoint (which user is
+	// asked about) and the one-category route (the item it answers).
 	Identity *identity.Store
 	Evidence *evidence.Store
 	// Auditor, when set, records the denials these routes decide
@@ -139,17 +126,17 @@ type Service struct {
 func New(cfg Config) (*Service, error) {
 	switch {
 	case cfg.Pool == nil:
-		return nil, fmt.Errorf("retention: new: no database pool: %w", ErrInvalid)
+		return nil, fmt.Errorf("retention: new: no database pool: %w", evidence.ErrInvalid)
 	case cfg.Storage == nil:
-		return nil, fmt.Errorf("retention: new: no storage: %w", ErrInvalid)
+		return nil, fmt.Errorf("retention: new: no storage: %w", evidence.ErrInvalid)
 	case cfg.Schedule == nil:
-		return nil, fmt.Errorf("retention: new: no retention schedule: %w", ErrInvalid)
+		return nil, fmt.Errorf("retention: new: no retention schedule: %w", evidence.ErrInvalid)
 	case cfg.Purge == nil:
-		return nil, fmt.Errorf("retention: new: no purge decider: %w", ErrInvalid)
+		return nil, fmt.Errorf("retention: new: no purge decider: %w", evidence.ErrInvalid)
 	case cfg.PurgeGrace < 0:
-		return nil, fmt.Errorf("retention: new: purge grace %s is negative: %w", cfg.PurgeGrace, ErrInvalid)
+		return nil, fmt.Errorf("retention: new: purge grace %s is negative: %w", cfg.PurgeGrace, evidence.ErrInvalid)
 	case cfg.IndefiniteLock < 0:
-		return nil, fmt.Errorf("retention: new: indefinite lock %s is negative: %w", cfg.IndefiniteLock, ErrInvalid)
+		return nil, fmt.Errorf("retention: new: indefinite lock %s is negative: %w", cfg.IndefiniteLock, evidence.ErrInvalid)
 	}
 	if cfg.IndefiniteLock == 0 {
 		cfg.IndefiniteLock = DefaultIndefiniteLock
@@ -211,7 +198,7 @@ func scanItemRow(ctx context.Context, tx pgx.Tx, id uuid.UUID, lock string) (*it
 		&r.ID, &r.SHA256, &r.Size, &r.State, &r.Categories, &r.Flags, &r.RecordedAt, &r.IngestedAt,
 		&r.RetainUntil, &r.Indefinite, &r.LegalHold, &r.ComputedAt, &r.UnitPath)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("evidence %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("evidence %s: %w", id, evidence.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lock evidence %s: %w", id, err)

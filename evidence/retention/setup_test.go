@@ -24,6 +24,7 @@ import (
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/pg/pgtest"
 	"github.com/opendems/opendems/evidence/retention"
+	"github.com/opendems/opendems/evidence/review"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
 	"github.com/opendems/opendems/storage/fs"
@@ -138,7 +139,7 @@ func setup(t *testing.T, store storage.Backend) *bundle {
 	b.ids = identity.NewStore(b.db.Pool).WithArgon2(cheap)
 	b.evidence = evidence.NewStore(b.db.Pool)
 	svc, err := retention.New(retention.Config{Pool: b.db.Pool, Storage: store, Schedule: sched, Purge: purge,
-		ScheduleVersion: "test-v1", ScheduleSource: policyconf.RetentionName, PurgeGrace: grace, Access: access,
+		ScheduleVersion: "test-v1", ScheduleSource: policyconf.RetentionName, PurgeGrace: grace,
 		Identity: b.ids, Evidence: b.evidence, Auditor: b.audited, Now: b.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -289,29 +290,53 @@ func countActions(evs []custody.Event, a custody.Action) int {
 // translation cmd/demsd wires).
 type authorizer struct{ a *policy.Access }
 
-func (z authorizer) AuthorizeRoute(_ context.Context, p identity.Principal, action string) api.Decision {
-	d, err := z.a.RouteDecision(retention.Subject(p), policy.Action(action))
+func subject(p identity.Principal) policy.Subject {
+	kind := policy.KindUser
+	if p.Kind == identity.KindDock {
+		kind = policy.KindDock
+	}
+	return policy.Subject{ID: p.ID.String(), Kind: kind, Role: policy.Role(p.Role), UnitPath: p.UnitPath, Badge: p.Badge, Groups: p.Groups}
+}
+
+func resource(a *evidence.Attributes) policy.Resource {
+	return policy.Resource{Kind: a.Kind, ID: a.ID, UnitPath: a.UnitPath, OfficerID: a.OfficerID, Categories: a.Categories, Restricted: a.Restricted}
+}
+
+func (z authorizer) Authorize(_ context.Context, p identity.Principal, action string, res *evidence.Attributes) api.Decision {
+	var d policy.Decision
+	var err error
+	if res == nil {
+		d, err = z.a.RouteDecision(subject(p), policy.Action(action))
+	} else {
+		d, err = z.a.Decide(subject(p), policy.Action(action), resource(res))
+	}
 	return api.Decision{Allowed: err == nil && d.Allowed, Rule: d.Rule, Reason: d.Reason}
 }
 
-func (z authorizer) AuthorizeItem(_ context.Context, p identity.Principal, action string, it *evidence.Item) api.Decision {
-	d, err := z.a.Decide(retention.Subject(p), policy.Action(action), policy.Resource{Kind: "evidence", ID: it.ID.String(),
-		UnitPath: it.UnitPath, OfficerID: it.OfficerID, Categories: it.Categories, Restricted: it.Restricted})
-	return api.Decision{Allowed: err == nil && d.Allowed, Rule: d.Rule, Reason: d.Reason}
+func (z authorizer) Explain(_ context.Context, p identity.Principal, action string, res *evidence.Attributes) (any, error) {
+	var r *policy.Resource
+	if res != nil {
+		pr := resource(res)
+		r = &pr
+	}
+	ex, err := z.a.Explain(subject(p), policy.Action(action), r)
+	if errors.Is(err, policy.ErrInvalidSubject) || errors.Is(err, policy.ErrInvalidResource) {
+		return nil, evidence.E(evidence.ErrInvalid, "", err.Error(), nil)
+	}
+	return ex, err
 }
 
 func (z authorizer) ListScope(context.Context, identity.Principal) evidence.Scope {
 	return evidence.Scope{}
 }
 
-// server serves the API with the retention routes over the bundle.
+// server serves the API with the retention routes over the bundle (and
+// review's case loader, which the case hold routes need).
 func (b *bundle) server() *httptest.Server {
 	b.t.Helper()
-	srv := api.New(api.Deps{DB: b.db.Pool, Identity: b.ids, Evidence: b.evidence, Storage: b.store, Authorizer: authorizer{b.access}})
-	b.svc.Register(srv.Engine())
-	b.svc.RegisterCaseHolds(srv.Engine())
-	srv.Declare(retention.Routes())
-	srv.Declare(retention.CaseHoldRoutes())
+	srv := api.New(api.Deps{DB: b.db.Pool, Identity: b.ids, Evidence: b.evidence, Storage: b.store, Authorizer: authorizer{b.access}, Auditor: b.audited})
+	srv.RegisterLoader(api.KindCase, review.New(review.Deps{Pool: b.db.Pool, Storage: b.store, Evidence: b.evidence}).CaseLoader())
+	srv.Mount(b.svc.Routes()...)
 	hs := httptest.NewServer(srv)
 	b.t.Cleanup(hs.Close)
 	return hs

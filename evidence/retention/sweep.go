@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/opendems/opendems/evidence"
 )
 
 // staleQuery finds live items whose stored retention or hold may be wrong:
@@ -57,7 +58,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return s.cfg.Pool.Query(ctx, staleQuery, after, s.cfg.ScheduleVersion, renew, s.cfg.Batch)
 	}, func(id uuid.UUID) {
 		if _, err := s.Recompute(ctx, id, SweepActor); err != nil {
-			if !errors.Is(err, ErrPurged) && !errors.Is(err, ErrNotFound) {
+			if !errors.Is(err, ErrPurged) && !errors.Is(err, evidence.ErrNotFound) {
 				s.cfg.Logger.ErrorContext(ctx, "retention: recompute failed", "evidence_id", id, "err", err)
 				errs = append(errs, err)
 			}

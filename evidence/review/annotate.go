@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -79,9 +78,7 @@ func (in MarkerInput) Validate(duration float64) error {
 	return nil
 }
 
-func invalid(field, reason string) *api.Error {
-	return api.Errorf(http.StatusBadRequest, "invalid", field+": "+reason)
-}
+func invalid(field, reason string) error { return evidence.Invalid(field, reason) }
 
 // AddMarker stores a marker and appends marker_added in one transaction.
 func (s *Service) AddMarker(ctx context.Context, p identity.Principal, it *evidence.Item, in MarkerInput) (Marker, error) {
@@ -128,7 +125,7 @@ func (s *Service) handleMarkers(c *gin.Context) {
 func (s *Service) handleAddMarker(c *gin.Context) {
 	it, _ := api.ItemOf(c)
 	var in MarkerInput
-	if !bindJSON(c, &in) {
+	if !api.Bind(c, &in) {
 		return
 	}
 	m, err := s.AddMarker(c.Request.Context(), principal(c), it, in)
@@ -137,18 +134,6 @@ func (s *Service) handleAddMarker(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, m)
-}
-
-// bindJSON decodes a small JSON body strictly (unknown fields are an
-// error, so a typo is not silently ignored).
-func bindJSON(c *gin.Context, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		api.WriteError(c, api.Errorf(http.StatusBadRequest, "invalid", "request body: "+err.Error()))
-		return false
-	}
-	return true
 }
 
 var tagRE = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} _.:-]{0,39}$`)
@@ -239,7 +224,7 @@ func (s *Service) handleTags(c *gin.Context) {
 	var in struct {
 		Tags []string `json:"tags"`
 	}
-	if !bindJSON(c, &in) {
+	if !api.Bind(c, &in) {
 		return
 	}
 	if in.Tags == nil {
@@ -259,7 +244,7 @@ func (s *Service) handleFlag(c *gin.Context) {
 	var in struct {
 		Flagged *bool `json:"flagged"`
 	}
-	if !bindJSON(c, &in) {
+	if !api.Bind(c, &in) {
 		return
 	}
 	if in.Flagged == nil {
@@ -271,71 +256,4 @@ func (s *Service) handleFlag(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"flagged": *in.Flagged})
-}
-
-// SetCategory changes the item's category after deciding categorize on the
-// item as it would be afterwards too (an officer may not move footage into
-// a category the policy reserves), then recomputes retention through the
-// keeper in the same transaction.
-func (s *Service) SetCategory(ctx context.Context, p identity.Principal, it *evidence.Item, category string) (*evidence.Item, error) {
-	category = strings.TrimSpace(category)
-	known := false
-	for _, k := range s.Categories() {
-		known = known || k.Name == category
-	}
-	if !known {
-		return nil, invalid("category", fmt.Sprintf("unknown category %q", category))
-	}
-	after := *it
-	after.Category, after.Categories = category, []string{category}
-	if d := s.d.Authorizer.AuthorizeItem(ctx, p, "evidence:categorize", &after); !d.Allowed {
-		return nil, api.Errorf(http.StatusForbidden, "forbidden", fmt.Sprintf("not permitted to put evidence in %q (%s)", category, d.Reason))
-	}
-	err := pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
-		var old string
-		if err := tx.QueryRow(ctx, `SELECT category FROM evidence_items WHERE id = $1 FOR UPDATE`, it.ID).Scan(&old); err != nil {
-			return err
-		}
-		if old == category {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE evidence_items SET category = $2, categories = $3, updated_at = now() WHERE id = $1`,
-			it.ID, category, after.Categories); err != nil {
-			return err
-		}
-		if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: it.ID, Actor: p.Actor(), Action: custody.Action("category_changed"),
-			Details: map[string]any{"old": old, "new": category}}); err != nil {
-			return err
-		}
-		return s.recompute(ctx, tx, it.ID, p.Actor())
-	})
-	if err != nil {
-		return nil, fmt.Errorf("review: set category of %s: %w", it.ID, err)
-	}
-	updated, err := s.d.Evidence.Get(ctx, it.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &updated, nil
-}
-
-func (s *Service) handleCategory(c *gin.Context) {
-	it, _ := api.ItemOf(c)
-	var in struct {
-		Category string `json:"category"`
-	}
-	if !bindJSON(c, &in) {
-		return
-	}
-	updated, err := s.SetCategory(c.Request.Context(), principal(c), it, in.Category)
-	if err != nil {
-		if ae, ok := err.(*api.Error); ok && ae.Status == http.StatusForbidden {
-			p := principal(c)
-			s.audit(c, api.AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied",
-				Details: map[string]any{"action": "evidence:categorize", "evidence_id": it.ID.String(), "category": in.Category}})
-		}
-		api.WriteError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, updated)
 }

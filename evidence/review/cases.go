@@ -18,6 +18,7 @@ import (
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/pg"
 )
 
 // RetentionKeeper recomputes an item's retention and legal hold inside the
@@ -42,6 +43,11 @@ type Case struct {
 	CreatedAt  time.Time  `json:"created_at"`
 }
 
+// Attributes implements api.Loaded: a case as the policy sees it.
+func (k *Case) Attributes() evidence.Attributes {
+	return evidence.Attributes{Kind: "case", ID: k.ID.String(), UnitPath: k.UnitPath}
+}
+
 const caseCols = `c.id, c.number, c.title, u.slug, u.path, c.legal_hold, c.hold_reason, c.hold_set_at,
 	(SELECT count(*) FROM case_items ci WHERE ci.case_id = c.id), c.created_at`
 
@@ -49,15 +55,14 @@ func scanCase(r pgx.Row) (Case, error) {
 	var k Case
 	err := r.Scan(&k.ID, &k.Number, &k.Title, &k.Unit, &k.UnitPath, &k.LegalHold, &k.HoldReason, &k.HoldSetAt, &k.Items, &k.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return k, ErrNotFound
+		return k, evidence.ErrNotFound
 	}
 	return k, err
 }
 
-// caseScope is the SQL predicate for the cases p may see: the same unit
-// subtrees the policy lets p list evidence in.
-func (s *Service) caseScope(ctx context.Context, p identity.Principal, arg func(any) string) string {
-	sc := s.d.Authorizer.ListScope(ctx, p)
+// caseScope is the SQL predicate for the cases a caller may list: the same
+// unit subtrees the policy lets them list evidence in (api.ListScope).
+func caseScope(sc evidence.Scope, arg func(any) string) string {
 	if sc.All {
 		return "TRUE"
 	}
@@ -72,11 +77,11 @@ func (s *Service) caseScope(ctx context.Context, p identity.Principal, arg func(
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
-// Cases lists the cases p may see, newest first.
-func (s *Service) Cases(ctx context.Context, p identity.Principal) ([]Case, error) {
+// Cases lists the cases within scope, newest first.
+func (s *Service) Cases(ctx context.Context, scope evidence.Scope) ([]Case, error) {
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	q := `SELECT ` + caseCols + ` FROM cases c JOIN units u ON u.id = c.unit_id WHERE ` + s.caseScope(ctx, p, arg) + ` ORDER BY c.created_at DESC LIMIT 500`
+	q := `SELECT ` + caseCols + ` FROM cases c JOIN units u ON u.id = c.unit_id WHERE ` + caseScope(scope, arg) + ` ORDER BY c.created_at DESC LIMIT 500`
 	rows, err := s.d.Pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("review: cases: %w", err)
@@ -91,24 +96,21 @@ func (s *Service) Cases(ctx context.Context, p identity.Principal) ([]Case, erro
 	return cs, nil
 }
 
-// Case returns one case p may see (ErrNotFound otherwise).
-func (s *Service) Case(ctx context.Context, p identity.Principal, id uuid.UUID) (Case, error) {
-	args := []any{id}
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	k, err := scanCase(s.d.Pool.QueryRow(ctx, `SELECT `+caseCols+` FROM cases c JOIN units u ON u.id = c.unit_id WHERE c.id = $1 AND `+
-		s.caseScope(ctx, p, arg), args...))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+// caseByID reads one case, whoever asks (the enforcement point decides).
+func (s *Service) caseByID(ctx context.Context, id uuid.UUID) (Case, error) {
+	k, err := scanCase(s.d.Pool.QueryRow(ctx, `SELECT `+caseCols+` FROM cases c JOIN units u ON u.id = c.unit_id WHERE c.id = $1`, id))
+	if err != nil && !errors.Is(err, evidence.ErrNotFound) {
 		return k, fmt.Errorf("review: case %s: %w", id, err)
 	}
 	return k, err
 }
 
-// ItemCases lists the cases an item is in that p may see.
-func (s *Service) ItemCases(ctx context.Context, p identity.Principal, id uuid.UUID) ([]Case, error) {
+// ItemCases lists the cases an item is in, within scope.
+func (s *Service) ItemCases(ctx context.Context, scope evidence.Scope, id uuid.UUID) ([]Case, error) {
 	args := []any{id}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	rows, err := s.d.Pool.Query(ctx, `SELECT `+caseCols+` FROM cases c JOIN units u ON u.id = c.unit_id
-		JOIN case_items ci ON ci.case_id = c.id WHERE ci.evidence_id = $1 AND `+s.caseScope(ctx, p, arg)+` ORDER BY c.number`, args...)
+		JOIN case_items ci ON ci.case_id = c.id WHERE ci.evidence_id = $1 AND `+caseScope(scope, arg)+` ORDER BY c.number`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("review: cases of %s: %w", id, err)
 	}
@@ -147,22 +149,20 @@ func (s *Service) CreateCase(ctx context.Context, p identity.Principal, in NewCa
 		in.Number, in.Title, p.UnitID, userID(p)).Scan(&id)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
-		return Case{}, api.Errorf(http.StatusConflict, "exists", fmt.Sprintf("case %q already exists", in.Number))
+		return Case{}, &evidence.Error{Kind: evidence.ErrConflict, Code: "exists", Msg: fmt.Sprintf("case %q already exists", in.Number)}
 	}
 	if err != nil {
 		return Case{}, fmt.Errorf("review: create case: %w", err)
 	}
-	return s.Case(ctx, p, id)
+	return s.caseByID(ctx, id)
 }
 
-// AddToCase links an item (already authorized for case:edit) to a case p
-// may see, and recomputes the item's retention (a held case holds it).
-func (s *Service) AddToCase(ctx context.Context, p identity.Principal, it *evidence.Item, caseID uuid.UUID) (Case, error) {
-	k, err := s.Case(ctx, p, caseID)
-	if err != nil {
-		return k, err
-	}
-	err = pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
+// AddToCase links an item to a case (both authorized for case:edit by the
+// enforcement point) and recomputes the item's retention: a held case
+// holds it.
+func (s *Service) AddToCase(ctx context.Context, p identity.Principal, it *evidence.Item, k *Case) (Case, error) {
+	caseID := k.ID
+	err := pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO case_items (case_id, evidence_id, added_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			caseID, it.ID, userID(p))
 		if err != nil || tag.RowsAffected() == 0 {
@@ -175,24 +175,36 @@ func (s *Service) AddToCase(ctx context.Context, p identity.Principal, it *evide
 		return s.recompute(ctx, tx, it.ID, p.Actor())
 	})
 	if err != nil {
-		return k, fmt.Errorf("review: add %s to case %s: %w", it.ID, caseID, err)
+		return *k, fmt.Errorf("review: add %s to case %s: %w", it.ID, caseID, err)
 	}
-	return s.Case(ctx, p, caseID)
+	return s.caseByID(ctx, caseID)
 }
 
-// RemoveFromCase unlinks an item from a case.
-func (s *Service) RemoveFromCase(ctx context.Context, p identity.Principal, it *evidence.Item, caseID uuid.UUID) error {
-	k, err := s.Case(ctx, p, caseID)
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
+// ErrCaseHeld refuses taking an item out of a case under legal hold:
+// that would lift the item's hold by the back door. A hold is lifted only
+// by its release (evidence/retention), recorded in custody.
+var ErrCaseHeld = &evidence.Error{Kind: evidence.ErrConflict, Code: "legal_hold",
+	Msg: "the case is under legal hold: its items stay in it until the hold is released"}
+
+// RemoveFromCase unlinks an item from a case (both authorized for
+// case:edit). A case under legal hold keeps its items: ErrCaseHeld.
+func (s *Service) RemoveFromCase(ctx context.Context, p identity.Principal, it *evidence.Item, k *Case) error {
+	caseID := k.ID
+	err := pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
+		// Lock the case row so a hold placed concurrently is seen here.
+		var held bool
+		if err := tx.QueryRow(ctx, `SELECT legal_hold FROM cases WHERE id = $1 FOR SHARE`, caseID).Scan(&held); err != nil {
+			return pg.NotFound(err)
+		}
+		if held {
+			return ErrCaseHeld
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM case_items WHERE case_id = $1 AND evidence_id = $2`, caseID, it.ID)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return evidence.ErrNotFound
 		}
 		if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: it.ID, Actor: p.Actor(), Action: custody.Action("case_removed"),
 			Details: map[string]any{"case_id": caseID.String(), "case_number": k.Number}}); err != nil {
@@ -206,86 +218,17 @@ func (s *Service) RemoveFromCase(ctx context.Context, p identity.Principal, it *
 	return nil
 }
 
-// SetCaseHold places (on) or lifts a case's legal hold; every item in it
-// gets a custody event and its hold recomputed, in one transaction.
-func (s *Service) SetCaseHold(ctx context.Context, p identity.Principal, caseID uuid.UUID, on bool, reason string) (Case, error) {
-	reason = strings.TrimSpace(reason)
-	if on && reason == "" {
-		return Case{}, invalid("reason", "required: why the case is held (court order, litigation, …)")
-	}
-	if len(reason) > 1000 {
-		return Case{}, invalid("reason", "at most 1000 characters")
-	}
-	k, err := s.Case(ctx, p, caseID)
-	if err != nil {
-		return k, err
-	}
-	if k.LegalHold == on {
-		return k, nil
-	}
-	err = pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
-		if on {
-			if _, err := tx.Exec(ctx, `UPDATE cases SET legal_hold = true, hold_reason = $2, hold_set_by = $3, hold_set_at = now() WHERE id = $1`,
-				caseID, reason, userID(p)); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO legal_holds (case_id, reason, set_by) VALUES ($1, $2, $3)`, caseID, reason, userID(p)); err != nil {
-				return err
-			}
-		} else {
-			if _, err := tx.Exec(ctx, `UPDATE cases SET legal_hold = false, hold_reason = '', hold_set_by = NULL, hold_set_at = NULL WHERE id = $1`, caseID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE legal_holds SET released_by = $2, released_at = now() WHERE case_id = $1 AND released_at IS NULL`,
-				caseID, userID(p)); err != nil {
-				return err
-			}
-		}
-		rows, err := tx.Query(ctx, `SELECT evidence_id FROM case_items WHERE case_id = $1 ORDER BY evidence_id`, caseID)
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil {
-			return err
-		}
-		action := "legal_hold_cleared"
-		if on {
-			action = "legal_hold_set"
-		}
-		for _, id := range ids {
-			if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: id, Actor: p.Actor(), Action: custody.Action(action),
-				Details: map[string]any{"case_id": caseID.String(), "case_number": k.Number, "reason": reason}}); err != nil {
-				return err
-			}
-			if err := s.recompute(ctx, tx, id, p.Actor()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return k, fmt.Errorf("review: case %s hold=%v: %w", caseID, on, err)
-	}
-	return s.Case(ctx, p, caseID)
-}
-
-// recompute refreshes an item's retention through the keeper; without one
-// (a deployment without evidence/retention wired) it keeps legal_hold
-// true to "any active item or case hold" itself.
+// recompute refreshes an item's retention and legal hold through the
+// keeper (evidence/retention owns both).
 func (s *Service) recompute(ctx context.Context, tx pgx.Tx, id uuid.UUID, actor string) error {
-	if s.d.Keeper != nil {
-		return s.d.Keeper.RecomputeTx(ctx, tx, id, actor)
+	if s.d.Keeper == nil {
+		return errors.New("review: no retention keeper wired")
 	}
-	_, err := tx.Exec(ctx, `UPDATE evidence_items i SET legal_hold = EXISTS (
-			SELECT 1 FROM legal_holds h WHERE h.evidence_id = i.id AND h.released_at IS NULL)
-		OR EXISTS (SELECT 1 FROM case_items ci JOIN cases c ON c.id = ci.case_id WHERE ci.evidence_id = i.id AND c.legal_hold),
-		updated_at = now() WHERE i.id = $1`, id)
-	return err
+	return s.d.Keeper.RecomputeTx(ctx, tx, id, actor)
 }
 
 func (s *Service) handleCases(c *gin.Context) {
-	cs, err := s.Cases(c.Request.Context(), principal(c))
+	cs, err := s.Cases(c.Request.Context(), api.ListScope(c))
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -295,12 +238,12 @@ func (s *Service) handleCases(c *gin.Context) {
 
 func (s *Service) handleCreateCase(c *gin.Context) {
 	var in NewCase
-	if !bindJSON(c, &in) {
+	if !api.Bind(c, &in) {
 		return
 	}
 	k, err := s.CreateCase(c.Request.Context(), principal(c), in)
 	if err != nil {
-		api.WriteError(c, caseErr(err))
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, k)
@@ -313,17 +256,14 @@ type CaseDetail struct {
 	Hidden   int64           `json:"hidden"` // items in the case the caller may not see
 }
 
-// CaseWithItems returns a case and its items visible to p.
-func (s *Service) CaseWithItems(ctx context.Context, p identity.Principal, id uuid.UUID) (CaseDetail, error) {
-	k, err := s.Case(ctx, p, id)
+// CaseWithItems returns a case and its items within scope.
+func (s *Service) CaseWithItems(ctx context.Context, scope evidence.Scope, k *Case) (CaseDetail, error) {
+	id := k.ID
+	page, err := s.d.Evidence.List(ctx, scope, evidence.Filter{CaseID: &id, Limit: 500})
 	if err != nil {
 		return CaseDetail{}, err
 	}
-	page, err := s.d.Evidence.List(ctx, s.d.Authorizer.ListScope(ctx, p), evidence.Filter{CaseID: &id, Limit: 500})
-	if err != nil {
-		return CaseDetail{}, err
-	}
-	d := CaseDetail{Case: k, Evidence: page.Items}
+	d := CaseDetail{Case: *k, Evidence: page.Items}
 	if h := int64(k.Items) - page.Total; h > 0 {
 		d.Hidden = h
 	}
@@ -331,13 +271,10 @@ func (s *Service) CaseWithItems(ctx context.Context, p identity.Principal, id uu
 }
 
 func (s *Service) handleCase(c *gin.Context) {
-	id, ok := parseUUIDParam(c, "id")
-	if !ok {
-		return
-	}
-	d, err := s.CaseWithItems(c.Request.Context(), principal(c), id)
+	k, _ := CaseOf(c)
+	d, err := s.CaseWithItems(c.Request.Context(), api.ListScope(c), k)
 	if err != nil {
-		api.WriteError(c, caseErr(err))
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, d)
@@ -345,7 +282,7 @@ func (s *Service) handleCase(c *gin.Context) {
 
 func (s *Service) handleItemCases(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	cs, err := s.ItemCases(c.Request.Context(), principal(c), it.ID)
+	cs, err := s.ItemCases(c.Request.Context(), api.ListScope(c), it.ID)
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -358,7 +295,7 @@ func (s *Service) handleAddToCase(c *gin.Context) {
 	var in struct {
 		CaseID string `json:"case_id"`
 	}
-	if !bindJSON(c, &in) {
+	if !api.Bind(c, &in) {
 		return
 	}
 	id, err := uuid.Parse(in.CaseID)
@@ -366,9 +303,13 @@ func (s *Service) handleAddToCase(c *gin.Context) {
 		api.WriteError(c, invalid("case_id", "must be a case id (UUID)"))
 		return
 	}
-	k, err := s.AddToCase(c.Request.Context(), principal(c), it, id)
+	target, ok := api.Load[*Case](c, api.KindCase, id, "case:edit")
+	if !ok {
+		return
+	}
+	k, err := s.AddToCase(c.Request.Context(), principal(c), it, target)
 	if err != nil {
-		api.WriteError(c, caseErr(err))
+		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, k)
@@ -376,44 +317,12 @@ func (s *Service) handleAddToCase(c *gin.Context) {
 
 func (s *Service) handleRemoveFromCase(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	id, ok := parseUUIDParam(c, "case")
-	if !ok {
-		return
-	}
-	if err := s.RemoveFromCase(c.Request.Context(), principal(c), it, id); err != nil {
-		api.WriteError(c, caseErr(err))
+	k, _ := CaseOf(c)
+	if err := s.RemoveFromCase(c.Request.Context(), principal(c), it, k); err != nil {
+		api.WriteError(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
-}
-
-func (s *Service) handleHold(on bool) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id, ok := parseUUIDParam(c, "id")
-		if !ok {
-			return
-		}
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if on && !bindJSON(c, &in) {
-			return
-		}
-		k, err := s.SetCaseHold(c.Request.Context(), principal(c), id, on, in.Reason)
-		if err != nil {
-			api.WriteError(c, caseErr(err))
-			return
-		}
-		c.JSON(http.StatusOK, k)
-	}
-}
-
-// caseErr maps this package's not-found to the API's.
-func caseErr(err error) error {
-	if isNotFound(err) {
-		return api.Errorf(http.StatusNotFound, "not_found", "not found")
-	}
-	return err
 }
 
 // ProxyFailures lists items in scope whose proxy failed, newest first, for

@@ -3,7 +3,6 @@ package review
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,7 +107,7 @@ func (s *Service) handleProxy(c *gin.Context) {
 	}
 	d, ok := ds[KindProxy]
 	if !ok {
-		api.WriteError(c, api.Errorf(http.StatusConflict, "no_proxy", noProxyMessage(it)))
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrConflict, Code: "no_proxy", Msg: noProxyMessage(it)})
 		return
 	}
 	if c.Request.Method == http.MethodGet {
@@ -161,7 +160,7 @@ func (s *Service) handleDerivative(kind string) gin.HandlerFunc {
 		}
 		d, ok := ds[kind]
 		if !ok {
-			api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "no "+kind+" for this item ("+it.ProxyStatus+")"))
+			api.WriteError(c, evidence.E(evidence.ErrNotFound, "", "no "+kind+" for this item ("+it.ProxyStatus+")", nil))
 			return
 		}
 		s.serveObject(c, d, "image/jpeg")
@@ -218,7 +217,7 @@ func (s *Service) RecordView(ctx context.Context, p identity.Principal, key []by
 
 func (s *Service) handleReview(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	r, err := s.Review(c.Request.Context(), principal(c), it)
+	r, err := s.Review(c, it)
 	if err != nil {
 		api.WriteError(c, err)
 		return
@@ -241,12 +240,8 @@ func (s *Service) handleJob(c *gin.Context) {
 func parseUUIDParam(c *gin.Context, name string) (uuid.UUID, bool) {
 	id, err := uuid.Parse(strings.TrimSpace(c.Param(name)))
 	if err != nil {
-		api.WriteError(c, api.Errorf(http.StatusNotFound, "not_found", "not found"))
+		api.WriteError(c, evidence.NotFound(""))
 		return uuid.Nil, false
 	}
 	return id, true
-}
-
-func isNotFound(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, evidence.ErrNotFound)
 }

@@ -34,16 +34,14 @@ type Category struct {
 
 // Deps are what the handlers need; cmd/demsd wires them.
 type Deps struct {
-	Pool       *pgxpool.Pool
-	Storage    storage.Store
-	Evidence   *evidence.Store
-	Authorizer api.Authorizer
-	Retention  Retention
-	// Keeper recomputes retention and holds after category and case
-	// changes; nil keeps legal_hold consistent here and leaves
-	// retain_until to the retention sweep.
+	Pool      *pgxpool.Pool
+	Storage   storage.Store
+	Evidence  *evidence.Store
+	Retention Retention
+	// Keeper recomputes retention and holds after case membership changes
+	// (evidence/retention owns both; required).
 	Keeper RetentionKeeper
-	// Auditor receives access denials decided here (second-object checks).
+	// Auditor records what reviewers do beyond custody.
 	Auditor api.Auditor
 }
 
@@ -54,65 +52,50 @@ type Service struct{ d Deps }
 // New returns the service.
 func New(d Deps) *Service { return &Service{d: d} }
 
-// Errors of this package; the API maps them to statuses through api.Error.
-var (
-	ErrNoProxy  = errors.New("no playable proxy yet")
-	ErrNotFound = errors.New("not found")
-)
-
-// Routes declares the access of every route Register mounts.
-func Routes() map[string]api.Access {
-	return map[string]api.Access{
-		"GET /api/v1/evidence/:id/proxy":          {Action: "evidence:play", Item: true, Summary: "The web proxy (MP4), HTTP Range; the first request of a session records a viewed custody event"},
-		"HEAD /api/v1/evidence/:id/proxy":         {Action: "evidence:play", Item: true, Summary: "Proxy size and type (no custody event)"},
-		"POST /api/v1/evidence/:id/views":         {Action: "evidence:play", Item: true, Summary: "Record that playback started (once per session and item)"},
-		"GET /api/v1/evidence/:id/thumbnail":      {Action: "evidence:play", Item: true, Summary: "Poster frame (JPEG)"},
-		"GET /api/v1/evidence/:id/sprite":         {Action: "evidence:play", Item: true, Summary: "Thumbnail sprite (JPEG) for the timeline"},
-		"GET /api/v1/evidence/:id/review":         {Action: "evidence:view", Item: true, Summary: "Everything the review page shows: item, job, sprite geometry, markers, cases, permissions"},
-		"GET /api/v1/evidence/:id/job":            {Action: "evidence:view", Item: true, Summary: "Transcode job status and progress"},
-		"GET /api/v1/evidence/:id/markers":        {Action: "evidence:view", Item: true, Summary: "Markers (bookmarks with notes)"},
-		"POST /api/v1/evidence/:id/markers":       {Action: "evidence:edit", Item: true, Summary: "Add a marker at a media time (custody: marker_added)"},
-		"PUT /api/v1/evidence/:id/tags":           {Action: "evidence:edit", Item: true, Summary: "Replace the item's tags (custody: metadata_changed)"},
-		"PUT /api/v1/evidence/:id/flag":           {Action: "evidence:edit", Item: true, Summary: "Flag or unflag the item for attention (custody: metadata_changed)"},
-		"PUT /api/v1/evidence/:id/category":       {Action: "evidence:categorize", Item: true, Summary: "Set the category; retention follows (custody: category_changed, retention_changed)"},
-		"GET /api/v1/evidence/:id/cases":          {Action: "evidence:view", Item: true, Summary: "Cases the item belongs to (that the caller may read)"},
-		"POST /api/v1/evidence/:id/cases":         {Action: "case:edit", Item: true, Summary: "Add the item to a case (custody: case_added)"},
-		"DELETE /api/v1/evidence/:id/cases/:case": {Action: "case:edit", Item: true, Summary: "Remove the item from a case (custody: case_removed)"},
-		"GET /api/v1/cases":                       {Action: "case:read", Summary: "Cases of the caller's units"},
-		"POST /api/v1/cases":                      {Action: "case:edit", Summary: "Create a case"},
-		"GET /api/v1/cases/:id":                   {Action: "case:read", Summary: "A case and its items"},
-		"POST /api/v1/cases/:id/hold":             {Action: "case:hold", Summary: "Place a legal hold on a case and every item in it (custody: legal_hold_set)"},
-		"DELETE /api/v1/cases/:id/hold":           {Action: "case:hold", Summary: "Lift a case's legal hold (custody: legal_hold_cleared)"},
-		"GET /api/v1/categories":                  {Summary: "Retention categories"},
+// Routes is review's part of the route table: playback, markers, tags,
+// the attention flag and cases. Retention owns categories and holds
+// (evidence/retention), so their routes are declared there.
+func (s *Service) Routes() []api.Route {
+	item := func(action, summary string) api.Access {
+		return api.Access{Action: action, Resource: api.KindItem, Summary: summary}
+	}
+	return []api.Route{
+		{Method: "GET", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "The web proxy (MP4), HTTP Range; the first request of a session records a viewed custody event"), Handler: s.handleProxy},
+		{Method: "HEAD", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "Proxy size and type (no custody event)"), Handler: s.handleProxy},
+		{Method: "POST", Path: "/api/v1/evidence/:id/views", Access: item("evidence:play", "Record that playback started (once per session and item)"), Handler: s.handleView},
+		{Method: "GET", Path: "/api/v1/evidence/:id/thumbnail", Access: item("evidence:play", "Poster frame (JPEG)"), Handler: s.handleDerivative(KindPoster)},
+		{Method: "GET", Path: "/api/v1/evidence/:id/sprite", Access: item("evidence:play", "Thumbnail sprite (JPEG) for the timeline"), Handler: s.handleDerivative(KindSprite)},
+		{Method: "GET", Path: "/api/v1/evidence/:id/review", Access: item("evidence:view", "Everything the review page shows: item, job, sprite geometry, markers, cases, permissions"), Handler: s.handleReview},
+		{Method: "GET", Path: "/api/v1/evidence/:id/job", Access: item("evidence:view", "Transcode job status and progress"), Handler: s.handleJob},
+		{Method: "GET", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:view", "Markers (bookmarks with notes)"), Handler: s.handleMarkers},
+		{Method: "POST", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:edit", "Add a marker at a media time (custody: marker_added)"), Handler: s.handleAddMarker},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/tags", Access: item("evidence:edit", "Replace the item's tags (custody: metadata_changed)"), Handler: s.handleTags},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/flag", Access: item("evidence:edit", "Flag or unflag the item for attention (custody: metadata_changed)"), Handler: s.handleFlag},
+		{Method: "GET", Path: "/api/v1/evidence/:id/cases", Access: item("evidence:view", "Cases the item belongs to (that the caller may read)"), Handler: s.handleItemCases},
+		{Method: "POST", Path: "/api/v1/evidence/:id/cases", Access: item("case:edit", "Add the item to a case (custody: case_added; the case is decided for case:edit too)"), Handler: s.handleAddToCase},
+		{Method: "DELETE", Path: "/api/v1/evidence/:id/cases/:case", Access: api.Access{Action: "case:edit", Resource: api.KindItem,
+			Also:    []api.Need{{Resource: api.KindCase, Param: "case", Action: "case:edit"}},
+			Summary: "Remove the item from a case (custody: case_removed); refused while the case is under legal hold"}, Handler: s.handleRemoveFromCase},
+		{Method: "GET", Path: "/api/v1/cases", Access: api.Access{Action: "case:read", Summary: "Cases of the caller's units"}, Handler: s.handleCases},
+		{Method: "POST", Path: "/api/v1/cases", Access: api.Access{Action: "case:edit", Summary: "Create a case"}, Handler: s.handleCreateCase},
+		{Method: "GET", Path: "/api/v1/cases/:id", Access: api.Access{Action: "case:read", Resource: api.KindCase, Summary: "A case and its items"}, Handler: s.handleCase},
 	}
 }
 
-// Register mounts the routes; the caller declares Routes() on the API
-// server so its middleware authorizes them.
-func (s *Service) Register(e *gin.Engine) {
-	v1 := e.Group("/api/v1")
-	v1.GET("/evidence/:id/proxy", s.handleProxy)
-	v1.HEAD("/evidence/:id/proxy", s.handleProxy)
-	v1.POST("/evidence/:id/views", s.handleView)
-	v1.GET("/evidence/:id/thumbnail", s.handleDerivative(KindPoster))
-	v1.GET("/evidence/:id/sprite", s.handleDerivative(KindSprite))
-	v1.GET("/evidence/:id/review", s.handleReview)
-	v1.GET("/evidence/:id/job", s.handleJob)
-	v1.GET("/evidence/:id/markers", s.handleMarkers)
-	v1.POST("/evidence/:id/markers", s.handleAddMarker)
-	v1.PUT("/evidence/:id/tags", s.handleTags)
-	v1.PUT("/evidence/:id/flag", s.handleFlag)
-	v1.PUT("/evidence/:id/category", s.handleCategory)
-	v1.GET("/evidence/:id/cases", s.handleItemCases)
-	v1.POST("/evidence/:id/cases", s.handleAddToCase)
-	v1.DELETE("/evidence/:id/cases/:case", s.handleRemoveFromCase)
-	v1.GET("/cases", s.handleCases)
-	v1.POST("/cases", s.handleCreateCase)
-	v1.GET("/cases/:id", s.handleCase)
-	v1.POST("/cases/:id/hold", s.handleHold(true))
-	v1.DELETE("/cases/:id/hold", s.handleHold(false))
-	v1.GET("/categories", func(c *gin.Context) { c.JSON(200, gin.H{"categories": s.Categories()}) })
+// CaseLoader loads cases for the enforcement point (api.KindCase): a
+// case is decided on by its unit; knowing it exists takes case:read.
+func (s *Service) CaseLoader() api.Loader {
+	return api.Loader{View: "case:read", Load: func(ctx context.Context, id uuid.UUID) (api.Loaded, error) {
+		k, err := s.caseByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &k, nil
+	}}
 }
+
+// CaseOf returns the case the enforcement point loaded and authorized.
+func CaseOf(c *gin.Context) (*Case, bool) { return api.ResourceOf[*Case](c, api.KindCase) }
 
 // Categories lists the retention categories (empty without a schedule).
 func (s *Service) Categories() []Category {
@@ -210,12 +193,14 @@ type Permissions struct {
 	Hold       bool `json:"hold"`
 }
 
-// PermissionsFor decides each review action for p on it.
-func (s *Service) PermissionsFor(ctx context.Context, p identity.Principal, it *evidence.Item) Permissions {
-	ok := func(a string) bool { return s.d.Authorizer.AuthorizeItem(ctx, p, a, it).Allowed }
+// PermissionsFor asks the enforcement point which review actions the
+// caller may take on it.
+func PermissionsFor(c *gin.Context, it *evidence.Item) Permissions {
+	attrs := it.Attributes()
+	ok := func(a string) bool { return api.Can(c, a, &attrs) }
 	return Permissions{Play: ok("evidence:play"), Download: ok("evidence:download"), Edit: ok("evidence:edit"),
 		Categorize: ok("evidence:categorize"), Custody: ok("custody:read"), CaseEdit: ok("case:edit"),
-		Hold: s.d.Authorizer.AuthorizeRoute(ctx, p, "case:hold").Allowed}
+		Hold: api.Can(c, "case:hold", nil)}
 }
 
 // ReviewData is everything the evidence page shows.
@@ -230,7 +215,8 @@ type ReviewData struct {
 }
 
 // Review gathers the page's data for an item the caller may view.
-func (s *Service) Review(ctx context.Context, p identity.Principal, it *evidence.Item) (ReviewData, error) {
+func (s *Service) Review(c *gin.Context, it *evidence.Item) (ReviewData, error) {
+	ctx := c.Request.Context()
 	r := ReviewData{Item: it, Categories: s.Categories()}
 	var err error
 	if r.Job, err = s.Job(ctx, it.ID); err != nil {
@@ -242,10 +228,10 @@ func (s *Service) Review(ctx context.Context, p identity.Principal, it *evidence
 	if r.Markers, err = s.Markers(ctx, it.ID); err != nil {
 		return r, err
 	}
-	if r.Cases, err = s.ItemCases(ctx, p, it.ID); err != nil {
+	if r.Cases, err = s.ItemCases(ctx, api.ListScope(c), it.ID); err != nil {
 		return r, err
 	}
-	r.Permissions = s.PermissionsFor(ctx, p, it)
+	r.Permissions = PermissionsFor(c, it)
 	return r, nil
 }
 

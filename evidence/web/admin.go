@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 )
@@ -22,16 +23,6 @@ type adminData struct {
 	Roles    []string
 	NewToken string // a dock token, shown once after enrolment
 	NewName  string
-}
-
-// admin runs h when the caller may do action; otherwise it answers 403.
-func (u *UI) admin(c *gin.Context, v *view, action, what string) bool {
-	if v.Can[action] {
-		return true
-	}
-	u.audit(c, api.AuditEvent{Type: "access_denied", Actor: v.User.Actor(), Outcome: "denied", Details: map[string]any{"action": action, "via": "web"}})
-	u.forbidden(c, v, what)
-	return false
 }
 
 func (u *UI) adminPage(c *gin.Context, v *view, page string, d adminData) {
@@ -74,7 +65,7 @@ func (u *UI) formError(c *gin.Context, v *view, page string, err error) {
 		v.Status, v.Error = http.StatusBadRequest, "Not saved: "+inv.Error()
 	case errors.Is(err, identity.ErrExists):
 		v.Status, v.Error = http.StatusConflict, "Not saved: it already exists."
-	case errors.Is(err, identity.ErrNotFound):
+	case errors.Is(err, evidence.ErrNotFound):
 		v.Status, v.Error = http.StatusBadRequest, "Not saved: "+err.Error()
 	default:
 		u.serverError(c, v, err)
@@ -84,15 +75,10 @@ func (u *UI) formError(c *gin.Context, v *view, page string, err error) {
 }
 
 func (u *UI) adminUsers(c *gin.Context, v *view) {
-	if u.admin(c, v, "admin:users", "manage users") {
-		u.adminPage(c, v, "admin_users", adminData{})
-	}
+	u.adminPage(c, v, "admin_users", adminData{})
 }
 
 func (u *UI) adminCreateUser(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:users", "manage users") {
-		return
-	}
 	nu := identity.NewUser{Username: strings.TrimSpace(c.PostForm("username")), Password: c.PostForm("password"),
 		Role: c.PostForm("role"), Unit: c.PostForm("unit"), DisplayName: strings.TrimSpace(c.PostForm("display_name")),
 		Badge: strings.TrimSpace(c.PostForm("badge"))}
@@ -106,9 +92,6 @@ func (u *UI) adminCreateUser(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminUserStatus(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:users", "manage users") {
-		return
-	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		u.notFound(c, v)
@@ -133,15 +116,10 @@ func (u *UI) adminUserStatus(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminUnits(c *gin.Context, v *view) {
-	if u.admin(c, v, "admin:units", "manage units") {
-		u.adminPage(c, v, "admin_units", adminData{})
-	}
+	u.adminPage(c, v, "admin_units", adminData{})
 }
 
 func (u *UI) adminCreateUnit(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:units", "manage units") {
-		return
-	}
 	unit, err := u.d.Identity.CreateUnit(c.Request.Context(), strings.TrimSpace(c.PostForm("slug")), strings.TrimSpace(c.PostForm("name")), c.PostForm("parent"))
 	if err != nil {
 		u.formError(c, v, "admin_units", err)
@@ -152,17 +130,12 @@ func (u *UI) adminCreateUnit(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminDocks(c *gin.Context, v *view) {
-	if u.admin(c, v, "admin:docks", "manage docking stations") {
-		u.adminPage(c, v, "admin_docks", adminData{})
-	}
+	u.adminPage(c, v, "admin_docks", adminData{})
 }
 
 // adminEnrollDock shows the new dock's token once, on the page answering
 // the POST (it is never stored in clear and never put in a URL).
 func (u *UI) adminEnrollDock(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:docks", "manage docking stations") {
-		return
-	}
 	by := v.User.ID
 	d, token, err := u.d.Identity.EnrollDock(c.Request.Context(), strings.TrimSpace(c.PostForm("name")), c.PostForm("unit"), strings.TrimSpace(c.PostForm("location")), &by)
 	if err != nil {
@@ -175,9 +148,6 @@ func (u *UI) adminEnrollDock(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminRevokeDock(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:docks", "manage docking stations") {
-		return
-	}
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		u.notFound(c, v)

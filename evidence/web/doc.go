@@ -17,11 +17,16 @@
 // RetentionAdmin and PurgeLister interfaces that cmd/demsd adapts (this
 // package does not import the retention package).
 //
-// Data flow: pages are declared Public on the API's enforcement point so
-// that an anonymous visitor is redirected to the login page (and a denied
-// item answers an HTML 404) rather than a JSON error; every page then
-// requires a session principal itself and asks the same api.Authorizer the
-// API uses for each decision (list scope, item actions, admin actions).
+// Data flow: every page is declared in the one route table (Routes) with
+// its action and, where the path names one, its resource (item or case),
+// so the API's enforcement point decides it like any API route: anyone
+// without a web session is sent to the login page, a session owing its
+// second factor to /mfa, and a refusal is rendered by PageError (an HTML
+// 403, or 404 exactly like a missing item). Handlers receive the loaded
+// resource (api.ItemOf, review.CaseOf) and never call the policy
+// themselves; what a page shows (navigation, release buttons) is asked
+// through api.Can and api.ListScope. Only the login form and the static
+// assets are public.
 // State-changing form posts carry the session's CSRF token, which the API
 // middleware checks for every cookie request. Changes made from the
 // evidence page (markers, tags, category, cases, holds) go through the

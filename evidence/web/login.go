@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 )
@@ -66,7 +67,7 @@ func (u *UI) login(c *gin.Context) {
 			v.Status, v.Error = http.StatusTooManyRequests, "This account is locked after too many failed attempts. Try again later or ask an administrator."
 		case errors.Is(err, identity.ErrDisabled):
 			v.Error = "This account is disabled."
-		case !errors.Is(err, identity.ErrBadCredentials) && !errors.Is(err, identity.ErrNotFound):
+		case !errors.Is(err, identity.ErrBadCredentials) && !errors.Is(err, evidence.ErrNotFound):
 			v.Status, v.Error = http.StatusInternalServerError, "Login is unavailable right now."
 		}
 		u.renderLogin(c, v, d)

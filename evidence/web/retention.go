@@ -58,17 +58,12 @@ type RetentionAdmin interface {
 	HoldItem(ctx context.Context, id uuid.UUID, reason string, by identity.Principal) error
 	// ReleaseItemHold releases one hold of the item.
 	ReleaseItemHold(ctx context.Context, id, holdID uuid.UUID, by identity.Principal) error
+	// ReleaseCaseHold lifts a case's legal hold (each item returns to its
+	// own holds), recorded in every item's custody.
+	ReleaseCaseHold(ctx context.Context, caseID uuid.UUID, by identity.Principal) error
 	// CancelPurge cancels the item's scheduled purge during its grace period.
 	CancelPurge(ctx context.Context, id uuid.UUID, actor, reason string) error
 }
-
-// RefusedError is a retention change the service refused for a reason the
-// user can act on (no reason given, nothing scheduled, already purged).
-// The adapter translates the service's own errors into it so the page
-// shows the message instead of a server error.
-type RefusedError struct{ Msg string }
-
-func (e *RefusedError) Error() string { return e.Msg }
 
 // retentionData is the model of the retention page.
 type retentionData struct {
@@ -106,7 +101,7 @@ func (u *UI) retentionReady(c *gin.Context, v *view) bool {
 }
 
 func (u *UI) adminRetention(c *gin.Context, v *view) {
-	if !u.admin(c, v, "admin:retention", "view the retention schedule") || !u.retentionReady(c, v) {
+	if !u.retentionReady(c, v) {
 		return
 	}
 	d := retentionData{Schedule: u.d.Retention.Schedule(), ShowPurges: v.Can["purge:schedule"] && u.d.Purges != nil, CanCancel: v.Can["purge:cancel"]}
@@ -125,51 +120,22 @@ func (u *UI) adminRetention(c *gin.Context, v *view) {
 	u.render(c, "admin_retention", v)
 }
 
-// itemFor reads the :id item and decides action on it; a missing item and
-// one the caller may not act on answer alike (404, audited when denied).
-func (u *UI) itemFor(c *gin.Context, v *view, raw, action string) (*evidence.Item, bool) {
-	id, err := uuid.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		u.notFound(c, v)
-		return nil, false
-	}
-	it, err := u.d.Evidence.Get(c.Request.Context(), id)
-	if errors.Is(err, evidence.ErrNotFound) {
-		u.notFound(c, v)
-		return nil, false
-	}
-	if err != nil {
-		u.serverError(c, v, err)
-		return nil, false
-	}
-	if d := u.d.Authorizer.AuthorizeItem(c.Request.Context(), *v.User, action, &it); !d.Allowed {
-		u.audit(c, api.AuditEvent{Type: "access_denied", Actor: v.User.Actor(), Outcome: "denied", Details: map[string]any{
-			"action": action, "evidence_id": it.ID.String(), "rule": d.Rule, "reason": d.Reason, "via": "web"}})
-		u.notFound(c, v)
-		return nil, false
-	}
-	return &it, true
-}
-
 // refused re-renders page with the service's refusal, or fails.
 func (u *UI) refused(c *gin.Context, v *view, err error, again func(*gin.Context, *view)) {
-	var re *RefusedError
-	if !errors.As(err, &re) {
+	status, msg := api.StatusOf(err)
+	if status >= 500 {
 		u.serverError(c, v, err)
 		return
 	}
-	v.Status, v.Error = http.StatusConflict, "Not done: "+re.Msg
+	v.Status, v.Error = status, "Not done: "+msg
 	again(c, v)
 }
 
 func (u *UI) adminCancelPurge(c *gin.Context, v *view) {
-	if !u.admin(c, v, "purge:cancel", "cancel purges") || !u.retentionReady(c, v) {
+	if !u.retentionReady(c, v) {
 		return
 	}
-	it, ok := u.itemFor(c, v, c.Param("id"), "purge:cancel")
-	if !ok {
-		return
-	}
+	it, _ := api.ItemOf(c)
 	reason := strings.TrimSpace(c.PostForm("reason"))
 	if err := u.d.Retention.CancelPurge(c.Request.Context(), it.ID, v.User.Actor(), reason); err != nil {
 		u.refused(c, v, err, u.adminRetention)
@@ -178,18 +144,7 @@ func (u *UI) adminCancelPurge(c *gin.Context, v *view) {
 	c.Redirect(http.StatusSeeOther, "/admin/retention?flash="+urlq("Purge of "+itemTitle(it)+" cancelled; it will not be scheduled again for the same retain-until date."))
 }
 
-// canHolds is who sees the holds page: whoever may hold items or cases.
-func (u *UI) canHolds(c *gin.Context, v *view) bool {
-	if v.Can["evidence:hold"] || v.Can["case:hold"] {
-		return true
-	}
-	return u.admin(c, v, "evidence:hold", "manage legal holds")
-}
-
 func (u *UI) adminHolds(c *gin.Context, v *view) {
-	if !u.canHolds(c, v) {
-		return
-	}
 	u.holdsPage(c, v, holdsData{})
 }
 
@@ -203,7 +158,6 @@ func (u *UI) holdsPage(c *gin.Context, v *view, d holdsData) {
 		u.serverError(c, v, err)
 		return
 	}
-	p := *v.User
 	d.CanHold = v.Can["evidence:hold"]
 	for _, h := range hs {
 		r := holdRow{LegalHold: h}
@@ -218,18 +172,16 @@ func (u *UI) holdsPage(c *gin.Context, v *view, d holdsData) {
 				return
 			}
 			// An item the caller may not view is not listed at all.
-			if !u.d.Authorizer.AuthorizeItem(ctx, p, "evidence:view", &it).Allowed {
+			attrs := it.Attributes()
+			if !api.Can(c, "evidence:view", &attrs) {
 				continue
 			}
 			r.Label, r.Unit = itemTitle(&it), it.UnitPath
-			r.CanRelease = u.d.Authorizer.AuthorizeItem(ctx, p, "evidence:hold", &it).Allowed
+			r.CanRelease = api.Can(c, "evidence:hold", &attrs)
 			d.Items = append(d.Items, r)
 		case h.CaseID != nil:
-			if !v.Can["case:read"] {
-				continue
-			}
-			k, err := u.d.Review.Case(ctx, p, *h.CaseID)
-			if errors.Is(err, review.ErrNotFound) {
+			k, err := api.TryLoad[*review.Case](c, api.KindCase, *h.CaseID, "case:read")
+			if errors.Is(err, evidence.ErrNotFound) || errors.Is(err, evidence.ErrPermission) {
 				continue
 			}
 			if err != nil {
@@ -248,7 +200,7 @@ func (u *UI) holdsPage(c *gin.Context, v *view, d holdsData) {
 }
 
 func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
-	if !u.admin(c, v, "evidence:hold", "place legal holds") || !u.retentionReady(c, v) {
+	if !u.retentionReady(c, v) {
 		return
 	}
 	raw, reason := strings.TrimSpace(c.PostForm("evidence_id")), strings.TrimSpace(c.PostForm("reason"))
@@ -265,13 +217,9 @@ func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
 		return
 	}
 	// A missing item and one the caller may not hold read the same.
-	it, err := u.d.Evidence.Get(c.Request.Context(), id)
-	if err == nil {
-		if d := u.d.Authorizer.AuthorizeItem(c.Request.Context(), *v.User, "evidence:hold", &it); !d.Allowed {
-			u.audit(c, api.AuditEvent{Type: "access_denied", Actor: v.User.Actor(), Outcome: "denied", Details: map[string]any{
-				"action": "evidence:hold", "evidence_id": it.ID.String(), "rule": d.Rule, "reason": d.Reason, "via": "web"}})
-			err = evidence.ErrNotFound
-		}
+	it, err := api.TryLoad[*evidence.Item](c, api.KindItem, id, "evidence:hold")
+	if errors.Is(err, evidence.ErrPermission) {
+		err = evidence.ErrNotFound
 	}
 	if errors.Is(err, evidence.ErrNotFound) {
 		v.Status, v.Error = http.StatusNotFound, "Not done: no item with that id that you may hold."
@@ -286,17 +234,14 @@ func (u *UI) adminPlaceHold(c *gin.Context, v *view) {
 		u.refused(c, v, err, func(c *gin.Context, v *view) { u.holdsPage(c, v, again) })
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/admin/holds?flash="+urlq("Legal hold placed on "+itemTitle(&it)+"."))
+	c.Redirect(http.StatusSeeOther, "/admin/holds?flash="+urlq("Legal hold placed on "+itemTitle(it)+"."))
 }
 
 func (u *UI) adminReleaseItemHold(c *gin.Context, v *view) {
-	if !u.admin(c, v, "evidence:hold", "release legal holds") || !u.retentionReady(c, v) {
+	if !u.retentionReady(c, v) {
 		return
 	}
-	it, ok := u.itemFor(c, v, c.Param("id"), "evidence:hold")
-	if !ok {
-		return
-	}
+	it, _ := api.ItemOf(c)
 	holdID, err := uuid.Parse(c.PostForm("hold_id"))
 	if err != nil {
 		v.Status, v.Error = http.StatusBadRequest, "Not done: which hold to release is missing."
@@ -311,36 +256,18 @@ func (u *UI) adminReleaseItemHold(c *gin.Context, v *view) {
 }
 
 func (u *UI) adminReleaseCaseHold(c *gin.Context, v *view) {
-	if !u.admin(c, v, "case:hold", "release case holds") {
+	if !u.retentionReady(c, v) {
 		return
 	}
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		u.notFound(c, v)
-		return
-	}
-	// The same service the case page and POST/DELETE /api/v1/cases/:id/hold
-	// use, so a case hold is released one way only.
-	k, err := u.d.Review.SetCaseHold(c.Request.Context(), *v.User, id, false, "")
-	if errors.Is(err, review.ErrNotFound) {
-		u.notFound(c, v)
-		return
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) && ae.Status < 500 {
-		v.Status, v.Error = ae.Status, "Not done: "+ae.Message
-		u.holdsPage(c, v, holdsData{})
-		return
-	}
-	if err != nil {
-		u.serverError(c, v, err)
+	k, _ := review.CaseOf(c)
+	// The same retention service as DELETE /api/v1/cases/:id/hold, so a
+	// case hold is released one way only (recorded in custody).
+	if err := u.d.Retention.ReleaseCaseHold(c.Request.Context(), k.ID, *v.User); err != nil {
+		u.refused(c, v, err, func(c *gin.Context, v *view) { u.holdsPage(c, v, holdsData{}) })
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/admin/holds?flash="+urlq("Legal hold on case "+k.Number+" released."))
 }
-
-// fmtGrace renders a grace period in whole days when it is whole days
-// ("7 days"), else as Go prints a duration ("36h0m0s").
 func fmtGrace(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {

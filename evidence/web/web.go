@@ -53,13 +53,12 @@ type PurgeLister interface {
 
 // Deps are what the pages need; cmd/demsd wires them.
 type Deps struct {
-	API        *api.Server
-	Identity   *identity.Store
-	Evidence   *evidence.Store
-	Review     *review.Service
-	Authorizer api.Authorizer
-	Auditor    api.Auditor
-	Custody    CustodyReader
+	API      *api.Server
+	Identity *identity.Store
+	Evidence *evidence.Store
+	Review   *review.Service
+	Auditor  api.Auditor
+	Custody  CustodyReader
 	// Purges, when set, shows upcoming purges on the dashboard of those the
 	// policy lets schedule purges (administrators).
 	Purges PurgeLister
@@ -100,76 +99,69 @@ func New(d Deps) (*UI, error) {
 	return u, nil
 }
 
-// Routes declares every page. Pages are Public at the enforcement point
-// because an anonymous browser must get a redirect to the login page, not
-// a JSON 401; each handler requires a session principal (requireUser) and
-// asks the Authorizer for every decision.
-func Routes() map[string]api.Access {
-	page := func(s string) api.Access { return api.Access{Public: true, Summary: "Web UI: " + s} }
-	return map[string]api.Access{
-		"GET /":                        page("dashboard"),
-		"GET /login":                   page("login form"),
-		"POST /login":                  page("log in (password, then second factor when enrolled)"),
-		"POST /logout":                 page("log out"),
-		"GET /mfa":                     page("second factor: enter a code, or enrol when the role requires one"),
-		"POST /mfa":                    page("second factor: verify a code or confirm enrolment"),
-		"GET /static/*file":            page("embedded CSS, JavaScript and icons"),
-		"GET /evidence":                page("evidence search"),
-		"GET /evidence/:id":            page("evidence review page"),
-		"GET /cases":                   page("cases"),
-		"POST /cases":                  page("create a case"),
-		"GET /cases/:id":               page("one case"),
-		"GET /admin/users":             page("admin: users"),
-		"POST /admin/users":            page("admin: create a user"),
-		"POST /admin/users/:id/status": page("admin: disable or enable a user"),
-		"GET /admin/units":             page("admin: units"),
-		"POST /admin/units":            page("admin: create a unit"),
-		"GET /admin/docks":             page("admin: docking stations"),
-		"POST /admin/docks":            page("admin: enrol a docking station"),
-		"POST /admin/docks/:id/revoke": page("admin: revoke a docking station"),
-		"GET /admin/retention":         page("admin: retention schedule in force and upcoming purges (admin:retention; purges need purge:schedule)"),
-		"POST /admin/retention/purges/:id/cancel": page("admin: cancel an item's scheduled purge (purge:cancel, decided on the item)"),
-		"GET /admin/holds":                        page("admin: active legal holds on items and cases (evidence:hold or case:hold)"),
-		"POST /admin/holds":                       page("admin: place a legal hold on an item by id (evidence:hold, decided on the item)"),
-		"POST /admin/holds/evidence/:id/release":  page("admin: release one legal hold of an item (evidence:hold, decided on the item)"),
-		"POST /admin/holds/cases/:id/release":     page("admin: release a case's legal hold (case:hold)"),
+// Routes is the web UI's part of the route table: every page and form
+// with its action, decided by the enforcement point like any API route
+// (pages take the session cookie only; an anonymous browser is sent to
+// the login page). Only the login form, static assets and (later) share
+// link pages are public.
+func (u *UI) Routes() []api.Route {
+	pub := func(s string) api.Access { return api.Access{Public: true, Summary: "Web UI: " + s} }
+	page := func(action, s string) api.Access {
+		return api.Access{Page: true, Action: action, Summary: "Web UI: " + s}
+	}
+	itemPage := func(action, s string) api.Access {
+		return api.Access{Page: true, Action: action, Resource: api.KindItem, Summary: "Web UI: " + s}
+	}
+	static, _ := fs.Sub(assets, "static")
+	staticFS := http.FileServer(http.FS(static))
+	return []api.Route{
+		{Method: "GET", Path: "/static/*file", Access: pub("embedded CSS, JavaScript and icons"), Handler: func(c *gin.Context) {
+			c.Header("Cache-Control", "public, max-age=3600")
+			c.Request.URL.Path = c.Param("file")
+			staticFS.ServeHTTP(c.Writer, c.Request)
+		}},
+		{Method: "GET", Path: "/login", Access: pub("login form"), Handler: u.loginForm},
+		{Method: "POST", Path: "/login", Access: pub("log in (password, then second factor when enrolled)"), Handler: u.login},
+		{Method: "POST", Path: "/logout", Access: api.Access{Page: true, MFAExempt: true, Summary: "Web UI: log out"}, Handler: u.logout},
+		{Method: "GET", Path: "/mfa", Access: api.Access{Page: true, MFAExempt: true, Summary: "Web UI: second factor: enter a code, or enrol when the role requires one"}, Handler: u.mfaPage},
+		{Method: "POST", Path: "/mfa", Access: api.Access{Page: true, MFAExempt: true, Summary: "Web UI: second factor: verify a code or confirm enrolment"}, Handler: u.mfaSubmit},
+		{Method: "GET", Path: "/", Access: page("", "dashboard"), Handler: u.page(u.dashboard)},
+		{Method: "GET", Path: "/evidence", Access: page("evidence:list", "evidence search"), Handler: u.page(u.search)},
+		{Method: "GET", Path: "/evidence/:id", Access: itemPage("evidence:view", "evidence review page"), Handler: u.page(u.item)},
+		{Method: "GET", Path: "/cases", Access: page("case:read", "cases"), Handler: u.page(u.cases)},
+		{Method: "POST", Path: "/cases", Access: page("case:edit", "create a case"), Handler: u.page(u.createCase)},
+		{Method: "GET", Path: "/cases/:id", Access: api.Access{Page: true, Action: "case:read", Resource: api.KindCase, Summary: "Web UI: one case"}, Handler: u.page(u.casePage)},
+		{Method: "GET", Path: "/admin/users", Access: page("admin:users", "admin: users"), Handler: u.page(u.adminUsers)},
+		{Method: "POST", Path: "/admin/users", Access: page("admin:users", "admin: create a user"), Handler: u.page(u.adminCreateUser)},
+		{Method: "POST", Path: "/admin/users/:id/status", Access: page("admin:users", "admin: disable or enable a user"), Handler: u.page(u.adminUserStatus)},
+		{Method: "GET", Path: "/admin/units", Access: page("admin:units", "admin: units"), Handler: u.page(u.adminUnits)},
+		{Method: "POST", Path: "/admin/units", Access: page("admin:units", "admin: create a unit"), Handler: u.page(u.adminCreateUnit)},
+		{Method: "GET", Path: "/admin/docks", Access: page("admin:docks", "admin: docking stations"), Handler: u.page(u.adminDocks)},
+		{Method: "POST", Path: "/admin/docks", Access: page("admin:docks", "admin: enrol a docking station"), Handler: u.page(u.adminEnrollDock)},
+		{Method: "POST", Path: "/admin/docks/:id/revoke", Access: page("admin:docks", "admin: revoke a docking station"), Handler: u.page(u.adminRevokeDock)},
+		{Method: "GET", Path: "/admin/retention", Access: page("admin:retention", "admin: retention schedule in force and upcoming purges (purges need purge:schedule)"), Handler: u.page(u.adminRetention)},
+		{Method: "POST", Path: "/admin/retention/purges/:id/cancel", Access: itemPage("purge:cancel", "admin: cancel an item's scheduled purge"), Handler: u.page(u.adminCancelPurge)},
+		{Method: "GET", Path: "/admin/holds", Access: page("evidence:hold", "admin: active legal holds on items and cases"), Handler: u.page(u.adminHolds)},
+		{Method: "POST", Path: "/admin/holds", Access: page("evidence:hold", "admin: place a legal hold on an item by id (evidence:hold, decided on the item)"), Handler: u.page(u.adminPlaceHold)},
+		{Method: "POST", Path: "/admin/holds/evidence/:id/release", Access: itemPage("evidence:hold", "admin: release one legal hold of an item"), Handler: u.page(u.adminReleaseItemHold)},
+		{Method: "POST", Path: "/admin/holds/cases/:id/release", Access: api.Access{Page: true, Action: "case:hold", Resource: api.KindCase, Summary: "Web UI: admin: release a case's legal hold"}, Handler: u.page(u.adminReleaseCaseHold)},
 	}
 }
 
-// Register mounts the pages on e.
-func (u *UI) Register(e *gin.Engine) {
-	static, _ := fs.Sub(assets, "static")
-	staticFS := http.FileServer(http.FS(static))
-	e.GET("/static/*file", func(c *gin.Context) {
-		c.Header("Cache-Control", "public, max-age=3600")
-		c.Request.URL.Path = c.Param("file")
-		staticFS.ServeHTTP(c.Writer, c.Request)
-	})
-	e.GET("/login", u.loginForm)
-	e.POST("/login", u.login)
-	e.POST("/logout", u.logout)
-	e.GET("/mfa", u.mfaPage)
-	e.POST("/mfa", u.mfaSubmit)
-	e.GET("/", u.requireUser(u.dashboard))
-	e.GET("/evidence", u.requireUser(u.search))
-	e.GET("/evidence/:id", u.requireUser(u.item))
-	e.GET("/cases", u.requireUser(u.cases))
-	e.POST("/cases", u.requireUser(u.createCase))
-	e.GET("/cases/:id", u.requireUser(u.casePage))
-	e.GET("/admin/users", u.requireUser(u.adminUsers))
-	e.POST("/admin/users", u.requireUser(u.adminCreateUser))
-	e.POST("/admin/users/:id/status", u.requireUser(u.adminUserStatus))
-	e.GET("/admin/units", u.requireUser(u.adminUnits))
-	e.POST("/admin/units", u.requireUser(u.adminCreateUnit))
-	e.GET("/admin/docks", u.requireUser(u.adminDocks))
-	e.POST("/admin/docks", u.requireUser(u.adminEnrollDock))
-	e.POST("/admin/docks/:id/revoke", u.requireUser(u.adminRevokeDock))
-	e.GET("/admin/retention", u.requireUser(u.adminRetention))
-	e.POST("/admin/retention/purges/:id/cancel", u.requireUser(u.adminCancelPurge))
-	e.GET("/admin/holds", u.requireUser(u.adminHolds))
-	e.POST("/admin/holds", u.requireUser(u.adminPlaceHold))
-	e.POST("/admin/holds/evidence/:id/release", u.requireUser(u.adminReleaseItemHold))
-	e.POST("/admin/holds/cases/:id/release", u.requireUser(u.adminReleaseCaseHold))
+// PageError renders a refusal of the enforcement point on a page (set on
+// the API server with SetPageErrorWriter).
+func (u *UI) PageError(c *gin.Context, status int, message string) {
+	v := u.newView(c)
+	switch status {
+	case http.StatusNotFound:
+		u.notFound(c, v)
+	case http.StatusForbidden:
+		v.Title, v.Status, v.Error = "Not permitted", status, "You are not permitted to do this."
+		u.render(c, "notfound", v)
+	default:
+		v.Title, v.Status, v.Error = "Not done", status, message
+		u.render(c, "notfound", v)
+	}
 }
 
 // view is what every page template gets.
@@ -186,41 +178,30 @@ type view struct {
 	Request *http.Request
 }
 
-// requireUser lets through only a web-session principal; others go to the
-// login page, which brings them back afterwards.
-func (u *UI) requireUser(h func(*gin.Context, *view)) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		p, ok := api.Principal(c)
-		sess, hasSession := api.SessionOf(c)
-		if !ok || p.Kind != identity.KindUser || !hasSession {
-			next := c.Request.URL.RequestURI()
-			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
-			c.Abort()
-			return
-		}
-		// The API refuses a session that still owes its second factor;
-		// pages do the same (they are Public at the enforcement point).
-		pending, _, err := u.mfaPending(c, p, sess)
-		if err != nil {
-			u.serverError(c, &view{Request: c.Request}, err)
-			c.Abort()
-			return
-		}
-		if pending {
-			c.Redirect(http.StatusSeeOther, "/mfa?next="+url.QueryEscape(c.Request.URL.RequestURI()))
-			c.Abort()
-			return
-		}
-		v := &view{User: &p, CSRF: sess.CSRFToken, Request: c.Request, Can: u.routeAbilities(c.Request.Context(), p)}
-		h(c, v)
-	}
+// page builds the view of an authorized page request (the enforcement
+// point already decided the route's action and loaded its resource).
+func (u *UI) page(h func(*gin.Context, *view)) gin.HandlerFunc {
+	return func(c *gin.Context) { h(c, u.newView(c)) }
 }
 
-// routeAbilities decides the route-level actions the navigation shows.
-func (u *UI) routeAbilities(ctx context.Context, p identity.Principal) map[string]bool {
+func (u *UI) newView(c *gin.Context) *view {
+	v := &view{Request: c.Request}
+	if p, ok := api.Principal(c); ok {
+		v.User = &p
+		v.Can = routeAbilities(c)
+	}
+	if sess, ok := api.SessionOf(c); ok {
+		v.CSRF = sess.CSRFToken
+	}
+	return v
+}
+
+// routeAbilities asks the enforcement point the route-level actions the
+// navigation shows.
+func routeAbilities(c *gin.Context) map[string]bool {
 	can := map[string]bool{}
 	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "admin:retention", "purge:schedule", "purge:cancel", "evidence:hold"} {
-		can[a] = u.d.Authorizer.AuthorizeRoute(ctx, p, a).Allowed
+		can[a] = api.Can(c, a, nil)
 	}
 	can["admin"] = can["admin:users"] || can["admin:units"] || can["admin:docks"] || can["admin:retention"] || can["evidence:hold"] || can["case:hold"]
 	return can
@@ -285,7 +266,7 @@ func (u *UI) dashboard(c *gin.Context, v *view) {
 	v.Title, v.Nav = "Dashboard", "dashboard"
 	d := dashboardData{UnitPath: p.UnitPath}
 	if v.Can["evidence:list"] {
-		scope := u.d.Authorizer.ListScope(ctx, p)
+		scope := api.ListScope(c)
 		week := time.Now().Add(-7 * 24 * time.Hour)
 		page, err := u.d.Evidence.List(ctx, scope, evidence.Filter{Unit: p.UnitPath, Sort: "ingested_at", Desc: true, Limit: 10})
 		if err != nil {
@@ -338,12 +319,7 @@ type searchData struct {
 
 func (u *UI) search(c *gin.Context, v *view) {
 	ctx := c.Request.Context()
-	p := *v.User
 	v.Title, v.Nav = "Search evidence", "search"
-	if !v.Can["evidence:list"] {
-		u.forbidden(c, v, "search evidence")
-		return
-	}
 	q := c.Request.URL.Query()
 	// Browsers send empty fields; drop them so ParseFilter sees only
 	// what was asked for, and the pagination links stay short.
@@ -362,7 +338,7 @@ func (u *UI) search(c *gin.Context, v *view) {
 		d.Sort, d.Desc = "recorded_at", true
 	}
 	if err == nil {
-		d.Page, err = u.d.Evidence.List(ctx, u.d.Authorizer.ListScope(ctx, p), f)
+		d.Page, err = u.d.Evidence.List(ctx, api.ListScope(c), f)
 	}
 	var fe *evidence.FilterError
 	if errors.As(err, &fe) {
@@ -380,7 +356,7 @@ func (u *UI) search(c *gin.Context, v *view) {
 		d.PrevAfter = strconv.Itoa(prev)
 	}
 	if v.Can["case:read"] {
-		d.Cases, _ = u.d.Review.Cases(ctx, p)
+		d.Cases, _ = u.d.Review.Cases(ctx, api.ListScope(c))
 	}
 	v.Data = d
 	u.render(c, "search", v)
@@ -396,28 +372,8 @@ type itemData struct {
 
 func (u *UI) item(c *gin.Context, v *view) {
 	ctx := c.Request.Context()
-	p := *v.User
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		u.notFound(c, v)
-		return
-	}
-	it, err := u.d.Evidence.Get(ctx, id)
-	if errors.Is(err, evidence.ErrNotFound) {
-		u.notFound(c, v)
-		return
-	}
-	if err != nil {
-		u.serverError(c, v, err)
-		return
-	}
-	if d := u.d.Authorizer.AuthorizeItem(ctx, p, "evidence:view", &it); !d.Allowed {
-		u.audit(c, api.AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied", Details: map[string]any{
-			"action": "evidence:view", "evidence_id": it.ID.String(), "rule": d.Rule, "reason": d.Reason, "via": "web"}})
-		u.notFound(c, v)
-		return
-	}
-	rd, err := u.d.Review.Review(ctx, p, &it)
+	it, _ := api.ItemOf(c)
+	rd, err := u.d.Review.Review(c, it)
 	if err != nil {
 		u.serverError(c, v, err)
 		return
@@ -430,7 +386,7 @@ func (u *UI) item(c *gin.Context, v *view) {
 		}
 	}
 	if rd.Permissions.CaseEdit && v.Can["case:read"] {
-		all, _ := u.d.Review.Cases(ctx, p)
+		all, _ := u.d.Review.Cases(ctx, api.ListScope(c))
 		for _, k := range all {
 			in := false
 			for _, m := range rd.Cases {
@@ -441,7 +397,7 @@ func (u *UI) item(c *gin.Context, v *view) {
 			}
 		}
 	}
-	v.Title, v.Nav, v.Data = itemTitle(&it), "search", d
+	v.Title, v.Nav, v.Data = itemTitle(it), "search", d
 	u.render(c, "item", v)
 }
 
@@ -457,11 +413,7 @@ func itemTitle(it *evidence.Item) string {
 
 func (u *UI) cases(c *gin.Context, v *view) {
 	v.Title, v.Nav = "Cases", "cases"
-	if !v.Can["case:read"] {
-		u.forbidden(c, v, "read cases")
-		return
-	}
-	cs, err := u.d.Review.Cases(c.Request.Context(), *v.User)
+	cs, err := u.d.Review.Cases(c.Request.Context(), api.ListScope(c))
 	if err != nil {
 		u.serverError(c, v, err)
 		return
@@ -472,16 +424,11 @@ func (u *UI) cases(c *gin.Context, v *view) {
 }
 
 func (u *UI) createCase(c *gin.Context, v *view) {
-	if !v.Can["case:edit"] {
-		u.forbidden(c, v, "create cases")
-		return
-	}
 	k, err := u.d.Review.CreateCase(c.Request.Context(), *v.User, review.NewCase{Number: c.PostForm("number"), Title: c.PostForm("title")})
 	if err != nil {
-		var ae *api.Error
-		if errors.As(err, &ae) && ae.Status < 500 {
-			v.Title, v.Nav, v.Status, v.Error = "Cases", "cases", ae.Status, ae.Message
-			v.Data, _ = u.d.Review.Cases(c.Request.Context(), *v.User)
+		if status, msg := api.StatusOf(err); status < 500 {
+			v.Title, v.Nav, v.Status, v.Error = "Cases", "cases", status, msg
+			v.Data, _ = u.d.Review.Cases(c.Request.Context(), api.ListScope(c))
 			u.render(c, "cases", v)
 			return
 		}
@@ -492,20 +439,8 @@ func (u *UI) createCase(c *gin.Context, v *view) {
 }
 
 func (u *UI) casePage(c *gin.Context, v *view) {
-	if !v.Can["case:read"] {
-		u.forbidden(c, v, "read cases")
-		return
-	}
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		u.notFound(c, v)
-		return
-	}
-	d, err := u.d.Review.CaseWithItems(c.Request.Context(), *v.User, id)
-	if errors.Is(err, review.ErrNotFound) {
-		u.notFound(c, v)
-		return
-	}
+	k, _ := review.CaseOf(c)
+	d, err := u.d.Review.CaseWithItems(c.Request.Context(), api.ListScope(c), k)
 	if err != nil {
 		u.serverError(c, v, err)
 		return

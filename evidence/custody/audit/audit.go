@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 )
 
@@ -59,11 +59,6 @@ const (
 func (o Outcome) Valid() bool {
 	return o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeDenied
 }
-
-// Errors of this package.
-var (
-	ErrInvalid = errors.New("invalid audit entry")
-)
 
 // Querier is a pool or a transaction: Record opens a transaction (or a
 // savepoint inside the caller's) to hold the chain head.
@@ -150,32 +145,32 @@ func ComputeHash(e *Event) chain.Hash {
 
 func prepare(en Entry) (Event, error) {
 	if en.Component == "" || len(en.Component) > 64 {
-		return Event{}, fmt.Errorf("%w: component must be 1 to 64 characters", ErrInvalid)
+		return Event{}, fmt.Errorf("%w: component must be 1 to 64 characters", evidence.ErrInvalid)
 	}
 	if en.EventType == "" || len(en.EventType) > 64 {
-		return Event{}, fmt.Errorf("%w: event type must be 1 to 64 characters", ErrInvalid)
+		return Event{}, fmt.Errorf("%w: event type must be 1 to 64 characters", evidence.ErrInvalid)
 	}
 	if !en.Outcome.Valid() {
-		return Event{}, fmt.Errorf("%w: outcome %q (want success, failure or denied)", ErrInvalid, en.Outcome)
+		return Event{}, fmt.Errorf("%w: outcome %q (want success, failure or denied)", evidence.ErrInvalid, en.Outcome)
 	}
 	actor := SanitizeActor(en.Actor)
 	if len(en.SourceAddr) > 256 {
-		return Event{}, fmt.Errorf("%w: source address too long", ErrInvalid)
+		return Event{}, fmt.Errorf("%w: source address too long", evidence.ErrInvalid)
 	}
 	details, err := chain.CanonicalDetails(en.Details)
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return Event{}, fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 	}
 	if actor != en.Actor {
 		// Keep exactly what was claimed (a failed logon's user name as
 		// typed is evidence of guessing) next to the normalized actor.
 		var m map[string]any
 		if err := json.Unmarshal(details, &m); err != nil {
-			return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return Event{}, fmt.Errorf("%w: %v", evidence.ErrInvalid, err)
 		}
 		m["actor_as_given"] = strings.ToValidUTF8(en.Actor, "\uFFFD")
 		if details, err = chain.CanonicalDetails(m); err != nil {
-			return Event{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return Event{}, fmt.Errorf("%w: %w", evidence.ErrInvalid, err)
 		}
 	}
 	t := en.Time

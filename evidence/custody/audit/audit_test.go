@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/pg/pgtest"
 )
@@ -75,7 +76,7 @@ func TestRecordRejectsBadEntries(t *testing.T) {
 		"bad outcome":  {Component: "identity", EventType: EventLogon, Actor: "user:a", Outcome: "maybe"},
 		"bad details":  {Component: "identity", EventType: EventLogon, Actor: "user:a", Outcome: OutcomeSuccess, Details: "x"},
 	} {
-		if _, err := Record(context.Background(), db, en); !errors.Is(err, ErrInvalid) {
+		if _, err := Record(context.Background(), db, en); !errors.Is(err, evidence.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -145,7 +146,7 @@ func router(db *pgxpool.Pool, p *identity.Principal) *gin.Engine {
 		}
 	})
 	r.Use(Middleware(db, nil))
-	RegisterRoutes(r, db)
+	r.GET("/api/v1/audit", Handler(db))
 	r.POST("/api/v1/users", func(c *gin.Context) { c.Status(http.StatusCreated) })
 	return r
 }

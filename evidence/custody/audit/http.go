@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,14 +12,17 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
 )
 
-// RegisterRoutes mounts GET /api/v1/audit on r. Authorization (auditors
-// and administrators only) is the caller's middleware; the handler still
-// refuses requests without an authenticated principal.
-func RegisterRoutes(r gin.IRoutes, db Querier) {
-	r.GET("/api/v1/audit", Handler(db))
+// Routes is the audit log's part of the route table (auditors and
+// administrators, decided by the enforcement point; the handler still
+// refuses requests without an authenticated principal).
+func Routes(db Querier) []api.Route {
+	return []api.Route{{Method: "GET", Path: "/api/v1/audit",
+		Access: api.Access{Action: "audit:read", Summary: "Search the system audit log (JSON or CSV)"}, Handler: Handler(db)}}
 }
 
 // Handler serves the audit log, filtered by query parameters: from, to
@@ -30,24 +34,24 @@ func Handler(db Querier) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p, ok := identity.FromContext(c.Request.Context())
 		if !ok {
-			writeError(c, http.StatusUnauthorized, "unauthenticated", "authentication required")
+			api.WriteError(c, evidence.ErrUnauthenticated)
 			return
 		}
 		f, format, err := parseFilter(c)
 		if err != nil {
-			writeError(c, http.StatusBadRequest, "invalid_filter", err.Error())
+			api.WriteError(c, evidence.E(evidence.ErrInvalid, "", err.Error(), nil))
 			return
 		}
 		ctx := c.Request.Context()
 		if _, err := Record(ctx, db, Entry{Component: "audit", EventType: EventAuditRead, Actor: p.Actor(),
 			UserID: principalUserID(p), Outcome: OutcomeSuccess, SourceAddr: c.ClientIP(),
 			Details: map[string]any{"query": c.Request.URL.RawQuery}}); err != nil {
-			writeError(c, http.StatusInternalServerError, "audit_unavailable", "the audit log cannot record this read")
+			api.WriteError(c, evidence.E(evidence.ErrUnavailable, "audit: record read", "the audit log cannot record this read", err))
 			return
 		}
 		recs, err := Query(ctx, db, f)
 		if err != nil {
-			writeError(c, http.StatusInternalServerError, "audit_query_failed", "reading the audit log failed")
+			api.WriteError(c, fmt.Errorf("audit: query: %w", err))
 			return
 		}
 		var next int64
@@ -194,10 +198,6 @@ func parseFilter(c *gin.Context) (Filter, string, error) {
 		return f, "", err
 	}
 	return f, format, nil
-}
-
-func writeError(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
 }
 
 // Middleware records one admin_action audit record for every request made

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/chain"
 )
 
@@ -33,13 +34,13 @@ const (
 // Validate checks the filter.
 func (f Filter) Validate() error {
 	if f.Outcome != "" && !f.Outcome.Valid() {
-		return fmt.Errorf("%w: outcome %q", ErrInvalid, f.Outcome)
+		return fmt.Errorf("%w: outcome %q", evidence.ErrInvalid, f.Outcome)
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
-		return fmt.Errorf("%w: time range ends before it starts", ErrInvalid)
+		return fmt.Errorf("%w: time range ends before it starts", evidence.ErrInvalid)
 	}
 	if f.Limit < 0 || f.AfterSeq < 0 {
-		return fmt.Errorf("%w: negative limit or cursor", ErrInvalid)
+		return fmt.Errorf("%w: negative limit or cursor", evidence.ErrInvalid)
 	}
 	return nil
 }

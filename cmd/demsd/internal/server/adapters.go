@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -39,13 +40,6 @@ type auditor struct{ a *App }
 
 func (x auditor) Audit(ctx context.Context, e api.AuditEvent) {
 	recordAudit(ctx, x.a, e)
-}
-
-// registerCustodyRoutes mounts the chain of custody and audit routes.
-func registerCustodyRoutes(a *App) {
-	e := a.API.Engine()
-	custody.RegisterRoutes(e, a.Custody)
-	audit.RegisterRoutes(e, a.Pool)
 }
 
 // adminAudit records every administrator request in the audit log.

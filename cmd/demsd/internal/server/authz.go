@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/opendems/opendems/evidence"
@@ -28,10 +29,11 @@ func Subject(p identity.Principal) policy.Subject {
 	return policy.Subject{ID: p.ID.String(), Kind: kind, Role: policy.Role(p.Role), UnitPath: p.UnitPath, Badge: p.Badge, Groups: p.Groups}
 }
 
-// Resource translates an item.
-func Resource(it *evidence.Item) policy.Resource {
-	return policy.Resource{Kind: "evidence", ID: it.ID.String(), UnitPath: it.UnitPath, OfficerID: it.OfficerID,
-		Categories: it.Categories, Restricted: it.Restricted}
+// Resource translates the attributes of an item, a case or (later) a
+// request or release.
+func Resource(a *evidence.Attributes) policy.Resource {
+	return policy.Resource{Kind: a.Kind, ID: a.ID, UnitPath: a.UnitPath, OfficerID: a.OfficerID,
+		Categories: a.Categories, Restricted: a.Restricted}
 }
 
 func decision(d policy.Decision, err error, what string) api.Decision {
@@ -42,16 +44,29 @@ func decision(d policy.Decision, err error, what string) api.Decision {
 	return api.Decision{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason}
 }
 
-// AuthorizeRoute implements api.Authorizer.
-func (a Authorizer) AuthorizeRoute(_ context.Context, p identity.Principal, action string) api.Decision {
-	d, err := a.Access.RouteDecision(Subject(p), policy.Action(action))
+// Authorize implements api.Authorizer: a route decision without a
+// resource, otherwise a decision on it.
+func (a Authorizer) Authorize(_ context.Context, p identity.Principal, action string, res *evidence.Attributes) api.Decision {
+	if res == nil {
+		d, err := a.Access.RouteDecision(Subject(p), policy.Action(action))
+		return decision(d, err, action)
+	}
+	d, err := a.Access.Decide(Subject(p), policy.Action(action), Resource(res))
 	return decision(d, err, action)
 }
 
-// AuthorizeItem implements api.Authorizer.
-func (a Authorizer) AuthorizeItem(_ context.Context, p identity.Principal, action string, it *evidence.Item) api.Decision {
-	d, err := a.Access.Decide(Subject(p), policy.Action(action), Resource(it))
-	return decision(d, err, action)
+// Explain implements api.Authorizer.
+func (a Authorizer) Explain(_ context.Context, subject identity.Principal, action string, res *evidence.Attributes) (any, error) {
+	var r *policy.Resource
+	if res != nil {
+		pr := Resource(res)
+		r = &pr
+	}
+	ex, err := a.Access.Explain(Subject(subject), policy.Action(action), r)
+	if errors.Is(err, policy.ErrInvalidSubject) || errors.Is(err, policy.ErrInvalidResource) || errors.Is(err, policy.ErrUnknownAction) {
+		return nil, evidence.E(evidence.ErrInvalid, "policy explain", err.Error(), nil)
+	}
+	return ex, err
 }
 
 // ListScope is the SQL pre-filter for listings, derived by the policy

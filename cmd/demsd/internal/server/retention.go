@@ -54,38 +54,12 @@ func newRetention(a *App) (*retention.Service, error) {
 	rc := retention.Config{
 		Pool: a.Pool, Storage: a.Storage, Schedule: sched, Purge: purge, ScheduleConfig: &cfg,
 		ScheduleVersion: hex.EncodeToString(sum[:]), ScheduleSource: source, PurgeGrace: a.Config.Retention.PurgeGrace,
-		Access: a.Access, Identity: a.Identity, Evidence: a.Evidence, Auditor: auditor{a}, Logger: a.Logger,
+		Identity: a.Identity, Evidence: a.Evidence, Auditor: auditor{a}, Logger: a.Logger,
 	}
 	if a.River != nil { // not yet built while the workers are registered
 		rc.Jobs = a.River
 	}
 	return retention.New(rc)
-}
-
-// registerRetention mounts the retention, hold, purge and policy explain
-// routes and declares their access. Call it after registerWeb: the review
-// package already serves POST/DELETE /api/v1/cases/:id/hold (recomputing
-// through retentionKeeper), and the retention package's own case hold
-// routes are mounted only when no other package did.
-func registerRetention(a *App) error {
-	svc, err := newRetention(a)
-	if err != nil {
-		return err
-	}
-	e := a.API.Engine()
-	a.API.Declare(retention.Routes())
-	svc.Register(e)
-	mounted := false
-	for _, r := range e.Routes() {
-		if r.Method == "POST" && r.Path == "/api/v1/cases/:id/hold" {
-			mounted = true
-		}
-	}
-	if !mounted {
-		a.API.Declare(retention.CaseHoldRoutes())
-		svc.RegisterCaseHolds(e)
-	}
-	return nil
 }
 
 // registerRetentionWorkers adds the sweep and purge workers. If the

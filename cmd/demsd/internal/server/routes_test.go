@@ -10,8 +10,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/storage"
@@ -31,13 +34,14 @@ type expect struct {
 	allow string
 	// public routes need no authentication: every role gets through.
 	public bool
-	// web routes are public to the API's enforcement point; package web
-	// authenticates them with its own session cookie, so for every caller
-	// of this table (bearer tokens, nobody) the answer is fixed: "login"
-	// (303 to /login), "open" (served: login page, static files), "csrf"
-	// (403: a form post without the session's CSRF token) or "redirect"
-	// (303 anywhere, logout). Role checks for signed-in web users are
-	// evidence/web's tests.
+	// page routes are web pages, declared with their actions in the same
+	// table: each person role calls them with a web session (second factor
+	// passed), allow lists who gets through; a dock's token and nobody are
+	// sent to the login page.
+	page bool
+	// web pins a fixed answer for every caller of a page that needs no
+	// role: "open" (served: login page, static files), "csrf" (403: the
+	// login form without its CSRF cookie) or "redirect" (303, logout).
 	web string
 	// override pins the status class of single roles where a handler
 	// decides beyond the route's action (e.g. docks have no tokens).
@@ -127,33 +131,33 @@ var routeTable = map[string]expect{
 	"GET /api/v1/retention/schedule":             {allow: "admin"},
 	"GET /api/v1/policy/explain":                 {allow: "supervisor auditor admin"},
 
-	// web UI (evidence/web): session-authenticated pages and forms
-	"GET /":                        {web: "login"},
+	// web UI (evidence/web): pages and forms, with a web session per role
 	"GET /login":                   {web: "open"},
-	"GET /mfa":                     {web: "login"},
-	"POST /mfa":                    {web: "login"},
 	"POST /login":                  {web: "csrf"},
 	"POST /logout":                 {web: "redirect"},
-	"GET /evidence":                {web: "login"},
-	"GET /evidence/:id":            {web: "login"},
-	"GET /cases":                   {web: "login"},
-	"POST /cases":                  {web: "login"},
-	"GET /cases/:id":               {web: "login"},
-	"GET /admin/users":             {web: "login"},
-	"POST /admin/users":            {web: "login"},
-	"POST /admin/users/:id/status": {web: "login"},
-	"GET /admin/units":             {web: "login"},
-	"POST /admin/units":            {web: "login"},
-	"GET /admin/docks":             {web: "login"},
-	"POST /admin/docks":            {web: "login"},
-	"POST /admin/docks/:id/revoke": {web: "login"},
-	"GET /admin/retention":         {web: "login"},
-	"POST /admin/retention/purges/:id/cancel": {web: "login"},
-	"GET /admin/holds":                        {web: "login"},
-	"POST /admin/holds":                       {web: "login"},
-	"POST /admin/holds/evidence/:id/release":  {web: "login"},
-	"POST /admin/holds/cases/:id/release":     {web: "login"},
-	"GET /static/*file":                       {web: "open"},
+	"GET /static/*file":            {web: "open"},
+	"GET /mfa":                     {page: true, allow: people},
+	"POST /mfa":                    {page: true, allow: people, override: map[string]string{"*": "any"}},
+	"GET /":                        {page: true, allow: people},
+	"GET /evidence":                {page: true, allow: people},
+	"GET /evidence/:id":            {page: true, allow: viewers},
+	"GET /cases":                   {page: true, allow: "supervisor records auditor admin"},
+	"POST /cases":                  {page: true, allow: "supervisor"},
+	"GET /cases/:id":               {page: true, allow: "supervisor records auditor admin"},
+	"GET /admin/users":             {page: true, allow: "admin"},
+	"POST /admin/users":            {page: true, allow: "admin"},
+	"POST /admin/users/:id/status": {page: true, allow: "admin"},
+	"GET /admin/units":             {page: true, allow: "admin"},
+	"POST /admin/units":            {page: true, allow: "admin"},
+	"GET /admin/docks":             {page: true, allow: "admin"},
+	"POST /admin/docks":            {page: true, allow: "admin"},
+	"POST /admin/docks/:id/revoke": {page: true, allow: "admin"},
+	"GET /admin/retention":         {page: true, allow: "admin"},
+	"POST /admin/retention/purges/:id/cancel": {page: true, allow: "admin"},
+	"GET /admin/holds":                        {page: true, allow: "records admin"},
+	"POST /admin/holds":                       {page: true, allow: "records admin"},
+	"POST /admin/holds/evidence/:id/release":  {page: true, allow: "records admin"},
+	"POST /admin/holds/cases/:id/release":     {page: true, allow: "admin"},
 }
 
 // tableWorld is what the table test's requests point at.
@@ -163,6 +167,7 @@ type tableWorld struct {
 	victimUser   uuid.UUID // a user admin routes may change
 	victimDock   uuid.UUID // a dock the revoke route may revoke
 	tokens       map[string]string
+	sessions     map[string]*caller // web sessions of the person roles, second factor passed
 }
 
 // insertItem stores an original and its item row, as ingest would.
@@ -219,20 +224,55 @@ func newTableWorld(t *testing.T, a *App, creds Credentials) tableWorld {
 		}
 	}
 	w.tokens["dock"] = creds.Dock.Token
+	w.sessions = map[string]*caller{}
 	return w
+}
+
+// webSessions logs every person role in through the API and passes (or
+// enrols) the second factor, as a browser session would.
+func (w *tableWorld) webSessions(t *testing.T, base string, creds Credentials) {
+	t.Helper()
+	names := map[string]string{"officer": "officer.north", "supervisor": "sgt.north", "records": "records", "auditor": "auditor", "admin": "admin"}
+	for role, name := range names {
+		var pw string
+		for _, du := range creds.Users {
+			if du.Username == name {
+				pw = du.Password
+			}
+		}
+		cl := newCaller(t, base, "")
+		cl.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		st, m := cl.do("POST", "/api/v1/session", `{"username":"`+name+`","password":"`+pw+`"}`)
+		if st != 200 {
+			t.Fatalf("session for %s: %d %v", name, st, m)
+		}
+		cl.csrf, _ = m["csrf_token"].(string)
+		if m["mfa_required"] == true {
+			st, m = cl.do("POST", "/api/v1/me/mfa/enroll", "{}")
+			if st != 200 {
+				t.Fatalf("enrol %s: %d %v", name, st, m)
+			}
+			code, _ := totp.GenerateCodeCustom(m["secret"].(string), time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+			if st, m = cl.do("POST", "/api/v1/me/mfa/confirm", `{"code":"`+code+`"}`); st != 200 {
+				t.Fatalf("confirm %s: %d %v", name, st, m)
+			}
+		}
+		w.sessions[role] = cl
+	}
 }
 
 // path fills a route pattern's parameters.
 func (w tableWorld) path(route string, item uuid.UUID) string {
 	_, p, _ := strings.Cut(route, " ")
 	switch {
-	case strings.HasPrefix(p, "/api/v1/evidence/:id"), strings.HasPrefix(p, "/evidence/:id"):
+	case strings.HasPrefix(p, "/api/v1/evidence/:id"), strings.HasPrefix(p, "/evidence/:id"),
+		strings.HasPrefix(p, "/admin/holds/evidence/:id"), strings.HasPrefix(p, "/admin/retention/purges/:id"):
 		p = strings.Replace(p, ":id", item.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/users/:id"), strings.HasPrefix(p, "/admin/users/:id"):
 		p = strings.Replace(p, ":id", w.victimUser.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/docks/:id"), strings.HasPrefix(p, "/admin/docks/:id"):
 		p = strings.Replace(p, ":id", w.victimDock.String(), 1)
-	case strings.HasPrefix(p, "/api/v1/cases/:id"), strings.HasPrefix(p, "/cases/:id"):
+	case strings.HasPrefix(p, "/api/v1/cases/:id"), strings.HasPrefix(p, "/cases/:id"), strings.HasPrefix(p, "/admin/holds/cases/:id"):
 		p = strings.Replace(p, ":id", w.caseID.String(), 1)
 	default:
 		p = strings.Replace(p, ":id", uuid.NewString(), 1) // ingest sessions: none exists
@@ -245,6 +285,14 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 // which every handler must refuse or accept without a server error.
 func (w tableWorld) do(t *testing.T, base, role, method, path string) (int, []byte, string) {
 	t.Helper()
+	return w.send(t, base, role, method, path, false)
+}
+
+// send is do with a choice: page requests of person roles go through
+// their web session (cookie and CSRF header), everyone else's through
+// their token.
+func (w tableWorld) send(t *testing.T, base, role, method, path string, page bool) (int, []byte, string) {
+	t.Helper()
 	var body io.Reader
 	if method == "POST" || method == "PUT" || method == "PATCH" {
 		body = strings.NewReader("{}")
@@ -256,10 +304,13 @@ func (w tableWorld) do(t *testing.T, base, role, method, path string) (int, []by
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if tok := w.tokens[role]; tok != "" {
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if cl := w.sessions[role]; page && cl != nil {
+		client = cl.client
+		req.Header.Set("X-CSRF-Token", cl.csrf)
+	} else if tok := w.tokens[role]; tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -296,6 +347,7 @@ func classify(code int) string {
 func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
 	w := newTableWorld(t, app, creds)
+	w.webSessions(t, srv.URL, creds)
 	var routes []string
 	for _, r := range app.API.Engine().Routes() {
 		routes = append(routes, r.Method+" "+r.Path)
@@ -311,19 +363,31 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 		}
 		method, pattern, _ := strings.Cut(route, " ")
 		access, _ := app.API.RouteAccess(method, pattern)
-		if exp.public != access.Public && exp.web == "" {
-			t.Errorf("route %s: table says public=%v, declared public=%v", route, exp.public, access.Public)
+		if public := exp.public || exp.web == "open" || exp.web == "csrf"; public != access.Public {
+			t.Errorf("route %s: table says public=%v, declared public=%v", route, public, access.Public)
+		}
+		if exp.page != access.Page && exp.web == "" {
+			t.Errorf("route %s: table says page=%v, declared page=%v", route, exp.page, access.Page)
 		}
 		for _, role := range tableRoles {
-			code, raw, loc := w.do(t, srv.URL, role, method, w.path(route, w.north))
+			code, raw, loc := w.send(t, srv.URL, role, method, w.path(route, w.north), exp.page)
+			if exp.page && (w.sessions[role] == nil) {
+				// A dock's token and nobody: pages send them to log in.
+				if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+					t.Errorf("%s as %s: %d (Location %q), want 303 to /login", route, role, code, loc)
+				}
+				continue
+			}
+			if exp.page && code == http.StatusSeeOther && strings.HasPrefix(loc, "/login") {
+				t.Errorf("%s as %s with a web session: sent to log in", route, role)
+				continue
+			}
 			got := classify(code)
 			want := "ok"
 			switch {
 			case exp.web != "":
 				var ok bool
 				switch exp.web {
-				case "login":
-					ok = code == http.StatusSeeOther && strings.HasPrefix(loc, "/login")
 				case "open":
 					ok = code == http.StatusOK
 				case "csrf":
@@ -343,7 +407,9 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 			case role == "anonymous":
 				want = "unauth"
 			case hasRole(exp.allow, role):
-			case access.Item && !hasRole(viewers, role):
+			case access.Item() && !hasRole(viewers, role):
+				want = "hide"
+			case access.Resource == "case" && !hasRole("supervisor records auditor admin", role):
 				want = "hide"
 			default:
 				want = "deny"
@@ -363,9 +429,9 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 		}
 		// Cross-unit IDOR: another unit's item answers exactly like a
 		// missing one for the north supervisor, on every item route.
-		if access.Item {
-			hc, hidden, _ := w.do(t, srv.URL, "supervisor", method, w.path(route, w.south))
-			mc, missing, _ := w.do(t, srv.URL, "supervisor", method, w.path(route, uuid.New()))
+		if access.Item() {
+			hc, hidden, _ := w.send(t, srv.URL, "supervisor", method, w.path(route, w.south), exp.page)
+			mc, missing, _ := w.send(t, srv.URL, "supervisor", method, w.path(route, uuid.New()), exp.page)
 			if hc != 404 || mc != 404 || !bytes.Equal(hidden, missing) {
 				t.Errorf("%s: south item answers sgt.north %d %s; a missing item %d %s", route, hc, hidden, mc, missing)
 			}

@@ -209,12 +209,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 				SessionMax: cfg.Server.SessionMax, MaxJSONBody: cfg.Server.MaxJSONBody},
 			AfterAuth: []gin.HandlerFunc{adminAudit(a)},
 		})
-		a.Ingest.RegisterRoutes(a.API.Engine())
-		registerCustodyRoutes(a)
-		if err = registerWeb(a); err != nil {
-			return nil, err
-		}
-		if err = registerRetention(a); err != nil {
+		if err = registerHTTP(a); err != nil {
 			return nil, err
 		}
 	}

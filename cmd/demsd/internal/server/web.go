@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -13,7 +12,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	policyconf "github.com/opendems/opendems/configs/policy"
+	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/evidence/review"
@@ -114,33 +115,27 @@ func (r retentionAdmin) ActiveHolds(ctx context.Context, limit int) ([]web.Legal
 	return out, nil
 }
 
+// ReleaseCaseHold implements web.RetentionAdmin.
+func (r retentionAdmin) ReleaseCaseHold(ctx context.Context, caseID uuid.UUID, by identity.Principal) error {
+	_, err := r.s.ReleaseCaseHold(ctx, caseID, "", by)
+	return err
+}
+
 // HoldItem implements web.RetentionAdmin.
 func (r retentionAdmin) HoldItem(ctx context.Context, id uuid.UUID, reason string, by identity.Principal) error {
 	_, _, err := r.s.SetItemHold(ctx, id, reason, by)
-	return refusal(err)
+	return err
 }
 
 // ReleaseItemHold implements web.RetentionAdmin.
 func (r retentionAdmin) ReleaseItemHold(ctx context.Context, id, holdID uuid.UUID, by identity.Principal) error {
 	_, _, err := r.s.ReleaseItemHold(ctx, id, &holdID, "", by)
-	return refusal(err)
+	return err
 }
 
 // CancelPurge implements web.RetentionAdmin.
 func (r retentionAdmin) CancelPurge(ctx context.Context, id uuid.UUID, actor, reason string) error {
-	return refusal(r.s.CancelPurge(ctx, id, actor, reason))
-}
-
-// refusal turns the retention errors a user can act on into
-// web.RefusedError (shown on the page); others stay server errors.
-func refusal(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, retention.ErrInvalid), errors.Is(err, retention.ErrConflict), errors.Is(err, retention.ErrPurged), errors.Is(err, retention.ErrNotFound):
-		return &web.RefusedError{Msg: err.Error()}
-	}
-	return err
+	return r.s.CancelPurge(ctx, id, actor, reason)
 }
 
 // loadSchedule reads the configured retention schedule or the embedded one.
@@ -156,17 +151,16 @@ func loadSchedule(path string) (*policy.Schedule, error) {
 	return policy.ParseSchedule(data)
 }
 
-// registerWeb mounts the review API (proxy, thumbnails, markers, tags,
-// categories, cases) and the web UI, declaring every route's access on the
-// API's enforcement point first.
-func registerWeb(a *App) error {
+// registerHTTP mounts every package's part of the route table on the
+// API's enforcement point: the loaders first (item is the API's own, case
+// is review's), then the routes of ingest, custody, audit, review,
+// retention and the web UI. Retention owns holds and categories; review
+// keeps markers, tags, cases and the attention flag.
+func registerHTTP(a *App) error {
 	sched, err := loadSchedule(a.Config.Policy.RetentionFile)
 	if err != nil {
 		return err
 	}
-	// The retention service keeps retain-until and legal holds (and their
-	// storage locks) right after category and case changes made here; it
-	// holds no state, so this instance and registerRetention's may differ.
 	keeper, err := newRetention(a)
 	if err != nil {
 		return err
@@ -175,22 +169,25 @@ func registerWeb(a *App) error {
 	if err != nil {
 		return err
 	}
-	authz := Authorizer{Access: a.Access}
 	rv := review.New(review.Deps{
-		Pool: a.Pool, Storage: a.Storage, Evidence: a.Evidence, Authorizer: authz,
+		Pool: a.Pool, Storage: a.Storage, Evidence: a.Evidence,
 		Retention: scheduleCategories{sched}, Auditor: auditor{a}, Keeper: retentionKeeper{keeper},
 	})
-	a.API.Declare(review.Routes())
-	rv.Register(a.API.Engine())
+	a.API.RegisterLoader(api.KindCase, rv.CaseLoader())
 	ui, err := web.New(web.Deps{
-		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Authorizer: authz, Auditor: auditor{a},
+		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,
 		Purges: upcomingPurges{keeper}, Retention: retentionAdmin{s: keeper, sched: view},
 	})
 	if err != nil {
 		return err
 	}
-	a.API.Declare(web.Routes())
-	ui.Register(a.API.Engine())
+	a.API.SetPageErrorWriter(ui.PageError)
+	a.API.Mount(a.Ingest.Routes()...)
+	a.API.Mount(custody.Routes(a.Custody)...)
+	a.API.Mount(audit.Routes(a.Pool)...)
+	a.API.Mount(rv.Routes()...)
+	a.API.Mount(keeper.Routes()...)
+	a.API.Mount(ui.Routes()...)
 	return nil
 }
