@@ -169,19 +169,6 @@ func (s *Service) ListHolds(ctx context.Context, activeOnly bool, limit int) ([]
 	return hs, nil
 }
 
-// CaseUnit returns the unit path of a case, for authorization.
-func (s *Service) CaseUnit(ctx context.Context, caseID uuid.UUID) (string, error) {
-	var path string
-	err := s.cfg.Pool.QueryRow(ctx, `SELECT u.path FROM cases c JOIN units u ON u.id = c.unit_id WHERE c.id = $1`, caseID).Scan(&path)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("retention: case %s: %w", caseID, evidence.ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("retention: case %s: %w", caseID, err)
-	}
-	return path, nil
-}
-
 // CaseHoldResult is a case hold change and what it did to each item.
 type CaseHoldResult struct {
 	Hold  Hold     `json:"hold"`

@@ -38,6 +38,16 @@ func TestRemovingFromHeldCaseKeepsTheHold(t *testing.T) {
 	if h, in := held(); !h || !in {
 		t.Fatalf("after the refused removal: item held=%v in case=%v; the hold must stand", h, in)
 	}
+	// No other path either: the database keeps a held case's items.
+	if _, err := app.Pool.Exec(ctx, `DELETE FROM case_items WHERE case_id = $1`, w.caseID); err == nil {
+		t.Fatal("the database let a held case's items be deleted")
+	}
+	if _, err := app.Pool.Exec(ctx, `UPDATE case_items SET case_id = gen_random_uuid() WHERE case_id = $1`, w.caseID); err == nil {
+		t.Fatal("the database let a held case's items move out")
+	}
+	if h, in := held(); !h || !in {
+		t.Fatalf("after direct SQL: item held=%v in case=%v", h, in)
+	}
 	// The hold's release lifts it (custody records it); then the item may leave.
 	if st, m := admin.do("DELETE", casePath, ""); st != 200 {
 		t.Fatalf("release: %d %v", st, m)
