@@ -10,9 +10,11 @@ PKGS=(
   curl ca-certificates
 )
 # The test suite also needs the ffmpeg CLI (an independent reference for
-# media tests) and chromium (browser tests of the web UI).
+# media tests) and chromium (browser tests of the web UI); python3 runs the
+# vendored bagit-python that validates release packages, openssl checks
+# their signatures independently.
 if [ "${1:-}" = test ]; then
-  PKGS+=(ffmpeg chromium fonts-dejavu-core)
+  PKGS+=(ffmpeg chromium fonts-dejavu-core python3 openssl)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -102,6 +102,10 @@ func CheckPath(p string) error {
 		return fmt.Errorf("%w: empty path", ErrSyntax)
 	case !utf8.ValidString(p):
 		return fmt.Errorf("%w: path %q is not UTF-8", ErrSyntax, p)
+	case p[0] == ' ' || p[0] == '\t':
+		// The manifest separator is "one or more" blanks: a leading blank
+		// of the path could not be told from it.
+		return fmt.Errorf("%w: path %q starts with white space", ErrSyntax, p)
 	case strings.ContainsRune(p, 0) || strings.Contains(p, "\\"):
 		return fmt.Errorf("%w: path %q contains NUL or backslash", ErrSyntax, p)
 	case strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
