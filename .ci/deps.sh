@@ -12,9 +12,9 @@ PKGS=(
 # The test suite also needs the ffmpeg CLI (an independent reference for
 # media tests) and chromium (browser tests of the web UI); python3 runs the
 # vendored bagit-python that validates release packages, openssl checks
-# their signatures independently.
+# their signatures and poppler-utils reads the response letter (PDF).
 if [ "${1:-}" = test ]; then
-  PKGS+=(ffmpeg chromium fonts-dejavu-core python3 openssl)
+  PKGS+=(ffmpeg chromium fonts-dejavu-core python3 openssl poppler-utils)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
