@@ -67,6 +67,7 @@ pins it (the first time) or checks it against the pin.`,
 		},
 	}
 	cmd.Flags().StringVar(&opt.KeyFile, "key", "", "trusted agency public key file (PEM, hex or base64), obtained out of band")
+	cmd.Flags().BoolVar(&opt.SHA256Only, "sha256-only", false, "recompute only the SHA-256 manifest (every byte still checked; about twice as fast); the SHA-512 manifest is then checked for completeness only")
 	cmd.Flags().StringVar(&opt.PinDir, "pin-dir", "", "where keys fetched with --server are pinned (default: user config dir/opendems/pinned-keys)")
 	return cmd
 }

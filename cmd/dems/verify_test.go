@@ -75,6 +75,10 @@ func TestDemsVerify(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "trusted (--key "+keyFile+")") {
 		t.Fatalf("--key: exit %d\n%s", code, out)
 	}
+	out, code = runDems(t, bin, "verify", "--sha256-only", pkg)
+	if code != 0 || !strings.Contains(out, "payload checksums recomputed: sha256)") {
+		t.Fatalf("--sha256-only: exit %d\n%s", code, out)
+	}
 	out, code = runDems(t, bin, "--json", "verify", pkg)
 	var js struct {
 		OK  bool `json:"ok"`

@@ -218,3 +218,28 @@ func TestWriterRefusesBadInput(t *testing.T) {
 		t.Error("Close after a failure succeeded")
 	}
 }
+
+// TestSHA256OnlyStillChecksEveryByte: recomputing one manifest still
+// catches any payload change, and the other manifest is covered by the
+// tag manifests.
+func TestSHA256OnlyStillChecksEveryByte(t *testing.T) {
+	dir := t.TempDir()
+	path := writeDir(t, dir)
+	opt := VerifyOptions{PayloadAlgorithms: []string{"sha256"}, RequireSignature: true}
+	rep, err := verifyPath(t, path, opt)
+	if err != nil || len(rep.Recomputed) != 1 || rep.Recomputed[0] != "sha256" || rep.Payload[0].SHA512 != "" {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	f := filepath.Join(path, "data", "letter.pdf")
+	orig, _ := os.ReadFile(f)
+	os.WriteFile(f, append(bytes.Clone(orig[:len(orig)-1]), 'X'), 0o644)
+	_, err = verifyPath(t, path, opt)
+	wantFirst(t, err, KindChecksum, "data/letter.pdf", 0)
+	os.WriteFile(f, orig, 0o644)
+	m := filepath.Join(path, "manifest-sha512.txt")
+	data, _ := os.ReadFile(m)
+	data[0] ^= 1
+	os.WriteFile(m, data, 0o644)
+	_, err = verifyPath(t, path, opt)
+	wantFirst(t, err, KindChecksum, "manifest-sha512.txt", 0)
+}

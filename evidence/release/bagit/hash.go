@@ -16,11 +16,12 @@ const (
 	hashSlots = 4
 )
 
-// multiHasher computes SHA-256 and SHA-512 of one stream at once, each in
-// its own goroutine, while the caller goes on reading and writing: the
+// multiHasher computes several sums (SHA-256 and SHA-512) of one stream
+// at once, each in its own goroutine, while the caller goes on reading and writing: the
 // payload is read once, and on two cores both sums cost about as much
 // wall time as the slower one alone.
 type multiHasher struct {
+	algs   []string
 	hashes []hash.Hash
 	work   []chan int // per hash: slot indexes to consume, in order
 	slots  [hashSlots]slot
@@ -39,8 +40,18 @@ type slot struct {
 // newMultiHasher starts the hashing goroutines. sizeHint (the stream's
 // length when known, or -1) keeps small files from allocating whole
 // chunks.
-func newMultiHasher(sizeHint int64) *multiHasher {
-	m := &multiHasher{hashes: []hash.Hash{sha256.New(), sha512.New()}}
+func newMultiHasher(sizeHint int64, algs []string) *multiHasher {
+	m := &multiHasher{algs: algs}
+	for _, a := range algs {
+		switch a {
+		case "sha256":
+			m.hashes = append(m.hashes, sha256.New())
+		case "sha512":
+			m.hashes = append(m.hashes, sha512.New())
+		default:
+			panic("bagit: no hasher for " + a) // callers pass only Algorithms
+		}
+	}
 	chunk := hashChunk
 	if sizeHint >= 0 && sizeHint < hashChunk {
 		chunk = int(sizeHint) + 1 // +1: the read that sees EOF
@@ -120,11 +131,15 @@ func (m *multiHasher) readFrom(r io.Reader, w io.Writer) (int64, error) {
 	}
 }
 
-// sums stops the goroutines and returns SHA-256 and SHA-512, in the order
-// of Algorithms. The hasher cannot be used afterwards.
+// sums stops the goroutines and returns the sums by algorithm. The
+// hasher cannot be used afterwards.
 func (m *multiHasher) sums() map[string][]byte {
 	m.stop()
-	return map[string][]byte{"sha256": m.hashes[0].Sum(nil), "sha512": m.hashes[1].Sum(nil)}
+	out := make(map[string][]byte, len(m.algs))
+	for i, a := range m.algs {
+		out[a] = m.hashes[i].Sum(nil)
+	}
+	return out
 }
 
 // stop ends the goroutines (idempotent); call it on every path.

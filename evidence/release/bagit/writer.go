@@ -37,7 +37,7 @@ type PayloadFile struct {
 	Path   string `json:"path"` // bag-relative, starts with data/
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-	SHA512 string `json:"sha512"`
+	SHA512 string `json:"sha512,omitempty"`
 }
 
 // ErrClosed is returned when a Writer is used after Close or a failure.
@@ -135,7 +135,7 @@ func (w *Writer) AddPayload(ctx context.Context, name string, r io.Reader) (Payl
 		return PayloadFile{}, w.fail(fmt.Errorf("bagit: create %s: %w", full, err))
 	}
 	w.seen[full] = true
-	h := newMultiHasher(-1)
+	h := newMultiHasher(-1, Algorithms)
 	n, err := h.readFrom(ctxReader{ctx, r}, out)
 	sums := h.sums()
 	if err != nil {

@@ -32,6 +32,8 @@ type VerifyOptions struct {
 	// directory + /opendems/pinned-keys).
 	PinDir string
 	JSON   bool
+	// SHA256Only: see releasepkg.VerifyOptions.
+	SHA256Only bool
 	// Progress, when set, receives a progress bar (a terminal).
 	Progress io.Writer
 	// HTTP is the client for --server (default: 30 s timeout).
@@ -64,7 +66,7 @@ func Verify(ctx context.Context, stdout io.Writer, path string, opt VerifyOption
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
 	defer b.Close()
-	vopt := releasepkg.VerifyOptions{TrustedKey: key, KeySource: source}
+	vopt := releasepkg.VerifyOptions{TrustedKey: key, KeySource: source, SHA256Only: opt.SHA256Only}
 	var pb *progressbar.ProgressBar
 	if opt.Progress != nil && !opt.JSON {
 		var total int64
@@ -123,8 +125,8 @@ func printSummary(w io.Writer, path string, rep *releasepkg.Report, err error) {
 		fmt.Fprintf(w, "  request %s, release %s, from %s, created %s\n", idx.RequestNumber, idx.ReleaseID,
 			idx.Agency.Name, idx.CreatedAt.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "  bag: BagIt %s, %d payload files (%s), %d tag files, manifests %s\n", orDash(bag.Version),
-		bag.PayloadFiles, size(bag.PayloadBytes), bag.TagFiles, strings.Join(bag.Algorithms, ", "))
+	fmt.Fprintf(w, "  bag: BagIt %s, %d payload files (%s), %d tag files, manifests %s (payload checksums recomputed: %s)\n", orDash(bag.Version),
+		bag.PayloadFiles, size(bag.PayloadBytes), bag.TagFiles, strings.Join(bag.Algorithms, ", "), strings.Join(bag.Recomputed, ", "))
 	switch {
 	case !bag.Signed:
 		fmt.Fprintln(w, "  signature: none")
