@@ -21,7 +21,8 @@ type Bag struct {
 	Path, Format, Base string
 	sizes              map[string]int64
 	names              []string // sorted
-	zr                 *zip.ReadCloser
+	zr                 *zip.Reader
+	zfile              *os.File
 	zfiles             map[string]*zip.File
 	dir                string
 	// problems found while listing (entries outside the base directory,
@@ -45,11 +46,22 @@ func Open(path string) (*Bag, error) {
 }
 
 func openZip(path string) (*Bag, error) {
-	zr, err := zip.OpenReader(path)
+	f, err := os.Open(path)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotBag, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %v", ErrNotBag, err)
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrNotBag, path, err)
 	}
-	b := &Bag{Path: path, Format: "zip", sizes: map[string]int64{}, zr: zr, zfiles: map[string]*zip.File{}}
+	b := &Bag{Path: path, Format: "zip", sizes: map[string]int64{}, zr: zr, zfile: f, zfiles: map[string]*zip.File{}}
+	b.listProblems = checkZipLayout(f, st.Size(), zr.File)
 	for _, f := range zr.File {
 		if strings.HasSuffix(f.Name, "/") && f.UncompressedSize64 == 0 {
 			continue // a directory entry
@@ -76,7 +88,7 @@ func openZip(path string) (*Bag, error) {
 		b.names = append(b.names, rest)
 	}
 	if b.Base == "" {
-		zr.Close()
+		f.Close()
 		return nil, fmt.Errorf("%w: %s: no base directory inside the ZIP", ErrNotBag, path)
 	}
 	sort.Strings(b.names)
@@ -118,8 +130,8 @@ func openDir(dir string) (*Bag, error) {
 
 // Close releases the ZIP.
 func (b *Bag) Close() error {
-	if b.zr != nil {
-		return b.zr.Close()
+	if b.zfile != nil {
+		return b.zfile.Close()
 	}
 	return nil
 }
