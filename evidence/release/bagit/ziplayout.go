@@ -16,6 +16,7 @@ import (
 //     record: no data before the first entry, between entries, or after the
 //     end record (ZIP comments are refused too), so nothing can hide in
 //     the file outside what is verified;
+//
 //   - each entry's local header (what streaming extractors read) names the
 //     same file, method, flags and time as the central directory (what
 //     Verify reads), and its CRC-32 and sizes (in the header or the data
@@ -70,7 +71,7 @@ func checkZipLayout(r io.ReaderAt, size int64, files []*zip.File) []Problem {
 		switch {
 		case string(name) != f.Name:
 			bad(f.Name, "local header names %q: streaming extractors would see another file", name)
-		case le.Uint16(h[4:]) != f.ReaderVersion || flags != f.Flags || le.Uint16(h[8:]) != f.Method:
+		case !versionAgrees(le.Uint16(h[4:]), flags, f) || flags != f.Flags || le.Uint16(h[8:]) != f.Method:
 			bad(f.Name, "local header version, flags or method differ from the central directory")
 		case le.Uint16(h[10:]) != f.ModifiedTime || le.Uint16(h[12:]) != f.ModifiedDate:
 			bad(f.Name, "local header time differs from the central directory")
@@ -106,6 +107,18 @@ func checkZipLayout(r io.ReaderAt, size int64, files []*zip.File) []Problem {
 		bad("", "%d bytes after the end of the central directory (a ZIP comment or appended data)", size-dirEnd)
 	}
 	return probs
+}
+
+// versionAgrees compares the local "version needed" with the central
+// one. A streamed entry's local header is written before its size is
+// known, so archive/zip writes 2.0 there and 4.5 in the central directory
+// once the entry turned out to need ZIP64.
+func versionAgrees(local, flags uint16, f *zip.File) bool {
+	if local == f.ReaderVersion {
+		return true
+	}
+	zip64 := f.CompressedSize64 >= 0xffffffff || f.UncompressedSize64 >= 0xffffffff
+	return flags&0x8 != 0 && zip64 && local == 20 && f.ReaderVersion == 45
 }
 
 func sizeMatches(v uint32, want uint64) bool {
