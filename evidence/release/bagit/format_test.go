@@ -2,7 +2,10 @@ package bagit
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -217,5 +220,29 @@ func FuzzParseSignature(f *testing.F) {
 		if err == nil && !bytes.Equal(s.Format(), data) {
 			t.Fatal("accepted a non-canonical signature file")
 		}
+	})
+}
+
+// FuzzVerifyZip feeds arbitrary bytes to the ZIP reader, the layout
+// check and the verifier: they must report, never panic or hang.
+func FuzzVerifyZip(f *testing.F) {
+	var buf bytes.Buffer
+	w, _ := NewZipWriter(&buf, "r", Options{SigningKey: testKey(), Now: testOptions().Now})
+	w.AddPayload(context.Background(), "a.txt", strings.NewReader("alpha\n"))
+	w.Close()
+	f.Add(buf.Bytes())
+	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "f.zip")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(path)
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		Verify(context.Background(), b, VerifyOptions{RequireSignature: true})
 	})
 }

@@ -164,3 +164,15 @@ func TestBuildRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestBagitPythonValidatesReleasePackage has the vendored bagit-python
+// (see ../bagit/testdata/bagit-python) fully validate a built release
+// package, unpacked by Python's zipfile.
+func TestBagitPythonValidatesReleasePackage(t *testing.T) {
+	path, _ := build(t, 300_000, 1000)
+	out, err := exec.Command("python3", "../bagit/testdata/bagit-python/validate.py", "--zip", path).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "OK ") {
+		t.Fatalf("bagit-python: %v\n%s", err, out)
+	}
+	t.Logf("bagit-python: %s", strings.TrimSpace(string(out)))
+}
