@@ -133,7 +133,9 @@ func TestBuildRefuses(t *testing.T) {
 		want error
 	}{
 		{"clip not what was rendered", func(s *releasepkg.Spec) {
-			s.Clips[0].Open = func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("other bytes")), nil }
+			s.Clips[0].Open = func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("other bytes")), nil
+			}
 		}, releasepkg.ErrClipMismatch},
 		{"approval of another output", func(s *releasepkg.Spec) {
 			a := *s.Clips[0].Approval

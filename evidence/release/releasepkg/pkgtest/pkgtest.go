@@ -26,7 +26,9 @@ import (
 )
 
 // Key is the fixed test agency key.
-func Key() ed25519.PrivateKey { return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize)) }
+func Key() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, ed25519.SeedSize))
+}
 
 // Now is the fixed build time.
 var Now = time.Date(2026, 12, 7, 15, 4, 5, 0, time.UTC)
