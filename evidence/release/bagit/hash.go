@@ -75,27 +75,7 @@ func newMultiHasher(sizeHint int64, algs []string) *multiHasher {
 	return m
 }
 
-// Write copies p into free slots and hands them to the hashers; it never
-// fails.
-func (m *multiHasher) Write(p []byte) (int, error) {
-	total := len(p)
-	for len(p) > 0 {
-		s := &m.slots[m.next]
-		s.pending.Wait() // the slot's previous chunk is hashed
-		n := min(len(p), m.chunk)
-		s.buf = append(s.buf[:0], p[:n]...)
-		s.pending.Add(len(m.hashes))
-		for _, ch := range m.work {
-			ch <- m.next
-		}
-		m.next = (m.next + 1) % hashSlots
-		p = p[n:]
-	}
-	m.n += int64(total)
-	return total, nil
-}
-
-// ReadFrom reads r to its end straight into the slots (no extra copy) and
+// readFrom reads r to its end straight into the slots (no extra copy) and
 // also writes every byte to w when w is not nil. It returns the number of
 // bytes read.
 func (m *multiHasher) readFrom(r io.Reader, w io.Writer) (int64, error) {

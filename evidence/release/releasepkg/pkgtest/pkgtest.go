@@ -38,6 +38,9 @@ type Fixture struct {
 	Spec      releasepkg.Spec
 	ClipFiles []string // the rendered clips on disk
 	ClipBytes int64
+	// Excerpt and Events are the custody excerpt and release events that
+	// Build hands to releasepkg.Build (fresh readers each time).
+	Excerpt, Events []byte
 }
 
 // NewFixture writes clips of the given sizes (pseudo-random bytes) into
@@ -45,7 +48,6 @@ type Fixture struct {
 func NewFixture(dir string, key ed25519.PrivateKey, clipSizes ...int64) (*Fixture, error) {
 	f := &Fixture{}
 	releaseID := uuid.MustParse("7e1ea5e0-0000-4000-8000-000000000001")
-	var sources []chain.Event
 	var heads []chain.Event
 	var excerptEvents []chain.Event
 	for i, size := range clipSizes {
@@ -67,7 +69,6 @@ func NewFixture(dir string, key ed25519.PrivateKey, clipSizes ...int64) (*Fixtur
 		approved := chain.Event{EvidenceID: id, Seq: 3, Time: t0.Add(2 * time.Hour), Actor: "user:s.checker", Action: chain.ActionRedactionApproved,
 			Details: []byte(fmt.Sprintf(`{"output_sha256":%q,"spec_version":2}`, outSum)), PrevHash: created.Hash}
 		approved.Seal()
-		sources = append(sources, ingested)
 		excerptEvents = append(excerptEvents, ingested, created, approved)
 		heads = append(heads, approved)
 		render, _ := json.Marshal(map[string]any{
@@ -89,7 +90,6 @@ func NewFixture(dir string, key ed25519.PrivateKey, clipSizes ...int64) (*Fixtur
 			Exemptions: map[string][]string{"audio-1": {"b7(C)"}}, DefaultExemptions: []string{"b6"}, Approval: approval,
 		})
 	}
-	_ = sources
 	// One checkpoint over every source item's head.
 	leaves := make([]chain.Hash, len(heads))
 	for i, h := range heads {
@@ -149,8 +149,7 @@ func NewFixture(dir string, key ed25519.PrivateKey, clipSizes ...int64) (*Fixtur
 	}
 	f.Spec.Withheld = []releasepkg.WithheldItem{{EvidenceID: "5041ce00-0000-4000-8000-000000000099",
 		Description: "In-car recording, unit 12", Exemptions: []string{"b7(A)"}, Note: "part of an open investigation"}}
-	f.Spec.CustodyExcerpt = &excerpt
-	f.Spec.ReleaseEvents = &events
+	f.Excerpt, f.Events = excerpt.Bytes(), events.Bytes()
 	f.Spec.SigningKey = key
 	f.Spec.Now = Now
 	return f, nil
@@ -177,13 +176,15 @@ type randReader struct{ r *rand.ChaCha8 }
 
 func (r *randReader) Read(p []byte) (int, error) { return r.r.Read(p) }
 
-// Build writes the fixture's package to path.
+// Build writes the fixture's package to path (it may be called again).
 func (f *Fixture) Build(ctx context.Context, path string) (*releasepkg.Result, error) {
 	out, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	res, err := releasepkg.Build(ctx, out, f.Spec)
+	spec := f.Spec
+	spec.CustodyExcerpt, spec.ReleaseEvents = bytes.NewReader(f.Excerpt), bytes.NewReader(f.Events)
+	res, err := releasepkg.Build(ctx, out, spec)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
