@@ -34,7 +34,9 @@
 //
 // Verification (Verify) takes a ZIP or a directory and checks, in this
 // order, reporting every problem and naming the first exactly (file and
-// line): bagit.txt; the syntax of bag-info.txt and every manifest; every
+// line): the container (for a ZIP also its bookkeeping: local headers
+// agree with the central directory, no bytes outside entries, see
+// checkZipLayout); bagit.txt; the syntax of bag-info.txt and every manifest; every
 // payload manifest entry exists and matches, every payload file is listed
 // in every manifest; Payload-Oxum; every tag manifest entry; the
 // signature (with the embedded key, or a key the caller trusts). When one
