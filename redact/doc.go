@@ -52,5 +52,5 @@
 // filter graphs, MP4 writer); the only go-astiav plumbing here is avframe.go
 // (in-place plane access and av_frame_make_writable, which go-astiav v0.16
 // lacks). The CLI entry points used by `demsd redact` and `demsd detect`
-// live in redact/cli.
+// live in cmd/demsd/internal/redactcli.
 package redact

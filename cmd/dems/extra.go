@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	custodycli "github.com/opendems/opendems/evidence/custody/cli"
+	custodycli "github.com/opendems/opendems/cmd/dems/internal/custodycli"
 )
 
 // extraCommands are the offline verification commands.
