@@ -376,6 +376,9 @@ func (c Config) Validate() error {
 		bad("retention.purge_grace", "must not be negative, got %s", c.Retention.PurgeGrace)
 	}
 	positive("retention.sweep_every", c.Retention.SweepEvery)
+	if (c.Policy.ModelFile == "") != (c.Policy.PolicyFile == "") {
+		bad("policy.model_file", "set both policy.model_file and policy.policy_file, or neither")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -54,6 +54,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"idle over max", "server:\n  session_idle: 24h\n  session_max: 1h\n", nil, "server.session_idle"},
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
 		{"bad db url", "database:\n  url: mysql://x\n", nil, "database.url"},
+		{"policy model without policy", "policy:\n  model_file: /etc/m.conf\n", nil, "policy.model_file"},
 		{"unknown env", "", []string{"OPENDEMS_SERVER_LISTN=x"}, "OPENDEMS_SERVER_LISTN"},
 		{"bad env int", "", []string{"OPENDEMS_WORKERS_CONCURRENCY=many"}, "OPENDEMS_WORKERS_CONCURRENCY"},
 	}
@@ -92,5 +93,23 @@ func TestSecretNeverPrints(t *testing.T) {
 	c.Storage.S3.SecretKey = "hunter2"
 	if strings.Contains(strings.Join([]string{fmtSprint(c)}, ""), "hunter2") {
 		t.Fatal("secret leaked through fmt of Config")
+	}
+}
+
+func TestReadScheduleOnceFromFileOrDefault(t *testing.T) {
+	def, err := Policy{}.ReadSchedule()
+	if err != nil || len(def.Data) == 0 || def.Source != "configs/policy/retention.yaml" {
+		t.Fatalf("default schedule: %q %d bytes %v", def.Source, len(def.Data), err)
+	}
+	path := filepath.Join(t.TempDir(), "retention.yaml")
+	if err := os.WriteFile(path, []byte("x: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Policy{RetentionFile: path}.ReadSchedule()
+	if err != nil || f.Source != path || string(f.Data) != "x: 1\n" {
+		t.Fatalf("file schedule: %+v %v", f, err)
+	}
+	if _, err := (Policy{RetentionFile: path + ".missing"}).ReadSchedule(); err == nil || !strings.Contains(err.Error(), "policy.retention_file") {
+		t.Fatalf("missing file: %v", err)
 	}
 }

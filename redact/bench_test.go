@@ -147,7 +147,7 @@ func BenchmarkRender(b *testing.B) {
 			filter += ";"
 		}
 	}
-	spec.normalize()
+	spec.Normalize()
 	if err := spec.Validate(); err != nil {
 		b.Fatal(err)
 	}

@@ -46,11 +46,13 @@
 //   - NewPlan(spec).ApplyVideo / ApplyAudio apply a spec to one frame or one
 //     block of samples, for callers that decode themselves.
 //
-// The pure-Go parts (spec, validation, effects on *image.YCbCr, tracking,
-// report) need no FFmpeg; Render, Detect and Probe use go-astiav through the
+// The spec itself, its parsing and validation live in the pure-Go package
+// redact/spec (so the API and `dems` check specs without cgo); this package
+// keeps their names as aliases (spec_alias.go). The other pure-Go parts
+// (effects on *image.YCbCr, tracking, report) need no FFmpeg either; Render, Detect and Probe use go-astiav through the
 // transcode package's building blocks (input with interrupter, decoders,
 // filter graphs, MP4 writer); the only go-astiav plumbing here is avframe.go
 // (in-place plane access and av_frame_make_writable, which go-astiav v0.16
 // lacks). The CLI entry points used by `demsd redact` and `demsd detect`
-// live in redact/cli.
+// live in cmd/demsd/internal/redactcli.
 package redact

@@ -37,7 +37,7 @@ func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 		if !ok {
 			continue
 		}
-		applyEffect(img, b, r.Shape, effectParams{Effect: r.Effect}, &p.scratch)
+		applyEffect(img, Box(b), r.Shape, effectParams{Effect: r.Effect}, &p.scratch)
 		p.frames[r.ID]++
 	}
 	for _, f := range p.spec.FullFrameBlur {

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	custodycli "github.com/opendems/opendems/evidence/custody/cli"
+	custodycli "github.com/opendems/opendems/cmd/dems/internal/custodycli"
 	releasecli "github.com/opendems/opendems/evidence/release/cli"
 	"github.com/opendems/opendems/evidence/release/releasepkg"
 )

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opendems/opendems/cmd/demsd/internal/devcluster"
+	"github.com/opendems/opendems/cmd/demsd/internal/devseed"
 	"github.com/opendems/opendems/cmd/demsd/internal/server"
 	"github.com/opendems/opendems/configs"
 )
@@ -70,13 +71,14 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 			}
 			credPath := filepath.Join(varDir, "dev-credentials.json")
 			return serve(ctx, cfg, func(app *server.App) error {
-				creds, err := server.SeedDemo(ctx, app, credPath, cfg.Server.PublicURL)
+				seed := &devseed.App{Pool: app.Pool, Identity: app.Identity, Ingest: app.Ingest, Logger: app.Logger}
+				creds, err := devseed.SeedDemo(ctx, seed, credPath, cfg.Server.PublicURL)
 				if err != nil {
 					return err
 				}
 				// A few playable recordings per unit, ingested through the
 				// real upload path (only on an empty database).
-				if ids, err := server.SeedDemoMedia(ctx, app, filepath.Join(varDir, "seed")); err != nil {
+				if ids, err := devseed.SeedDemoMedia(ctx, seed, filepath.Join(varDir, "seed")); err != nil {
 					slog.Error("seeding demo recordings failed", "err", err)
 				} else if len(ids) > 0 {
 					slog.Info("seeded demo recordings", "count", len(ids))

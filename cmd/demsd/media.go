@@ -5,9 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	redactcli "github.com/opendems/opendems/cmd/demsd/internal/redactcli"
+	transcodecli "github.com/opendems/opendems/cmd/demsd/internal/transcodecli"
 	"github.com/opendems/opendems/redact"
-	redactcli "github.com/opendems/opendems/redact/cli"
-	transcodecli "github.com/opendems/opendems/transcode/cli"
 )
 
 // mediaCommands run the media pipeline from the command line: exactly the

@@ -15,7 +15,6 @@ import (
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 	"github.com/opendems/opendems/evidence/ingest/wire"
-	"github.com/opendems/opendems/evidence/jobs"
 	"github.com/opendems/opendems/storage"
 )
 
@@ -219,8 +218,10 @@ func (s *Service) commitItem(ctx context.Context, ss *session, obj storage.Objec
 			ev.Action = string(chain.ActionIngested)
 			ev.Details = map[string]any{"sha256": ss.SHA256.String(), "size": ss.Size, "filename": ss.Filename,
 				"session_id": ss.ID.String(), "backend": ss.Backend}
-			if _, err := s.cfg.Jobs.InsertTx(ctx, tx, jobs.TranscodeArgs{EvidenceID: id}, nil); err != nil {
-				return fmt.Errorf("enqueue transcode: %w", err)
+			if s.cfg.OnCommit != nil {
+				if err := s.cfg.OnCommit(ctx, tx, id); err != nil {
+					return fmt.Errorf("after commit: %w", err)
+				}
 			}
 		}
 		ev.EvidenceID = id

@@ -99,8 +99,11 @@
 //
 // # Wiring
 //
-// NewService takes the pool, the storage.Backend, an Enqueuer (a
-// *river.Client[pgx.Tx] satisfies it), a Custody appender, the receipt
-// signing key, limits and a clock. RegisterRoutes mounts the routes on a
-// router that already authenticates (it reads identity.FromContext).
+// NewService takes the pool, the storage.Backend, a CommitHook (run in
+// each new item's commit transaction; demsd enqueues the transcode job and
+// the retention computation there), a Custody appender, the receipt
+// signing key, limits and a clock. The package is pure Go: it names no job
+// kind and links no FFmpeg. Routes is its part of the API's route table
+// (RegisterRoutes mounts it on a router that already authenticates, for
+// tests and tools).
 package ingest

@@ -83,7 +83,7 @@ func newEnvChunk(t testing.TB, backend string, chunk int64) *env {
 		t.Fatalf("river client: %v", err)
 	}
 	e.cfg = ingest.Config{
-		Pool: e.db.Pool, Storage: e.store, Jobs: rc, ReceiptKey: e.key, ChunkSize: chunk,
+		Pool: e.db.Pool, Storage: e.store, OnCommit: enqueueTranscode(rc), ReceiptKey: e.key, ChunkSize: chunk,
 		Now: func() time.Time {
 			if p := e.now.Load(); p != nil {
 				return *p
@@ -241,3 +241,19 @@ func wireCode(err error) string {
 }
 
 var _ = pgx.ErrNoRows
+
+// transcodeArgs has the kind and JSON of demsd's transcode job, so the
+// job ingest's commit hook enqueues is visible here without linking FFmpeg.
+type transcodeArgs struct {
+	EvidenceID uuid.UUID `json:"evidence_id"`
+}
+
+func (transcodeArgs) Kind() string { return "transcode" }
+
+// enqueueTranscode is the commit hook demsd wires, reduced to the job.
+func enqueueTranscode(rc *river.Client[pgx.Tx]) ingest.CommitHook {
+	return func(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+		_, err := rc.InsertTx(ctx, tx, transcodeArgs{EvidenceID: id}, nil)
+		return err
+	}
+}

@@ -12,8 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
@@ -31,13 +29,12 @@ const DefaultChunkSize = 16 << 20
 // outage of days.
 const DefaultSessionMaxAge = 7 * 24 * time.Hour
 
-// Enqueuer inserts a job inside the caller's transaction, so the job exists
-// exactly when the item does. *river.Client[pgx.Tx] satisfies it.
-type Enqueuer interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
-
-var _ Enqueuer = (*river.Client[pgx.Tx])(nil)
+// CommitHook runs inside the commit transaction of every new item (not of
+// a duplicate upload), so the work it enqueues exists exactly when the
+// item does; an error aborts the commit. cmd/demsd wires it to enqueue
+// the transcode job and the item's retention computation (river InsertTx),
+// which keeps this package free of FFmpeg and of the job kinds.
+type CommitHook func(ctx context.Context, tx pgx.Tx, evidenceID uuid.UUID) error
 
 // CustodyEvent is an event ingest appends to an item's chain of custody.
 type CustodyEvent struct {
@@ -83,12 +80,14 @@ type Authorizer interface {
 	CanUpload(ctx context.Context, p identity.Principal) error
 }
 
-// Config wires a Service. Pool, Storage, Jobs and ReceiptKey are required;
+// Config wires a Service. Pool, Storage and ReceiptKey are required;
 // Custody nil means ChainCustody; zero limits take the defaults.
 type Config struct {
-	Pool       *pgxpool.Pool
-	Storage    storage.Backend
-	Jobs       Enqueuer
+	Pool    *pgxpool.Pool
+	Storage storage.Backend
+	// OnCommit runs in the transaction that commits each new item (nil:
+	// nothing more is enqueued).
+	OnCommit   CommitHook
 	Custody    Custody
 	ReceiptKey ed25519.PrivateKey
 	Authorizer Authorizer
@@ -116,8 +115,6 @@ func (c Config) Validate() error {
 		return errors.New("ingest config: Pool is required")
 	case c.Storage == nil:
 		return errors.New("ingest config: Storage is required")
-	case c.Jobs == nil:
-		return errors.New("ingest config: Jobs is required")
 	case len(c.ReceiptKey) != ed25519.PrivateKeySize:
 		return fmt.Errorf("ingest config: ReceiptKey: %d bytes, want an Ed25519 private key (%d)", len(c.ReceiptKey), ed25519.PrivateKeySize)
 	case c.ChunkSize != 0 && c.ChunkSize < storage.MinPartSize:

@@ -295,7 +295,7 @@ bandwidth: %s
 		t.Fatal(err)
 	}
 	rc, _ := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
-	svc, err := ingest.NewService(ingest.Config{Pool: db.Pool, Storage: store, Jobs: rc, ReceiptKey: key, ChunkSize: testChunk,
+	svc, err := ingest.NewService(ingest.Config{Pool: db.Pool, Storage: store, OnCommit: enqueueTranscode(rc), ReceiptKey: key, ChunkSize: testChunk,
 		Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	if err != nil {
 		t.Fatal(err)

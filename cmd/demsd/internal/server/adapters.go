@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
@@ -49,21 +49,19 @@ func adminAudit(a *App) gin.HandlerFunc {
 	})
 }
 
-// ingestJobs enqueues ingest's jobs and, with every new item's transcode
-// job, the computation of its retention, in the same transaction: a new
-// item gets its retain-until (and the matching storage lock) at once
-// instead of at the next daily sweep.
-type ingestJobs struct{ c *river.Client[pgx.Tx] }
-
-func (j ingestJobs) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
-	res, err := j.c.InsertTx(ctx, tx, args, opts)
-	if err != nil {
-		return res, err
-	}
-	if t, ok := args.(jobs.TranscodeArgs); ok {
-		if _, err := j.c.InsertTx(ctx, tx, retention.RecomputeArgs{EvidenceID: t.EvidenceID}, nil); err != nil {
-			return nil, err
+// ingestCommitted is ingest's commit hook: with every new item it enqueues
+// the transcode job and the computation of its retention, in the same
+// transaction, so an item never exists without its job and gets its
+// retain-until (and the matching storage lock) at once instead of at the
+// next daily sweep.
+func ingestCommitted(c *river.Client[pgx.Tx]) ingest.CommitHook {
+	return func(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+		if _, err := c.InsertTx(ctx, tx, jobs.TranscodeArgs{EvidenceID: id}, nil); err != nil {
+			return fmt.Errorf("enqueue transcode: %w", err)
 		}
+		if _, err := c.InsertTx(ctx, tx, retention.RecomputeArgs{EvidenceID: id}, nil); err != nil {
+			return fmt.Errorf("enqueue retention: %w", err)
+		}
+		return nil
 	}
-	return res, nil
 }

@@ -26,7 +26,7 @@ func TestDemsCLIAdministers(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	admin := creds.user("admin", "").APIToken
+	admin := credUser(creds, "admin", "").APIToken
 	if out, err := run(admin, nil, "unit", "create", "traffic", "--name", "Traffic", "--parent", "hq"); err != nil || !strings.Contains(out, "hq.traffic") {
 		t.Fatalf("unit create: %v %s", err, out)
 	}

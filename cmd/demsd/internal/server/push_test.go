@@ -55,7 +55,7 @@ func TestDockPushEndToEnd(t *testing.T) {
 		t.Fatalf("receipt = %+v", rec)
 	}
 
-	north := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	north := newCaller(t, srv.URL, credUser(creds, "supervisor", "north").APIToken)
 	st, item := north.do("GET", "/api/v1/evidence/"+rec.EvidenceID, "")
 	if st != 200 || item["sha256"] != rec.SHA256 || item["officer_id"] != "N1001" || item["unit"] != "north" {
 		t.Fatalf("item as seen by sgt.north: %d %v", st, item)
@@ -65,7 +65,7 @@ func TestDockPushEndToEnd(t *testing.T) {
 	if st != 200 || len(events) == 0 || events[0].(map[string]any)["action"] != "ingested" {
 		t.Fatalf("custody: %d %v", st, chain)
 	}
-	south := newCaller(t, srv.URL, creds.user("supervisor", "south").APIToken)
+	south := newCaller(t, srv.URL, credUser(creds, "supervisor", "south").APIToken)
 	st, missing := south.do("GET", "/api/v1/evidence/00000000-0000-0000-0000-000000000000", "")
 	st2, other := south.do("GET", "/api/v1/evidence/"+rec.EvidenceID, "")
 	if st2 != 404 || st != 404 || errCode(other) != errCode(missing) {

@@ -5,13 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"gopkg.in/yaml.v3"
 
 	policyconf "github.com/opendems/opendems/configs/policy"
 	"github.com/opendems/opendems/evidence/retention"
@@ -27,24 +25,7 @@ const purgeDueEvery = time.Hour
 // (an agency's access edits can never open destruction), the storage and
 // the access policy for the explain and case hold routes.
 func newRetention(a *App) (*retention.Service, error) {
-	data, source := policyconf.Retention(), policyconf.RetentionName
-	if p := a.Config.Policy.RetentionFile; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("retention schedule: %w", err)
-		}
-		data, source = b, p
-	}
-	sched, err := policy.ParseSchedule(data)
-	if err != nil {
-		return nil, fmt.Errorf("retention schedule %s: %w", source, err)
-	}
-	// The display copy (flags, descriptions); ParseSchedule already
-	// validated the same bytes strictly.
-	var cfg policy.ScheduleConfig
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("retention schedule %s: %w", source, err)
-	}
+	sched, cfg, data, source := a.schedule, a.scheduleConfig, a.scheduleFile.Data, a.scheduleFile.Source
 	purge, err := policy.NewPurge(policy.Files{ModelName: policyconf.PurgeModelName, Model: policyconf.PurgeModel(),
 		PolicyName: policyconf.PurgePolicyName, Policy: policyconf.PurgePolicy()}, sched)
 	if err != nil {
@@ -52,7 +33,7 @@ func newRetention(a *App) (*retention.Service, error) {
 	}
 	sum := sha256.Sum256(data)
 	rc := retention.Config{
-		Pool: a.Pool, Storage: a.Storage, Schedule: sched, Purge: purge, ScheduleConfig: &cfg,
+		Pool: a.Pool, Storage: a.Storage, Schedule: sched, Purge: purge, ScheduleConfig: cfg,
 		ScheduleVersion: hex.EncodeToString(sum[:]), ScheduleSource: source, PurgeGrace: a.Config.Retention.PurgeGrace,
 		Identity: a.Identity, Evidence: a.Evidence, Auditor: auditor{a}, Logger: a.Logger,
 	}

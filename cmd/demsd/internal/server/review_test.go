@@ -71,8 +71,8 @@ func newReviewEnv(t *testing.T) *reviewEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != len(demoRecordings) {
-		t.Fatalf("seeded %d recordings, want %d", len(ids), len(demoRecordings))
+	if len(ids) != demoRecordingCount {
+		t.Fatalf("seeded %d recordings, want %d", len(ids), demoRecordingCount)
 	}
 	e := &reviewEnv{app: app, srv: srv, creds: creds, items: ids, dir: dir}
 	for _, id := range ids {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"gopkg.in/yaml.v3"
 
 	"github.com/opendems/opendems/configs"
 	policyconf "github.com/opendems/opendems/configs/policy"
@@ -54,6 +54,11 @@ type App struct {
 	Logger   *slog.Logger
 
 	working bool // this process runs jobs
+
+	// The retention schedule, read and parsed once (loadSchedule).
+	schedule       *policy.Schedule
+	scheduleFile   configs.File
+	scheduleConfig *policy.ScheduleConfig
 }
 
 func (a *App) riverWorking() bool { return a.working }
@@ -100,10 +105,7 @@ func OpenStorage(ctx context.Context, c configs.Storage) (storage.Backend, error
 // embedded defaults.
 func LoadPolicy(c configs.Policy) (*policy.Access, error) {
 	var src policy.Source
-	if c.ModelFile != "" || c.PolicyFile != "" {
-		if c.ModelFile == "" || c.PolicyFile == "" {
-			return nil, &configs.FieldError{Field: "policy.model_file", Reason: "set both policy.model_file and policy.policy_file, or neither"}
-		}
+	if c.ModelFile != "" { // configs.Validate: both or neither
 		src = policy.FileSource{ModelPath: c.ModelFile, PolicyPath: c.PolicyFile}
 	} else {
 		src = policy.StaticSource{ModelName: "configs/policy/access_model.conf", Model: policyconf.AccessModel(), PolicyName: "configs/policy/access_policy.csv", Policy: policyconf.AccessPolicy()}
@@ -116,19 +118,7 @@ func LoadPolicy(c configs.Policy) (*policy.Access, error) {
 // retain-until (from its recording time and categories) is computed by the
 // retention service right after and only ever extends the lock, so no
 // original is stored unlocked while it waits for that.
-func initialLock(c configs.Policy) (time.Duration, error) {
-	data := policyconf.Retention()
-	if c.RetentionFile != "" {
-		b, err := os.ReadFile(c.RetentionFile)
-		if err != nil {
-			return 0, fmt.Errorf("retention schedule: %w", err)
-		}
-		data = b
-	}
-	sched, err := policy.ParseSchedule(data)
-	if err != nil {
-		return 0, fmt.Errorf("retention schedule: %w", err)
-	}
+func initialLock(sched *policy.Schedule) time.Duration {
 	now := time.Now()
 	var shortest time.Duration
 	for _, cp := range sched.Categories() {
@@ -140,7 +130,28 @@ func initialLock(c configs.Policy) (time.Duration, error) {
 			shortest = d
 		}
 	}
-	return shortest, nil
+	return shortest
+}
+
+// loadSchedule reads and parses the retention schedule once for the whole
+// process (configs.Policy.ReadSchedule).
+func (a *App) loadSchedule() error {
+	f, err := a.Config.Policy.ReadSchedule()
+	if err != nil {
+		return err
+	}
+	sched, err := policy.ParseSchedule(f.Data)
+	if err != nil {
+		return fmt.Errorf("retention schedule %s: %w", f.Source, err)
+	}
+	// The display copy (flags, descriptions); ParseSchedule already
+	// validated the same bytes strictly.
+	var cfg policy.ScheduleConfig
+	if err := yaml.Unmarshal(f.Data, &cfg); err != nil {
+		return fmt.Errorf("retention schedule %s: %w", f.Source, err)
+	}
+	a.schedule, a.scheduleFile, a.scheduleConfig = sched, f, &cfg
+	return nil
 }
 
 // Build connects everything. It fails (and releases what it opened) if any
@@ -177,6 +188,9 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if a.Access, err = LoadPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
+	if err = a.loadSchedule(); err != nil {
+		return nil, err
+	}
 	authz := Authorizer{Access: a.Access}
 	a.Identity = identity.NewStore(a.Pool)
 	a.Identity.Lockout = identity.Lockout{Attempts: cfg.Server.LockoutAttempts, Duration: cfg.Server.LockoutDuration}
@@ -190,12 +204,8 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if a.River, err = newRiver(a, workers); err != nil {
 		return nil, err
 	}
-	lock, err := initialLock(cfg.Policy)
-	if err != nil {
-		return nil, err
-	}
-	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: lock,
-		Pool: a.Pool, Storage: a.Storage, Jobs: ingestJobs{a.River}, Custody: ingestCustody{}, ReceiptKey: a.Key,
+	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: initialLock(a.schedule),
+		Pool: a.Pool, Storage: a.Storage, OnCommit: ingestCommitted(a.River), Custody: ingestCustody{}, ReceiptKey: a.Key,
 		Authorizer: authz, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
 	if err != nil {

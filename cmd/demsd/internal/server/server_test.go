@@ -50,7 +50,7 @@ func leadTestApp(t *testing.T) (*App, *httptest.Server, Credentials) {
 	return app, srv, creds
 }
 
-func (c Credentials) user(role, unit string) DemoUser {
+func credUser(c Credentials, role, unit string) DemoUser {
 	for _, u := range c.Users {
 		if u.Role == role && (unit == "" || u.Unit == unit) {
 			return u
@@ -138,8 +138,8 @@ func TestEveryRegisteredRouteIsDeclared(t *testing.T) {
 
 func TestAdministrationAndDockRevocation(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
-	officer := newCaller(t, srv.URL, creds.user("officer", "north").APIToken)
+	admin := newCaller(t, srv.URL, credUser(creds, "admin", "").APIToken)
+	officer := newCaller(t, srv.URL, credUser(creds, "officer", "north").APIToken)
 
 	if st, m := officer.do("GET", "/api/v1/users", ""); st != 403 || errCode(m) != "forbidden" {
 		t.Fatalf("officer listing users: %d %v", st, m)
@@ -184,7 +184,7 @@ func TestAdministrationAndDockRevocation(t *testing.T) {
 
 func TestWebSessionCSRFAndMFA(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	sgt := creds.user("supervisor", "north")
+	sgt := credUser(creds, "supervisor", "north")
 	c := newCaller(t, srv.URL, "")
 	if st, m := c.do("POST", "/api/v1/session", `{"username":"sgt.north","password":"wrong password!!"}`); st != 401 {
 		t.Fatalf("bad password: %d %v", st, m)
@@ -212,7 +212,7 @@ func TestWebSessionCSRFAndMFA(t *testing.T) {
 	}
 
 	// An administrator must enrol and pass a second factor on the web.
-	adm := creds.user("admin", "")
+	adm := credUser(creds, "admin", "")
 	a := newCaller(t, srv.URL, "")
 	st, m = a.do("POST", "/api/v1/session", `{"username":"admin","password":"`+adm.Password+`"}`)
 	if st != 200 || m["mfa_required"] != true {
@@ -270,7 +270,7 @@ func TestBadCredentialsAndLockout(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		c.do("POST", "/api/v1/session", `{"username":"officer.south","password":"not the password"}`)
 	}
-	pw := creds.user("officer", "south").Password
+	pw := credUser(creds, "officer", "south").Password
 	if st, m := c.do("POST", "/api/v1/session", `{"username":"officer.south","password":"`+pw+`"}`); st != 429 || errCode(m) != "locked" {
 		t.Fatalf("locked account: %d %v", st, m)
 	}
@@ -292,11 +292,11 @@ func TestAuditLogRecordsLogonsDenialsAndAdminActions(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
 	c := newCaller(t, srv.URL, "")
 	c.do("POST", "/api/v1/session", `{"username":"sgt.south","password":"definitely wrong"}`)
-	officer := newCaller(t, srv.URL, creds.user("officer", "north").APIToken)
+	officer := newCaller(t, srv.URL, credUser(creds, "officer", "north").APIToken)
 	officer.do("GET", "/api/v1/users", "")
-	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	admin := newCaller(t, srv.URL, credUser(creds, "admin", "").APIToken)
 	admin.do("GET", "/api/v1/units", "")
-	auditor := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	auditor := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
 	st, m := auditor.do("GET", "/api/v1/audit?limit=500", "")
 	if st != 200 {
 		t.Fatalf("audit read: %d %v", st, m)
@@ -314,7 +314,7 @@ func TestAuditLogRecordsLogonsDenialsAndAdminActions(t *testing.T) {
 
 func TestRoleChangeTakesEffectAndIsAudited(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	admin := newCaller(t, srv.URL, credUser(creds, "admin", "").APIToken)
 	_, m := admin.do("GET", "/api/v1/users", "")
 	var id string
 	for _, u := range m["users"].([]any) {
@@ -322,7 +322,7 @@ func TestRoleChangeTakesEffectAndIsAudited(t *testing.T) {
 			id = u.(map[string]any)["id"].(string)
 		}
 	}
-	officer := newCaller(t, srv.URL, creds.user("officer", "north").APIToken)
+	officer := newCaller(t, srv.URL, credUser(creds, "officer", "north").APIToken)
 	if st, _ := officer.do("GET", "/api/v1/custody/export?all=1", ""); st != 403 {
 		t.Fatalf("officer export: %d", st)
 	}
@@ -335,7 +335,7 @@ func TestRoleChangeTakesEffectAndIsAudited(t *testing.T) {
 	if st, _ := officer.do("GET", "/api/v1/custody/export?all=1", ""); st != 200 {
 		t.Fatalf("after becoming records, export: %d", st)
 	}
-	auditor := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	auditor := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
 	if _, m := auditor.do("GET", "/api/v1/audit?event_type=permission_changed", ""); !strings.Contains(fmt.Sprint(m), "officer") && !strings.Contains(fmt.Sprint(m), id) {
 		t.Fatalf("permission change not audited: %v", m)
 	}

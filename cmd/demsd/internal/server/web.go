@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/google/uuid"
-	"gopkg.in/yaml.v3"
 
-	policyconf "github.com/opendems/opendems/configs/policy"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
@@ -69,19 +65,8 @@ func (r retentionAdmin) Schedule() web.RetentionSchedule { return r.sched }
 
 // scheduleView describes the schedule file newRetention builds the
 // service from (the same file, read the same way), for display.
-func scheduleView(a *App, sched *policy.Schedule) (web.RetentionSchedule, error) {
-	data, source := policyconf.Retention(), policyconf.RetentionName
-	if p := a.Config.Policy.RetentionFile; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return web.RetentionSchedule{}, fmt.Errorf("retention schedule: %w", err)
-		}
-		data, source = b, p
-	}
-	var cfg policy.ScheduleConfig
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return web.RetentionSchedule{}, fmt.Errorf("retention schedule %s: %w", source, err)
-	}
+func scheduleView(a *App) web.RetentionSchedule {
+	sched, cfg, data, source := a.schedule, a.scheduleConfig, a.scheduleFile.Data, a.scheduleFile.Source
 	sum := sha256.Sum256(data)
 	out := web.RetentionSchedule{Source: source, Version: hex.EncodeToString(sum[:]), DefaultCategory: cfg.DefaultCategory,
 		SubjectRequest: cfg.SubjectRequest.Extend, PurgeGrace: a.Config.Retention.PurgeGrace}
@@ -99,7 +84,7 @@ func scheduleView(a *App, sched *policy.Schedule) (web.RetentionSchedule, error)
 	for _, f := range cfg.Flags {
 		out.Flags = append(out.Flags, web.RetentionPeriod{Name: f.Name, Keep: f.Extend, Description: f.Description})
 	}
-	return out, nil
+	return out
 }
 
 // ActiveHolds implements web.RetentionAdmin.
@@ -138,37 +123,17 @@ func (r retentionAdmin) CancelPurge(ctx context.Context, id uuid.UUID, actor, re
 	return r.s.CancelPurge(ctx, id, actor, reason)
 }
 
-// loadSchedule reads the configured retention schedule or the embedded one.
-func loadSchedule(path string) (*policy.Schedule, error) {
-	data := policyconf.Retention()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("retention schedule: %w", err)
-		}
-		data = b
-	}
-	return policy.ParseSchedule(data)
-}
-
 // registerHTTP mounts every package's part of the route table on the
 // API's enforcement point: the loaders first (item is the API's own, case
 // is review's), then the routes of ingest, custody, audit, review,
 // retention and the web UI. Retention owns holds and categories; review
 // keeps markers, tags, cases and the attention flag.
 func registerHTTP(a *App) error {
-	sched, err := loadSchedule(a.Config.Policy.RetentionFile)
-	if err != nil {
-		return err
-	}
 	keeper, err := newRetention(a)
 	if err != nil {
 		return err
 	}
-	view, err := scheduleView(a, sched)
-	if err != nil {
-		return err
-	}
+	sched, view := a.schedule, scheduleView(a)
 	rv := review.New(review.Deps{
 		Pool: a.Pool, Storage: a.Storage, Evidence: a.Evidence,
 		Retention: scheduleCategories{sched}, Auditor: auditor{a}, Keeper: retentionKeeper{keeper},

@@ -17,7 +17,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -75,7 +78,7 @@ func run(dbURL, endpoint, access, secret, bucket, listen, seedHex string, chunk 
 	if err != nil {
 		return err
 	}
-	svc, err := ingest.NewService(ingest.Config{Pool: pool, Storage: store, Jobs: rc,
+	svc, err := ingest.NewService(ingest.Config{Pool: pool, Storage: store, OnCommit: enqueueTranscode(rc),
 		ReceiptKey: ed25519.NewKeyFromSeed(seed), ChunkSize: chunk, Logger: logger})
 	if err != nil {
 		return err
@@ -99,4 +102,20 @@ func run(dbURL, endpoint, access, secret, bucket, listen, seedHex string, chunk 
 	}))
 	srv := &http.Server{Addr: listen, Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	return srv.ListenAndServe()
+}
+
+// transcodeArgs has the kind and JSON of demsd's transcode job, so the
+// job ingest's commit hook enqueues is visible here without linking FFmpeg.
+type transcodeArgs struct {
+	EvidenceID uuid.UUID `json:"evidence_id"`
+}
+
+func (transcodeArgs) Kind() string { return "transcode" }
+
+// enqueueTranscode is the commit hook demsd wires, reduced to the job.
+func enqueueTranscode(rc *river.Client[pgx.Tx]) ingest.CommitHook {
+	return func(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+		_, err := rc.InsertTx(ctx, tx, transcodeArgs{EvidenceID: id}, nil)
+		return err
+	}
 }

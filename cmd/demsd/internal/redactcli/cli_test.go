@@ -1,4 +1,4 @@
-package cli
+package redactcli
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func makeClip(t *testing.T, path string) {
 		}
 		t.Skip("ffmpeg CLI (test reference) not found")
 	}
-	face, _ := filepath.Abs("../testdata/face.jpg")
+	face, _ := filepath.Abs("../../../../redact/testdata/face.jpg")
 	out, err := exec.Command(ff, "-nostdin", "-v", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=2",
 		"-loop", "1", "-framerate", "10", "-i", face,

@@ -1,4 +1,4 @@
-package server
+package devseed
 
 import (
 	"bufio"
@@ -201,3 +201,6 @@ func IngestFile(ctx context.Context, a *App, p identity.Principal, path, filenam
 	}
 	return uuid.Parse(resp.EvidenceID)
 }
+
+// DemoRecordings is how many recordings SeedDemoMedia ingests.
+func DemoRecordings() int { return len(demoRecordings) }

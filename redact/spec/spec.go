@@ -1,4 +1,8 @@
-package redact
+// Package spec is the redaction spec (what to render from which source and
+// how each region and audio range is obscured), its parsing and
+// validation, in pure Go: the API, the records officers' floor and `dems`
+// read and check specs without linking FFmpeg. Package redact renders them.
+package spec
 
 import (
 	"bytes"
@@ -35,6 +39,9 @@ const (
 	defaultFill   = "#000000" // solid fill colour
 	defaultBlur   = 40        // strength, percent
 )
+
+// DefaultBlur is the blur strength (percent) of a region that names none.
+const DefaultBlur = defaultBlur
 
 // Spec is a versioned redaction spec: what to render from which source, and
 // how each region and audio range is obscured.
@@ -262,7 +269,7 @@ func Parse(data []byte) (*Spec, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &ValidationError{Problems: []FieldError{{Reason: "unexpected data after the spec object"}}}
 	}
-	s.normalize()
+	s.Normalize()
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -294,9 +301,10 @@ func jsonProblem(err error) FieldError {
 	return FieldError{Reason: strings.TrimPrefix(msg, "json: ")}
 }
 
-// normalize fills defaults that do not change what a valid spec means, so
-// that the report names every item and records the parameters used.
-func (s *Spec) normalize() {
+// Normalize fills defaults that do not change what a valid spec means, so
+// that the report names every item and records the parameters used (Parse
+// does it; a spec built in code calls it before Validate).
+func (s *Spec) Normalize() {
 	for i := range s.Regions {
 		r := &s.Regions[i]
 		if r.ID == "" {
@@ -594,7 +602,7 @@ func checkEffect(p *problems, field string, e Effect) {
 			p.add(field, "pixelate takes only block_size")
 		}
 	case EffectFill:
-		if _, err := parseColor(e.Color); err != nil {
+		if _, err := ParseColor(e.Color); err != nil {
 			p.add(field+".color", "%v", err)
 		}
 		if e.Strength != 0 || e.BlockSize != 0 {
@@ -628,18 +636,19 @@ func checkOrigin(p *problems, field string, o Origin, required bool) {
 	}
 }
 
-// rgb is a parsed "#rrggbb" colour.
-type rgb struct{ R, G, B uint8 }
+// RGB is a parsed "#rrggbb" colour.
+type RGB struct{ R, G, B uint8 }
 
-func parseColor(s string) (rgb, error) {
+// ParseColor reads a "#rrggbb" colour.
+func ParseColor(s string) (RGB, error) {
 	if len(s) != 7 || s[0] != '#' {
-		return rgb{}, fmt.Errorf("%q is not a #rrggbb colour", s)
+		return RGB{}, fmt.Errorf("%q is not a #rrggbb colour", s)
 	}
 	v, err := strconv.ParseUint(s[1:], 16, 32)
 	if err != nil {
-		return rgb{}, fmt.Errorf("%q is not a #rrggbb colour", s)
+		return RGB{}, fmt.Errorf("%q is not a #rrggbb colour", s)
 	}
-	return rgb{uint8(v >> 16), uint8(v >> 8), uint8(v)}, nil
+	return RGB{uint8(v >> 16), uint8(v >> 8), uint8(v)}, nil
 }
 
 // secs formats seconds with at least one and at most three decimals:

@@ -1,4 +1,4 @@
-package cli
+package custodycli
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package cli holds the command-line entry points of package redact, wired
+// Package redactcli holds the command-line entry points of package redact, wired
 // by cmd/demsd as `demsd redact --spec SPEC IN OUT` and `demsd detect IN`.
 // They run exactly the library code the request workflow worker runs; this
 // package only adds file reading, a progress bar and human-readable output.
@@ -6,7 +6,7 @@
 // Errors are returned (never printed and exited here) so main maps them to
 // exit codes: errors.Is(err, redact.ErrInvalidSpec) is a usage error,
 // errors.Is(err, transcode.ErrCorruptMedia) a bad input.
-package cli
+package redactcli
 
 import (
 	"context"

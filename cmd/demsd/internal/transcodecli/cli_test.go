@@ -1,4 +1,4 @@
-package cli_test
+package transcodecli_test
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/opendems/opendems/cmd/demsd/internal/transcodecli"
 	"github.com/opendems/opendems/transcode"
-	"github.com/opendems/opendems/transcode/cli"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +38,7 @@ func clip(t *testing.T) string {
 func TestProbeCommand(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := cli.ProbeCommand(context.Background(), &out, clip(t)); err != nil {
+	if err := transcodecli.ProbeCommand(context.Background(), &out, clip(t)); err != nil {
 		t.Fatal(err)
 	}
 	var r transcode.ProbeResult
@@ -48,7 +48,7 @@ func TestProbeCommand(t *testing.T) {
 	if !r.HasVideo || !r.HasAudio || len(r.Streams) != 2 || r.Streams[0].Width != 320 {
 		t.Errorf("probe result %+v", r)
 	}
-	if err := cli.ProbeCommand(context.Background(), &out, filepath.Join(t.TempDir(), "missing")); err == nil {
+	if err := transcodecli.ProbeCommand(context.Background(), &out, filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing file: no error")
 	}
 }
@@ -58,8 +58,8 @@ func TestProxyCommand(t *testing.T) {
 	in := clip(t)
 	out := filepath.Join(t.TempDir(), "p.mp4")
 	var stdout, stderr bytes.Buffer
-	err := cli.ProxyCommand(context.Background(), &stdout, &stderr, in, out,
-		cli.ProxyCommandOptions{Proxy: transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}})
+	err := transcodecli.ProxyCommand(context.Background(), &stdout, &stderr, in, out,
+		transcodecli.ProxyCommandOptions{Proxy: transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestProxyCommand(t *testing.T) {
 	if err != nil || r.Streams[0].Codec != "h264" {
 		t.Errorf("proxy output: %+v %v", r, err)
 	}
-	err = cli.ProxyCommand(context.Background(), &stdout, &stderr, in, out, cli.ProxyCommandOptions{Proxy: transcode.ProxyOptions{CRF: 99}})
+	err = transcodecli.ProxyCommand(context.Background(), &stdout, &stderr, in, out, transcodecli.ProxyCommandOptions{Proxy: transcode.ProxyOptions{CRF: 99}})
 	if !errors.Is(err, transcode.ErrInvalidOptions) {
 		t.Errorf("bad crf: %v", err)
 	}
@@ -86,13 +86,13 @@ func TestThumbnailsCommand(t *testing.T) {
 	dir := t.TempDir()
 	poster, sprite := filepath.Join(dir, "poster.jpg"), filepath.Join(dir, "sprite.jpg")
 	var stdout bytes.Buffer
-	err := cli.ThumbnailsCommand(context.Background(), &stdout, clip(t), cli.ThumbnailsCommandOptions{
+	err := transcodecli.ThumbnailsCommand(context.Background(), &stdout, clip(t), transcodecli.ThumbnailsCommandOptions{
 		PosterPath: poster, SpritePath: sprite, Sprite: transcode.SpriteOptions{Tiles: 4, Columns: 2},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res cli.ThumbnailsResult
+	var res transcodecli.ThumbnailsResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Poster == nil || res.Sprite == nil || len(res.Sprite.Tiles) != 4 {
 		t.Fatalf("stdout %q: %v", stdout.String(), err)
 	}
@@ -113,7 +113,7 @@ func TestThumbnailsCommand(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not media at all, not media at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := cli.ThumbnailsCommand(context.Background(), &stdout, garbage, cli.ThumbnailsCommandOptions{PosterPath: bad}); !errors.Is(err, transcode.ErrCorruptMedia) {
+	if err := transcodecli.ThumbnailsCommand(context.Background(), &stdout, garbage, transcodecli.ThumbnailsCommandOptions{PosterPath: bad}); !errors.Is(err, transcode.ErrCorruptMedia) {
 		t.Errorf("garbage: %v", err)
 	}
 	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
