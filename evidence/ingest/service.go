@@ -74,12 +74,6 @@ func (ChainCustody) AppendTx(ctx context.Context, tx pgx.Tx, ev CustodyEvent) er
 	return err
 }
 
-// Authorizer decides whether a principal may upload. Nil allows docks and
-// users (the policy package will take over this decision).
-type Authorizer interface {
-	CanUpload(ctx context.Context, p identity.Principal) error
-}
-
 // Config wires a Service. Pool, Storage and ReceiptKey are required;
 // Custody nil means ChainCustody; zero limits take the defaults.
 type Config struct {
@@ -90,7 +84,6 @@ type Config struct {
 	OnCommit   CommitHook
 	Custody    Custody
 	ReceiptKey ed25519.PrivateKey
-	Authorizer Authorizer
 
 	// ChunkSize is the fixed size of every chunk but the last (default
 	// DefaultChunkSize; at least storage.MinPartSize).

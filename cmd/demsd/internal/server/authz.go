@@ -11,8 +11,9 @@ import (
 	"github.com/opendems/opendems/policy"
 )
 
-// Authorizer adapts the casbin policy to the interfaces evidence packages
-// declare (api.Authorizer, ingest.Authorizer). A policy error is a deny:
+// Authorizer adapts the casbin policy to api.Authorizer, the interface of
+// the one enforcement point (evidence/api); nothing else reaches casbin's
+// access model. A policy error is a deny:
 // the system fails closed.
 type Authorizer struct {
 	Access *policy.Access
@@ -84,16 +85,4 @@ func (a Authorizer) ListScope(_ context.Context, p identity.Principal) evidence.
 		sc.OfficerIDs = []string{ls.OwnerBadge}
 	}
 	return sc
-}
-
-// CanUpload implements ingest.Authorizer.
-func (a Authorizer) CanUpload(_ context.Context, p identity.Principal) error {
-	d, err := a.Access.RouteDecision(Subject(p), policy.ActEvidenceUpload)
-	if err != nil {
-		return err
-	}
-	if !d.Allowed {
-		return errUploadDenied
-	}
-	return nil
 }

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 )
 
-var errUploadDenied = errors.New("upload not permitted by policy")
-
 // LoadOrCreateSigningKey reads the Ed25519 key that signs receipts and
 // custody checkpoints (PEM, PKCS#8), creating it (mode 0600) if absent.
 func LoadOrCreateSigningKey(path string) (ed25519.PrivateKey, error) {

@@ -206,7 +206,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	}
 	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: initialLock(a.schedule),
 		Pool: a.Pool, Storage: a.Storage, OnCommit: ingestCommitted(a.River), Custody: ingestCustody{}, ReceiptKey: a.Key,
-		Authorizer: authz, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
+		ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
 	if err != nil {
 		return nil, err
