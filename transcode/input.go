@@ -53,6 +53,12 @@ func OpenInput(ctx context.Context, c *Closer, path string) (*Input, error) {
 	if st.IsDir() {
 		return nil, mediaErr(op, path, ErrInvalidOptions, fmt.Errorf("is a directory: %w", fs.ErrInvalid))
 	}
+	if st.Mode().IsRegular() && st.Size() == 0 {
+		// FFmpeg's answer for an empty file ("Invalid data found when
+		// processing input") hides the plain cause: an upload or copy
+		// that wrote nothing.
+		return nil, mediaErr(op, path, ErrCorruptMedia, errors.New("not a media file (zero bytes)"))
+	}
 	fc := astiav.AllocFormatContext()
 	if fc == nil {
 		return nil, mediaErr(op, path, nil, errors.New("allocating format context failed"))

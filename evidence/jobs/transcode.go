@@ -67,6 +67,10 @@ type TranscodeWorker struct {
 	// Proxy tunes the encoder (threads, preset); zero means transcode's
 	// defaults.
 	Proxy transcode.ProxyOptions
+	// Sprite tunes the thumbnail sprite (tile width, columns, quality);
+	// the tile count always follows the duration. Zero means 10 columns
+	// of 160 px tiles.
+	Sprite transcode.SpriteOptions
 	// MinTimeout is the least time a job gets, however short the media;
 	// the timeout grows with the media's duration (see Timeout).
 	MinTimeout time.Duration
@@ -135,7 +139,7 @@ func (w *TranscodeWorker) Work(ctx context.Context, job *river.Job[TranscodeArgs
 		return river.JobCancel(err)
 	}
 	if permanent(err) {
-		w.fail(id, NoProxyPrefix+reason(err), log)
+		w.fail(id, NoProxyPrefix+Describe(err, ""), log)
 		return river.JobCancel(err)
 	}
 	if ctx.Err() != nil {
@@ -158,6 +162,7 @@ var errGone = errors.New("evidence item missing or purged")
 // permanent reports media errors that no retry can fix.
 func permanent(err error) bool {
 	return errors.Is(err, transcode.ErrCorruptMedia) || errors.Is(err, transcode.ErrNoMedia) ||
+		errors.Is(err, transcode.ErrNoVideo) || errors.Is(err, transcode.ErrInvalidOptions) ||
 		errors.Is(err, transcode.ErrUnsupportedCodec) || errors.Is(err, storage.ErrDigestMismatch) ||
 		errors.Is(err, storage.ErrNotFound)
 }
@@ -188,10 +193,11 @@ func (w *TranscodeWorker) logger() *slog.Logger {
 }
 
 type itemRow struct {
-	sha    storage.Digest
-	size   int64
-	state  string
-	hasRec bool
+	sha      storage.Digest
+	size     int64
+	state    string
+	hasRec   bool
+	filename string
 }
 
 func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs], log *slog.Logger) error {
@@ -202,7 +208,7 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 			proxy_error = '', proxy_updated_at = now(),
 			state = CASE WHEN state = 'ingested' THEN 'processing' ELSE state END
 		WHERE id = $1 AND state NOT IN ('purge_scheduled', 'purged')
-		RETURNING sha256, size, state, recorded_at IS NOT NULL`, id, ProxyProcessing, job.Attempt).Scan(&sum, &it.size, &it.state, &it.hasRec)
+		RETURNING sha256, size, state, recorded_at IS NOT NULL, filename`, id, ProxyProcessing, job.Attempt).Scan(&sum, &it.size, &it.state, &it.hasRec, &it.filename)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("transcode %s: %w", id, errGone)
 	}
@@ -230,7 +236,7 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	// 2. Probe, stored on the item.
 	probe, err := transcode.Probe(ctx, src)
 	if err != nil {
-		return fmt.Errorf("transcode %s: %w", id, err)
+		return &describedError{msg: Describe(err, it.filename), err: err}
 	}
 	pj, err := json.Marshal(probe)
 	if err != nil {
@@ -241,45 +247,99 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		return fmt.Errorf("transcode %s: store probe: %w", id, err)
 	}
 
-	// 3. Proxy: 5..90 %.
-	out := filepath.Join(dir, "proxy.mp4")
-	contentType := "video/mp4"
-	if !probe.HasVideo {
-		out = filepath.Join(dir, "proxy.m4a")
-		contentType = "audio/mp4"
-	}
-	res, err := transcode.Proxy(ctx, src, out, w.Proxy, func(p transcode.Progress) {
-		pr.set(ctx, 5+p.Percent*0.85, false)
-	})
+	// 3. Proxy, poster and sprite in one decoding pass: 5..95 %. Each
+	// output succeeds or fails on its own; outputs made by an earlier
+	// attempt are not made again (retries are per output).
+	want, err := w.outputsToMake(ctx, id, probe.HasVideo, job.Args.Outputs)
 	if err != nil {
 		return fmt.Errorf("transcode %s: %w", id, err)
 	}
-	details := map[string]any{"content_type": contentType, "proxy": res}
-	if err := w.storeFile(ctx, id, it.sha, KindProxy, out, contentType, details); err != nil {
-		return fmt.Errorf("transcode %s: store proxy: %w", id, err)
+	opts := transcode.ProcessOptions{
+		Proxy: w.Proxy, Duration: probe.Duration, DurationSource: probe.DurationSource,
+		Progress: func(p transcode.Progress) { pr.set(ctx, 5+p.Percent*0.9, false) },
 	}
-	pr.set(ctx, 90, true)
+	proxyPath := filepath.Join(dir, "proxy.mp4")
+	contentType := "video/mp4"
+	if !probe.HasVideo {
+		proxyPath = filepath.Join(dir, "proxy.m4a")
+		contentType = "audio/mp4"
+	}
+	if want[KindProxy] {
+		opts.ProxyPath = proxyPath
+	}
+	if want[KindPoster] {
+		opts.Poster = &transcode.PosterOptions{Threads: w.Proxy.Threads}
+	}
+	if want[KindSprite] {
+		sp := w.Sprite
+		sp.Tiles, sp.Threads = spriteTiles(probe.Duration), w.Proxy.Threads
+		if sp.Columns == 0 {
+			sp.Columns = 10
+		}
+		if sp.TileWidth == 0 {
+			sp.TileWidth = 160
+		}
+		opts.Sprite = &sp
+	}
+	for kind := range want {
+		w.setOutput(ctx, id, kind, OutputState{Status: OutputProcessing, Attempts: job.Attempt})
+	}
+	res, _ := transcode.Process(ctx, src, opts)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("transcode %s: %w", id, err)
+	}
+	pr.set(ctx, 95, true)
 
-	// 4. Poster and sprite (video only): 90..100 %.
-	if probe.HasVideo {
-		var buf bytes.Buffer
-		poster, err := transcode.Poster(ctx, src, &buf, transcode.PosterOptions{})
-		if err != nil {
-			return fmt.Errorf("transcode %s: %w", id, err)
+	// 4. Store each output that was made; record each failure with its
+	// reason. A storage or database failure leaves the output to retry.
+	name := it.filename
+	var retry []error
+	outcome := func(kind string, made error, store func() error) {
+		st := OutputState{Status: OutputReady, Attempts: job.Attempt}
+		err := made
+		if err == nil {
+			if err = store(); err != nil {
+				err = fmt.Errorf("%s: store: %w", kind, err)
+			}
 		}
-		if err := w.storeBytes(ctx, id, it.sha, KindPoster, buf.Bytes(), "image/jpeg", map[string]any{"content_type": "image/jpeg", "poster": poster}); err != nil {
-			return fmt.Errorf("transcode %s: store poster: %w", id, err)
+		switch {
+		case err == nil:
+		case permanent(err):
+			st.Status, st.Error = OutputFailed, Describe(err, name)
+			log.Warn("transcode: output failed", "output", kind, "reason", st.Error)
+		default:
+			st.Status, st.Error = OutputPending, Describe(err, name)
+			retry = append(retry, err)
+			log.Warn("transcode: output failed; will retry", "output", kind, "err", err)
 		}
-		pr.set(ctx, 95, true)
-		buf.Reset()
-		tiles := spriteTiles(probe.Duration)
-		sprite, err := transcode.Sprite(ctx, src, &buf, transcode.SpriteOptions{Tiles: tiles, Columns: 10, TileWidth: 160})
-		if err != nil {
-			return fmt.Errorf("transcode %s: %w", id, err)
-		}
-		if err := w.storeBytes(ctx, id, it.sha, KindSprite, buf.Bytes(), "image/jpeg", map[string]any{"content_type": "image/jpeg", "sprite": sprite}); err != nil {
-			return fmt.Errorf("transcode %s: store sprite: %w", id, err)
-		}
+		w.setOutput(ctx, id, kind, st)
+	}
+	if want[KindProxy] {
+		outcome(KindProxy, res.ProxyErr, func() error {
+			details := map[string]any{"content_type": contentType, "proxy": res.Proxy}
+			if err := w.storeFile(ctx, id, it.sha, KindProxy, proxyPath, contentType, details); err != nil {
+				return err
+			}
+			return w.recordCompleteness(ctx, id, res.Proxy.Completeness, log)
+		})
+	}
+	if want[KindPoster] {
+		outcome(KindPoster, res.PosterErr, func() error {
+			return w.storeBytes(ctx, id, it.sha, KindPoster, res.PosterJPEG, "image/jpeg", map[string]any{"content_type": "image/jpeg", "poster": res.Poster})
+		})
+	}
+	if want[KindSprite] {
+		outcome(KindSprite, res.SpriteErr, func() error {
+			return w.storeBytes(ctx, id, it.sha, KindSprite, res.SpriteJPEG, "image/jpeg", map[string]any{"content_type": "image/jpeg", "sprite": res.Sprite})
+		})
+	}
+	if len(retry) > 0 {
+		return fmt.Errorf("transcode %s: %w", id, errors.Join(retry...))
+	}
+	if want[KindProxy] && res.ProxyErr != nil {
+		// No playable proxy and no retry can make one; the thumbnails that
+		// could be made are kept.
+		return &describedError{msg: Describe(res.ProxyErr, name), err: res.ProxyErr}
 	}
 
 	if _, err := w.Pool.Exec(ctx, `UPDATE evidence_items SET proxy_status = $2, proxy_progress = 100, proxy_error = '',
@@ -288,7 +348,7 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		WHERE id = $1`, id, ProxyReady); err != nil {
 		return fmt.Errorf("transcode %s: finish: %w", id, err)
 	}
-	log.Info("transcode finished", "duration", res.Duration, "width", res.Width, "height", res.Height)
+	log.Info("transcode finished", "duration", res.Duration, "duration_source", res.DurationSource)
 	return nil
 }
 
