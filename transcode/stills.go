@@ -180,10 +180,10 @@ type spriteTaker struct {
 	last     *astiav.Frame
 	lastT    float64
 	frameDur float64
-	scaler  stillScaler
-	res     *SpriteResult
-	sheet   *image.RGBA
-	err     error
+	scaler   stillScaler
+	res      *SpriteResult
+	sheet    *image.RGBA
+	err      error
 }
 
 func (sp *spriteTaker) done() bool { return sp.err != nil || sp.next >= len(sp.targets) }
