@@ -72,6 +72,7 @@ func OpenInput(ctx context.Context, c *Closer, path string) (*Input, error) {
 	stop := context.AfterFunc(ctx, in.interrupter.Interrupt)
 	c.Add(func() { stop() })
 
+	registerLog(ctx, c, fc)
 	if err := fc.OpenInput(path, nil, nil); err != nil {
 		return nil, in.classify(op, err)
 	}

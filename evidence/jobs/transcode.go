@@ -81,6 +81,9 @@ type TranscodeWorker struct {
 	MaxTimeout time.Duration
 	// Logger receives progress and failures (nil: slog.Default()).
 	Logger *slog.Logger
+	// FFmpegLog, when set (the router main installed), tags FFmpeg's own
+	// log lines of each job with the item and job ids.
+	FFmpegLog *transcode.FFmpegLog
 }
 
 // Timeout sizes the job's deadline to the media: probe results from an
@@ -130,6 +133,9 @@ func TranscodeTimeout(durationSeconds float64, min time.Duration) time.Duration 
 func (w *TranscodeWorker) Work(ctx context.Context, job *river.Job[TranscodeArgs]) error {
 	id := job.Args.EvidenceID
 	log := w.logger().With("evidence_id", id, "job_id", job.ID, "attempt", job.Attempt)
+	if w.FFmpegLog != nil {
+		ctx = w.FFmpegLog.WithJob(ctx, "evidence_id", id, "job_id", job.ID)
+	}
 	err := w.work(ctx, job, log)
 	if err == nil {
 		return nil
