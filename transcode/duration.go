@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 
 	"github.com/asticode/go-astiav"
 )
@@ -34,8 +35,15 @@ const (
 // packet by packet without decoding, through a second demuxer at path, so
 // in itself is not moved.
 func MediaDuration(ctx context.Context, in *Input) (float64, string, error) {
-	if d := in.Duration(); d > 0 {
+	if d := in.declaredDuration(); d > 0 {
 		return d, DurationFromContainer, nil
+	}
+	if in.derived != nil {
+		return in.derived.seconds, in.derived.source, nil
+	}
+	// Only a regular file can be read twice (a FIFO would block).
+	if st, err := os.Stat(in.Path); err != nil || !st.Mode().IsRegular() {
+		return 0, DurationUnknown, nil
 	}
 	c := NewCloser()
 	defer c.Close()
@@ -43,7 +51,11 @@ func MediaDuration(ctx context.Context, in *Input) (float64, string, error) {
 	if err != nil {
 		return 0, DurationUnknown, err
 	}
-	return scanDuration(scan)
+	secs, source, err := scanDuration(scan)
+	if err == nil {
+		in.derived = &derivedDuration{seconds: secs, source: source}
+	}
+	return secs, source, err
 }
 
 // scanDuration reads every packet of in and derives the duration of its

@@ -32,6 +32,13 @@ type Input struct {
 
 	ctx         context.Context //nolint:containedctx // only to translate AVERROR_EXIT into ctx.Err()
 	interrupter astiav.IOInterrupter
+	// derived caches a duration MediaDuration had to derive.
+	derived *derivedDuration
+}
+
+type derivedDuration struct {
+	seconds float64
+	source  string
 }
 
 // OpenInput opens path for demuxing, reads stream information and selects the
@@ -144,8 +151,18 @@ func (in *Input) ReadPacket(pkt *astiav.Packet) error {
 	return in.classify("read packet", err)
 }
 
-// Duration is the container duration in seconds (0 when unknown).
+// Duration is the input's duration in seconds: what the container
+// declares or, when it declares none (raw elementary streams), what the
+// stream gives (see MediaDuration, which also says how it was derived);
+// 0 when nothing does. The first call on such an input reads the file once
+// more, packet by packet, through a second demuxer; the result is kept.
 func (in *Input) Duration() float64 {
+	d, _, _ := MediaDuration(in.ctx, in)
+	return d
+}
+
+// declaredDuration is the container's duration in seconds (0 when none).
+func (in *Input) declaredDuration() float64 {
 	d := in.FormatContext.Duration()
 	if d <= 0 || d == astiav.NoPtsValue {
 		return 0
