@@ -322,11 +322,13 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	}
 	if want[KindProxy] {
 		outcome(KindProxy, res.ProxyErr, func() error {
-			details := map[string]any{"content_type": contentType, "proxy": res.Proxy}
-			if err := w.storeFile(ctx, id, it.sha, KindProxy, proxyPath, contentType, details); err != nil {
+			// Completeness first: once the proxy is stored a retry skips
+			// it, and the partial mark must not be lost with it.
+			if err := w.recordCompleteness(ctx, id, res.Proxy.Completeness, log); err != nil {
 				return err
 			}
-			return w.recordCompleteness(ctx, id, res.Proxy.Completeness, log)
+			details := map[string]any{"content_type": contentType, "proxy": res.Proxy}
+			return w.storeFile(ctx, id, it.sha, KindProxy, proxyPath, contentType, details)
 		})
 	}
 	if want[KindPoster] {
