@@ -62,6 +62,22 @@ var cctvFiles = []cctvFile{
 			t.Fatal(err)
 		}
 	}},
+	// Matroska written to a pipe (as some NVRs stream it): no duration in
+	// the header, so it is taken from the packets' timestamps.
+	{name: "piped.mkv", duration: 4, source: transcode.DurationFromTimestamps, make: func(t *testing.T, p string) {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := exec.Command("ffmpeg", append(append([]string{"-hide_banner", "-loglevel", "error", "-y"}, cctvSrc...),
+			append(x264("matroska"), "pipe:1")...)...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = f, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, stderr.String())
+		}
+	}},
 	// One frame: a duration of a single frame, no more.
 	{name: "oneframe.h264", duration: 0.08, source: transcode.DurationFromFrameCount, make: func(t *testing.T, p string) {
 		ffmpeg(t, append(append([]string{}, cctvSrc...), append([]string{"-frames:v", "1"}, append(x264("h264"), p)...)...)...)
