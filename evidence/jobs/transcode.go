@@ -144,6 +144,17 @@ func (w *TranscodeWorker) Work(ctx context.Context, job *river.Job[TranscodeArgs
 		log.Warn("transcode: item no longer needs a proxy", "err", err)
 		return river.JobCancel(err)
 	}
+	var pending *outputsPendingError
+	if errors.As(err, &pending) {
+		if job.Attempt >= job.MaxAttempts {
+			for _, kind := range pending.kinds {
+				w.setOutput(ctx, id, kind, OutputState{Status: OutputFailed, Attempts: job.Attempt,
+					Error: fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, pending.err)})
+			}
+		}
+		log.Warn("transcode: thumbnails not stored; river will retry them", "outputs", pending.kinds, "err", err)
+		return err
+	}
 	if permanent(err) {
 		w.fail(id, NoProxyPrefix+Describe(err, ""), log)
 		return river.JobCancel(err)
@@ -300,6 +311,9 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	// reason. A storage or database failure leaves the output to retry.
 	name := it.filename
 	var retry []error
+	var pending []string
+	// The proxy is ready when an earlier attempt stored it or this one did.
+	proxyReady := !want[KindProxy]
 	outcome := func(kind string, made error, store func() error) {
 		st := OutputState{Status: OutputReady, Attempts: job.Attempt}
 		err := made
@@ -310,12 +324,14 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		}
 		switch {
 		case err == nil:
+			proxyReady = proxyReady || kind == KindProxy
 		case permanent(err):
 			st.Status, st.Error = OutputFailed, Describe(err, name)
 			log.Warn("transcode: output failed", "output", kind, "reason", st.Error)
 		default:
 			st.Status, st.Error = OutputPending, Describe(err, name)
 			retry = append(retry, err)
+			pending = append(pending, kind)
 			log.Warn("transcode: output failed; will retry", "output", kind, "err", err)
 		}
 		w.setOutput(ctx, id, kind, st)
@@ -342,23 +358,50 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		})
 	}
 	if len(retry) > 0 {
-		return fmt.Errorf("transcode %s: %w", id, errors.Join(retry...))
+		err := fmt.Errorf("transcode %s: %w", id, errors.Join(retry...))
+		if !proxyReady {
+			return err
+		}
+		// The recording is playable now; only thumbnails wait for the
+		// retry, which makes just them.
+		if ferr := w.markReady(ctx, id); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return &outputsPendingError{kinds: pending, err: err}
 	}
 	if want[KindProxy] && res.ProxyErr != nil {
 		// No playable proxy and no retry can make one; the thumbnails that
 		// could be made are kept.
 		return &describedError{msg: Describe(res.ProxyErr, name), err: res.ProxyErr}
 	}
+	if err := w.markReady(ctx, id); err != nil {
+		return err
+	}
+	log.Info("transcode finished", "duration", res.Duration, "duration_source", res.DurationSource)
+	return nil
+}
 
+// markReady records that the item's proxy is ready and the item playable.
+func (w *TranscodeWorker) markReady(ctx context.Context, id uuid.UUID) error {
 	if _, err := w.Pool.Exec(ctx, `UPDATE evidence_items SET proxy_status = $2, proxy_progress = 100, proxy_error = '',
 			proxy_updated_at = now(), updated_at = now(),
 			state = CASE WHEN state IN ('ingested', 'processing') THEN 'ready' ELSE state END
 		WHERE id = $1`, id, ProxyReady); err != nil {
 		return fmt.Errorf("transcode %s: finish: %w", id, err)
 	}
-	log.Info("transcode finished", "duration", res.Duration, "duration_source", res.DurationSource)
 	return nil
 }
+
+// outputsPendingError: the proxy is ready, some thumbnails failed for a
+// reason a retry may fix (storage, database). The item keeps its ready
+// proxy status; river retries the job, which makes only those outputs.
+type outputsPendingError struct {
+	kinds []string
+	err   error
+}
+
+func (e *outputsPendingError) Error() string { return e.err.Error() }
+func (e *outputsPendingError) Unwrap() error { return e.err }
 
 // spriteTiles picks one tile every few seconds: enough to find a moment on
 // the timeline, bounded so long recordings keep a small sprite.

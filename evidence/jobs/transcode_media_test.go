@@ -302,3 +302,73 @@ func TestTranscodeJobZeroBytes(t *testing.T) {
 		t.Fatalf("proxy %s %q, want %q", status, msg, want)
 	}
 }
+
+// flakyStore is the real file store with thumbnail writes failing while
+// fail is set: a storage outage that hits the thumbnails after the proxy
+// was stored.
+type flakyStore struct {
+	storage.Store
+	fail bool
+}
+
+func (s *flakyStore) Put(ctx context.Context, ref storage.Ref, size int64, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
+	if s.fail && opts.ContentType == "image/jpeg" {
+		return storage.Object{}, errors.New("storage unavailable (injected)")
+	}
+	return s.Store.Put(ctx, ref, size, r, opts)
+}
+
+// TestTranscodeJobRetriesOnlyMissingOutputs: when storing the thumbnails
+// fails, the item is still playable (proxy ready), the job is retried, and
+// the retry makes only the thumbnails; after the last attempt they are
+// marked failed with the reason.
+func TestTranscodeJobRetriesOnlyMissingOutputs(t *testing.T) {
+	t.Parallel()
+	b := newJobBundle(t)
+	flaky := &flakyStore{Store: b.store, fail: true}
+	b.w.Storage = flaky
+	path := filepath.Join(b.dir, "cam.h264")
+	ffmpegCLI(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=12.5:duration=3",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "h264", path)
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := b.ingest(t, "cam.h264", content)
+	err = b.run(t, id, 1)
+	var cancel *river.JobCancelError
+	if err == nil || errors.As(err, &cancel) {
+		t.Fatalf("attempt 1: %v, want an error river retries", err)
+	}
+	status, _, m := b.item(t, id)
+	if status != ProxyReady || m.Outputs[KindProxy].Status != OutputReady ||
+		m.Outputs[KindPoster].Status != OutputPending || !strings.Contains(m.Outputs[KindSprite].Error, "storage unavailable") {
+		t.Fatalf("after attempt 1: proxy %s, outputs %+v", status, m.Outputs)
+	}
+	first := b.derivatives(t, id)
+	if len(first) != 1 || first[KindProxy] == "" {
+		t.Fatalf("derivatives after attempt 1: %v", first)
+	}
+
+	flaky.fail = false
+	if err := b.run(t, id, 2); err != nil {
+		t.Fatal(err)
+	}
+	status, _, m = b.item(t, id)
+	after := b.derivatives(t, id)
+	if status != ProxyReady || len(after) != 3 || after[KindProxy] != first[KindProxy] ||
+		m.Outputs[KindPoster].Status != OutputReady || m.Outputs[KindPoster].Attempts != 2 || m.Outputs[KindProxy].Attempts != 1 {
+		t.Fatalf("after attempt 2: proxy %s, outputs %+v, derivatives %v", status, m.Outputs, after)
+	}
+
+	// A storage outage through the last attempt: the outputs say so.
+	id2, _ := b.ingest(t, "cam2.h264", append(content, 0, 0, 0, 1, 9, 16))
+	flaky.fail = true
+	if err := b.run(t, id2, TranscodeMaxAttempts); err == nil {
+		t.Fatal("no error")
+	}
+	status, _, m = b.item(t, id2)
+	if status != ProxyReady || m.Outputs[KindSprite].Status != OutputFailed || !strings.HasPrefix(m.Outputs[KindSprite].Error, "gave up after 5 attempts") {
+		t.Fatalf("last attempt: proxy %s, outputs %+v", status, m.Outputs)
+	}
+}
