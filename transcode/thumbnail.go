@@ -250,7 +250,6 @@ type grabber struct {
 	duration      float64
 	startTS       int64 // file start, in the video stream time base
 	threads       int
-	reopened      bool
 }
 
 func newGrabber(ctx context.Context, c *Closer, path string, maxShort, maxLong, threads int) (*grabber, error) {
@@ -316,7 +315,6 @@ func (g *grabber) reopen() error {
 		return mediaErr("open video", g.path, ErrNoVideo, nil)
 	}
 	g.in = in
-	g.reopened = true
 	g.setStart()
 	return nil
 }
