@@ -45,6 +45,7 @@ func NewDecoder(c *Closer, in *Input, s *astiav.Stream, threads int) (*Decoder, 
 		return nil, mediaErr(op, in.Path, nil, errors.New("allocating codec context failed"))
 	}
 	c.Add(cc.Free)
+	registerLog(in.ctx, c, cc)
 	if err := cp.ToCodecContext(cc); err != nil {
 		return nil, mediaErr(op, in.Path, ErrCorruptMedia, err)
 	}

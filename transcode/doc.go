@@ -16,6 +16,17 @@
 //     audio-only inputs give an AAC-only MP4 (m4a).
 //   - Poster / Sprite (thumbnails): one JPEG poster frame, and a JPEG
 //     sprite of N evenly spaced tiles with each tile's geometry and time.
+//     They seek; inputs without timestamps (raw .h264/.265 elementary
+//     streams) and seeks that land nowhere (some MPEG-TS) are decoded from
+//     the start instead. Tiles past the end of what decodes are left out.
+//   - Process(ctx, in, ProcessOptions): proxy, poster and sprite from one
+//     decode (frames fanned out to the encoder and two small scalers), each
+//     output with its own result and error: a thumbnail failure never
+//     loses the proxy. The proxy pass compares the decoded length with the
+//     declared one (Completeness.Partial: a file cut short).
+//   - MediaDuration: the container's duration or, for raw elementary
+//     streams, one derived from the stream (frame count at the stream's
+//     rate), labelled with how it was derived (ProbeResult.DurationSource).
 //
 // # Building blocks (used by package redact; API kept stable)
 //
@@ -74,10 +85,13 @@
 //
 // # Logging
 //
-// FFmpeg logs to stderr through a process-wide setting; this package does
-// not change it (no package-level state). cmd/demsd should call
-// astiav.SetLogLevel(astiav.LogLevelError) (or route astiav.SetLogCallback
-// into slog) once at start-up.
+// FFmpeg logs through one process-wide callback; this package does not
+// install it by itself (no package-level state). The program installs an
+// FFmpegLog once (cmd/demsd does), which sends FFmpeg's lines to slog at
+// debug level; a job's context made with FFmpegLog.WithJob tags the lines
+// of every FFmpeg object opened under it (demuxer, decoders, encoders) with
+// the job's attributes, such as the evidence item id. Users see this
+// package's errors: one per failure, naming the step and the file.
 //
 // # Memory
 //

@@ -100,16 +100,19 @@ func CreateMP4(ctx context.Context, c *Closer, path string, video *VideoEncoderO
 		return nil, mediaErr(op, path, nil, fmt.Errorf("allocating output context: %w", err))
 	}
 	c.Add(fc.Free)
+	registerLog(ctx, c, fc)
 	w := &MP4Writer{path: path, fc: fc}
 	if video != nil {
 		if w.video, err = w.addVideo(c, *video); err != nil {
 			return nil, err
 		}
+		registerLog(ctx, c, w.video.cc)
 	}
 	if audio != nil {
 		if w.audio, err = w.addAudio(c, *audio); err != nil {
 			return nil, err
 		}
+		registerLog(ctx, c, w.audio.cc)
 	}
 	ioc, err := astiav.OpenIOContext(path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 	if err != nil {

@@ -32,6 +32,13 @@ type Input struct {
 
 	ctx         context.Context //nolint:containedctx // only to translate AVERROR_EXIT into ctx.Err()
 	interrupter astiav.IOInterrupter
+	// derived caches a duration MediaDuration had to derive.
+	derived *derivedDuration
+}
+
+type derivedDuration struct {
+	seconds float64
+	source  string
 }
 
 // OpenInput opens path for demuxing, reads stream information and selects the
@@ -53,6 +60,12 @@ func OpenInput(ctx context.Context, c *Closer, path string) (*Input, error) {
 	if st.IsDir() {
 		return nil, mediaErr(op, path, ErrInvalidOptions, fmt.Errorf("is a directory: %w", fs.ErrInvalid))
 	}
+	if st.Mode().IsRegular() && st.Size() == 0 {
+		// FFmpeg's answer for an empty file ("Invalid data found when
+		// processing input") hides the plain cause: an upload or copy
+		// that wrote nothing.
+		return nil, mediaErr(op, path, ErrCorruptMedia, errors.New("not a media file (zero bytes)"))
+	}
 	fc := astiav.AllocFormatContext()
 	if fc == nil {
 		return nil, mediaErr(op, path, nil, errors.New("allocating format context failed"))
@@ -66,6 +79,7 @@ func OpenInput(ctx context.Context, c *Closer, path string) (*Input, error) {
 	stop := context.AfterFunc(ctx, in.interrupter.Interrupt)
 	c.Add(func() { stop() })
 
+	registerLog(ctx, c, fc)
 	if err := fc.OpenInput(path, nil, nil); err != nil {
 		return nil, in.classify(op, err)
 	}
@@ -137,8 +151,18 @@ func (in *Input) ReadPacket(pkt *astiav.Packet) error {
 	return in.classify("read packet", err)
 }
 
-// Duration is the container duration in seconds (0 when unknown).
+// Duration is the input's duration in seconds: what the container
+// declares or, when it declares none (raw elementary streams), what the
+// stream gives (see MediaDuration, which also says how it was derived);
+// 0 when nothing does. The first call on such an input reads the file once
+// more, packet by packet, through a second demuxer; the result is kept.
 func (in *Input) Duration() float64 {
+	d, _, _ := MediaDuration(in.ctx, in)
+	return d
+}
+
+// declaredDuration is the container's duration in seconds (0 when none).
+func (in *Input) declaredDuration() float64 {
 	d := in.FormatContext.Duration()
 	if d <= 0 || d == astiav.NoPtsValue {
 		return 0

@@ -19,8 +19,14 @@ type ProbeResult struct {
 	Format string `json:"format"`
 	// FormatLongName is the human-readable container name.
 	FormatLongName string `json:"format_long_name,omitempty"`
-	// Duration in seconds (0 when the container does not say).
+	// Duration in seconds: what the container declares or, when it
+	// declares none (raw elementary streams), what the stream itself gives
+	// (see DurationSource); 0 only when nothing does.
 	Duration float64 `json:"duration"`
+	// DurationSource says how Duration was derived: "container",
+	// "stream_timestamps", "frame_count" or "unknown" (see the
+	// DurationFrom* constants).
+	DurationSource string `json:"duration_source"`
 	// StartTime of the first packet in seconds.
 	StartTime float64 `json:"start_time,omitempty"`
 	// Size of the file in bytes.
@@ -119,10 +125,9 @@ func Probe(ctx context.Context, path string) (*ProbeResult, error) {
 	}
 	fc := in.FormatContext
 	r := &ProbeResult{
-		Duration: in.Duration(),
-		BitRate:  fc.BitRate(),
-		Tags:     Metadata(fc.Metadata()),
-		Streams:  []StreamInfo{},
+		BitRate: fc.BitRate(),
+		Tags:    Metadata(fc.Metadata()),
+		Streams: []StreamInfo{},
 	}
 	if f := fc.InputFormat(); f != nil {
 		r.Format, r.FormatLongName = f.Name(), f.LongName()
@@ -142,6 +147,9 @@ func Probe(ctx context.Context, path string) (*ProbeResult, error) {
 	}
 	if in.Video != nil {
 		r.Rotation = StreamRotation(in.Video)
+	}
+	if r.Duration, r.DurationSource, err = MediaDuration(ctx, in); err != nil {
+		return nil, withOp("probe: duration", path, err)
 	}
 	var streamTags []map[string]string
 	for _, s := range r.Streams {

@@ -91,7 +91,41 @@ type ProxyResult struct {
 	Height      int     `json:"height,omitempty"`
 	Rotation    int     `json:"rotation,omitempty"` // degrees applied to the source
 	VideoFrames int64   `json:"video_frames,omitempty"`
-	Duration    float64 `json:"duration"` // seconds, of the source
+	Duration    float64 `json:"duration"` // seconds, of the source (declared or derived)
+	// Completeness compares what decoded with what the source declares.
+	Completeness Completeness `json:"completeness"`
+}
+
+// Completeness compares the length a recording decodes to with the length
+// its container declares. A camera file cut short (card pulled, power lost,
+// upload cut) with its index at the front declares the full length but
+// holds only part of the media: such a recording is Partial.
+type Completeness struct {
+	// DeclaredDuration is the source's duration in seconds, as its
+	// container declares it or as derived (see DurationSource).
+	DeclaredDuration float64 `json:"declared_duration"`
+	// DurationSource tells how DeclaredDuration was obtained.
+	DurationSource string `json:"duration_source"`
+	// DecodedDuration is the end of the last decoded frame or audio
+	// sample, in seconds from the start of the file.
+	DecodedDuration float64 `json:"decoded_duration"`
+	// Partial is set when DecodedDuration falls short of the declared one
+	// by more than PartialTolerance.
+	Partial bool `json:"partial"`
+}
+
+// PartialTolerance is how much shorter than declared a recording may
+// decode before it counts as partial: encoder delay, edit lists and a
+// last frame's duration account for a few tens of milliseconds, never half
+// a second.
+func PartialTolerance(declared float64) float64 { return max(0.5, declared*0.01) }
+
+// newCompleteness judges decoded against declared; an unknown declared
+// length (0) can never show a recording is partial.
+func newCompleteness(declared float64, source string, decoded float64) Completeness {
+	c := Completeness{DeclaredDuration: declared, DurationSource: source, DecodedDuration: decoded}
+	c.Partial = declared > 0 && declared-decoded > PartialTolerance(declared)
+	return c
 }
 
 // Proxy transcodes in into a browser-playable MP4 at out: H.264 (libx264,
@@ -114,45 +148,77 @@ func Proxy(ctx context.Context, in, out string, opts ProxyOptions, progress func
 		// Renaming the proxy over its source would destroy an original.
 		return nil, mediaErr(op, out, ErrInvalidOptions, errors.New("output is the input file"))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.partial")
+	tmpPath, cleanup, err := tempOutput(out)
 	if err != nil {
-		return nil, mediaErr(op, out, nil, err)
+		return nil, err
 	}
-	tmpPath := tmp.Name()
-	_ = tmp.Close()
 	ok := false
 	defer func() {
 		if !ok {
-			_ = os.Remove(tmpPath)
+			cleanup()
 		}
 	}()
 
 	c := NewCloser()
 	defer c.Close()
-	res, err := proxy(ctx, c, in, tmpPath, opts, progress)
+	input, err := OpenInput(ctx, c, in)
+	if err != nil {
+		return nil, withOp(op, in, err)
+	}
+	duration, source, err := MediaDuration(ctx, input)
+	if err != nil {
+		return nil, withOp(op, in, err)
+	}
+	oc := NewCloser()
+	defer oc.Close()
+	res, err := proxy(ctx, c, oc, input, duration, source, tmpPath, opts, progress, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Close(); err != nil {
-		return nil, mediaErr(op+": close output", out, nil, err)
-	}
-	if err := os.Rename(tmpPath, out); err != nil {
-		return nil, mediaErr(op, out, nil, err)
+	if err := commitOutput(oc, tmpPath, out); err != nil {
+		return nil, err
 	}
 	ok = true
 	return res, nil
 }
 
-func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOptions, progress func(Progress)) (*ProxyResult, error) {
-	const op = "proxy"
-	in, err := OpenInput(ctx, c, inPath)
+// tempOutput creates the temporary file out is written through and returns
+// its path and a cleanup that removes it unless commitOutput renamed it.
+func tempOutput(out string) (string, func(), error) {
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.partial")
 	if err != nil {
-		return nil, err
+		return "", nil, mediaErr("proxy: create output", out, nil, err)
 	}
+	path := tmp.Name()
+	_ = tmp.Close()
+	return path, func() { _ = os.Remove(path) }, nil
+}
+
+// commitOutput closes the output's resources (flushing the file) and
+// renames the temporary file into place.
+func commitOutput(oc *Closer, tmpPath, out string) error {
+	if err := oc.Close(); err != nil {
+		return mediaErr("proxy: close output", out, nil, err)
+	}
+	if err := os.Rename(tmpPath, out); err != nil {
+		return mediaErr("proxy: rename output", out, nil, err)
+	}
+	return nil
+}
+
+// proxy encodes in (opened on c, read from its start) into outPath, whose
+// encoder and file are registered on oc so the caller can flush them
+// before renaming. duration is the source's declared or derived length.
+// tap, if non-nil, sees every decoded video frame (pts relative to the
+// file start) before the proxy's filters do; it must not keep the frame.
+func proxy(ctx context.Context, c, oc *Closer, in *Input, duration float64, durationSource, outPath string, opts ProxyOptions, progress func(Progress), tap func(*astiav.Frame)) (*ProxyResult, error) {
+	const op = "proxy"
+	inPath := in.Path
 	if in.Video == nil && in.Audio == nil {
 		return nil, mediaErr(op, inPath, ErrNoMedia, nil)
 	}
-	res := &ProxyResult{Duration: in.Duration()}
+	var err error
+	res := &ProxyResult{Duration: duration}
 	var decoders []*Decoder
 	var vd, ad *Decoder
 	var vopts *VideoEncoderOptions
@@ -203,7 +269,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 		return nil, mediaErr(op, inPath, ErrNoMedia, errors.New("no decodable stream"))
 	}
 
-	w, err := CreateMP4(ctx, c, outPath, vopts, aopts)
+	w, err := CreateMP4(ctx, oc, outPath, vopts, aopts)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +283,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 	offsetOf := func(d *Decoder) int64 {
 		return astiav.RescaleQ(start, astiav.NewRational(1, astiav.TimeBase), d.TimeBase())
 	}
-	duration := time.Duration(res.Duration * float64(time.Second))
+	total := time.Duration(res.Duration * float64(time.Second))
 	lastPercent := -1.0
 	var lastPos time.Duration
 	report := func(d *Decoder, pts int64) {
@@ -225,12 +291,12 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 			return
 		}
 		pos := time.Duration(float64(pts) * d.TimeBase().Float64() * float64(time.Second))
-		p := Progress{Position: pos, Duration: duration}
-		if duration > 0 {
-			p.Percent = min(100, max(0, 100*pos.Seconds()/duration.Seconds()))
+		p := Progress{Position: pos, Duration: total}
+		if total > 0 {
+			p.Percent = min(100, max(0, 100*pos.Seconds()/total.Seconds()))
 		}
 		// Every 0.5 %, or every second of media when the duration is unknown.
-		if (duration > 0 && p.Percent-lastPercent >= 0.5) || (duration == 0 && pos-lastPos >= time.Second) {
+		if (total > 0 && p.Percent-lastPercent >= 0.5) || (total == 0 && pos-lastPos >= time.Second) {
 			lastPercent, lastPos = p.Percent, pos
 			progress(p)
 		}
@@ -279,6 +345,7 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 	// through its own Closer, so many changes do not pile up graphs.
 	var vSrc VideoSource
 	var aSrc AudioSource
+	var decodedEnd float64
 	var vfCloser, afCloser *Closer
 	newSubCloser := func() *Closer {
 		sc := NewCloser()
@@ -312,7 +379,11 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 				vSrc = src
 			}
 			res.VideoFrames++
+			decodedEnd = max(decodedEnd, float64(f.Pts()+d.frameStep)*d.TimeBase().Float64())
 			report(d, f.Pts())
+			if tap != nil {
+				tap(f)
+			}
 			return vf.Push(f, writeVideo)
 		}
 		f.SetPts(f.Pts() - aOffset)
@@ -330,6 +401,10 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 				return err
 			}
 			aSrc = src
+		}
+		if f.SampleRate() > 0 {
+			end := float64(f.Pts())*d.TimeBase().Float64() + float64(f.NbSamples())/float64(f.SampleRate())
+			decodedEnd = max(decodedEnd, end)
 		}
 		if vd == nil {
 			report(d, f.Pts())
@@ -359,8 +434,9 @@ func proxy(ctx context.Context, c *Closer, inPath, outPath string, opts ProxyOpt
 	if err := w.Finish(); err != nil {
 		return nil, withOp(op, inPath, err)
 	}
+	res.Completeness = newCompleteness(duration, durationSource, decodedEnd)
 	if progress != nil {
-		progress(Progress{Percent: 100, Position: duration, Duration: duration})
+		progress(Progress{Percent: 100, Position: total, Duration: total})
 	}
 	return res, nil
 }

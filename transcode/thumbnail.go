@@ -60,6 +60,13 @@ type SpriteResult struct {
 	Columns    int    `json:"columns"`
 	Rows       int    `json:"rows"`
 	Tiles      []Tile `json:"tiles"`
+	// Requested is the number of tiles asked for, spaced over the declared
+	// duration.
+	Requested int `json:"requested"`
+	// Missing tiles are those whose time the decoded video never reached
+	// (a recording cut short): they are left out rather than filled with
+	// a repeated frame, and the sheet has only the rows that hold tiles.
+	Missing int `json:"missing,omitempty"`
 }
 
 // Tile is one frame of a sprite.
@@ -72,10 +79,8 @@ type Tile struct {
 	Time float64 `json:"time"`
 }
 
-// Poster writes one JPEG still of in's video to w: the first non-black
-// frame at or after opts.At of the duration, upright and scaled.
-func Poster(ctx context.Context, in string, w io.Writer, opts PosterOptions) (*PosterResult, error) {
-	const op = "poster"
+// withDefaults fills zero fields and validates.
+func (opts PosterOptions) withDefaults() (PosterOptions, error) {
 	if opts.At == 0 {
 		opts.At = 0.1
 	}
@@ -86,35 +91,13 @@ func Poster(ctx context.Context, in string, w io.Writer, opts PosterOptions) (*P
 		opts.Quality = 85
 	}
 	if opts.At < 0 || opts.At >= 1 || opts.MaxSide < 2 || opts.Quality < 1 || opts.Quality > 100 || opts.Threads < 0 {
-		return nil, mediaErr(op, in, ErrInvalidOptions, fmt.Errorf("%+v", opts))
+		return opts, fmt.Errorf("%+v", opts)
 	}
-	c := NewCloser()
-	defer c.Close()
-	g, err := newGrabber(ctx, c, in, opts.MaxSide, opts.MaxSide, opts.Threads)
-	if err != nil {
-		return nil, withOp(op, in, err)
-	}
-	accept := func(img *image.YCbCr) bool { return opts.KeepBlack || !isBlack(img) }
-	// Look at up to 250 frames (10 s at 25 fps) for a non-black one; a clip
-	// that stays black that long gets its first frame, black or not.
-	img, t, err := g.frameAt(g.duration*opts.At, 250, accept)
-	if err != nil {
-		return nil, withOp(op, in, err)
-	}
-	if err := jpeg.Encode(w, img, &jpeg.Options{Quality: opts.Quality}); err != nil {
-		return nil, mediaErr(op, in, nil, fmt.Errorf("writing jpeg: %w", err))
-	}
-	b := img.Bounds()
-	return &PosterResult{Width: b.Dx(), Height: b.Dy(), Time: t}, nil
+	return opts, nil
 }
 
-// Sprite writes one JPEG to w holding opts.Tiles frames taken at evenly
-// spaced times (the middle of each of Tiles equal slices of the duration),
-// laid out left to right, top to bottom, and returns where each tile is.
-// Each tile is reached by seeking, so the cost does not grow with the
-// length of the file.
-func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*SpriteResult, error) {
-	const op = "sprite"
+// withDefaults fills zero fields and validates.
+func (opts SpriteOptions) withDefaults() (SpriteOptions, error) {
 	if opts.Tiles == 0 {
 		opts.Tiles = 10
 	}
@@ -129,39 +112,96 @@ func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*S
 	}
 	if opts.Tiles < 1 || opts.Tiles > 400 || opts.Columns < 1 || opts.TileWidth < 2 || opts.TileWidth > 1920 ||
 		opts.Quality < 1 || opts.Quality > 100 || opts.Threads < 0 {
-		return nil, mediaErr(op, in, ErrInvalidOptions, fmt.Errorf("%+v", opts))
+		return opts, fmt.Errorf("%+v", opts)
 	}
 	opts.Columns = min(opts.Columns, opts.Tiles)
+	return opts, nil
+}
+
+// Poster writes one JPEG still of in's video to w: the first non-black
+// frame at or after opts.At of the duration, upright and scaled.
+//
+// It seeks to the frame; where a seek cannot work (raw elementary streams,
+// which have no timestamps) or lands on no decodable frame (some MPEG-TS),
+// it decodes from the start instead.
+func Poster(ctx context.Context, in string, w io.Writer, opts PosterOptions) (*PosterResult, error) {
+	const op = "poster"
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, mediaErr(op, in, ErrInvalidOptions, err)
+	}
 	c := NewCloser()
 	defer c.Close()
-	// Bound only the width: tiles keep the picture's aspect ratio.
+	g, err := newGrabber(ctx, c, in, opts.MaxSide, opts.MaxSide, opts.Threads)
+	if err != nil {
+		return nil, withOp(op, in, err)
+	}
+	var img *image.YCbCr
+	var t float64
+	if g.in.NoTimestamps() {
+		s := newStills(c, g.in, g.duration, &opts, nil)
+		if err := stillsPass(c, g.in, s, opts.Threads); err != nil {
+			return nil, withOp(op, in, err)
+		}
+		img, t, err = s.poster.finish(s)
+	} else {
+		accept := func(img *image.YCbCr) bool { return opts.KeepBlack || !isBlack(img) }
+		img, t, _, err = g.frameAt(g.duration*opts.At, maxPosterScan, accept)
+	}
+	if err != nil {
+		return nil, withOp(op, in, err)
+	}
+	if err := jpeg.Encode(w, img, &jpeg.Options{Quality: opts.Quality}); err != nil {
+		return nil, mediaErr(op, in, nil, fmt.Errorf("writing jpeg: %w", err))
+	}
+	b := img.Bounds()
+	return &PosterResult{Width: b.Dx(), Height: b.Dy(), Time: t}, nil
+}
+
+// Sprite writes one JPEG to w holding opts.Tiles frames taken at evenly
+// spaced times (the middle of each of Tiles equal slices of the duration),
+// laid out left to right, top to bottom, and returns where each tile is.
+// Each tile is reached by seeking, so the cost does not grow with the
+// length of the file; inputs without timestamps (raw elementary streams)
+// are decoded once from the start instead. Tiles past the end of what
+// decodes are left out (SpriteResult.Missing), never invented.
+func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*SpriteResult, error) {
+	const op = "sprite"
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, mediaErr(op, in, ErrInvalidOptions, err)
+	}
+	c := NewCloser()
+	defer c.Close()
 	g, err := newGrabber(ctx, c, in, 0, 0, opts.Threads)
 	if err != nil {
 		return nil, withOp(op, in, err)
 	}
-	tw := opts.TileWidth
-	th := int(float64(tw)*float64(g.height)/float64(g.width)/2+0.5) * 2
-	th = max(th, 2)
-	tw = tw / 2 * 2
-	g.width, g.height = tw, th
-	if g.duration <= 0 {
-		return nil, mediaErr(op, in, ErrCorruptMedia, errors.New("duration unknown: cannot space tiles"))
-	}
-	rows := (opts.Tiles + opts.Columns - 1) / opts.Columns
-	res := &SpriteResult{
-		Width: tw * opts.Columns, Height: th * rows, TileWidth: tw, TileHeight: th,
-		Columns: opts.Columns, Rows: rows,
-	}
-	sheet := image.NewRGBA(image.Rect(0, 0, res.Width, res.Height))
-	for i := range opts.Tiles {
-		target := g.duration * (float64(i) + 0.5) / float64(opts.Tiles)
-		img, t, err := g.frameAt(target, 1, nil)
-		if err != nil {
-			return nil, withOp(op, in, err)
+	var res *SpriteResult
+	var sheet image.Image
+	if g.in.NoTimestamps() {
+		s := newStills(c, g.in, g.duration, nil, &opts)
+		if s.sprite.err == nil {
+			if err := stillsPass(c, g.in, s, opts.Threads); err != nil {
+				return nil, withOp(op, in, err)
+			}
 		}
-		x, y := (i%opts.Columns)*tw, (i/opts.Columns)*th
-		draw.Draw(sheet, image.Rect(x, y, x+tw, y+th), img, img.Bounds().Min, draw.Src)
-		res.Tiles = append(res.Tiles, Tile{Index: i, X: x, Y: y, Time: t})
+		res, sheet, err = s.sprite.finish(s)
+	} else {
+		res, sheet, err = g.sprite(opts)
+		if errors.Is(err, errNoFrameAfterSeek) {
+			// A seek landed nowhere: take every tile in one pass from the
+			// start rather than decoding from the start once per tile.
+			if err = g.reopen(); err == nil {
+				s := newStills(c, g.in, g.duration, nil, &opts)
+				if err = stillsPass(c, g.in, s, opts.Threads); err == nil {
+					res, sheet, err = s.sprite.finish(s)
+				}
+			}
+		}
+	}
+	if err != nil {
+		return nil, withOp(op, in, err)
 	}
 	if err := jpeg.Encode(w, sheet, &jpeg.Options{Quality: opts.Quality}); err != nil {
 		return nil, mediaErr(op, in, nil, fmt.Errorf("writing jpeg: %w", err))
@@ -169,8 +209,40 @@ func Sprite(ctx context.Context, in string, w io.Writer, opts SpriteOptions) (*S
 	return res, nil
 }
 
+// sprite takes each tile by seeking.
+func (g *grabber) sprite(opts SpriteOptions) (*SpriteResult, image.Image, error) {
+	res, sheet, _, err := newSpriteLayout(g.in, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g.duration <= 0 {
+		return nil, nil, mediaErr("sprite", g.path, ErrCorruptMedia, errors.New("duration unknown: cannot space tiles"))
+	}
+	g.width, g.height = res.TileWidth, res.TileHeight
+	for i, target := range tileTargets(g.duration, opts.Tiles) {
+		img, t, pastEnd, err := g.decodeFrom(target, 1, nil, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pastEnd && target >= t+frameDuration(g.in) {
+			// The video ends before this tile (a recording cut short):
+			// no tile is invented. A tile within the last frame's display
+			// time shows that frame, as a player would.
+			break
+		}
+		x, y := (i%res.Columns)*res.TileWidth, (i/res.Columns)*res.TileHeight
+		draw.Draw(sheet, image.Rect(x, y, x+res.TileWidth, y+res.TileHeight), img, img.Bounds().Min, draw.Src)
+		res.Tiles = append(res.Tiles, Tile{Index: i, X: x, Y: y, Time: t})
+	}
+	if len(res.Tiles) == 0 {
+		return nil, nil, mediaErr("grab frame", g.path, ErrCorruptMedia, errors.New("no decodable video frame"))
+	}
+	return finishSprite(res, sheet)
+}
+
 // grabber extracts single upright, scaled frames by seeking.
 type grabber struct {
+	c             *Closer
 	in            *Input
 	path          string
 	rotation      int
@@ -185,23 +257,24 @@ func newGrabber(ctx context.Context, c *Closer, path string, maxShort, maxLong, 
 	if err != nil {
 		return nil, err
 	}
-	if in.Video == nil {
-		return nil, mediaErr("open video", path, ErrNoVideo, nil)
+	w, h, rotation, err := stillGeometry(in, maxShort, maxLong)
+	if err != nil {
+		return nil, err
 	}
-	cp := in.Video.CodecParameters()
-	if cp.Width() <= 0 || cp.Height() <= 0 {
-		return nil, mediaErr("open video", path, ErrCorruptMedia, fmt.Errorf("video stream has no size (%dx%d)", cp.Width(), cp.Height()))
+	duration, _, err := MediaDuration(ctx, in)
+	if err != nil {
+		return nil, err
 	}
-	g := &grabber{in: in, path: path, rotation: StreamRotation(in.Video), duration: in.Duration(), threads: threads}
-	sar := in.FormatContext.GuessSampleAspectRatio(in.Video, nil)
-	if maxShort == 0 {
-		maxShort, maxLong = 1<<20, 1<<20
-	}
-	g.width, g.height = ProxySize(cp.Width(), cp.Height(), sar, g.rotation, maxShort, maxLong)
-	if st := in.FormatContext.StartTime(); st != astiav.NoPtsValue {
-		g.startTS = astiav.RescaleQ(st, astiav.NewRational(1, astiav.TimeBase), in.Video.TimeBase())
-	}
+	g := &grabber{c: c, in: in, path: path, rotation: rotation, width: w, height: h, duration: duration, threads: threads}
+	g.setStart()
 	return g, nil
+}
+
+func (g *grabber) setStart() {
+	g.startTS = 0
+	if st := g.in.FormatContext.StartTime(); st != astiav.NoPtsValue {
+		g.startTS = astiav.RescaleQ(st, astiav.NewRational(1, astiav.TimeBase), g.in.Video.TimeBase())
+	}
 }
 
 // errGrabbed stops the decode loop once a frame was taken.
@@ -209,53 +282,69 @@ var errGrabbed = errors.New("grabbed")
 
 // frameAt seeks to t seconds and returns the first frame at or after t that
 // accept likes, looking at most maxScan frames from t on; when none is
-// accepted it returns the first frame at or after t (or the last frame of the
-// file when t is past the end). Each call has its own decoder and filter,
-// freed before it returns, so memory stays flat however many frames are
-// taken.
-func (g *grabber) frameAt(t float64, maxScan int, accept func(*image.YCbCr) bool) (*image.YCbCr, float64, error) {
+// accepted it returns the first frame at or after t, and when t is past the
+// end of the video the last frame of the file with pastEnd set. Each call
+// has its own decoder and filter, freed before it returns, so memory stays
+// flat however many frames are taken.
+//
+// A seek that lands on no decodable frame at all (MPEG-TS whose index
+// points between keyframes, streams with broken timestamps) is retried
+// once from the very start of the file, decoding forward to t.
+func (g *grabber) frameAt(t float64, maxScan int, accept func(*image.YCbCr) bool) (*image.YCbCr, float64, bool, error) {
+	img, ft, pastEnd, err := g.decodeFrom(t, maxScan, accept, true)
+	if errors.Is(err, errNoFrameAfterSeek) {
+		if err := g.reopen(); err != nil {
+			return nil, 0, false, err
+		}
+		img, ft, pastEnd, err = g.decodeFrom(t, maxScan, accept, false)
+	}
+	return img, ft, pastEnd, err
+}
+
+// errNoFrameAfterSeek: the seek left nothing decodable to read.
+var errNoFrameAfterSeek = errors.New("no decodable video frame")
+
+// reopen replaces the input with a fresh demuxer at the start of the file
+// (a seek back to 0 is not reliable on the inputs where a seek failed).
+func (g *grabber) reopen() error {
+	in, err := OpenInput(g.in.ctx, g.c, g.path)
+	if err != nil {
+		return err
+	}
+	if in.Video == nil {
+		return mediaErr("open video", g.path, ErrNoVideo, nil)
+	}
+	g.in = in
+	g.setStart()
+	return nil
+}
+
+func (g *grabber) decodeFrom(t float64, maxScan int, accept func(*image.YCbCr) bool, seek bool) (*image.YCbCr, float64, bool, error) {
 	c := NewCloser()
 	defer c.Close()
 	s := g.in.Video
 	tb := s.TimeBase()
 	target := g.startTS + int64(t/tb.Float64())
-	// A failed seek (unseekable input) is not fatal: decoding forward from
-	// where we are still reaches t, just more slowly.
-	_ = g.in.FormatContext.SeekFrame(s.Index(), target, astiav.NewSeekFlags(astiav.SeekFlagBackward))
+	if seek {
+		// A failed seek (unseekable input) is not fatal: decoding forward
+		// from where we are still reaches t, just more slowly.
+		_ = g.in.FormatContext.SeekFrame(s.Index(), target, astiav.NewSeekFlags(astiav.SeekFlagBackward))
+	}
 	d, err := NewDecoder(c, g.in, s, g.threads)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	spec := ""
-	if r := RotationFilter(g.rotation); r != "" {
-		spec = r + ","
-	}
-	spec += fmt.Sprintf("scale=%d:%d:flags=bicubic,format=yuvj420p,setsar=1", g.width, g.height)
-	var vf *FilterGraph
-	var vSrc VideoSource
+	scaler := newStillScaler(g.rotation, g.width, g.height)
 	var first, last *image.YCbCr
 	var firstT, lastT float64
 	var chosen *image.YCbCr
 	var chosenT float64
 	scanned := 0
 	err = DecodeStreams(c, g.in, []*Decoder{d}, func(_ *Decoder, f *astiav.Frame) error {
-		// A new graph when the picture size or format changes midway (the
-		// old one is freed with this call's Closer).
-		if src := VideoSourceOf(f, tb); vf == nil || !sameVideoSource(src, vSrc) {
-			var err error
-			if vf, err = NewVideoFilter(c, src, spec, 1); err != nil {
-				return err
-			}
-			vSrc = src
-		}
 		pts := f.Pts()
 		ft := float64(pts-g.startTS) * tb.Float64()
-		var img *image.YCbCr
-		if err := vf.Push(f, func(o *astiav.Frame) error {
-			var err error
-			img, err = frameToYCbCr(o)
-			return err
-		}); err != nil {
+		img, err := scaler.image(c, f, tb)
+		if err != nil {
 			return err
 		}
 		if img == nil {
@@ -279,17 +368,42 @@ func (g *grabber) frameAt(t float64, maxScan int, accept func(*image.YCbCr) bool
 		return nil
 	})
 	if err != nil && !errors.Is(err, errGrabbed) {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	switch {
 	case chosen != nil:
-		return chosen, chosenT, nil
+		return chosen, chosenT, false, nil
 	case first != nil:
-		return first, firstT, nil
+		return first, firstT, false, nil
 	case last != nil:
-		return last, lastT, nil
+		return last, lastT, true, nil
 	}
-	return nil, 0, mediaErr("grab frame", g.path, ErrCorruptMedia, errors.New("no decodable video frame"))
+	return nil, 0, false, mediaErr("grab frame", g.path, ErrCorruptMedia, errNoFrameAfterSeek)
+}
+
+// stillsPass decodes in's video from where it stands, handing every frame
+// (pts made relative to the file start) to s until s needs no more.
+func stillsPass(c *Closer, in *Input, s *stills, threads int) error {
+	d, err := NewDecoder(c, in, in.Video, threads)
+	if err != nil {
+		return err
+	}
+	var start int64
+	if st := in.FormatContext.StartTime(); st != astiav.NoPtsValue {
+		start = astiav.RescaleQ(st, astiav.NewRational(1, astiav.TimeBase), d.TimeBase())
+	}
+	err = DecodeStreams(c, in, []*Decoder{d}, func(_ *Decoder, f *astiav.Frame) error {
+		f.SetPts(f.Pts() - start)
+		s.take(f)
+		if s.done() {
+			return errGrabbed
+		}
+		return nil
+	})
+	if errors.Is(err, errGrabbed) {
+		return nil
+	}
+	return err
 }
 
 // frameToYCbCr copies a yuv(j)420p frame into a Go image through

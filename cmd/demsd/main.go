@@ -15,12 +15,15 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/transcode"
 )
 
 func main() {
-	// FFmpeg logs warnings about every odd packet straight to stderr;
-	// errors are reported through our own errors instead.
-	astiav.SetLogLevel(astiav.LogLevelError)
+	// FFmpeg's own lines (warnings about every odd packet) go to slog at
+	// debug level; users get our errors, one per failure, instead.
+	// The worker installs its own router, tagging lines with item ids.
+	transcode.NewFFmpegLog(nil).Install(astiav.LogLevelWarning)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{

@@ -52,6 +52,23 @@ type WatchDir struct {
 	Include []string `yaml:"include"`
 	// Defaults for recordings found here, over the global ones.
 	Defaults Defaults `yaml:"defaults"`
+	// NVRExport marks a folder NVR exports are copied into: each file is
+	// still its own item, with camera and recorded-at read from its name
+	// when nothing better says, source_kind cctv, and extra.nvr_export
+	// (export, camera, span, part, the export's checksum of the file
+	// checked against its bytes). See nvr.go.
+	NVRExport bool `yaml:"nvr_export"`
+	// TimeZone (IANA name) of the wall-clock times NVRs write in file
+	// names; empty means the dock's local zone.
+	TimeZone string `yaml:"time_zone"`
+}
+
+// location is the zone of the times in file names.
+func (w WatchDir) location() (*time.Location, error) {
+	if w.TimeZone == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(w.TimeZone)
 }
 
 // Config is the daemon's configuration (YAML). cmd/dems-dock reads it;
@@ -95,6 +112,12 @@ type Config struct {
 // defaultInclude are the recording patterns watched when none are given.
 func defaultInclude() []string { return []string{"*.mp4", "*.mov", "*.m4v", "*.mkv", "*.avi"} }
 
+// defaultNVRInclude adds what NVRs export: MPEG-TS, raw H.264/H.265
+// elementary streams and Dahua's .dav.
+func defaultNVRInclude() []string {
+	return append(defaultInclude(), "*.ts", "*.mts", "*.h264", "*.264", "*.h265", "*.265", "*.hevc", "*.dav")
+}
+
 // ParseConfig decodes YAML (unknown keys are errors), applies defaults and
 // validates.
 func ParseConfig(b []byte) (Config, error) {
@@ -137,6 +160,9 @@ func (c Config) WithDefaults() Config {
 	for i := range c.Watch {
 		if len(c.Watch[i].Include) == 0 {
 			c.Watch[i].Include = defaultInclude()
+			if c.Watch[i].NVRExport {
+				c.Watch[i].Include = defaultNVRInclude()
+			}
 		}
 	}
 	return c
@@ -174,6 +200,9 @@ func (c Config) Validate() error {
 			if _, err := filepath.Match(pat, "x"); err != nil {
 				bad("%s.include[%d]: %q: %v", f, j, pat, err)
 			}
+		}
+		if _, err := w.location(); err != nil {
+			bad("%s.time_zone: %v", f, err)
 		}
 		if err := w.Defaults.validate(f + ".defaults"); err != nil {
 			errs = append(errs, fmt.Errorf("dock config: %w", err))

@@ -247,7 +247,7 @@ func (d *Daemon) hash(ctx context.Context, e Entry) error {
 	if side == "" {
 		side = sidecarFor(e.Path)
 	}
-	meta, err := ResolveMetadata(Candidate{Path: e.Path, Root: root, Size: e.Size, ModTime: e.ModTime, Sidecar: side}, d.cfg.Defaults)
+	meta, err := ResolveMetadataContext(ctx, Candidate{Path: e.Path, Root: root, Size: e.Size, ModTime: e.ModTime, Sidecar: side}, d.cfg.Defaults)
 	if err != nil {
 		return d.failed(e, Transient, err)
 	}

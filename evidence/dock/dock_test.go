@@ -235,7 +235,7 @@ func TestDocumentedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("documented config: %v", err)
 	}
-	if len(c.Watch) != 2 || c.Watch[1].Defaults.SourceKind != "cctv" {
+	if len(c.Watch) != 3 || c.Watch[1].Defaults.SourceKind != "cctv" || !c.Watch[2].NVRExport || c.Watch[2].TimeZone != "Europe/London" {
 		t.Errorf("documented config read as %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package dock
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,6 +177,14 @@ func ParseSidecar(b []byte) (Sidecar, error) {
 // (the file waits, with the error in status, rather than being uploaded
 // with wrong attribution).
 func ResolveMetadata(c Candidate, global Defaults) (wire.Metadata, error) {
+	return ResolveMetadataContext(context.Background(), c, global)
+}
+
+// ResolveMetadataContext is ResolveMetadata with a context, which stops
+// the checksum check of a file in an NVR export folder. In such a folder
+// the file name comes after the sidecar and the container for camera name
+// and recorded-at, and before the defaults; source_kind defaults to cctv.
+func ResolveMetadataContext(ctx context.Context, c Candidate, global Defaults) (wire.Metadata, error) {
 	def := c.Root.Defaults.merge(global)
 	m := wire.Metadata{OfficerID: def.OfficerID, DeviceID: def.DeviceID, SourceKind: def.SourceKind,
 		CameraName: def.CameraName, Location: def.Location}
@@ -200,12 +209,36 @@ func ResolveMetadata(c Candidate, global Defaults) (wire.Metadata, error) {
 		set(&m.Location, s.Location)
 		m.RecordedAt, m.GPS, m.Extra = s.RecordedAt, s.GPS, s.Extra
 	}
+	sidecarCamera := m.CameraName != "" && m.CameraName != def.CameraName
 	if m.RecordedAt == nil {
 		if f, err := os.Open(c.Path); err == nil {
 			if t, err := MP4CreationTime(f, c.Size); err == nil {
 				m.RecordedAt = &t
 			}
 			f.Close()
+		}
+	}
+	if c.Root.NVRExport {
+		loc, err := c.Root.location()
+		if err != nil {
+			return m, fmt.Errorf("nvr export %s: %w", c.Path, err)
+		}
+		x, name, err := nvrMetadata(ctx, c, loc)
+		if err != nil {
+			return m, err
+		}
+		if m.RecordedAt == nil && name.Start != nil {
+			t := name.Start.UTC()
+			m.RecordedAt = &t
+		}
+		if !sidecarCamera && name.Camera != "" {
+			m.CameraName = name.Camera
+		}
+		if m.SourceKind == "" {
+			m.SourceKind = wire.SourceCCTV
+		}
+		if m.Extra, err = mergeExtra(m.Extra, "nvr_export", x); err != nil {
+			return m, fmt.Errorf("nvr export %s: %w", c.Path, err)
 		}
 	}
 	if err := m.Validate(); err != nil {

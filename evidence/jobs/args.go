@@ -7,6 +7,11 @@ import "github.com/google/uuid"
 // evidence item, so an item never exists without its job.
 type TranscodeArgs struct {
 	EvidenceID uuid.UUID `json:"evidence_id"`
+	// Outputs, when set, remakes just these outputs ("proxy", "poster",
+	// "thumbstrip") even if they exist: the way to retry one output, e.g.
+	// a thumbnail that failed, without touching the others. Empty makes
+	// every output that is still missing.
+	Outputs []string `json:"outputs,omitempty"`
 }
 
 // Kind is river's job kind.

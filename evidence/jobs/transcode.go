@@ -67,6 +67,10 @@ type TranscodeWorker struct {
 	// Proxy tunes the encoder (threads, preset); zero means transcode's
 	// defaults.
 	Proxy transcode.ProxyOptions
+	// Sprite tunes the thumbnail sprite (tile width, columns, quality);
+	// the tile count always follows the duration. Zero means 10 columns
+	// of 160 px tiles.
+	Sprite transcode.SpriteOptions
 	// MinTimeout is the least time a job gets, however short the media;
 	// the timeout grows with the media's duration (see Timeout).
 	MinTimeout time.Duration
@@ -77,6 +81,9 @@ type TranscodeWorker struct {
 	MaxTimeout time.Duration
 	// Logger receives progress and failures (nil: slog.Default()).
 	Logger *slog.Logger
+	// FFmpegLog, when set (the router main installed), tags FFmpeg's own
+	// log lines of each job with the item and job ids.
+	FFmpegLog *transcode.FFmpegLog
 }
 
 // Timeout sizes the job's deadline to the media: probe results from an
@@ -126,6 +133,9 @@ func TranscodeTimeout(durationSeconds float64, min time.Duration) time.Duration 
 func (w *TranscodeWorker) Work(ctx context.Context, job *river.Job[TranscodeArgs]) error {
 	id := job.Args.EvidenceID
 	log := w.logger().With("evidence_id", id, "job_id", job.ID, "attempt", job.Attempt)
+	if w.FFmpegLog != nil {
+		ctx = w.FFmpegLog.WithJob(ctx, "evidence_id", id, "job_id", job.ID)
+	}
 	err := w.work(ctx, job, log)
 	if err == nil {
 		return nil
@@ -134,8 +144,19 @@ func (w *TranscodeWorker) Work(ctx context.Context, job *river.Job[TranscodeArgs
 		log.Warn("transcode: item no longer needs a proxy", "err", err)
 		return river.JobCancel(err)
 	}
+	var pending *outputsPendingError
+	if errors.As(err, &pending) {
+		if job.Attempt >= job.MaxAttempts {
+			for _, kind := range pending.kinds {
+				w.setOutput(ctx, id, kind, OutputState{Status: OutputFailed, Attempts: job.Attempt,
+					Error: fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, pending.err)})
+			}
+		}
+		log.Warn("transcode: thumbnails not stored; river will retry them", "outputs", pending.kinds, "err", err)
+		return err
+	}
 	if permanent(err) {
-		w.fail(id, NoProxyPrefix+reason(err), log)
+		w.fail(id, NoProxyPrefix+Describe(err, ""), log)
 		return river.JobCancel(err)
 	}
 	if ctx.Err() != nil {
@@ -158,6 +179,7 @@ var errGone = errors.New("evidence item missing or purged")
 // permanent reports media errors that no retry can fix.
 func permanent(err error) bool {
 	return errors.Is(err, transcode.ErrCorruptMedia) || errors.Is(err, transcode.ErrNoMedia) ||
+		errors.Is(err, transcode.ErrNoVideo) || errors.Is(err, transcode.ErrInvalidOptions) ||
 		errors.Is(err, transcode.ErrUnsupportedCodec) || errors.Is(err, storage.ErrDigestMismatch) ||
 		errors.Is(err, storage.ErrNotFound)
 }
@@ -188,10 +210,11 @@ func (w *TranscodeWorker) logger() *slog.Logger {
 }
 
 type itemRow struct {
-	sha    storage.Digest
-	size   int64
-	state  string
-	hasRec bool
+	sha      storage.Digest
+	size     int64
+	state    string
+	hasRec   bool
+	filename string
 }
 
 func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs], log *slog.Logger) error {
@@ -202,7 +225,7 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 			proxy_error = '', proxy_updated_at = now(),
 			state = CASE WHEN state = 'ingested' THEN 'processing' ELSE state END
 		WHERE id = $1 AND state NOT IN ('purge_scheduled', 'purged')
-		RETURNING sha256, size, state, recorded_at IS NOT NULL`, id, ProxyProcessing, job.Attempt).Scan(&sum, &it.size, &it.state, &it.hasRec)
+		RETURNING sha256, size, state, recorded_at IS NOT NULL, filename`, id, ProxyProcessing, job.Attempt).Scan(&sum, &it.size, &it.state, &it.hasRec, &it.filename)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("transcode %s: %w", id, errGone)
 	}
@@ -230,7 +253,7 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	// 2. Probe, stored on the item.
 	probe, err := transcode.Probe(ctx, src)
 	if err != nil {
-		return fmt.Errorf("transcode %s: %w", id, err)
+		return &describedError{msg: Describe(err, it.filename), err: err}
 	}
 	pj, err := json.Marshal(probe)
 	if err != nil {
@@ -241,56 +264,144 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		return fmt.Errorf("transcode %s: store probe: %w", id, err)
 	}
 
-	// 3. Proxy: 5..90 %.
-	out := filepath.Join(dir, "proxy.mp4")
-	contentType := "video/mp4"
-	if !probe.HasVideo {
-		out = filepath.Join(dir, "proxy.m4a")
-		contentType = "audio/mp4"
-	}
-	res, err := transcode.Proxy(ctx, src, out, w.Proxy, func(p transcode.Progress) {
-		pr.set(ctx, 5+p.Percent*0.85, false)
-	})
+	// 3. Proxy, poster and sprite in one decoding pass: 5..95 %. Each
+	// output succeeds or fails on its own; outputs made by an earlier
+	// attempt are not made again (retries are per output).
+	want, err := w.outputsToMake(ctx, id, probe.HasVideo, job.Args.Outputs)
 	if err != nil {
 		return fmt.Errorf("transcode %s: %w", id, err)
 	}
-	details := map[string]any{"content_type": contentType, "proxy": res}
-	if err := w.storeFile(ctx, id, it.sha, KindProxy, out, contentType, details); err != nil {
-		return fmt.Errorf("transcode %s: store proxy: %w", id, err)
+	opts := transcode.ProcessOptions{
+		Proxy: w.Proxy, Duration: probe.Duration, DurationSource: probe.DurationSource,
+		Progress: func(p transcode.Progress) { pr.set(ctx, 5+p.Percent*0.9, false) },
 	}
-	pr.set(ctx, 90, true)
-
-	// 4. Poster and sprite (video only): 90..100 %.
-	if probe.HasVideo {
-		var buf bytes.Buffer
-		poster, err := transcode.Poster(ctx, src, &buf, transcode.PosterOptions{})
-		if err != nil {
-			return fmt.Errorf("transcode %s: %w", id, err)
-		}
-		if err := w.storeBytes(ctx, id, it.sha, KindPoster, buf.Bytes(), "image/jpeg", map[string]any{"content_type": "image/jpeg", "poster": poster}); err != nil {
-			return fmt.Errorf("transcode %s: store poster: %w", id, err)
-		}
-		pr.set(ctx, 95, true)
-		buf.Reset()
-		tiles := spriteTiles(probe.Duration)
-		sprite, err := transcode.Sprite(ctx, src, &buf, transcode.SpriteOptions{Tiles: tiles, Columns: 10, TileWidth: 160})
-		if err != nil {
-			return fmt.Errorf("transcode %s: %w", id, err)
-		}
-		if err := w.storeBytes(ctx, id, it.sha, KindSprite, buf.Bytes(), "image/jpeg", map[string]any{"content_type": "image/jpeg", "sprite": sprite}); err != nil {
-			return fmt.Errorf("transcode %s: store sprite: %w", id, err)
-		}
+	proxyPath := filepath.Join(dir, "proxy.mp4")
+	contentType := "video/mp4"
+	if !probe.HasVideo {
+		proxyPath = filepath.Join(dir, "proxy.m4a")
+		contentType = "audio/mp4"
 	}
+	if want[KindProxy] {
+		opts.ProxyPath = proxyPath
+	}
+	if want[KindPoster] {
+		opts.Poster = &transcode.PosterOptions{Threads: w.Proxy.Threads}
+	}
+	if want[KindSprite] {
+		sp := w.Sprite
+		sp.Tiles, sp.Threads = spriteTiles(probe.Duration), w.Proxy.Threads
+		if sp.Columns == 0 {
+			sp.Columns = 10
+		}
+		if sp.TileWidth == 0 {
+			sp.TileWidth = 160
+		}
+		opts.Sprite = &sp
+	}
+	for kind := range want {
+		w.setOutput(ctx, id, kind, OutputState{Status: OutputProcessing, Attempts: job.Attempt})
+	}
+	res, _ := transcode.Process(ctx, src, opts)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("transcode %s: %w", id, err)
+	}
+	pr.set(ctx, 95, true)
 
+	// 4. Store each output that was made; record each failure with its
+	// reason. A storage or database failure leaves the output to retry.
+	name := it.filename
+	var retry []error
+	var pending []string
+	// The proxy is ready when an earlier attempt stored it or this one did.
+	proxyReady := !want[KindProxy]
+	outcome := func(kind string, made error, store func() error) {
+		st := OutputState{Status: OutputReady, Attempts: job.Attempt}
+		err := made
+		if err == nil {
+			if err = store(); err != nil {
+				err = fmt.Errorf("%s: store: %w", kind, err)
+			}
+		}
+		switch {
+		case err == nil:
+			proxyReady = proxyReady || kind == KindProxy
+		case permanent(err):
+			st.Status, st.Error = OutputFailed, Describe(err, name)
+			log.Warn("transcode: output failed", "output", kind, "reason", st.Error)
+		default:
+			st.Status, st.Error = OutputPending, Describe(err, name)
+			retry = append(retry, err)
+			pending = append(pending, kind)
+			log.Warn("transcode: output failed; will retry", "output", kind, "err", err)
+		}
+		w.setOutput(ctx, id, kind, st)
+	}
+	if want[KindProxy] {
+		outcome(KindProxy, res.ProxyErr, func() error {
+			// Completeness first: once the proxy is stored a retry skips
+			// it, and the partial mark must not be lost with it.
+			if err := w.recordCompleteness(ctx, id, res.Proxy.Completeness, log); err != nil {
+				return err
+			}
+			details := map[string]any{"content_type": contentType, "proxy": res.Proxy}
+			return w.storeFile(ctx, id, it.sha, KindProxy, proxyPath, contentType, details)
+		})
+	}
+	if want[KindPoster] {
+		outcome(KindPoster, res.PosterErr, func() error {
+			return w.storeBytes(ctx, id, it.sha, KindPoster, res.PosterJPEG, "image/jpeg", map[string]any{"content_type": "image/jpeg", "poster": res.Poster})
+		})
+	}
+	if want[KindSprite] {
+		outcome(KindSprite, res.SpriteErr, func() error {
+			return w.storeBytes(ctx, id, it.sha, KindSprite, res.SpriteJPEG, "image/jpeg", map[string]any{"content_type": "image/jpeg", "sprite": res.Sprite})
+		})
+	}
+	if len(retry) > 0 {
+		err := fmt.Errorf("transcode %s: %w", id, errors.Join(retry...))
+		if !proxyReady {
+			return err
+		}
+		// The recording is playable now; only thumbnails wait for the
+		// retry, which makes just them.
+		if ferr := w.markReady(ctx, id); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return &outputsPendingError{kinds: pending, err: err}
+	}
+	if want[KindProxy] && res.ProxyErr != nil {
+		// No playable proxy and no retry can make one; the thumbnails that
+		// could be made are kept.
+		return &describedError{msg: Describe(res.ProxyErr, name), err: res.ProxyErr}
+	}
+	if err := w.markReady(ctx, id); err != nil {
+		return err
+	}
+	log.Info("transcode finished", "duration", res.Duration, "duration_source", res.DurationSource)
+	return nil
+}
+
+// markReady records that the item's proxy is ready and the item playable.
+func (w *TranscodeWorker) markReady(ctx context.Context, id uuid.UUID) error {
 	if _, err := w.Pool.Exec(ctx, `UPDATE evidence_items SET proxy_status = $2, proxy_progress = 100, proxy_error = '',
 			proxy_updated_at = now(), updated_at = now(),
 			state = CASE WHEN state IN ('ingested', 'processing') THEN 'ready' ELSE state END
 		WHERE id = $1`, id, ProxyReady); err != nil {
 		return fmt.Errorf("transcode %s: finish: %w", id, err)
 	}
-	log.Info("transcode finished", "duration", res.Duration, "width", res.Width, "height", res.Height)
 	return nil
 }
+
+// outputsPendingError: the proxy is ready, some thumbnails failed for a
+// reason a retry may fix (storage, database). The item keeps its ready
+// proxy status; river retries the job, which makes only those outputs.
+type outputsPendingError struct {
+	kinds []string
+	err   error
+}
+
+func (e *outputsPendingError) Error() string { return e.err.Error() }
+func (e *outputsPendingError) Unwrap() error { return e.err }
 
 // spriteTiles picks one tile every few seconds: enough to find a moment on
 // the timeline, bounded so long recordings keep a small sprite.

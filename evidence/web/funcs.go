@@ -50,6 +50,9 @@ var funcs = template.FuncMap{
 	// derived reports whether the item has a derivative of a kind (a
 	// missing map entry is a zero struct, which templates count as true).
 	"derived": func(m map[string]review.Derivative, kind string) bool { _, ok := m[kind]; return ok },
+	// media is the per-output transcode state and the recording's
+	// completeness stored in an item's metadata.
+	"media": parseMediaStatus,
 	"has": func(list []string, s string) bool {
 		for _, x := range list {
 			if x == s {

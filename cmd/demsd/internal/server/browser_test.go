@@ -273,7 +273,7 @@ func TestReviewInBrowser(t *testing.T) {
 	must(t, "ingest corrupt", err)
 	e.waitProxy(t, bad, "failed")
 	must(t, "failed item", chromedp.Do(ctx, chromedp.Navigate(base+"/evidence/"+bad.String()), chromedp.WaitVisible(chromedp.CSS(".noproxy"))))
-	if txt := evalT[string](t, ctx, `document.querySelector('.noproxy').innerText`); !strings.Contains(txt, "No playable proxy: corrupt or unreadable media") || strings.Contains(txt, "proxy: no playable") {
+	if txt := evalT[string](t, ctx, `document.querySelector('.noproxy').innerText`); !strings.Contains(txt, `No playable proxy: probe: open input "BWC-N-01_truncated.mp4": corrupt or unreadable media`) || strings.Contains(txt, "proxy: no playable") {
 		t.Fatalf("failed item page: %s", txt)
 	}
 	shot(t, ctx, dir, "08-evidence-no-proxy")

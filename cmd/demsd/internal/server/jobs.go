@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/asticode/go-astiav"
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/jobs"
+	"github.com/opendems/opendems/transcode"
 )
 
 // registerWorkers adds every job worker this process can run.
@@ -101,9 +103,14 @@ func recordAudit(ctx context.Context, a *App, e api.AuditEvent) {
 func registerMediaWorkers(a *App, ws *river.Workers) {
 	// river rescues a job running longer than workers.rescue_stuck_after:
 	// a transcode stops by its own deadline five minutes before that.
+	// FFmpeg has one log callback per process: this router replaces the
+	// one main installed, so FFmpeg's lines carry the item being processed.
+	ffmpegLog := transcode.NewFFmpegLog(a.Logger)
+	ffmpegLog.Install(astiav.LogLevelWarning)
 	river.AddWorker(ws, &jobs.TranscodeWorker{
 		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout,
 		MaxTimeout: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger,
+		FFmpegLog: ffmpegLog,
 	})
 }
 
