@@ -33,6 +33,9 @@ func NewPlan(s *Spec) *Plan {
 func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 	for i := range p.spec.Regions {
 		r := &p.spec.Regions[i]
+		if !r.Rendered() {
+			continue
+		}
 		b, ok := r.BoxAt(t)
 		if !ok {
 			continue
@@ -58,7 +61,8 @@ func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 // the same predicates as ApplyVideo.
 func (p *Plan) Active(t float64) bool {
 	for i := range p.spec.Regions {
-		if a, b := p.spec.Regions[i].Window(); t >= a && t <= b {
+		r := &p.spec.Regions[i]
+		if a, b := r.Window(); r.Rendered() && t >= a && t <= b {
 			return true
 		}
 	}

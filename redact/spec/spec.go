@@ -117,14 +117,43 @@ const (
 )
 
 // Keyframe is a region's box at one instant, in pixels of the upright
-// (rotation-applied) source picture.
+// (rotation-applied) source picture. Interp and Hidden describe the span
+// from this keyframe to the next (the MLT/Shotcut convention), so the
+// editor and the renderer agree on every frame between two keyframes;
+// the zero values keep the original meaning (visible, linear).
 type Keyframe struct {
 	Time   float64 `json:"time"`
 	X      float64 `json:"x"`
 	Y      float64 `json:"y"`
 	Width  float64 `json:"width"`
 	Height float64 `json:"height"`
+	// Interp is how the box moves until the next keyframe: "linear"
+	// (default when empty) or "hold" (stays at this keyframe's box).
+	Interp Interp `json:"interp,omitempty"`
+	// Hidden marks the object as out of view from this keyframe until the
+	// next one (CVAT's "outside"): nothing is obscured there, and nothing
+	// is interpolated across the gap.
+	Hidden bool `json:"hidden,omitempty"`
 }
+
+// Interp is a keyframe's interpolation to the next keyframe.
+type Interp string
+
+// Interpolations.
+const (
+	InterpLinear Interp = "linear"
+	InterpHold   Interp = "hold"
+)
+
+// Review is a person's decision on an automatic proposal.
+type Review string
+
+// Reviews. An automatic region without a review is still a proposal: it is
+// rendered (fail closed) until someone accepts or rejects it.
+const (
+	ReviewAccepted Review = "accepted"
+	ReviewRejected Review = "rejected"
+)
 
 // Region is one tracked area: a box interpolated linearly between its
 // keyframes, obscured from the first keyframe's time to the last's
@@ -138,8 +167,11 @@ type Region struct {
 	Reason string `json:"reason"`
 	Origin Origin `json:"origin"`
 	// Confidence is the detector's confidence (0..1) for automatic regions.
-	Confidence float64    `json:"confidence,omitempty"`
-	Keyframes  []Keyframe `json:"keyframes"`
+	Confidence float64 `json:"confidence,omitempty"`
+	// Review records the decision on an automatic proposal; a rejected
+	// region stays in the spec as part of the record but is not rendered.
+	Review    Review     `json:"review,omitempty"`
+	Keyframes []Keyframe `json:"keyframes"`
 }
 
 // AudioAction is what happens to the sound in an audio range.
@@ -392,6 +424,11 @@ func (s *Spec) Validate() error {
 		if r.Confidence < 0 || r.Confidence > 1 {
 			p.add(f+".confidence", "out of range %g (want 0..1)", r.Confidence)
 		}
+		switch r.Review {
+		case "", ReviewAccepted, ReviewRejected:
+		default:
+			p.add(f+".review", "unknown review %q (want accepted or rejected)", r.Review)
+		}
 		switch {
 		case len(r.Keyframes) == 0:
 			p.add(f+".keyframes", "at least one keyframe is required")
@@ -408,6 +445,11 @@ func (s *Spec) Validate() error {
 			checkCoord(&p, kf+".y", k.Y, false)
 			checkCoord(&p, kf+".width", k.Width, true)
 			checkCoord(&p, kf+".height", k.Height, true)
+			switch k.Interp {
+			case "", InterpLinear, InterpHold:
+			default:
+				p.add(kf+".interp", "unknown interpolation %q (want linear or hold)", k.Interp)
+			}
 		}
 	}
 	for i, a := range s.Audio {
@@ -682,8 +724,13 @@ func (r *Region) Window() (start, end float64) {
 // Box is a rectangle in pixels of the upright source picture.
 type Box struct{ X, Y, W, H float64 }
 
-// BoxAt returns the region's box at time t, interpolated linearly between
-// the surrounding keyframes, and whether t lies in the region's window.
+// BoxAt returns the region's box at time t and whether anything is
+// obscured there: nothing outside the window [first keyframe, last
+// keyframe] or in a span that starts at a hidden keyframe; in a hold span
+// the box of the span's first keyframe; otherwise the per-coordinate linear
+// interpolation between the surrounding keyframes. The web editor's
+// interp.js implements the same function; both are tested against
+// testdata/interp_vectors.json.
 func (r *Region) BoxAt(t float64) (Box, bool) {
 	ks := r.Keyframes
 	if len(ks) == 0 || t < ks[0].Time || t > ks[len(ks)-1].Time {
@@ -700,7 +747,10 @@ func (r *Region) BoxAt(t float64) (Box, bool) {
 		}
 	}
 	a := ks[lo]
-	if lo == len(ks)-1 || a.Time == t {
+	if a.Hidden {
+		return Box{}, false
+	}
+	if lo == len(ks)-1 || a.Time == t || a.Interp == InterpHold {
 		return Box{a.X, a.Y, a.Width, a.Height}, true
 	}
 	b := ks[lo+1]
@@ -708,3 +758,7 @@ func (r *Region) BoxAt(t float64) (Box, bool) {
 	lerp := func(x, y float64) float64 { return x + (y-x)*f }
 	return Box{lerp(a.X, b.X), lerp(a.Y, b.Y), lerp(a.Width, b.Width), lerp(a.Height, b.Height)}, true
 }
+
+// Rendered reports whether the region is obscured in the output: every
+// region except a rejected proposal.
+func (r *Region) Rendered() bool { return r.Review != ReviewRejected }
