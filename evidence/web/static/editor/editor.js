@@ -1,0 +1,1268 @@
+// The redaction editor: plays the clip's proxy in <video>, draws every
+// region at its interpolated box on a canvas over it, edits regions,
+// proposals, audio and full-frame ranges at the playhead, and saves the
+// spec as a new version. The JSON contract with the server is described in
+// evidence/web/doc.go (GET clip, PUT clip/spec). No framework, no build
+// step; the page's Content-Security-Policy allows only same-origin scripts
+// and no inline styles, so every style is set through the CSSOM.
+
+import { boxAt, cover } from "./interp.js";
+import { SHORTCUTS, keymap, display, shortcutFor, conflicts } from "./keys.js";
+import { Model, clone, keyframeIndexAt, setKeyframe } from "./model.js";
+
+const root = document.getElementById("editor");
+const $ = (id) => document.getElementById(id);
+const video = $("ed-video");
+const stage = $("ed-stage");
+const canvas = $("ed-overlay");
+const ctx = canvas.getContext("2d");
+const handles = $("ed-handles");
+const tl = $("ed-timeline");
+const tctx = tl.getContext("2d");
+const live = $("ed-live");
+
+const COLORS = {
+  selected: "#ffd400", manual: "#00e5ff", proposal: "#ff8c00", rejected: "#9aa3ad",
+  audio: "#5b8def", bleep: "#c77dff", frame: "#e07a5f", error: "#ff3b3b",
+};
+const DEFAULT_SPAN = 3; // seconds: a new box covers 3 s (Axon's default), easy to trim
+const MIN_BOX = 8; // source pixels
+
+const S = {
+  clip: null, model: null, version: 0, fps: 25, fpsNum: 25, fpsDen: 1,
+  srcW: 0, srcH: 0, inF: 0, outF: 0, frame: -1, mediaTime: 0,
+  sel: null, // {kind: "region"|"audio"|"frame", id}
+  mode: "edit", armed: false, drag: null, pending: { audio: null, frame: null },
+  errors: new Map(), // spec path prefix ("regions[2]") → [messages]; keyed by item id after save
+  lastEffect: { type: "blur", strength: 40 }, showRejected: false, hearSource: false,
+  exemptions: [], sprite: null, spriteImg: null, waveform: null, ready: false, savedAt: null,
+  seek: { target: null, inFlight: false, tries: 0 }, drawsAt: [],
+};
+window.opendemsEditor = S; // read by the browser tests (diagnostics only)
+
+// ---- frame model --------------------------------------------------------
+
+const frameStart = (n) => (n * S.fpsDen) / S.fpsNum;
+const frameOfTime = (t) => Math.round(t * S.fps);
+const halfFrame = () => 0.5 / S.fps;
+const now = () => frameStart(S.frame);
+
+function fmtTime(t) {
+  const neg = t < 0; t = Math.abs(t);
+  const h = Math.floor(t / 3600), m = Math.floor(t / 60) % 60, s = t - Math.floor(t / 60) * 60;
+  const ss = s.toFixed(3).padStart(6, "0");
+  return (neg ? "-" : "") + String(h).padStart(2, "0") + ":" + String(m).padStart(2, "0") + ":" + ss;
+}
+
+// parseTime reads "hh:mm:ss.mmm", "mm:ss.mmm", seconds with a unit "12.5s"
+// or a bare frame number; it returns a frame index or NaN.
+function parseTimeToFrame(text) {
+  text = String(text).trim();
+  if (/^\d+$/.test(text)) return parseInt(text, 10);
+  const m = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text);
+  if (m) return frameOfTime((+(m[1] || 0)) * 3600 + (+m[2]) * 60 + (+m[3]));
+  const s = /^(\d+(?:\.\d+)?)\s*s$/.exec(text);
+  if (s) return frameOfTime(+s[1]);
+  return NaN;
+}
+
+// seekFrame asks for frame n; one seek is in flight at a time and a newer
+// request replaces the pending target (key repeat, fast clicks).
+function seekFrame(n) {
+  n = Math.max(S.inF, Math.min(S.outF, Math.round(n)));
+  if (!video.paused) video.pause();
+  S.seek.target = n;
+  S.seek.tries = 0;
+  if (!S.seek.inFlight) startSeek();
+}
+
+function startSeek() {
+  const n = S.seek.target;
+  if (n === null) { S.seek.inFlight = false; return; }
+  S.seek.inFlight = true;
+  // The middle of the frame, so rounding cannot land on the previous one;
+  // the retry nudges a quarter frame further.
+  video.currentTime = (n + 0.5 + S.seek.tries * 0.25) / S.fps;
+  syncPreview();
+}
+
+function onSeeked() {
+  // rVFC normally reports the new frame; if the frame on screen did not
+  // change (seek to the frame already shown) no callback comes, so settle
+  // from currentTime after a short wait.
+  const target = S.seek.target;
+  setTimeout(() => {
+    if (S.seek.inFlight && S.seek.target === target) {
+      presented(video.currentTime, false);
+    }
+  }, 120);
+}
+
+// presented is called with the media time of the frame on screen: from
+// requestVideoFrameCallback (the only source of the current frame), or
+// after a seek that presented no new frame.
+function presented(mediaTime, fromRVFC) {
+  const f = fromRVFC ? frameOfTime(mediaTime) : Math.floor(mediaTime * S.fps + 1e-3);
+  S.mediaTime = mediaTime;
+  if (S.seek.inFlight) {
+    const target = S.seek.target;
+    if (target !== null && f !== target && S.seek.tries < 2 && fromRVFC) {
+      S.seek.tries++;
+      startSeek();
+      return;
+    }
+    S.seek.inFlight = false;
+    if (S.seek.target !== null && S.seek.target !== target) { startSeek(); }
+    else S.seek.target = null;
+  }
+  const changed = f !== S.frame;
+  S.frame = f;
+  draw();
+  if (changed) {
+    updateTransport();
+    updateAudioMute();
+    if (video.paused) announce();
+    if (!S.ready) markReady();
+  }
+}
+
+function onFrame(nowTs, md) {
+  presented(md.mediaTime, true);
+  S.drawsAt.push([md.mediaTime, S.frame, md.presentedFrames]);
+  if (S.drawsAt.length > 2000) S.drawsAt.shift();
+  video.requestVideoFrameCallback(onFrame);
+}
+
+// ---- geometry: source pixels ↔ CSS pixels of the stage ----------------
+
+// contentBox is where the picture lies inside the video element with
+// object-fit: contain, in CSS pixels relative to the stage, and the
+// source→CSS scale. videoWidth is aspect-corrected, so the ratio to the
+// source's stored width absorbs non-square pixels too.
+function contentBox() {
+  const r = stage.getBoundingClientRect();
+  const vw = video.videoWidth || S.srcW, vh = video.videoHeight || S.srcH;
+  const s = Math.min(r.width / vw, r.height / vh);
+  const w = vw * s, h = vh * s;
+  return { left: r.left, top: r.top, offX: (r.width - w) / 2, offY: (r.height - h) / 2, sx: w / S.srcW, sy: h / S.srcH, cw: r.width, ch: r.height };
+}
+
+function toSource(clientX, clientY, cb = contentBox()) {
+  return { x: (clientX - cb.left - cb.offX) / cb.sx, y: (clientY - cb.top - cb.offY) / cb.sy };
+}
+
+function toCSS(b, cb) {
+  return { x: cb.offX + b.x * cb.sx, y: cb.offY + b.y * cb.sy, w: b.width * cb.sx, h: b.height * cb.sy };
+}
+
+let geom = null; // cached contentBox, refreshed on resize (no layout reads inside the rVFC draw)
+function resize() {
+  const r = stage.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(r.width * dpr);
+  canvas.height = Math.round(r.height * dpr);
+  canvas.style.width = r.width + "px";
+  canvas.style.height = r.height + "px";
+  geom = contentBox();
+  const tr = tl.parentElement.getBoundingClientRect();
+  tl.width = Math.round(tr.width * dpr);
+  tl.style.width = tr.width + "px";
+  layoutTimeline();
+  draw();
+  drawTimeline();
+}
+
+// ---- drawing the overlay ---------------------------------------------
+
+let pixCanvas = null;
+function effectInside(r, c, alpha) {
+  const e = r.effect || {};
+  const dpr = window.devicePixelRatio || 1;
+  ctx.save();
+  ctx.globalAlpha = alpha;
+  ctx.beginPath();
+  if (r.shape === "ellipse") ctx.ellipse(c.x + c.w / 2, c.y + c.h / 2, Math.abs(c.w / 2), Math.abs(c.h / 2), 0, 0, Math.PI * 2);
+  else ctx.rect(c.x, c.y, c.w, c.h);
+  ctx.clip();
+  const vb = { x: (c.x - geom.offX) / geom.sx * (video.videoWidth / S.srcW), y: (c.y - geom.offY) / geom.sy * (video.videoHeight / S.srcH) };
+  const vw = c.w / geom.sx * (video.videoWidth / S.srcW), vh = c.h / geom.sy * (video.videoHeight / S.srcH);
+  if (e.type === "fill") {
+    ctx.fillStyle = e.color || "#000000";
+    ctx.fillRect(c.x, c.y, c.w, c.h);
+  } else if (e.type === "pixelate" && video.videoWidth) {
+    const block = Math.max(2, (e.block_size || 16) * geom.sx);
+    const w = Math.max(1, Math.round(c.w / block)), h = Math.max(1, Math.round(c.h / block));
+    pixCanvas = pixCanvas || document.createElement("canvas");
+    pixCanvas.width = w; pixCanvas.height = h;
+    const p = pixCanvas.getContext("2d");
+    p.drawImage(video, vb.x, vb.y, vw, vh, 0, 0, w, h);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(pixCanvas, 0, 0, w, h, c.x, c.y, c.w, c.h);
+  } else if (video.videoWidth) {
+    const radius = Math.max(2, Math.min(c.w, c.h) * (e.strength || 40) / 100 / 2) / dpr;
+    ctx.filter = "blur(" + radius.toFixed(1) + "px)";
+    ctx.drawImage(video, vb.x, vb.y, vw, vh, c.x, c.y, c.w, c.h);
+  }
+  ctx.restore();
+}
+
+function regionColor(r) {
+  if (S.sel && S.sel.kind === "region" && S.sel.id === r.id) return COLORS.selected;
+  if (S.errors.has(r.id)) return COLORS.error;
+  if (r.review === "rejected") return COLORS.rejected;
+  if (r.origin === "auto" && !r.review) return COLORS.proposal;
+  return COLORS.manual;
+}
+
+// displayedBox is the box a region shows at the playhead: the drag in
+// progress wins over the stored keyframes.
+function displayedBox(r, t) {
+  if (S.drag && S.drag.id === r.id && S.drag.box) return S.drag.box;
+  return boxAt(r.keyframes, t);
+}
+
+function draw() {
+  if (!geom) return;
+  const dpr = window.devicePixelRatio || 1;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (!S.model) return;
+  const t = now();
+  const spec = S.model.spec;
+  const preview = S.mode !== "edit";
+  const inFrameBlur = spec.full_frame_blur.some((f) => t >= f.start && t <= f.end);
+  if (inFrameBlur && video.videoWidth) {
+    ctx.save();
+    ctx.globalAlpha = preview ? 1 : 0.55;
+    ctx.filter = "blur(12px)";
+    ctx.drawImage(video, geom.offX, geom.offY, S.srcW * geom.sx, S.srcH * geom.sy);
+    ctx.restore();
+    if (!preview) label(geom.offX + 8, geom.offY + 20, "FULL-FRAME BLUR", COLORS.frame);
+  }
+  let selectedBox = null;
+  for (const r of spec.regions) {
+    if (r.review === "rejected" && !S.showRejected) continue;
+    const b = displayedBox(r, t);
+    if (!b) continue;
+    const px = cover(b);
+    const c = toCSS({ x: px[0], y: px[1], width: px[2] - px[0], height: px[3] - px[1] }, geom);
+    if (r.review !== "rejected") effectInside(r, c, preview ? 1 : 0.45);
+    if (preview) continue;
+    const color = regionColor(r);
+    const lw = 2;
+    ctx.save();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = lw;
+    if (r.origin === "auto" && !r.review) ctx.setLineDash([8, 5]);
+    if (r.review === "rejected") ctx.setLineDash([2, 4]);
+    // The stroke lies inside the box so its outer edge is the box edge.
+    if (r.shape === "ellipse") {
+      ctx.strokeRect(c.x + 0.5, c.y + 0.5, c.w - 1, c.h - 1);
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      ctx.ellipse(c.x + c.w / 2, c.y + c.h / 2, Math.max(0, c.w / 2 - lw), Math.max(0, c.h / 2 - lw), 0, 0, Math.PI * 2);
+      ctx.stroke();
+    } else {
+      ctx.strokeRect(c.x + lw / 2, c.y + lw / 2, c.w - lw, c.h - lw);
+    }
+    ctx.restore();
+    const tag = (r.origin === "auto" && !r.review ? "proposal " : r.review === "rejected" ? "rejected " : "") + r.id + (r.reason ? " · " + r.reason : "");
+    label(c.x, Math.max(12, c.y - 4), tag, color);
+    if (S.sel && S.sel.kind === "region" && S.sel.id === r.id) selectedBox = c;
+  }
+  placeHandles(selectedBox);
+  if (S.drag && S.drag.kind === "draw" && S.drag.box) {
+    const c = toCSS(S.drag.box, geom);
+    ctx.save();
+    ctx.strokeStyle = COLORS.selected;
+    ctx.setLineDash([4, 3]);
+    ctx.lineWidth = 2;
+    ctx.strokeRect(c.x + 1, c.y + 1, c.w - 2, c.h - 2);
+    ctx.restore();
+  }
+}
+
+function label(x, y, text) {
+  ctx.save();
+  ctx.font = "12px system-ui, sans-serif";
+  const w = ctx.measureText(text).width + 8;
+  ctx.fillStyle = "rgba(0,0,0,.72)";
+  ctx.fillRect(x, y - 12, w, 15);
+  ctx.fillStyle = "#f5f7fa"; // white text: only outlines carry the region colour
+  ctx.fillText(text, x + 4, y);
+  ctx.restore();
+}
+
+// The selected region's handles are DOM buttons (focusable, labelled);
+// everything else is canvas.
+const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+function buildHandles() {
+  for (const h of HANDLES) {
+    const b = document.createElement("div");
+    b.className = "ed-handle h-" + h;
+    b.dataset.handle = h;
+    handles.appendChild(b);
+  }
+}
+function placeHandles(c) {
+  if (!c || S.mode !== "edit") { handles.hidden = true; return; }
+  handles.hidden = false;
+  handles.style.left = c.x + "px";
+  handles.style.top = c.y + "px";
+  handles.style.width = c.w + "px";
+  handles.style.height = c.h + "px";
+}
+
+// ---- pointer editing on the video ------------------------------------
+
+function hitRegion(p, t) {
+  const order = S.model.spec.regions.slice().reverse();
+  if (S.sel && S.sel.kind === "region") order.sort((a, b) => (b.id === S.sel.id) - (a.id === S.sel.id));
+  for (const r of order) {
+    if (r.review === "rejected" && !S.showRejected) continue;
+    const b = boxAt(r.keyframes, t);
+    if (b && p.x >= b.x && p.x <= b.x + b.width && p.y >= b.y && p.y <= b.y + b.height) return r;
+  }
+  return null;
+}
+
+function onPointerDown(ev) {
+  if (ev.button !== 0 || !S.model || S.mode !== "edit") return;
+  if (!video.paused) video.pause(); // editing during playback pauses first
+  geom = contentBox();
+  const p = toSource(ev.clientX, ev.clientY, geom);
+  const t = now();
+  stage.setPointerCapture(ev.pointerId);
+  ev.preventDefault();
+  if (S.armed) {
+    S.drag = { kind: "draw", start: p, box: null, pointer: ev.pointerId };
+    return;
+  }
+  const h = ev.target.dataset ? ev.target.dataset.handle : undefined;
+  if (h && S.sel && S.sel.kind === "region") {
+    const r = S.model.find("region", S.sel.id);
+    const b = boxAt(r.keyframes, t);
+    if (b) { S.drag = { kind: "resize", id: r.id, handle: h, start: p, orig: b, box: null, shift: ev.shiftKey }; return; }
+  }
+  const r = hitRegion(p, t);
+  if (!r) { select(null); return; }
+  select({ kind: "region", id: r.id });
+  S.drag = { kind: "move", id: r.id, start: p, orig: boxAt(r.keyframes, t), box: null };
+}
+
+function onPointerMove(ev) {
+  const d = S.drag;
+  if (!d || !(ev.buttons & 1)) return;
+  const p = toSource(ev.clientX, ev.clientY, geom);
+  const dx = p.x - d.start.x, dy = p.y - d.start.y;
+  if (d.kind === "draw") {
+    d.box = { x: Math.min(p.x, d.start.x), y: Math.min(p.y, d.start.y), width: Math.abs(dx), height: Math.abs(dy) };
+  } else if (d.kind === "move") {
+    if (Math.abs(dx) < 0.5 && Math.abs(dy) < 0.5 && !d.box) return;
+    d.box = { x: d.orig.x + dx, y: d.orig.y + dy, width: d.orig.width, height: d.orig.height };
+  } else if (d.kind === "resize") {
+    let { x, y, width: w, height: h } = d.orig;
+    let x1 = x + w, y1 = y + h;
+    if (d.handle.includes("w")) x = Math.min(x + dx, x1 - MIN_BOX);
+    if (d.handle.includes("e")) x1 = Math.max(x1 + dx, x + MIN_BOX);
+    if (d.handle.includes("n")) y = Math.min(y + dy, y1 - MIN_BOX);
+    if (d.handle.includes("s")) y1 = Math.max(y1 + dy, y + MIN_BOX);
+    w = x1 - x; h = y1 - y;
+    if (ev.shiftKey && d.handle.length === 2) { // keep the aspect ratio
+      const k = Math.max(w / d.orig.width, h / d.orig.height);
+      w = d.orig.width * k; h = d.orig.height * k;
+      if (d.handle.includes("w")) x = x1 - w;
+      if (d.handle.includes("n")) y = y1 - h;
+    }
+    d.box = { x, y, width: w, height: h };
+  }
+  draw();
+}
+
+// finishBox clips a box to the frame and rounds it outward to whole
+// source pixels, the form stored in the spec.
+function finishBox(b) {
+  let x0 = Math.max(0, Math.floor(b.x)), y0 = Math.max(0, Math.floor(b.y));
+  let x1 = Math.min(S.srcW, Math.ceil(b.x + b.width)), y1 = Math.min(S.srcH, Math.ceil(b.y + b.height));
+  if (x1 - x0 < MIN_BOX) { if (x0 + MIN_BOX <= S.srcW) x1 = x0 + MIN_BOX; else x0 = x1 - MIN_BOX; }
+  if (y1 - y0 < MIN_BOX) { if (y0 + MIN_BOX <= S.srcH) y1 = y0 + MIN_BOX; else y0 = y1 - MIN_BOX; }
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+function onPointerUp() {
+  const d = S.drag;
+  if (!d) return;
+  S.drag = null;
+  if (!d.box) { draw(); return; }
+  const t = now();
+  if (d.kind === "draw") {
+    S.armed = false;
+    root.classList.remove("armed");
+    if (d.box.width * geom.sx < 3 || d.box.height * geom.sy < 3) { draw(); return; }
+    const box = finishBox(d.box);
+    const id = S.model.newID("box");
+    const end = Math.min(frameStart(S.outF), t + DEFAULT_SPAN);
+    const kfs = [{ time: t, ...box }];
+    if (end > t + halfFrame()) kfs.push({ time: frameStart(frameOfTime(end)), ...box });
+    S.model.add("region", { id, shape: "rectangle", effect: clone(S.lastEffect), reason: "", origin: "manual", keyframes: kfs }, "Draw box " + id);
+    select({ kind: "region", id });
+    return;
+  }
+  const box = finishBox(d.box);
+  S.model.edit("region", d.id, d.kind === "move" ? "Move box" : "Resize box", (r) => { setKeyframe(r, t, box, halfFrame()); });
+}
+
+function cancelDrag() {
+  if (S.drag) { S.drag = null; draw(); return true; }
+  if (S.armed) { S.armed = false; root.classList.remove("armed"); return true; }
+  return false;
+}
+
+// ---- selection and inspector -----------------------------------------
+
+function select(sel) {
+  S.sel = sel;
+  renderPanels();
+  draw();
+  drawTimeline();
+}
+
+function selected() {
+  return S.sel ? S.model.find(S.sel.kind, S.sel.id) : null;
+}
+
+function exemptionOptions(sel, value, required) {
+  sel.textContent = "";
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = required ? "— choose an exemption (required) —" : "—";
+  sel.appendChild(none);
+  for (const e of S.exemptions) {
+    const o = document.createElement("option");
+    o.value = e.code;
+    o.textContent = e.code + " — " + e.label;
+    sel.appendChild(o);
+  }
+  if (value && !S.exemptions.some((e) => e.code === value)) {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = value + " (not an exemption code)";
+    sel.appendChild(o);
+  }
+  sel.value = value || "";
+}
+
+const isCode = (c) => S.exemptions.some((e) => e.code === c);
+
+function renderInspector() {
+  const box = $("ed-inspector");
+  const item = selected();
+  box.hidden = !item;
+  for (const el of box.querySelectorAll("[data-for]")) el.hidden = !item || el.dataset.for.split(" ").indexOf(S.sel.kind) < 0;
+  if (!item) return;
+  const kind = S.sel.kind;
+  $("ed-insp-title").textContent = (kind === "region" ? "Region " : kind === "audio" ? "Audio range " : "Full-frame blur ") + item.id;
+  exemptionOptions($("ed-exemption"), item.reason, true);
+  const errs = S.errors.get(item.id) || [];
+  const errBox = $("ed-insp-errors");
+  errBox.textContent = "";
+  for (const m of errs) { const li = document.createElement("li"); li.textContent = m; errBox.appendChild(li); }
+  errBox.hidden = errs.length === 0;
+  if (kind === "region") {
+    const r = item;
+    $("ed-effect").value = r.effect.type;
+    $("ed-strength").value = r.effect.strength || 40;
+    $("ed-block").value = r.effect.block_size || 16;
+    $("ed-color").value = r.effect.color || "#000000";
+    for (const el of box.querySelectorAll("[data-effect]")) el.hidden = el.dataset.effect !== r.effect.type;
+    $("ed-shape").value = r.shape;
+    $("ed-in").value = fmtTime(r.keyframes[0].time);
+    $("ed-out").value = fmtTime(r.keyframes[r.keyframes.length - 1].time);
+    const t = now();
+    const b = boxAt(r.keyframes, t);
+    for (const k of ["x", "y", "width", "height"]) { $("ed-" + k).value = b ? Math.round(b[k]) : ""; $("ed-" + k).disabled = !b; }
+    const ki = keyframeIndexAt(r, t, halfFrame());
+    $("ed-interp").value = ki >= 0 ? r.keyframes[ki].interp || "linear" : "linear";
+    $("ed-interp").disabled = ki < 0;
+    $("ed-kf-info").textContent = r.keyframes.length + " keyframes" + (ki >= 0 ? " · keyframe " + (ki + 1) + " at the playhead" + (r.keyframes[ki].hidden ? " (hidden from here)" : "") : "") +
+      (r.origin === "auto" ? " · automatic, confidence " + Math.round((r.confidence || 0) * 100) + "% · " + (r.review || "not reviewed") : "");
+  } else {
+    $("ed-in").value = fmtTime(item.start);
+    $("ed-out").value = fmtTime(item.end);
+    if (kind === "audio") $("ed-action").value = item.action;
+    if (kind === "frame") $("ed-ff-strength").value = item.strength || 40;
+  }
+}
+
+function renderLists() {
+  const spec = S.model.spec;
+  const props = spec.regions.filter((r) => r.origin === "auto");
+  const pending = props.filter((r) => !r.review);
+  $("ed-prop-count").textContent = pending.length + " of " + props.length + " proposals to review";
+  $("ed-review-state").textContent = pending.length ? pending.length + " proposals to review" : "";
+  const lists = [["ed-proposals", props, "region"], ["ed-regions", spec.regions.filter((r) => r.origin !== "auto"), "region"], ["ed-audio", spec.audio, "audio"], ["ed-frames", spec.full_frame_blur, "frame"]];
+  for (const [id, items, kind] of lists) {
+    const ul = $(id);
+    ul.textContent = "";
+    if (items.length === 0) { const li = document.createElement("li"); li.className = "muted"; li.textContent = "None."; ul.appendChild(li); }
+    for (const it of items) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "ed-item" + (S.sel && S.sel.id === it.id ? " sel" : "") + (S.errors.has(it.id) ? " has-error" : "");
+      const a = kind === "region" ? it.keyframes[0].time : it.start, z = kind === "region" ? it.keyframes[it.keyframes.length - 1].time : it.end;
+      let text = it.id + " · " + fmtTime(a) + "–" + fmtTime(z);
+      if (kind === "region") text += " · " + it.keyframes.length + " kf";
+      if (kind === "audio") text += " · " + it.action;
+      if (it.origin === "auto") text += " · " + Math.round((it.confidence || 0) * 100) + "% · " + (it.review || "to review");
+      text += " · " + (it.reason || "no exemption");
+      b.textContent = text;
+      b.setAttribute("aria-pressed", S.sel && S.sel.id === it.id ? "true" : "false");
+      b.addEventListener("click", () => { select({ kind, id: it.id }); seekFrame(frameOfTime(a)); });
+      li.appendChild(b);
+      if (it.origin === "auto") {
+        for (const [act, lab] of [["accepted", "Accept"], ["rejected", "Reject"]]) {
+          const x = document.createElement("button");
+          x.type = "button";
+          x.className = "small-btn";
+          x.textContent = lab;
+          x.setAttribute("aria-label", lab + " proposal " + it.id);
+          x.disabled = it.review === act;
+          x.addEventListener("click", () => review(it.id, act));
+          li.appendChild(x);
+        }
+      }
+      ul.appendChild(li);
+    }
+  }
+}
+
+function renderPanels() {
+  if (!S.model) return;
+  renderLists();
+  renderInspector();
+  $("ed-undo").disabled = S.model.undoStack.length === 0;
+  $("ed-redo").disabled = S.model.redoStack.length === 0;
+  $("ed-save-state").textContent = "v" + S.version + (S.model.changes ? " · " + S.model.changes + " unsaved changes" : S.savedAt ? " · saved " + S.savedAt : " · no changes");
+}
+
+// ---- edits ------------------------------------------------------------
+
+function toast(text, undoable) {
+  const el = $("ed-toast");
+  el.textContent = "";
+  const span = document.createElement("span");
+  span.textContent = text;
+  el.appendChild(span);
+  if (undoable) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "link";
+    b.textContent = "Undo";
+    b.addEventListener("click", () => { S.model.undo(); el.hidden = true; });
+    el.appendChild(b);
+  }
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 5000);
+}
+
+function needSelection(kinds) {
+  const it = selected();
+  if (!it || (kinds && kinds.indexOf(S.sel.kind) < 0)) { toast("Select a " + (kinds ? kinds.join(" or ") : "region or range") + " first."); return null; }
+  return it;
+}
+
+function addKeyframe() {
+  const r = needSelection(["region"]);
+  if (!r) return;
+  const t = now();
+  let b = boxAt(r.keyframes, t);
+  if (!b) { // outside the window or hidden: copy the nearest keyframe
+    const k = r.keyframes.reduce((a, k) => (Math.abs(k.time - t) < Math.abs(a.time - t) ? k : a));
+    b = { x: k.x, y: k.y, width: k.width, height: k.height };
+  }
+  S.model.edit("region", r.id, "Add keyframe", (x) => { setKeyframe(x, t, b, halfFrame()); });
+}
+
+function deleteKeyframe() {
+  const it = needSelection();
+  if (!it) return;
+  if (S.sel.kind !== "region") { deleteSelected(true); return; }
+  const i = keyframeIndexAt(it, now(), halfFrame());
+  if (i < 0) { toast("No keyframe of " + it.id + " at the playhead."); return; }
+  if (it.keyframes.length === 1) { deleteSelected(); return; }
+  S.model.edit("region", it.id, "Delete keyframe", (r) => { r.keyframes.splice(i, 1); });
+  toast("Keyframe deleted", true);
+}
+
+function deleteSelected(quiet) {
+  const it = needSelection();
+  if (!it) return;
+  if (S.sel.kind === "region" && !quiet && !window.confirm("Delete region " + it.id + " with its " + it.keyframes.length + " keyframes?")) return;
+  S.model.remove(S.sel.kind, it.id, "Delete " + it.id);
+  select(null);
+  toast(it.id + " deleted", true);
+}
+
+function toggleVisibility() {
+  const r = needSelection(["region"]);
+  if (!r) return;
+  const t = now();
+  const visible = !!boxAt(r.keyframes, t);
+  S.model.edit("region", r.id, visible ? "Hide from here" : "Show from here", (x) => {
+    const i = keyframeIndexAt(x, t, halfFrame());
+    if (i >= 0) { if (x.keyframes[i].hidden) delete x.keyframes[i].hidden; else x.keyframes[i].hidden = true; return; }
+    let prev = null;
+    for (const k of x.keyframes) if (k.time <= t) prev = k;
+    const b = boxAt(x.keyframes, t) || prev || x.keyframes[0];
+    const j = setKeyframe(x, t, b, halfFrame());
+    if (visible) x.keyframes[j].hidden = true; else delete x.keyframes[j].hidden;
+  });
+}
+
+// setEdge moves the selection's in (or out) to the playhead. For a region
+// the first (last) keyframe moves: keyframes beyond it are dropped and the
+// box at the playhead becomes the new first (last) keyframe.
+function setEdge(which) {
+  const it = needSelection();
+  if (!it) return;
+  const t = now();
+  if (S.sel.kind !== "region") {
+    if ((which === "in" && t > it.end) || (which === "out" && t < it.start)) { toast("In must not be after out."); return; }
+    S.model.edit(S.sel.kind, it.id, "Set " + which, (x) => { if (which === "in") x.start = t; else x.end = t; });
+    return;
+  }
+  const ks = it.keyframes;
+  if ((which === "in" && t > ks[ks.length - 1].time) || (which === "out" && t < ks[0].time)) { toast("In must not be after out."); return; }
+  S.model.edit("region", it.id, "Set " + which, (r) => {
+    const b = boxAt(r.keyframes, t);
+    const edge = which === "in" ? r.keyframes[0] : r.keyframes[r.keyframes.length - 1];
+    const box = b || { x: edge.x, y: edge.y, width: edge.width, height: edge.height };
+    const hiddenHere = !b && t >= r.keyframes[0].time && t <= r.keyframes[r.keyframes.length - 1].time;
+    r.keyframes = r.keyframes.filter((k) => (which === "in" ? k.time > t + halfFrame() : k.time < t - halfFrame()));
+    const k = { time: t, ...box };
+    if (hiddenHere && which === "in") k.hidden = true;
+    if (which === "in") r.keyframes.unshift(k); else r.keyframes.push(k);
+  });
+}
+
+function stepKeyframe(dir) {
+  const r = needSelection(["region"]);
+  if (!r) return;
+  const t = now(), h = halfFrame();
+  const ks = dir > 0 ? r.keyframes.filter((k) => k.time > t + h) : r.keyframes.filter((k) => k.time < t - h).reverse();
+  if (ks.length) seekFrame(frameOfTime(ks[0].time));
+}
+
+function batchCode() {
+  const sel = $("ed-batch-code");
+  if (!sel.value) { sel.focus(); toast("Choose the exemption code for accepted proposals first."); return null; }
+  return sel.value;
+}
+
+function review(id, decision) {
+  const r = S.model.find("region", id);
+  if (!r) return;
+  let code = r.reason;
+  if (decision === "accepted" && !isCode(code)) { code = batchCode(); if (!code) return; }
+  S.model.edit("region", id, (decision === "accepted" ? "Accept " : "Reject ") + id, (x) => {
+    x.review = decision;
+    if (decision === "accepted") x.reason = code;
+  });
+}
+
+function proposalAtPlayhead() {
+  const it = selected();
+  if (it && S.sel.kind === "region" && it.origin === "auto") return it;
+  const t = now();
+  return S.model.spec.regions.find((r) => r.origin === "auto" && !r.review && boxAt(r.keyframes, t)) || null;
+}
+
+function reviewAtPlayhead(decision) {
+  const r = proposalAtPlayhead();
+  if (!r) { toast("No proposal selected or under the playhead."); return; }
+  review(r.id, decision);
+}
+
+function reviewAll(decision) {
+  const pending = S.model.spec.regions.filter((r) => r.origin === "auto" && !r.review);
+  if (!pending.length) { toast("No proposals to review."); return; }
+  let code = null;
+  if (decision === "accepted" && pending.some((r) => !isCode(r.reason))) { code = batchCode(); if (!code) return; }
+  if (!window.confirm((decision === "accepted" ? "Accept " : "Reject ") + pending.length + " proposals?")) return;
+  S.model.batch((decision === "accepted" ? "Accept " : "Reject ") + pending.length + " proposals", () => {
+    for (const r of pending) S.model.edit("region", r.id, "review", (x) => { x.review = decision; if (code && !isCode(x.reason)) x.reason = code; });
+  });
+}
+
+function nextProposal(dir) {
+  const t = now(), h = halfFrame();
+  const pend = S.model.spec.regions.filter((r) => r.origin === "auto" && !r.review).sort((a, b) => a.keyframes[0].time - b.keyframes[0].time);
+  if (!pend.length) { toast("No proposals to review."); return; }
+  let r = dir > 0 ? pend.find((x) => x.keyframes[0].time > t + h) : pend.slice().reverse().find((x) => x.keyframes[0].time < t - h);
+  if (!r) r = dir > 0 ? pend[0] : pend[pend.length - 1];
+  select({ kind: "region", id: r.id });
+  seekFrame(frameOfTime(r.keyframes[0].time));
+}
+
+// toggleRange starts a range at the playhead (M or F) and ends it on the
+// second press.
+function toggleRange(kind) {
+  const t = now();
+  const p = S.pending[kind];
+  if (p === null) { S.pending[kind] = t; toast((kind === "audio" ? "Mute" : "Full-frame blur") + " range starts at " + fmtTime(t) + "; press " + (kind === "audio" ? "M" : "F") + " again at its end."); drawTimeline(); return; }
+  S.pending[kind] = null;
+  addRange(kind, Math.min(p, t), Math.max(p, t), false);
+}
+
+function addRange(kind, a, b, bleep) {
+  if (b - a < halfFrame()) b = a + 1 / S.fps;
+  const id = S.model.newID(kind === "audio" ? "audio" : "frame");
+  const item = kind === "audio" ? { id, start: a, end: b, action: bleep ? "bleep" : "mute", reason: "" } : { id, start: a, end: b, strength: 40, reason: "" };
+  S.model.add(kind, item, "Add " + id);
+  select({ kind, id });
+}
+
+// ---- audio heard in the editor ----------------------------------------
+
+function updateAudioMute() {
+  if (!S.model) return;
+  const t = video.currentTime;
+  const inRange = S.model.spec.audio.some((a) => t >= a.start && t <= a.end);
+  video.muted = inRange && !S.hearSource; // hear what the public will hear
+}
+
+// ---- transport and views ----------------------------------------------
+
+function updateTransport() {
+  $("ed-time").textContent = fmtTime(now());
+  $("ed-frame").textContent = String(S.frame);
+  $("ed-frame-total").textContent = String(S.outF);
+  if (!video.paused) return;
+  renderInspector();
+  drawTimeline();
+}
+
+let announceTimer = 0;
+function announce() {
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => { live.textContent = "Frame " + S.frame + ", " + fmtTime(now()); }, 250);
+}
+
+function setMode(m) {
+  S.mode = m;
+  root.dataset.mode = m;
+  $("ed-view").value = m;
+  $("ed-mode-label").textContent = m === "edit" ? "Edit view: outlines, effects at reduced strength" : m === "redacted" ? "Redacted preview (client-side approximation, not proof)" : "Side by side: source and server preview";
+  const pv = $("ed-preview-pane");
+  pv.hidden = m !== "side";
+  if (m === "side") syncPreview();
+  setTimeout(resize, 0);
+}
+
+function syncPreview() {
+  const pv = $("ed-preview");
+  if (!pv || S.mode !== "side" || !pv.src) return;
+  if (Math.abs(pv.currentTime - video.currentTime) > 0.5 / S.fps) pv.currentTime = video.currentTime;
+  if (video.paused !== pv.paused) { if (video.paused) pv.pause(); else pv.play().catch(() => {}); }
+}
+
+function updatePreviewBadge() {
+  const p = S.clip.preview;
+  const badge = $("ed-preview-state");
+  if (!p || !p.url) { badge.textContent = "No server preview rendered yet."; badge.className = "ed-badge stale"; return; }
+  const stale = p.spec_version !== S.version || S.model.changes > 0;
+  badge.textContent = "Preview of v" + p.spec_version + (stale ? " — you are on v" + S.version + (S.model.changes ? " with unsaved changes" : "") + ": re-render" : "");
+  badge.className = "ed-badge" + (stale ? " stale" : "");
+}
+
+// ---- timeline -----------------------------------------------------------
+
+const TL = { labelW: 120, ruler: 20, sprite: 44, audio: 34, frame: 22, lane: 20, lanes: [], height: 0 };
+
+function layoutTimeline() {
+  if (!S.model) return;
+  const lanes = [];
+  let y = 0;
+  const push = (kind, h, extra) => { lanes.push({ kind, y, h, ...extra }); y += h; };
+  push("ruler", TL.ruler);
+  push("sprite", TL.sprite);
+  push("audio", TL.audio);
+  push("frame", TL.frame);
+  for (const r of S.model.spec.regions) {
+    if (r.review === "rejected" && !S.showRejected) continue;
+    push("region", TL.lane, { id: r.id });
+  }
+  TL.lanes = lanes;
+  TL.height = y + 4;
+  const dpr = window.devicePixelRatio || 1;
+  tl.height = Math.round(TL.height * dpr);
+  tl.style.height = TL.height + "px";
+}
+
+const tlWidth = () => tl.width / (window.devicePixelRatio || 1) - TL.labelW - 8;
+const tIn = () => frameStart(S.inF), tOut = () => frameStart(S.outF);
+const xOf = (t) => TL.labelW + ((t - tIn()) / Math.max(1e-9, tOut() - tIn())) * tlWidth();
+const tOfX = (x) => tIn() + ((x - TL.labelW) / tlWidth()) * (tOut() - tIn());
+
+function drawTimeline() {
+  if (!S.model || !TL.lanes.length) return;
+  const dpr = window.devicePixelRatio || 1;
+  const c = tctx;
+  c.setTransform(dpr, 0, 0, dpr, 0, 0);
+  c.clearRect(0, 0, tl.width, tl.height);
+  c.font = "12px system-ui, sans-serif";
+  c.textBaseline = "middle";
+  const W = tlWidth();
+  for (const lane of TL.lanes) {
+    c.fillStyle = lane.kind === "region" && S.sel && S.sel.id === lane.id ? "#2b3a4f" : "#1d232b";
+    c.fillRect(0, lane.y, TL.labelW + W + 8, lane.h - 1);
+    c.fillStyle = "#e8edf2";
+    const name = lane.kind === "ruler" ? "" : lane.kind === "sprite" ? "video" : lane.kind === "audio" ? "audio" : lane.kind === "frame" ? "full frame" : lane.id;
+    c.fillText(name.length > 16 ? name.slice(0, 15) + "…" : name, 6, lane.y + lane.h / 2);
+    if (lane.kind === "ruler") drawRuler(c, lane);
+    else if (lane.kind === "sprite") drawSprite(c, lane);
+    else if (lane.kind === "audio") drawAudioLane(c, lane);
+    else if (lane.kind === "frame") drawRanges(c, lane, S.model.spec.full_frame_blur, () => COLORS.frame, "frame");
+    else drawRegionLane(c, lane);
+  }
+  for (const kind of ["audio", "frame"]) {
+    if (S.pending[kind] === null) continue;
+    const lane = TL.lanes.find((l) => l.kind === kind);
+    const a = xOf(S.pending[kind]), b = xOf(now());
+    c.fillStyle = "rgba(255,212,0,.35)";
+    c.fillRect(Math.min(a, b), lane.y + 2, Math.abs(b - a) + 1, lane.h - 5);
+  }
+  const px = xOf(now());
+  c.fillStyle = "#ffd400";
+  c.fillRect(px - 1, 0, 2, TL.height);
+  c.beginPath(); c.moveTo(px - 6, 0); c.lineTo(px + 6, 0); c.lineTo(px, 8); c.fill();
+}
+
+function drawRuler(c, lane) {
+  const span = tOut() - tIn();
+  const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const step = steps.find((s) => (s / span) * tlWidth() > 80) || 3600;
+  c.fillStyle = "#9fb0c2";
+  for (let t = Math.ceil(tIn() / step) * step; t <= tOut(); t += step) {
+    const x = xOf(t);
+    c.fillRect(x, lane.y + lane.h - 6, 1, 6);
+    c.fillText(fmtTime(t).replace(/^00:/, "").replace(/\.000$/, ""), x + 3, lane.y + lane.h / 2 - 1);
+  }
+}
+
+function drawSprite(c, lane) {
+  const sp = S.sprite, img = S.spriteImg;
+  if (!sp || !img || !img.complete || !img.naturalWidth) return;
+  const tiles = sp.tiles;
+  const h = lane.h - 2, w = (sp.tile_width / sp.tile_height) * h;
+  // One tile per slot of the strip: the tile nearest the slot's time.
+  for (let x = TL.labelW; x < TL.labelW + tlWidth(); x += w) {
+    const t = tOfX(x + w / 2);
+    let best = tiles[0];
+    for (const tile of tiles) if (tile.time <= t) best = tile;
+    c.drawImage(img, best.x, best.y, sp.tile_width, sp.tile_height, x, lane.y + 1, Math.min(w, TL.labelW + tlWidth() - x), h);
+  }
+}
+
+function drawAudioLane(c, lane) {
+  const wf = S.waveform;
+  if (wf && wf.peaks && wf.peaks.length) {
+    const mid = lane.y + lane.h / 2, amp = (lane.h - 6) / 2;
+    c.fillStyle = "#5f7b99";
+    for (let x = TL.labelW; x < TL.labelW + tlWidth(); x++) {
+      const a = Math.max(0, Math.floor(tOfX(x) * wf.rate)), b = Math.max(a + 1, Math.floor(tOfX(x + 1) * wf.rate));
+      let lo = 0, hi = 0;
+      for (let i = a; i < b && 2 * i + 1 < wf.peaks.length; i++) { lo = Math.min(lo, wf.peaks[2 * i]); hi = Math.max(hi, wf.peaks[2 * i + 1]); }
+      c.fillRect(x, mid - (hi / 128) * amp, 1, Math.max(1, ((hi - lo) / 128) * amp));
+    }
+  }
+  drawRanges(c, lane, S.model.spec.audio, (a) => (a.action === "bleep" ? COLORS.bleep : COLORS.audio), "audio");
+}
+
+function drawRanges(c, lane, items, color, kind) {
+  for (const it of items) {
+    const a = xOf(it.start), b = Math.max(a + 2, xOf(it.end));
+    const sel = S.sel && S.sel.id === it.id;
+    c.fillStyle = color(it);
+    c.globalAlpha = 0.8;
+    c.fillRect(a, lane.y + 3, b - a, lane.h - 7);
+    c.globalAlpha = 1;
+    if (sel || S.errors.has(it.id)) { c.strokeStyle = sel ? COLORS.selected : COLORS.error; c.lineWidth = 2; c.strokeRect(a + 1, lane.y + 4, b - a - 2, lane.h - 9); }
+    c.fillStyle = "#fff";
+    const text = (kind === "audio" ? it.action : "blur") + " " + (it.reason || "no exemption");
+    if (b - a > 40) c.fillText(text, a + 4, lane.y + lane.h / 2);
+  }
+}
+
+function drawRegionLane(c, lane) {
+  const r = S.model.find("region", lane.id);
+  if (!r) return;
+  const color = regionColor(r);
+  const ks = r.keyframes, y = lane.y + lane.h / 2;
+  c.strokeStyle = color;
+  c.lineWidth = 3;
+  for (let i = 0; i + 1 < ks.length; i++) {
+    if (ks[i].hidden) continue;
+    c.setLineDash(r.origin === "auto" && !r.review ? [6, 4] : ks[i].interp === "hold" ? [1, 0] : []);
+    c.lineWidth = ks[i].interp === "hold" ? 6 : 3;
+    c.beginPath(); c.moveTo(xOf(ks[i].time), y); c.lineTo(xOf(ks[i + 1].time), y); c.stroke();
+  }
+  c.setLineDash([]);
+  for (const k of ks) {
+    const x = xOf(k.time);
+    c.fillStyle = k.hidden ? "#1d232b" : color;
+    c.beginPath(); c.moveTo(x, y - 5); c.lineTo(x + 5, y); c.lineTo(x, y + 5); c.lineTo(x - 5, y); c.closePath(); c.fill();
+    c.strokeStyle = color; c.lineWidth = 1; c.stroke();
+  }
+  if (r.reason) {
+    c.fillStyle = "#e8edf2";
+    const x = xOf(ks[ks.length - 1].time) + 8;
+    if (x < TL.labelW + tlWidth() - 40) c.fillText(r.reason, x, y);
+  }
+}
+
+function laneAt(y) { return TL.lanes.find((l) => y >= l.y && y < l.y + l.h); }
+
+function onTimelineDown(ev) {
+  if (ev.button !== 0 || !S.model) return;
+  const r = tl.getBoundingClientRect();
+  const x = ev.clientX - r.left, y = ev.clientY - r.top;
+  const lane = laneAt(y);
+  if (!lane || x < TL.labelW) return;
+  const t = Math.max(tIn(), Math.min(tOut(), tOfX(x)));
+  tl.setPointerCapture(ev.pointerId);
+  if (lane.kind === "ruler" || lane.kind === "sprite") {
+    S.tlDrag = { kind: "scrub" };
+    seekFrame(frameOfTime(t));
+    return;
+  }
+  if (lane.kind === "audio" || lane.kind === "frame") {
+    const list = lane.kind === "audio" ? S.model.spec.audio : S.model.spec.full_frame_blur;
+    const hit = list.find((a) => x >= xOf(a.start) - 2 && x <= Math.max(xOf(a.start) + 2, xOf(a.end)) + 2);
+    if (hit) { select({ kind: lane.kind, id: hit.id }); seekFrame(frameOfTime(t)); return; }
+    S.tlDrag = { kind: "range", lane: lane.kind, start: t, x0: x, bleep: ev.shiftKey };
+    return;
+  }
+  const reg = S.model.find("region", lane.id);
+  const kf = reg.keyframes.find((k) => Math.abs(xOf(k.time) - x) <= 5);
+  select({ kind: "region", id: reg.id });
+  seekFrame(frameOfTime(kf ? kf.time : t));
+}
+
+function onTimelineMove(ev) {
+  const d = S.tlDrag;
+  if (!d || !(ev.buttons & 1)) return;
+  const r = tl.getBoundingClientRect();
+  const t = Math.max(tIn(), Math.min(tOut(), tOfX(ev.clientX - r.left)));
+  if (d.kind === "scrub") seekFrame(frameOfTime(t));
+  else { d.end = t; S.pending[d.lane] = d.start; seekFrame(frameOfTime(t)); }
+}
+
+function onTimelineUp(ev) {
+  const d = S.tlDrag;
+  S.tlDrag = null;
+  if (!d || d.kind !== "range") return;
+  S.pending[d.lane] = null;
+  if (d.end === undefined || Math.abs(ev.clientX - tl.getBoundingClientRect().left - d.x0) < 3) { drawTimeline(); return; }
+  const a = frameStart(frameOfTime(Math.min(d.start, d.end))), b = frameStart(frameOfTime(Math.max(d.start, d.end)));
+  addRange(d.lane, a, b, d.bleep);
+}
+
+// ---- save ---------------------------------------------------------------
+
+function lacking() {
+  const spec = S.model.spec, out = [];
+  // Unreviewed proposals keep the detector's reason until a person
+  // accepts them (accepting asks for the code); rejected ones need none.
+  for (const r of spec.regions) if ((r.origin !== "auto" || r.review === "accepted") && !isCode(r.reason)) out.push({ kind: "region", id: r.id });
+  for (const a of spec.audio) if (!isCode(a.reason)) out.push({ kind: "audio", id: a.id });
+  for (const f of spec.full_frame_blur) if (!isCode(f.reason)) out.push({ kind: "frame", id: f.id });
+  return out;
+}
+
+function banner(text, kind) {
+  const el = $("ed-banner");
+  el.textContent = text;
+  el.className = "ed-banner " + (kind || "");
+  el.hidden = !text;
+}
+
+async function save() {
+  if (S.saving) return;
+  const missing = lacking();
+  if (missing.length) {
+    banner(missing.length + (missing.length === 1 ? " item lacks" : " items lack") + " an exemption code; choose one for each before saving.", "bad");
+    select(missing[0]);
+    $("ed-exemption").focus();
+    return;
+  }
+  S.saving = true;
+  $("ed-save").disabled = true;
+  const sent = clone(S.model.spec);
+  const changesAtSend = S.model.changes;
+  try {
+    const res = await fetch(S.clipURL + "/spec", {
+      method: "PUT", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ base_version: S.version, spec: sent }),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (res.ok && data && typeof data.version === "number") {
+      S.version = data.version;
+      S.model.changes -= changesAtSend;
+      S.errors.clear();
+      S.savedAt = new Date().toLocaleTimeString();
+      banner("Saved as version " + S.version + ".", "ok");
+      root.dataset.version = String(S.version);
+    } else if (res.status === 409) {
+      const msg = data && data.error ? data.error.message : "Someone saved a newer version.";
+      banner("Not saved: " + msg + " Your changes are kept in this editor; reload in another tab to compare.", "bad");
+    } else if (res.status === 400 && data && data.error) {
+      S.errors.clear();
+      const loose = [];
+      for (const f of data.error.fields || []) {
+        const m = /^(regions|audio|full_frame_blur)\[(\d+)\]/.exec(f.path || "");
+        const list = m ? sent[m[1]] : null;
+        const item = list ? list[+m[2]] : null;
+        const text = (f.path || "spec") + ": " + f.message;
+        if (item) { if (!S.errors.has(item.id)) S.errors.set(item.id, []); S.errors.get(item.id).push(text); } else loose.push(text);
+      }
+      banner("Not saved: " + data.error.message + (loose.length ? " — " + loose.join("; ") : "") + (S.errors.size ? " (" + S.errors.size + " items marked in red)" : ""), "bad");
+      const keep = S.sel && S.errors.has(S.sel.id);
+      const first = keep ? S.sel.id : [...S.errors.keys()][0];
+      if (first) for (const kind of ["region", "audio", "frame"]) if (S.model.find(kind, first)) select({ kind, id: first });
+    } else {
+      banner("Not saved: " + (data && data.error ? data.error.message : "the server answered " + res.status) + ". Your changes are kept.", "bad");
+    }
+  } catch (e) {
+    banner("Not saved: the server could not be reached. Your changes are kept.", "bad");
+  } finally {
+    S.saving = false;
+    $("ed-save").disabled = false;
+    renderPanels();
+    updatePreviewBadge();
+    draw();
+    drawTimeline();
+  }
+}
+
+function csrf() {
+  const m = document.querySelector('meta[name="csrf-token"]');
+  return m ? m.content : "";
+}
+
+// ---- keyboard ------------------------------------------------------------
+
+const ACTIONS = {
+  play: () => (video.paused ? video.play().catch(() => {}) : video.pause()),
+  prevFrame: () => seekFrame((S.seek.target ?? S.frame) - 1),
+  nextFrame: () => seekFrame((S.seek.target ?? S.frame) + 1),
+  back1s: () => seekFrame(S.frame - Math.round(S.fps)),
+  fwd1s: () => seekFrame(S.frame + Math.round(S.fps)),
+  back5s: () => seekFrame(S.frame - Math.round(5 * S.fps)),
+  fwd5s: () => seekFrame(S.frame + Math.round(5 * S.fps)),
+  start: () => seekFrame(S.inF),
+  end: () => seekFrame(S.outF),
+  setIn: () => setEdge("in"),
+  setOut: () => setEdge("out"),
+  draw: () => { S.armed = true; root.classList.add("armed"); if (!video.paused) video.pause(); toast("Drag on the video to draw a box (Esc cancels)."); },
+  keyframe: addKeyframe,
+  deleteKeyframe,
+  deleteRegion: () => deleteSelected(),
+  visibility: toggleVisibility,
+  prevKeyframe: () => stepKeyframe(-1),
+  nextKeyframe: () => stepKeyframe(1),
+  accept: () => reviewAtPlayhead("accepted"),
+  reject: () => reviewAtPlayhead("rejected"),
+  nextProposal: () => nextProposal(1),
+  prevProposal: () => nextProposal(-1),
+  mute: () => toggleRange("audio"),
+  fullFrame: () => toggleRange("frame"),
+  cycleView: () => setMode({ edit: "redacted", redacted: "side", side: "edit" }[S.mode]),
+  undo: () => { const l = S.model.undo(); if (l) toast("Undone: " + l); },
+  redo: () => { const l = S.model.redo(); if (l) toast("Redone: " + l); },
+  save,
+  help: () => $("ed-help").showModal(),
+  escape: () => { if (!cancelDrag()) select(null); },
+};
+
+const keys = keymap("editor");
+function onKey(ev) {
+  const tag = ev.target && ev.target.tagName;
+  if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") {
+    if (!(ev.key === "s" && (ev.ctrlKey || ev.metaKey))) return; // typing wins, except save
+  }
+  if ($("ed-help").open) return;
+  const id = keys.lookup(ev);
+  if (!id || !S.model) return;
+  if (tag === "BUTTON" && (ev.key === " " || ev.key === "Enter")) return; // the focused button's own action
+  ev.preventDefault();
+  if (S.drag && id !== "escape") return;
+  ACTIONS[id]();
+}
+
+function buildHelp() {
+  const tbody = $("ed-help-rows");
+  for (const s of SHORTCUTS) {
+    const tr = document.createElement("tr");
+    const a = document.createElement("td");
+    a.textContent = s.label;
+    const b = document.createElement("td");
+    s.keys.forEach((k, i) => { if (i) b.append(" or "); const kb = document.createElement("kbd"); kb.textContent = display(k); b.appendChild(kb); });
+    tr.append(a, b);
+    tbody.appendChild(tr);
+  }
+  $("ed-hint").textContent = "Keys: " + SHORTCUTS.filter((s) => s.hint).map((s) => display(s.keys[0]) + " " + s.label.toLowerCase()).join(" · ");
+  for (const el of root.querySelectorAll("[data-action]")) {
+    const s = shortcutFor(el.dataset.action);
+    if (s) el.title = s.label + " (" + s.keys.map(display).join(", ") + ")";
+    el.addEventListener("click", () => { if (S.model) ACTIONS[el.dataset.action](); });
+  }
+}
+
+// ---- inspector inputs -------------------------------------------------
+
+function wireInspector() {
+  const onSel = (fn, label) => () => { const it = selected(); if (it) S.model.edit(S.sel.kind, it.id, label, fn); };
+  $("ed-exemption").addEventListener("change", (e) => onSel((x) => { x.reason = e.target.value; }, "Set exemption")());
+  $("ed-effect").addEventListener("change", (e) => onSel((x) => {
+    const type = e.target.value;
+    x.effect = type === "blur" ? { type, strength: 40 } : type === "pixelate" ? { type, block_size: 16 } : { type, color: "#000000" };
+    S.lastEffect = clone(x.effect);
+  }, "Set effect")());
+  $("ed-strength").addEventListener("change", (e) => onSel((x) => { x.effect.strength = clampInt(e.target.value, 1, 100); S.lastEffect = clone(x.effect); }, "Set strength")());
+  $("ed-block").addEventListener("change", (e) => onSel((x) => { x.effect.block_size = clampInt(e.target.value, 2, 1024); S.lastEffect = clone(x.effect); }, "Set block size")());
+  $("ed-color").addEventListener("change", (e) => onSel((x) => { x.effect.color = e.target.value; S.lastEffect = clone(x.effect); }, "Set colour")());
+  $("ed-shape").addEventListener("change", (e) => onSel((x) => { x.shape = e.target.value; }, "Set shape")());
+  $("ed-action").addEventListener("change", (e) => onSel((x) => { x.action = e.target.value; if (x.action === "mute") delete x.frequency; }, "Set audio action")());
+  $("ed-ff-strength").addEventListener("change", (e) => onSel((x) => { x.strength = clampInt(e.target.value, 1, 100); }, "Set blur strength")());
+  $("ed-interp").addEventListener("change", (e) => onSel((x) => {
+    const i = keyframeIndexAt(x, now(), halfFrame());
+    if (i < 0) return false;
+    if (e.target.value === "hold") x.keyframes[i].interp = "hold"; else delete x.keyframes[i].interp;
+  }, "Set interpolation")());
+  for (const k of ["x", "y", "width", "height"]) {
+    $("ed-" + k).addEventListener("change", () => onSel((r) => {
+      const t = now();
+      const b = boxAt(r.keyframes, t);
+      if (!b) return false;
+      b[k] = Number($("ed-" + k).value);
+      setKeyframe(r, t, finishBox(b), halfFrame());
+    }, "Set " + k)());
+  }
+  for (const which of ["in", "out"]) {
+    $("ed-" + which).addEventListener("change", (e) => {
+      const f = parseTimeToFrame(e.target.value);
+      if (Number.isNaN(f)) { toast("Write a time as hh:mm:ss.mmm or a frame number."); renderInspector(); return; }
+      seekFrame(f);
+      waitSeek().then(() => setEdge(which));
+    });
+  }
+  $("ed-goto").addEventListener("change", (e) => {
+    const f = parseTimeToFrame(e.target.value);
+    if (!Number.isNaN(f)) seekFrame(f); else toast("Write a time as hh:mm:ss.mmm or a frame number.");
+  });
+  $("ed-speed").addEventListener("change", (e) => { video.playbackRate = Number(e.target.value); });
+  $("ed-view").addEventListener("change", (e) => setMode(e.target.value));
+  $("ed-show-rejected").addEventListener("change", (e) => { S.showRejected = e.target.checked; layoutTimeline(); draw(); drawTimeline(); });
+  $("ed-hear-source").addEventListener("change", (e) => { S.hearSource = e.target.checked; updateAudioMute(); });
+  $("ed-accept-all").addEventListener("click", () => reviewAll("accepted"));
+  $("ed-reject-all").addEventListener("click", () => reviewAll("rejected"));
+  $("ed-delete").addEventListener("click", () => deleteSelected());
+  $("ed-help-close").addEventListener("click", () => $("ed-help").close());
+}
+
+function waitSeek() {
+  return new Promise((resolve) => {
+    const check = () => (S.seek.inFlight ? setTimeout(check, 20) : resolve());
+    check();
+  });
+}
+
+function clampInt(v, lo, hi) { return Math.max(lo, Math.min(hi, Math.round(Number(v) || lo))); }
+
+// ---- start ----------------------------------------------------------------
+
+function markReady() {
+  S.ready = true;
+  root.dataset.ready = "true";
+  performance.mark("editor-ready");
+}
+
+function fail(text) {
+  banner(text, "bad");
+  root.dataset.failed = text;
+}
+
+async function start() {
+  S.clipURL = root.dataset.clipUrl;
+  buildHandles();
+  buildHelp();
+  wireInspector();
+  const dup = conflicts();
+  if (dup.length) console.error("shortcut bound twice:", dup);
+  if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) {
+    fail("This browser cannot report which video frame is on screen (requestVideoFrameCallback); use a current Chrome, Edge, Firefox or Safari.");
+    return;
+  }
+  let clip;
+  try {
+    const res = await fetch(S.clipURL, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    clip = await res.json();
+    if (!res.ok) throw new Error(clip && clip.error ? clip.error.message : "status " + res.status);
+  } catch (e) {
+    fail("The clip could not be loaded: " + e.message);
+    return;
+  }
+  S.clip = clip;
+  S.fpsNum = clip.fps.num; S.fpsDen = clip.fps.den || 1; S.fps = S.fpsNum / S.fpsDen;
+  S.srcW = clip.width; S.srcH = clip.height;
+  S.inF = Math.max(0, Math.ceil(clip.in * S.fps - 1e-6));
+  S.outF = Math.min(clip.frame_count - 1, Math.floor((clip.out || clip.frame_count / S.fps) * S.fps + 1e-6));
+  S.version = clip.spec_version;
+  S.exemptions = clip.exemptions || [];
+  root.dataset.version = String(S.version);
+  const spec = clip.spec && clip.spec.version ? clone(clip.spec) : { version: 1, clip: { source: clip.item_id, in: clip.in, out: clip.out } };
+  S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); });
+  exemptionOptions($("ed-batch-code"), "", true);
+  $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
+  stage.style.aspectRatio = S.srcW + " / " + S.srcH;
+  if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
+    S.sprite = clip.sprite;
+    S.spriteImg = new Image();
+    S.spriteImg.onload = drawTimeline;
+    S.spriteImg.src = clip.sprite_url;
+  }
+  if (clip.waveform_url) {
+    fetch(clip.waveform_url, { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).then((w) => { S.waveform = w; drawTimeline(); }).catch(() => {});
+  }
+  if (clip.preview && clip.preview.url) $("ed-preview").src = clip.preview.url;
+  updatePreviewBadge();
+  video.addEventListener("seeked", onSeeked);
+  video.addEventListener("play", () => { S.seek.target = null; S.seek.inFlight = false; syncPreview(); });
+  video.addEventListener("pause", () => { syncPreview(); updateTransport(); });
+  video.addEventListener("timeupdate", () => { if (!video.paused && frameOfTime(video.currentTime) >= S.outF) { video.pause(); } });
+  video.addEventListener("error", () => fail("The video could not be played: " + (video.error ? video.error.message || "code " + video.error.code : "unknown error")));
+  video.requestVideoFrameCallback(onFrame);
+  video.src = clip.proxy_url;
+  stage.addEventListener("pointerdown", onPointerDown);
+  stage.addEventListener("pointermove", onPointerMove);
+  stage.addEventListener("pointerup", onPointerUp);
+  stage.addEventListener("pointercancel", cancelDrag);
+  tl.addEventListener("pointerdown", onTimelineDown);
+  tl.addEventListener("pointermove", onTimelineMove);
+  tl.addEventListener("pointerup", onTimelineUp);
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("beforeunload", (e) => { if (S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
+  new ResizeObserver(resize).observe(stage);
+  setMode("edit");
+  layoutTimeline();
+  renderPanels();
+  video.addEventListener("loadeddata", () => { resize(); seekFrame(S.inF); }, { once: true });
+}
+
+start();
