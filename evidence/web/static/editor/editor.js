@@ -36,7 +36,7 @@ const S = {
   errors: new Map(), // spec path prefix ("regions[2]") → [messages]; keyed by item id after save
   lastEffect: { type: "blur", strength: 40 }, showRejected: false, hearSource: false,
   exemptions: [], sprite: null, spriteImg: null, waveform: null, ready: false, savedAt: null,
-  seek: { target: null, inFlight: false, tries: 0 }, drawsAt: [],
+  seek: { target: null, inFlight: false, tries: 0 },
 };
 window.opendemsEditor = S; // read by the browser tests (diagnostics only)
 
@@ -128,8 +128,6 @@ function presented(mediaTime, fromRVFC) {
 
 function onFrame(nowTs, md) {
   presented(md.mediaTime, true);
-  S.drawsAt.push([md.mediaTime, S.frame, md.presentedFrames]);
-  if (S.drawsAt.length > 2000) S.drawsAt.shift();
   video.requestVideoFrameCallback(onFrame);
 }
 
@@ -230,7 +228,9 @@ function draw() {
   if (!S.model) return;
   const t = now();
   const spec = S.model.spec;
-  const preview = S.mode !== "edit";
+  // The side-by-side view keeps the source with outlines on the left; the
+  // server preview is the right-hand video.
+  const preview = S.mode === "redacted";
   const inFrameBlur = spec.full_frame_blur.some((f) => t >= f.start && t <= f.end);
   if (inFrameBlur && video.videoWidth) {
     ctx.save();
@@ -306,7 +306,7 @@ function buildHandles() {
   }
 }
 function placeHandles(c) {
-  if (!c || S.mode !== "edit") { handles.hidden = true; return; }
+  if (!c || S.mode === "redacted") { handles.hidden = true; return; }
   handles.hidden = false;
   handles.style.left = c.x + "px";
   handles.style.top = c.y + "px";
@@ -328,7 +328,7 @@ function hitRegion(p, t) {
 }
 
 function onPointerDown(ev) {
-  if (ev.button !== 0 || !S.model || S.mode !== "edit") return;
+  if (ev.button !== 0 || !S.model || S.mode === "redacted") return;
   if (!video.paused) video.pause(); // editing during playback pauses first
   geom = contentBox();
   const p = toSource(ev.clientX, ev.clientY, geom);
@@ -500,7 +500,7 @@ function renderLists() {
   const props = spec.regions.filter((r) => r.origin === "auto");
   const pending = props.filter((r) => !r.review);
   $("ed-prop-count").textContent = pending.length + " of " + props.length + " proposals to review";
-  $("ed-review-state").textContent = pending.length ? pending.length + " proposals to review" : "";
+  $("ed-review-state").textContent = pending.length ? pending.length + (pending.length === 1 ? " proposal" : " proposals") + " to review" : "";
   const lists = [["ed-proposals", props, "region"], ["ed-regions", spec.regions.filter((r) => r.origin !== "auto"), "region"], ["ed-audio", spec.audio, "audio"], ["ed-frames", spec.full_frame_blur, "frame"]];
   for (const [id, items, kind] of lists) {
     const ul = $(id);
@@ -1230,7 +1230,7 @@ async function start() {
   S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); });
   exemptionOptions($("ed-batch-code"), "", true);
   $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
-  stage.style.aspectRatio = S.srcW + " / " + S.srcH;
+  for (const st of root.querySelectorAll(".ed-stage")) st.style.aspectRatio = S.srcW + " / " + S.srcH;
   if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
     S.sprite = clip.sprite;
     S.spriteImg = new Image();
