@@ -744,6 +744,57 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 		t.Fatalf("stored reviews: %+v / %+v", spec.Regions[0], spec.Regions[1])
 	}
 
+	// The timeline, with real pointer events: a drag on the audio lane
+	// makes a mute range; dragging the box's last keyframe diamond retimes
+	// it (the box ends later).
+	var tlg struct {
+		Left, Top, Width float64
+		Lanes            []struct {
+			Kind string
+			ID   string
+			Y, H float64
+		}
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `(() => { document.getElementById("ed-timeline").scrollIntoView({block: "center"}); const r = document.getElementById("ed-timeline").getBoundingClientRect();
+	  return JSON.stringify({Left: r.left, Top: r.top, Width: r.width, Lanes: opendemsEditor.timeline.lanes.map(l => ({Kind: l.kind, ID: l.id || "", Y: l.y, H: l.h}))}); })()`)), &tlg); err != nil {
+		t.Fatal(err)
+	}
+	const labelW, rightPad = 120, 8 // the timeline's label column and margin
+	clipEnd := float64(fixtureCount-1) / fixtureFPS
+	tx := func(sec float64) float64 { return tlg.Left + labelW + sec/clipEnd*(tlg.Width-labelW-rightPad) }
+	laneY := func(kind, id string) float64 {
+		for _, l := range tlg.Lanes {
+			if l.Kind == kind && l.ID == id {
+				return tlg.Top + l.Y + l.H/2
+			}
+		}
+		t.Fatalf("no %s lane %q", kind, id)
+		return 0
+	}
+	secPerPx := clipEnd / (tlg.Width - labelW - rightPad)
+	drag(t, ctx, tx(8), laneY("audio", ""), tx(9), laneY("audio", ""))
+	waitFor(t, ctx, "mute range drawn", `opendemsEditor.model.spec.audio.length === 2`)
+	do(t, ctx, "mute exemption", chromedp.SetValue(chromedp.CSS("#ed-exemption"), "b(6)"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("ed-exemption").dispatchEvent(new Event("change"))`))
+	boxID := eval[string](t, ctx, `opendemsEditor.model.spec.regions[2].id`)
+	drag(t, ctx, tx(5), laneY("region", boxID), tx(6), laneY("region", boxID))
+	waitFor(t, ctx, "keyframe retimed", `Math.abs(opendemsEditor.model.spec.regions[2].keyframes[1].time - 6) < 0.1`)
+	shotTo(t, ctx, "26-editor-timeline")
+	do(t, ctx, "save timeline edits", chromedp.Click(chromedp.CSS("#ed-save")))
+	waitFor(t, ctx, "saved v5", `document.getElementById("ed-banner").textContent.includes("Saved as version 5")`)
+	_, spec = env.store.current()
+	mute := spec.Audio[1]
+	approx(t, "mute start", mute.Start, 8, 2*secPerPx+1.0/fixtureFPS)
+	approx(t, "mute end", mute.End, 9, 2*secPerPx+1.0/fixtureFPS)
+	if mute.Action != redact.AudioMute || mute.Reason != "b(6)" {
+		t.Fatalf("stored mute range %+v", mute)
+	}
+	last := spec.Regions[2].Keyframes[len(spec.Regions[2].Keyframes)-1].Time
+	approx(t, "retimed keyframe", last, 6, 2*secPerPx+1.0/fixtureFPS)
+	if f := last * fixtureFPS; math.Abs(f-math.Round(f)) > 1e-6 {
+		t.Errorf("retimed keyframe at %g s is not on a frame start", last)
+	}
+
 	// Side by side with the server preview, and the shortcut table.
 	key(t, ctx, "p")
 	key(t, ctx, "p")

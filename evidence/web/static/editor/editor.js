@@ -36,7 +36,7 @@ const S = {
   errors: new Map(), // spec path prefix ("regions[2]") → [messages]; keyed by item id after save
   lastEffect: { type: "blur", strength: 40 }, showRejected: false, hearSource: false,
   exemptions: [], sprite: null, spriteImg: null, waveform: null, ready: false, savedAt: null,
-  seek: { target: null, inFlight: false, tries: 0 },
+  seek: { target: null, flying: null, inFlight: false, tries: 0, gen: 0 },
 };
 window.opendemsEditor = S; // read by the browser tests (diagnostics only)
 
@@ -80,22 +80,22 @@ function startSeek() {
   const n = S.seek.target;
   if (n === null) { S.seek.inFlight = false; return; }
   S.seek.inFlight = true;
+  S.seek.flying = n;
+  const gen = ++S.seek.gen;
   // The middle of the frame, so rounding cannot land on the previous one;
   // the retry nudges a quarter frame further.
   video.currentTime = (n + 0.5 + S.seek.tries * 0.25) / S.fps;
   syncPreview();
+  // A watchdog: a seek that presents nothing (it may land on the frame
+  // already shown) settles from currentTime.
+  setTimeout(() => { if (S.seek.inFlight && S.seek.gen === gen) presented(video.currentTime, false); }, 1000);
 }
 
 function onSeeked() {
   // rVFC normally reports the new frame; if the frame on screen did not
-  // change (seek to the frame already shown) no callback comes, so settle
-  // from currentTime after a short wait.
-  const target = S.seek.target;
-  setTimeout(() => {
-    if (S.seek.inFlight && S.seek.target === target) {
-      presented(video.currentTime, false);
-    }
-  }, 120);
+  // change no callback comes, so settle from currentTime after a short wait.
+  const gen = S.seek.gen;
+  setTimeout(() => { if (S.seek.inFlight && S.seek.gen === gen) presented(video.currentTime, false); }, 120);
 }
 
 // presented is called with the media time of the frame on screen: from
@@ -105,14 +105,15 @@ function presented(mediaTime, fromRVFC) {
   const f = fromRVFC ? frameOfTime(mediaTime) : Math.floor(mediaTime * S.fps + 1e-3);
   S.mediaTime = mediaTime;
   if (S.seek.inFlight) {
-    const target = S.seek.target;
-    if (target !== null && f !== target && S.seek.tries < 2 && fromRVFC) {
+    const flying = S.seek.flying;
+    if (f !== flying && S.seek.target === flying && S.seek.tries < 2 && fromRVFC) {
       S.seek.tries++;
       startSeek();
       return;
     }
     S.seek.inFlight = false;
-    if (S.seek.target !== null && S.seek.target !== target) { startSeek(); }
+    S.seek.tries = 0;
+    if (S.seek.target !== null && S.seek.target !== flying) startSeek(); // a newer request waited
     else S.seek.target = null;
   }
   const changed = f !== S.frame;
@@ -781,6 +782,7 @@ function updatePreviewBadge() {
 // ---- timeline -----------------------------------------------------------
 
 const TL = { labelW: 120, ruler: 20, sprite: 44, audio: 34, frame: 22, lane: 20, lanes: [], height: 0 };
+S.timeline = TL; // lane positions, for the browser tests
 
 function layoutTimeline() {
   if (!S.model) return;
@@ -883,7 +885,9 @@ function drawAudioLane(c, lane) {
 }
 
 function drawRanges(c, lane, items, color, kind) {
-  for (const it of items) {
+  const d = S.tlDrag;
+  for (let it of items) {
+    if (d && d.kind === "edge" && d.id === it.id && d.time !== undefined) it = { ...it, [d.edge]: d.time };
     const a = xOf(it.start), b = Math.max(a + 2, xOf(it.end));
     const sel = S.sel && S.sel.id === it.id;
     c.fillStyle = color(it);
@@ -901,7 +905,12 @@ function drawRegionLane(c, lane) {
   const r = S.model.find("region", lane.id);
   if (!r) return;
   const color = regionColor(r);
-  const ks = r.keyframes, y = lane.y + lane.h / 2;
+  let ks = r.keyframes;
+  const d = S.tlDrag;
+  if (d && d.kind === "retime" && d.id === r.id && d.time !== undefined) {
+    ks = ks.map((k, i) => (i === d.index ? { ...k, time: d.time } : k));
+  }
+  const y = lane.y + lane.h / 2;
   c.strokeStyle = color;
   c.lineWidth = 3;
   for (let i = 0; i + 1 < ks.length; i++) {
@@ -941,15 +950,22 @@ function onTimelineDown(ev) {
   }
   if (lane.kind === "audio" || lane.kind === "frame") {
     const list = lane.kind === "audio" ? S.model.spec.audio : S.model.spec.full_frame_blur;
-    const hit = list.find((a) => x >= xOf(a.start) - 2 && x <= Math.max(xOf(a.start) + 2, xOf(a.end)) + 2);
+    const edge = list.find((a) => Math.abs(xOf(a.start) - x) <= 4 || Math.abs(xOf(a.end) - x) <= 4);
+    if (edge) {
+      select({ kind: lane.kind, id: edge.id });
+      S.tlDrag = { kind: "edge", lane: lane.kind, id: edge.id, edge: Math.abs(xOf(edge.start) - x) <= Math.abs(xOf(edge.end) - x) ? "start" : "end" };
+      return;
+    }
+    const hit = list.find((a) => x >= xOf(a.start) && x <= xOf(a.end));
     if (hit) { select({ kind: lane.kind, id: hit.id }); seekFrame(frameOfTime(t)); return; }
     S.tlDrag = { kind: "range", lane: lane.kind, start: t, x0: x, bleep: ev.shiftKey };
     return;
   }
   const reg = S.model.find("region", lane.id);
-  const kf = reg.keyframes.find((k) => Math.abs(xOf(k.time) - x) <= 5);
+  const ki = reg.keyframes.findIndex((k) => Math.abs(xOf(k.time) - x) <= 5);
   select({ kind: "region", id: reg.id });
-  seekFrame(frameOfTime(kf ? kf.time : t));
+  if (ki >= 0) S.tlDrag = { kind: "retime", id: reg.id, index: ki, x0: x };
+  seekFrame(frameOfTime(ki >= 0 ? reg.keyframes[ki].time : t));
 }
 
 function onTimelineMove(ev) {
@@ -958,13 +974,37 @@ function onTimelineMove(ev) {
   const r = tl.getBoundingClientRect();
   const t = Math.max(tIn(), Math.min(tOut(), tOfX(ev.clientX - r.left)));
   if (d.kind === "scrub") seekFrame(frameOfTime(t));
-  else { d.end = t; S.pending[d.lane] = d.start; seekFrame(frameOfTime(t)); }
+  else if (d.kind === "retime") {
+    // Dragging a diamond retimes its keyframe: snapped to a frame start,
+    // never onto or past a neighbour.
+    if (Math.abs(ev.clientX - r.left - d.x0) < 3 && d.time === undefined) return;
+    const ks = S.model.find("region", d.id).keyframes;
+    let f = frameOfTime(t);
+    if (d.index > 0) f = Math.max(f, frameOfTime(ks[d.index - 1].time) + 1);
+    if (d.index + 1 < ks.length) f = Math.min(f, frameOfTime(ks[d.index + 1].time) - 1);
+    d.time = frameStart(f);
+    seekFrame(f);
+  } else if (d.kind === "edge") {
+    const it = S.model.find(d.lane, d.id);
+    let f = frameOfTime(t);
+    if (d.edge === "start") f = Math.min(f, frameOfTime(it.end)); else f = Math.max(f, frameOfTime(it.start));
+    d.time = frameStart(f);
+    seekFrame(f);
+  } else { d.end = t; S.pending[d.lane] = d.start; seekFrame(frameOfTime(t)); }
 }
 
 function onTimelineUp(ev) {
   const d = S.tlDrag;
   S.tlDrag = null;
-  if (!d || d.kind !== "range") return;
+  if (d && d.kind === "retime" && d.time !== undefined) {
+    S.model.edit("region", d.id, "Retime keyframe", (x) => { x.keyframes[d.index].time = d.time; });
+    return;
+  }
+  if (d && d.kind === "edge" && d.time !== undefined) {
+    S.model.edit(d.lane, d.id, "Set " + (d.edge === "start" ? "in" : "out"), (x) => { x[d.edge] = d.time; });
+    return;
+  }
+  if (!d || d.kind !== "range") { drawTimeline(); return; }
   S.pending[d.lane] = null;
   if (d.end === undefined || Math.abs(ev.clientX - tl.getBoundingClientRect().left - d.x0) < 3) { drawTimeline(); return; }
   const a = frameStart(frameOfTime(Math.min(d.start, d.end))), b = frameStart(frameOfTime(Math.max(d.start, d.end)));
