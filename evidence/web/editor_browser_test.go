@@ -187,7 +187,7 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 // makeFixtures writes the proxy, the server preview, the sprite and the
 // waveform peaks with the ffmpeg CLI (an independent tool: tests may use
 // it; product code does not).
-func makeFixtures(t *testing.T) string {
+func makeFixtures(t *testing.T, anamorphic bool) string {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatalf("ffmpeg CLI needed to make the editor's fixture video: %v", err)
@@ -211,7 +211,13 @@ func makeFixtures(t *testing.T) string {
 	src := []string{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%d", proxyW, proxyH, fixtureFPS, fixtureSecs),
 		"-f", "lavfi", "-i", fmt.Sprintf("aevalsrc='0.9*sin(2*PI*440*t)*abs(sin(t*1.3))':s=44100:d=%d", fixtureSecs)}
 	enc := []string{"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "12", "-c:a", "aac", "-movflags", "+faststart", "-shortest"}
-	run(append(append(append([]string{}, src...), "-vf", vf), append(enc, "proxy.mp4")...)...)
+	proxyVF := vf
+	if anamorphic {
+		// Non-square pixels, as CIF/D1 recorders make: 480×360 stored,
+		// shown 640×360 (sample aspect ratio 4:3).
+		proxyVF += ",scale=480:360,setsar=4/3"
+	}
+	run(append(append(append([]string{}, src...), "-vf", proxyVF), append(enc, "proxy.mp4")...)...)
 	// The "server preview": the proposals' first boxes filled (what a
 	// preview render of v1 roughly looks like), at proxy scale.
 	run(append(append(append([]string{}, src...), "-vf", vf+",drawbox=x=450:y=60:w=85:h=105:color=black:t=fill,drawbox=x=50:y=210:w=60:h=75:color=gray:t=fill"), append(enc, "preview.mp4")...)...)
@@ -245,9 +251,9 @@ type editorEnv struct {
 	page  string
 }
 
-func newEditorEnv(t *testing.T) *editorEnv {
+func newEditorEnv(t *testing.T, anamorphic bool) *editorEnv {
 	t.Helper()
-	media := makeFixtures(t)
+	media := makeFixtures(t, anamorphic)
 	u, err := New(Deps{})
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +479,7 @@ func approx(t *testing.T, what string, got, want, tol float64) {
 // shortcut table, frame stepping (page, rVFC and the picture agree) and
 // what opening the page loads.
 func TestEditorFrameModelAndVectors(t *testing.T) {
-	env := newEditorEnv(t)
+	env := newEditorEnv(t, false)
 	ctx := editorBrowser(t, 1366, 900)
 	openEditor(t, ctx, env)
 
@@ -613,74 +619,11 @@ func TestEditorFrameModelAndVectors(t *testing.T) {
 // server-side validation error and a conflicting save are shown without
 // losing the local edits; proposals are accepted and rejected.
 func TestEditorDrawMoveSaveReload(t *testing.T) {
-	env := newEditorEnv(t)
+	env := newEditorEnv(t, false)
 	ctx := editorBrowser(t, 1440, 1000)
 	openEditor(t, ctx, env)
 	const frame = 50 // t = 2.0 s
-	seekTo(t, ctx, frame)
-	g := readGeometry(t, ctx)
-	if g.VW != proxyW || g.VH != proxyH {
-		t.Fatalf("video is %gx%g, want the %dx%d proxy", g.VW, g.VH, proxyW, proxyH)
-	}
-	_, _, sx, sy := g.content()
-	tol := math.Max(2, 1.5/sx) // one CSS pixel of pointer rounding, in source pixels
-
-	// Draw: B, then drag from source (200,150) to (520,390).
-	key(t, ctx, "b")
-	x1, y1 := g.screen(200, 150)
-	x2, y2 := g.screen(520, 390)
-	drag(t, ctx, x1, y1, x2, y2)
-	waitFor(t, ctx, "box drawn", `opendemsEditor.model.spec.regions.length === 3`)
-	shotTo(t, ctx, "21-editor-draw")
-
-	// The exemption is required: saving without one is refused locally.
-	do(t, ctx, "save without exemption", chromedp.Click(chromedp.CSS("#ed-save")))
-	waitFor(t, ctx, "exemption demanded", `document.getElementById("ed-banner").textContent.includes("lacks an exemption code")`)
-	if env.store.puts != 0 {
-		t.Fatal("a spec without exemption codes was sent")
-	}
-	do(t, ctx, "choose exemption", chromedp.SetValue(chromedp.CSS("#ed-exemption"), "b(7)(C)"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("ed-exemption").dispatchEvent(new Event("change"))`))
-
-	// Move: drag the body by (+80, +40) CSS pixels.
-	cx, cy := g.screen(360, 270)
-	drag(t, ctx, cx, cy, cx+80, cy+40)
-	wantX, wantY := 200+80/sx, 150+40/sy
-	wantW, wantH := 320.0, 240.0
-
-	do(t, ctx, "save", chromedp.Click(chromedp.CSS("#ed-save")))
-	waitFor(t, ctx, "saved", `document.getElementById("ed-banner").textContent.includes("Saved as version 2")`)
-	ver, spec := env.store.current()
-	if ver != 2 || len(spec.Regions) != 3 {
-		t.Fatalf("stored version %d with %d regions", ver, len(spec.Regions))
-	}
-	box := spec.Regions[2]
-	if box.Origin != redact.OriginManual || box.Reason != "b(7)(C)" || len(box.Keyframes) != 2 {
-		t.Fatalf("stored region %+v", box)
-	}
-	k := box.Keyframes[0]
-	approx(t, "keyframe time", k.Time, 2.0, 1e-9)
-	approx(t, "x", k.X, wantX, tol)
-	approx(t, "y", k.Y, wantY, tol)
-	approx(t, "width", k.Width, wantW, tol)
-	approx(t, "height", k.Height, wantH, tol)
-	approx(t, "second keyframe 3 s later", box.Keyframes[1].Time, 5.0, 1e-9)
-
-	// Reload: the region is drawn back at the same pixels.
-	openEditor(t, ctx, env)
-	seekTo(t, ctx, frame)
-	g = readGeometry(t, ctx)
-	offX, offY, sx, sy := g.content()
-	ob := overlayBox(t, ctx, 0x00, 0xe5, 0xff) // manual, unselected outline
-	toSrc := func(px, off, s float64) float64 { return (px/g.DPR - off) / s }
-	approx(t, "overlay x", toSrc(ob[0], offX, sx), k.X, tol)
-	approx(t, "overlay y", toSrc(ob[1], offY, sy), k.Y, tol)
-	approx(t, "overlay right", toSrc(ob[2], offX, sx), k.X+k.Width, tol)
-	approx(t, "overlay bottom", toSrc(ob[3], offY, sy), k.Y+k.Height, tol)
-	if t.Failed() {
-		t.FailNow()
-	}
-
+	drawMoveSaveReload(t, ctx, env, frame)
 	// A spec beyond the media: the server answers 400 with fields and the
 	// editor marks the region.
 	env.store.mu.Lock()
@@ -739,7 +682,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	waitFor(t, ctx, "rejected", `opendemsEditor.model.find("region", "face-2").review === "rejected"`)
 	do(t, ctx, "save reviews", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "saved v4", `document.getElementById("ed-banner").textContent.includes("Saved as version 4")`)
-	_, spec = env.store.current()
+	_, spec := env.store.current()
 	if spec.Regions[0].Review != redact.ReviewAccepted || spec.Regions[0].Reason != "b(6)" || spec.Regions[1].Review != redact.ReviewRejected {
 		t.Fatalf("stored reviews: %+v / %+v", spec.Regions[0], spec.Regions[1])
 	}
@@ -806,4 +749,94 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	key(t, ctx, "?")
 	waitFor(t, ctx, "help open", `document.getElementById("ed-help").open`)
 	shotTo(t, ctx, "25-editor-shortcuts")
+}
+
+// drawMoveSaveReload draws a box at the frame with real pointer events
+// (B, then a drag from source (200,150) to (520,390)), sets its exemption,
+// moves it by (+80, +40) CSS pixels, saves, checks the stored keyframe,
+// reloads and finds the overlay's outline at the same source pixels. It
+// returns the stored keyframe.
+func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int) redact.Keyframe {
+	t.Helper()
+	seekTo(t, ctx, frame)
+	g := readGeometry(t, ctx)
+	if g.VW != proxyW || g.VH != proxyH {
+		t.Fatalf("video is %gx%g, want the proxy shown at %dx%d", g.VW, g.VH, proxyW, proxyH)
+	}
+	_, _, sx, sy := g.content()
+	tol := math.Max(2, 1.5/sx) // one CSS pixel of pointer rounding, in source pixels
+
+	// Draw: B, then drag from source (200,150) to (520,390).
+	key(t, ctx, "b")
+	x1, y1 := g.screen(200, 150)
+	x2, y2 := g.screen(520, 390)
+	drag(t, ctx, x1, y1, x2, y2)
+	waitFor(t, ctx, "box drawn", `opendemsEditor.model.spec.regions.length === 3`)
+	shotTo(t, ctx, "21-editor-draw")
+
+	// The exemption is required: saving without one is refused locally.
+	do(t, ctx, "save without exemption", chromedp.Click(chromedp.CSS("#ed-save")))
+	waitFor(t, ctx, "exemption demanded", `document.getElementById("ed-banner").textContent.includes("lacks an exemption code")`)
+	if env.store.puts != 0 {
+		t.Fatal("a spec without exemption codes was sent")
+	}
+	do(t, ctx, "choose exemption", chromedp.SetValue(chromedp.CSS("#ed-exemption"), "b(7)(C)"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("ed-exemption").dispatchEvent(new Event("change"))`))
+
+	// Move: drag the body by (+80, +40) CSS pixels.
+	cx, cy := g.screen(360, 270)
+	drag(t, ctx, cx, cy, cx+80, cy+40)
+	wantX, wantY := 200+80/sx, 150+40/sy
+	wantW, wantH := 320.0, 240.0
+
+	do(t, ctx, "save", chromedp.Click(chromedp.CSS("#ed-save")))
+	waitFor(t, ctx, "saved", `document.getElementById("ed-banner").textContent.includes("Saved as version 2")`)
+	ver, spec := env.store.current()
+	if ver != 2 || len(spec.Regions) != 3 {
+		t.Fatalf("stored version %d with %d regions", ver, len(spec.Regions))
+	}
+	box := spec.Regions[2]
+	if box.Origin != redact.OriginManual || box.Reason != "b(7)(C)" || len(box.Keyframes) != 2 {
+		t.Fatalf("stored region %+v", box)
+	}
+	k := box.Keyframes[0]
+	approx(t, "keyframe time", k.Time, float64(frame)/fixtureFPS, 1e-9)
+	approx(t, "x", k.X, wantX, tol)
+	approx(t, "y", k.Y, wantY, tol)
+	approx(t, "width", k.Width, wantW, tol)
+	approx(t, "height", k.Height, wantH, tol)
+	approx(t, "second keyframe 3 s later", box.Keyframes[1].Time, float64(frame)/fixtureFPS+3, 1e-9)
+
+	// Reload: the region is drawn back at the same pixels.
+	openEditor(t, ctx, env)
+	seekTo(t, ctx, frame)
+	g = readGeometry(t, ctx)
+	offX, offY, sx, sy := g.content()
+	ob := overlayBox(t, ctx, 0x00, 0xe5, 0xff) // manual, unselected outline
+	toSrc := func(px, off, s float64) float64 { return (px/g.DPR - off) / s }
+	approx(t, "overlay x", toSrc(ob[0], offX, sx), k.X, tol)
+	approx(t, "overlay y", toSrc(ob[1], offY, sy), k.Y, tol)
+	approx(t, "overlay right", toSrc(ob[2], offX, sx), k.X+k.Width, tol)
+	approx(t, "overlay bottom", toSrc(ob[3], offY, sy), k.Y+k.Height, tol)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	return k
+}
+
+// TestEditorRoundTripScaled repeats the round trip at device scale factor
+// 2, in a smaller window, on a proxy with non-square pixels.
+func TestEditorRoundTripScaled(t *testing.T) {
+	env := newEditorEnv(t, true)
+	ctx := editorBrowser(t, 1100, 800)
+	do(t, ctx, "device scale 2", chromedp.EmulateViewport(1100, 800, chromedp.EmulateScale(2)))
+	openEditor(t, ctx, env)
+	if dpr := eval[float64](t, ctx, `devicePixelRatio`); dpr != 2 {
+		t.Fatalf("devicePixelRatio %g, want 2", dpr)
+	}
+	if w := eval[int](t, ctx, `document.getElementById("ed-video").videoWidth`); w != proxyW {
+		t.Fatalf("anamorphic proxy shown %d wide, want %d", w, proxyW)
+	}
+	drawMoveSaveReload(t, ctx, env, 75)
 }
