@@ -668,8 +668,19 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	if !eval[bool](t, ctx, `opendemsEditor.model.changes > 0`) {
 		t.Fatal("the editor forgot its unsaved changes")
 	}
-	do(t, ctx, "discard", chromedp.Evaluate[chromedp.Void](`opendemsEditor.model.changes = 0`))
+	// The draft (IndexedDB, written a second after the last change)
+	// survives a reload and restores on its old base version.
+	time.Sleep(1500 * time.Millisecond)
+	do(t, ctx, "leave", chromedp.Evaluate[chromedp.Void](`opendemsEditor.model.changes = 0`))
 	openEditor(t, ctx, env)
+	waitFor(t, ctx, "draft offered", `!document.getElementById("ed-draft").hidden && document.getElementById("ed-draft-text").textContent.includes("based on version 2; version 3 has been saved since")`)
+	do(t, ctx, "restore draft", chromedp.Click(chromedp.CSS("#ed-draft-restore")))
+	waitFor(t, ctx, "draft restored", `opendemsEditor.version === 2 && opendemsEditor.model.spec.regions[2].keyframes.length === 3`)
+	do(t, ctx, "leave again", chromedp.Evaluate[chromedp.Void](`opendemsEditor.model.changes = 0`))
+	openEditor(t, ctx, env)
+	waitFor(t, ctx, "draft offered again", `!document.getElementById("ed-draft").hidden`)
+	do(t, ctx, "discard draft", chromedp.Click(chromedp.CSS("#ed-draft-discard")))
+	waitFor(t, ctx, "discarded", `document.getElementById("ed-draft").hidden && opendemsEditor.version === 3`)
 	do(t, ctx, "batch code", chromedp.SetValue(chromedp.CSS("#ed-batch-code"), "b(6)"))
 	do(t, ctx, "accept face-1", chromedp.Click(chromedp.CSS(`button[aria-label="Accept proposal face-1"]`)))
 	waitFor(t, ctx, "accepted", `opendemsEditor.model.find("region", "face-1").review === "accepted"`)

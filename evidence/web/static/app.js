@@ -217,5 +217,13 @@
     if (r) reviewPage(r);
     var c = document.getElementById("case");
     if (c) casePage(c);
+    // The redaction editor keeps drafts of specs in IndexedDB; they go
+    // with the session.
+    var lo = document.querySelector('form[action="/logout"]');
+    if (lo && window.indexedDB) {
+      lo.addEventListener("submit", function () {
+        try { window.indexedDB.deleteDatabase("opendems-editor"); } catch (e) { /* nothing stored */ }
+      });
+    }
   });
 })();

@@ -9,6 +9,7 @@
 import { boxAt, cover } from "./interp.js";
 import { SHORTCUTS, keymap, display, shortcutFor, conflicts } from "./keys.js";
 import { Model, clone, keyframeIndexAt, setKeyframe } from "./model.js";
+import { loadDraft, saveDraft, dropDraft } from "./drafts.js";
 
 const root = document.getElementById("editor");
 const $ = (id) => document.getElementById(id);
@@ -442,7 +443,7 @@ function exemptionOptions(sel, value, required) {
   for (const e of S.exemptions) {
     const o = document.createElement("option");
     o.value = e.code;
-    o.textContent = e.code + " — " + e.label;
+    o.textContent = e.code + " — " + (e.label || e.title || "");
     sel.appendChild(o);
   }
   if (value && !S.exemptions.some((e) => e.code === value)) {
@@ -1057,6 +1058,7 @@ async function save() {
       S.errors.clear();
       S.savedAt = new Date().toLocaleTimeString();
       banner("Saved as version " + S.version + ".", "ok");
+      if (S.model.changes === 0) dropDraft(S.clipURL);
       root.dataset.version = String(S.version);
     } else if (res.status === 409) {
       const msg = data && data.error ? data.error.message : "Someone saved a newer version.";
@@ -1064,8 +1066,11 @@ async function save() {
     } else if (res.status === 400 && data && data.error) {
       S.errors.clear();
       const loose = [];
-      for (const f of data.error.fields || []) {
-        const m = /^(regions|audio|full_frame_blur)\[(\d+)\]/.exec(f.path || "");
+      for (const raw of data.error.fields || []) {
+        // {path, message} is the contract; {field, reason} (evidence/request's
+        // FieldError) is read too.
+        const f = { path: raw.path || raw.field || "", message: raw.message || raw.reason || "" };
+        const m = /^(regions|audio|full_frame_blur)\[(\d+)\]/.exec(f.path);
         const list = m ? sent[m[1]] : null;
         const item = list ? list[+m[2]] : null;
         const text = (f.path || "spec") + ": " + f.message;
@@ -1225,6 +1230,40 @@ function waitSeek() {
 
 function clampInt(v, lo, hi) { return Math.max(lo, Math.min(hi, Math.round(Number(v) || lo))); }
 
+// ---- drafts ---------------------------------------------------------------
+
+let draftTimer = 0;
+function scheduleDraft() {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(() => {
+    if (S.model.changes > 0) saveDraft(S.clipURL, { spec: clone(S.model.spec), baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
+  }, 1000);
+}
+
+// offerDraft shows "Restore draft" when a draft with changes exists. A
+// restored draft keeps the version it was based on, so saving it over a
+// newer version answers 409 instead of overwriting someone's work.
+async function offerDraft(clip) {
+  const d = await loadDraft(S.clipURL);
+  if (!d || !d.changes || !d.spec) return;
+  const box = $("ed-draft");
+  const when = new Date(d.savedAt).toLocaleTimeString();
+  $("ed-draft-text").textContent = "You have an unsaved draft from " + when + " (" + d.changes + " changes, based on version " + d.baseVersion + (d.baseVersion !== clip.spec_version ? "; version " + clip.spec_version + " has been saved since" : "") + ").";
+  box.hidden = false;
+  $("ed-draft-restore").onclick = () => {
+    box.hidden = true;
+    S.version = d.baseVersion;
+    S.model.spec = clone(d.spec);
+    for (const k of ["regions", "audio", "full_frame_blur"]) if (!Array.isArray(S.model.spec[k])) S.model.spec[k] = [];
+    S.model.undoStack = []; S.model.redoStack = [];
+    S.model.changes = d.changes;
+    S.sel = null;
+    S.model.onChange("Restore draft");
+    toast("Draft restored.");
+  };
+  $("ed-draft-discard").onclick = () => { box.hidden = true; dropDraft(S.clipURL); toast("Draft discarded."); };
+}
+
 // ---- start ----------------------------------------------------------------
 
 function markReady() {
@@ -1267,7 +1306,8 @@ async function start() {
   S.exemptions = clip.exemptions || [];
   root.dataset.version = String(S.version);
   const spec = clip.spec && clip.spec.version ? clone(clip.spec) : { version: 1, clip: { source: clip.item_id, in: clip.in, out: clip.out } };
-  S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); });
+  S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); scheduleDraft(); });
+  offerDraft(clip);
   exemptionOptions($("ed-batch-code"), "", true);
   $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
   for (const st of root.querySelectorAll(".ed-stage")) st.style.aspectRatio = S.srcW + " / " + S.srcH;
