@@ -70,6 +70,7 @@ const seedSpec = `{"version":1,"clip":{"source":"item-1","in":0,"out":12},
 // the base_version check the real request API makes.
 type clipStore struct {
 	mu       sync.Mutex
+	facts    map[string]any // the clip JSON's media facts
 	version  int
 	spec     json.RawMessage
 	savedBy  string
@@ -105,12 +106,22 @@ func writeErr(w http.ResponseWriter, status int, body map[string]any) {
 func (s *clipStore) serveClip(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	clip := map[string]any{"spec_version": s.version, "spec": s.spec}
+	for k, v := range s.facts {
+		clip[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(clip)
+}
+
+// shortClipFacts is the clip JSON of the 12-second fixture (everything but
+// the spec and its version).
+func shortClipFacts() map[string]any {
 	tiles := make([]map[string]any, fixtureSecs)
 	for i := range tiles {
 		tiles[i] = map[string]any{"index": i, "x": 160 * i, "y": 0, "time": float64(i)}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	return map[string]any{
 		"id": "c1", "request_id": "r1", "item_id": "item-1", "in": 0.0, "out": float64(fixtureSecs) - 1.0/fixtureFPS,
 		"proxy_url": "/media/proxy.mp4", "sprite_url": "/media/sprite.jpg",
 		"sprite":       map[string]any{"width": 160 * fixtureSecs, "height": 90, "tile_width": 160, "tile_height": 90, "columns": fixtureSecs, "rows": 1, "tiles": tiles},
@@ -119,11 +130,9 @@ func (s *clipStore) serveClip(w http.ResponseWriter, r *http.Request) {
 		"width":        srcW,
 		"height":       srcH,
 		"waveform_url": "/media/waveform.json",
-		"spec_version": s.version,
-		"spec":         s.spec,
 		"exemptions":   exemptionCodes,
 		"preview":      map[string]any{"url": "/media/preview.mp4", "spec_version": 1},
-	})
+	}
 }
 
 func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
@@ -254,11 +263,17 @@ type editorEnv struct {
 func newEditorEnv(t *testing.T, anamorphic bool) *editorEnv {
 	t.Helper()
 	media := makeFixtures(t, anamorphic)
+	return serveEditor(t, media, &clipStore{facts: shortClipFacts(), version: 1, spec: json.RawMessage(seedSpec), savedBy: "the seed", duration: fixtureSecs})
+}
+
+// serveEditor serves the editor page, its static files, the media files
+// and the clip resource.
+func serveEditor(t *testing.T, media string, store *clipStore) *editorEnv {
+	t.Helper()
 	u, err := New(Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &clipStore{version: 1, spec: json.RawMessage(seedSpec), savedBy: "the seed", duration: fixtureSecs}
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
 	e.Use(func(c *gin.Context) {
@@ -850,4 +865,113 @@ func TestEditorRoundTripScaled(t *testing.T) {
 		t.Fatalf("anamorphic proxy shown %d wide, want %d", w, proxyW)
 	}
 	drawMoveSaveReload(t, ctx, env, 75)
+}
+
+// TestEditorOpensLongClip opens a 30-minute clip whose spec holds three
+// tracked proposals with a keyframe every half second (10,800 keyframes)
+// and reports how long the editor takes to be ready and what it loads. The
+// proxy is 60 copies of a 30-second segment joined without re-encoding, so
+// its index (moov) is that of a real 30-minute file.
+func TestEditorOpensLongClip(t *testing.T) {
+	const secs = 1800
+	dir := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+		}
+	}
+	run("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=30", "-f", "lavfi", "-i", "sine=frequency=440:duration=30",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "seg.mp4")
+	var list strings.Builder
+	for i := 0; i < secs/30; i++ {
+		list.WriteString("file 'seg.mp4'\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "list.txt"), []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("-f", "concat", "-safe", "0", "-i", "list.txt", "-c", "copy", "-movflags", "+faststart", "proxy.mp4")
+	// The sprite as the transcode worker makes it for this length: 360
+	// tiles of 160×90, 10 per row, one every 5 s.
+	run("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=0.2:duration=1800", "-vf", "tile=10x36", "-frames:v", "1", "-q:v", "20", "sprite.jpg")
+	tiles := make([]map[string]any, 360)
+	for i := range tiles {
+		tiles[i] = map[string]any{"index": i, "x": 160 * (i % 10), "y": 90 * (i / 10), "time": float64(5 * i)}
+	}
+	peaks := make([]int, 2*2*secs) // 2 peak pairs per second
+	for i := range peaks {
+		peaks[i] = int(100 * math.Sin(float64(i)/37)) * (1 - 2*(i%2)) * -1
+	}
+	wf, _ := json.Marshal(map[string]any{"rate": 2, "peaks": peaks})
+	if err := os.WriteFile(filepath.Join(dir, "waveform.json"), wf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := redact.Spec{Version: redact.SpecVersion, Clip: redact.Clip{Source: "item-2", Out: secs - 0.04}}
+	for p := 0; p < 3; p++ {
+		r := redact.Region{ID: fmt.Sprintf("face-%d", p+1), Shape: redact.ShapeEllipse, Effect: redact.Effect{Type: redact.EffectBlur, Strength: 60},
+			Reason: "b(7)(C)", Origin: redact.OriginAuto, Confidence: 0.8}
+		for k := 0; k < 2*secs; k++ {
+			x := 100 + 300*float64(p) + 50*math.Sin(float64(k)/20)
+			r.Keyframes = append(r.Keyframes, redact.Keyframe{Time: float64(k) / 2, X: math.Round(x), Y: 200, Width: 160, Height: 200})
+		}
+		spec.Regions = append(spec.Regions, r)
+	}
+	specJSON, err := spec.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := map[string]any{
+		"id": "c1", "request_id": "r1", "item_id": "item-2", "in": 0.0, "out": float64(secs) - 0.04,
+		"proxy_url": "/media/proxy.mp4", "sprite_url": "/media/sprite.jpg",
+		"sprite":       map[string]any{"width": 1600, "height": 3240, "tile_width": 160, "tile_height": 90, "columns": 10, "rows": 36, "tiles": tiles},
+		"fps":          map[string]int{"num": 25, "den": 1},
+		"frame_count":  25 * secs,
+		"width":        1280,
+		"height":       720,
+		"waveform_url": "/media/waveform.json",
+		"exemptions":   exemptionCodes,
+	}
+	env := serveEditor(t, dir, &clipStore{facts: facts, version: 1, spec: specJSON, savedBy: "the seed", duration: secs})
+	ctx := editorBrowser(t, 1440, 1000)
+	do(t, ctx, "warm the browser", chromedp.Navigate(env.srv.URL+"/static/favicon.svg"))
+	openEditor(t, ctx, env)
+	ready := eval[float64](t, ctx, `performance.getEntriesByName("editor-ready")[0].startTime`)
+	t.Logf("marks: %s", eval[string](t, ctx, `performance.getEntriesByType("mark").map(m => m.name + " " + m.startTime.toFixed(0) + " ms").join(", ")`))
+	if n := eval[int](t, ctx, `opendemsEditor.timeline.lanes.length`); n != 4+3 {
+		t.Fatalf("timeline has %d lanes, want 7", n)
+	}
+	// A seek near the end works like one near the start.
+	seekTo(t, ctx, 25*secs-100)
+	var loaded []struct {
+		Name string  `json:"name"`
+		Size float64 `json:"transferSize"`
+		End  float64 `json:"responseEnd"`
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `JSON.stringify(performance.getEntriesByType("resource").map(e => ({name: e.name, transferSize: e.transferSize, responseEnd: e.responseEnd})))`)), &loaded); err != nil {
+		t.Fatal(err)
+	}
+	var other, clipJSON, sprite float64
+	for _, l := range loaded {
+		t.Logf("loaded %s: %.0f KB, done at %.0f ms", l.Name[strings.LastIndex(l.Name, "/")+1:], l.Size/1024, l.End)
+		switch {
+		case strings.Contains(l.Name, "/api/v1/requests/"):
+			clipJSON += l.Size
+		case strings.HasSuffix(l.Name, "sprite.jpg"):
+			sprite += l.Size
+		case !strings.Contains(l.Name, ".mp4"):
+			other += l.Size
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "proxy.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("30-minute clip (%.0f MB proxy, %d keyframes): editor-ready %.0f ms after navigation; clip JSON %.0f KB (uncompressed), sprite %.0f KB, page+scripts+waveform %.0f KB",
+		float64(st.Size())/1e6, 3*2*secs, ready, clipJSON/1024, sprite/1024, other/1024)
+	// Nothing but the sprite, the spec and the video's own ranges grows
+	// with the clip's length.
+	if other > 200<<10 {
+		t.Errorf("opening loaded %.0f KB besides the video, the sprite and the clip", other/1024)
+	}
 }

@@ -1297,6 +1297,7 @@ async function start() {
     fail("The clip could not be loaded: " + e.message);
     return;
   }
+  performance.mark("editor-clip-loaded");
   S.clip = clip;
   S.fpsNum = clip.fps.num; S.fpsDen = clip.fps.den || 1; S.fps = S.fpsNum / S.fpsDen;
   S.srcW = clip.width; S.srcH = clip.height;
@@ -1342,7 +1343,8 @@ async function start() {
   setMode("edit");
   layoutTimeline();
   renderPanels();
-  video.addEventListener("loadeddata", () => { resize(); seekFrame(S.inF); }, { once: true });
+  video.addEventListener("loadedmetadata", () => performance.mark("editor-video-metadata"), { once: true });
+  video.addEventListener("loadeddata", () => { performance.mark("editor-video-data"); resize(); if (S.inF > 0) seekFrame(S.inF); }, { once: true });
 }
 
 start();
