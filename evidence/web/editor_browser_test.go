@@ -901,7 +901,7 @@ func TestEditorOpensLongClip(t *testing.T) {
 	}
 	peaks := make([]int, 2*2*secs) // 2 peak pairs per second
 	for i := range peaks {
-		peaks[i] = int(100 * math.Sin(float64(i)/37)) * (1 - 2*(i%2)) * -1
+		peaks[i] = int(100*math.Sin(float64(i)/37)) * (1 - 2*(i%2)) * -1
 	}
 	wf, _ := json.Marshal(map[string]any{"rate": 2, "peaks": peaks})
 	if err := os.WriteFile(filepath.Join(dir, "waveform.json"), wf, 0o644); err != nil {
