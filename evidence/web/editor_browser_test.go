@@ -882,8 +882,10 @@ func TestEditorOpensLongClip(t *testing.T) {
 			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 		}
 	}
-	run("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=30", "-f", "lavfi", "-i", "sine=frequency=440:duration=30",
-		"-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "seg.mp4")
+	// Video only: AAC's priming would make each segment a little longer
+	// than its video and leave gaps in the joined video's timestamps.
+	run("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=30",
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", "seg.mp4")
 	var list strings.Builder
 	for i := 0; i < secs/30; i++ {
 		list.WriteString("file 'seg.mp4'\n")
@@ -899,9 +901,10 @@ func TestEditorOpensLongClip(t *testing.T) {
 	for i := range tiles {
 		tiles[i] = map[string]any{"index": i, "x": 160 * (i % 10), "y": 90 * (i / 10), "time": float64(5 * i)}
 	}
-	peaks := make([]int, 2*2*secs) // 2 peak pairs per second
-	for i := range peaks {
-		peaks[i] = int(100*math.Sin(float64(i)/37)) * (1 - 2*(i%2)) * -1
+	peaks := make([]int, 0, 2*2*secs) // 2 peak pairs (min, max) per second
+	for i := 0; i < 2*secs; i++ {
+		a := int(math.Abs(100 * math.Sin(float64(i)/7)))
+		peaks = append(peaks, -a, a)
 	}
 	wf, _ := json.Marshal(map[string]any{"rate": 2, "peaks": peaks})
 	if err := os.WriteFile(filepath.Join(dir, "waveform.json"), wf, 0o644); err != nil {
@@ -941,8 +944,16 @@ func TestEditorOpensLongClip(t *testing.T) {
 	if n := eval[int](t, ctx, `opendemsEditor.timeline.lanes.length`); n != 4+3 {
 		t.Fatalf("timeline has %d lanes, want 7", n)
 	}
-	// A seek near the end works like one near the start.
+	// A seek near the end works like one near the start; zoomed in, the
+	// timeline follows the playhead.
 	seekTo(t, ctx, 25*secs-100)
+	for i := 0; i < 6; i++ {
+		do(t, ctx, "zoom in", chromedp.Click(chromedp.CSS("#ed-zoom-in")))
+	}
+	waitFor(t, ctx, "zoomed", `opendemsEditor.view && opendemsEditor.view.b - opendemsEditor.view.a < 30 && document.getElementById("ed-zoom-level").textContent === "64×"`)
+	seekTo(t, ctx, 25*600)
+	waitFor(t, ctx, "playhead in view", `opendemsEditor.view.a <= 600 && 600 <= opendemsEditor.view.b`)
+	shotTo(t, ctx, "27-editor-long-clip-zoomed")
 	var loaded []struct {
 		Name string  `json:"name"`
 		Size float64 `json:"transferSize"`

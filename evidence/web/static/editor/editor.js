@@ -742,7 +742,14 @@ function updateTransport() {
   $("ed-time").textContent = fmtTime(now());
   $("ed-frame").textContent = String(S.frame);
   $("ed-frame-total").textContent = String(S.outF);
-  if (!video.paused) return;
+  follow();
+  if (!video.paused) {
+    // While playing, the playhead moves four times a second; the
+    // inspector waits for the pause.
+    const t = performance.now();
+    if (t - (S.tlDrawnAt || 0) > 250) { S.tlDrawnAt = t; drawTimeline(); }
+    return;
+  }
   renderInspector();
   drawTimeline();
 }
@@ -807,8 +814,47 @@ function layoutTimeline() {
 
 const tlWidth = () => tl.width / (window.devicePixelRatio || 1) - TL.labelW - 8;
 const tIn = () => frameStart(S.inF), tOut = () => frameStart(S.outF);
-const xOf = (t) => TL.labelW + ((t - tIn()) / Math.max(1e-9, tOut() - tIn())) * tlWidth();
-const tOfX = (x) => tIn() + ((x - TL.labelW) / tlWidth()) * (tOut() - tIn());
+// The visible window of the timeline, [S.view.a, S.view.b] seconds: the
+// whole clip until the user zooms.
+const vA = () => (S.view ? S.view.a : tIn()), vB = () => (S.view ? S.view.b : tOut());
+const xOf = (t) => TL.labelW + ((t - vA()) / Math.max(1e-9, vB() - vA())) * tlWidth();
+const tOfX = (x) => vA() + ((x - TL.labelW) / tlWidth()) * (vB() - vA());
+
+// zoom scales the visible window by factor around time t (the playhead
+// for the buttons, the pointer for the wheel).
+function zoom(factor, t) {
+  const full = tOut() - tIn();
+  const span = Math.max(Math.min(full, 50 / S.fps), Math.min(full, (vB() - vA()) * factor));
+  let a = t - ((t - vA()) / (vB() - vA())) * span;
+  a = Math.max(tIn(), Math.min(tOut() - span, a));
+  S.view = span >= full ? null : { a, b: a + span };
+  $("ed-zoom-level").textContent = S.view ? Math.round(full / span) + "×" : "whole clip";
+  drawTimeline();
+}
+
+function pan(seconds) {
+  if (!S.view) return;
+  const span = S.view.b - S.view.a;
+  const a = Math.max(tIn(), Math.min(tOut() - span, S.view.a + seconds));
+  S.view = { a, b: a + span };
+  drawTimeline();
+}
+
+// follow keeps the playhead in view without animation: when it leaves the
+// window, the window jumps so the playhead is near its left edge.
+function follow() {
+  if (!S.view) return;
+  const t = now(), span = S.view.b - S.view.a;
+  if (t < S.view.a || t > S.view.b) pan(t - span * 0.1 - S.view.a);
+}
+
+function onTimelineWheel(ev) {
+  if (!S.model) return;
+  ev.preventDefault();
+  const r = tl.getBoundingClientRect();
+  if (ev.ctrlKey || ev.metaKey) zoom(ev.deltaY > 0 ? 1.25 : 0.8, tOfX(ev.clientX - r.left));
+  else pan(((ev.deltaX || ev.deltaY) / tlWidth()) * (vB() - vA()));
+}
 
 function drawTimeline() {
   if (!S.model || !TL.lanes.length) return;
@@ -825,11 +871,16 @@ function drawTimeline() {
     c.fillStyle = "#e8edf2";
     const name = lane.kind === "ruler" ? "" : lane.kind === "sprite" ? "video" : lane.kind === "audio" ? "audio" : lane.kind === "frame" ? "full frame" : lane.id;
     c.fillText(name.length > 16 ? name.slice(0, 15) + "…" : name, 6, lane.y + lane.h / 2);
+    c.save();
+    c.beginPath();
+    c.rect(TL.labelW - 6, lane.y, W + 14, lane.h);
+    c.clip();
     if (lane.kind === "ruler") drawRuler(c, lane);
     else if (lane.kind === "sprite") drawSprite(c, lane);
     else if (lane.kind === "audio") drawAudioLane(c, lane);
     else if (lane.kind === "frame") drawRanges(c, lane, S.model.spec.full_frame_blur, () => COLORS.frame, "frame");
     else drawRegionLane(c, lane);
+    c.restore();
   }
   for (const kind of ["audio", "frame"]) {
     if (S.pending[kind] === null) continue;
@@ -845,14 +896,14 @@ function drawTimeline() {
 }
 
 function drawRuler(c, lane) {
-  const span = tOut() - tIn();
-  const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+  const span = vB() - vA();
+  const steps = [0.04, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
   const step = steps.find((s) => (s / span) * tlWidth() > 80) || 3600;
   c.fillStyle = "#9fb0c2";
-  for (let t = Math.ceil(tIn() / step) * step; t <= tOut(); t += step) {
+  for (let t = Math.ceil(vA() / step) * step; t <= vB(); t += step) {
     const x = xOf(t);
     c.fillRect(x, lane.y + lane.h - 6, 1, 6);
-    c.fillText(fmtTime(t).replace(/^00:/, "").replace(/\.000$/, ""), x + 3, lane.y + lane.h / 2 - 1);
+    c.fillText(fmtTime(t).replace(/^00:/, "").replace(/\.000$/, "").replace(/(\.\d\d)0$/, "$1"), x + 3, lane.y + lane.h / 2 - 1);
   }
 }
 
@@ -915,14 +966,16 @@ function drawRegionLane(c, lane) {
   c.strokeStyle = color;
   c.lineWidth = 3;
   for (let i = 0; i + 1 < ks.length; i++) {
-    if (ks[i].hidden) continue;
+    if (ks[i].hidden || ks[i + 1].time < vA() || ks[i].time > vB()) continue;
     c.setLineDash(r.origin === "auto" && !r.review ? [6, 4] : ks[i].interp === "hold" ? [1, 0] : []);
     c.lineWidth = ks[i].interp === "hold" ? 6 : 3;
     c.beginPath(); c.moveTo(xOf(ks[i].time), y); c.lineTo(xOf(ks[i + 1].time), y); c.stroke();
   }
   c.setLineDash([]);
+  const x0 = TL.labelW, x1 = TL.labelW + tlWidth();
   for (const k of ks) {
     const x = xOf(k.time);
+    if (x < x0 - 6 || x > x1 + 6) continue;
     c.fillStyle = k.hidden ? "#1d232b" : color;
     c.beginPath(); c.moveTo(x, y - 5); c.lineTo(x + 5, y); c.lineTo(x, y + 5); c.lineTo(x - 5, y); c.closePath(); c.fill();
     c.strokeStyle = color; c.lineWidth = 1; c.stroke();
@@ -1337,6 +1390,9 @@ async function start() {
   tl.addEventListener("pointerdown", onTimelineDown);
   tl.addEventListener("pointermove", onTimelineMove);
   tl.addEventListener("pointerup", onTimelineUp);
+  tl.addEventListener("wheel", onTimelineWheel, { passive: false });
+  $("ed-zoom-in").addEventListener("click", () => zoom(0.5, now()));
+  $("ed-zoom-out").addEventListener("click", () => zoom(2, now()));
   document.addEventListener("keydown", onKey);
   window.addEventListener("beforeunload", (e) => { if (S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
   new ResizeObserver(resize).observe(stage);
