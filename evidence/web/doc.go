@@ -38,4 +38,61 @@
 // requires one (identity.MFARequiredRoles) and has none is sent to /mfa to
 // enrol, and every page refuses a session that still owes its second
 // factor, as the API does.
+//
+// # The redaction editor
+//
+// The editor (templates/editor.html, static/editor/*.js as plain ES
+// modules, no build step, no dependencies) is a page shell around one clip
+// of a public access request. RedactionEditor returns its handler; the
+// route's EditorLoader checks access and names the clip's JSON resource
+// (EditorData.ClipURL). Everything else comes from that resource, so the
+// page does not grow with the clip:
+//
+//	GET {clip_url} → 200
+//	{
+//	  "id", "request_id", "item_id": strings,
+//	  "in", "out": seconds of the source the clip covers,
+//	  "proxy_url": the item's web proxy (constant frame rate, starting at
+//	      media time 0, HTTP Range),
+//	  "sprite_url", "sprite": transcode.SpriteResult as stored with the
+//	      sprite derivative ({width, height, tile_width, tile_height,
+//	      columns, rows, tiles: [{index, x, y, time}]}),
+//	  "fps": {"num", "den"}, "frame_count": of the proxy,
+//	  "width", "height": the upright source picture in pixels (spec
+//	      coordinates; the proxy may be smaller or anamorphic),
+//	  "waveform_url" (optional): {"rate": peak pairs per second,
+//	      "peaks": [min0, max0, min1, max1, ...] as signed 8-bit values},
+//	  "spec_version": N (0: none yet), "spec": the redact.Spec of version N
+//	      (null or {} for none),
+//	  "exemptions": [{"code", "label"}] ("title" is read for "label"),
+//	  "preview" (optional): {"url", "spec_version"}: the server-rendered
+//	      low-resolution preview, shown beside the source
+//	}
+//
+//	PUT {clip_url}/spec  {"base_version": N, "spec": {...}}
+//	  → 200 {"version": N+1}
+//	  → 409 {"error": {"code": "conflict", "message": "Version 7 was saved by
+//	        J. Ortiz at 14:06 while you were editing version 6."}}: shown as
+//	        written; the local edits and the draft are kept
+//	  → 400 {"error": {"code": "invalid", "message", "fields": [{"path":
+//	        "regions[2].keyframes[0].time", "message": "..."}]}}: each field
+//	        error is shown on the region, audio or full-frame range its path
+//	        names ({"field", "reason"} is read too)
+//
+// Both calls carry the session cookie and the X-CSRF-Token header from the
+// layout's csrf-token meta tag. The editor saves only specs whose regions
+// (except unreviewed or rejected proposals), audio and full-frame ranges
+// carry a code from "exemptions"; the server must validate anyway.
+//
+// The frame model: the frame on screen is only ever taken from
+// requestVideoFrameCallback (frame = round(mediaTime × fps)); a seek to
+// frame n sets currentTime to the middle of the frame and waits for the
+// callback; keyframes are stored at frame starts n × den / num seconds of
+// the source. Boxes are evaluated by interp.js, the same function as
+// redact.Region.BoxAt (hold and hidden spans included), both tested
+// against redact/testdata/interp_vectors.json, and rounded outward to
+// whole source pixels. Edits are commands with their inverse (undo/redo);
+// the working copy is kept in IndexedDB as a draft until it is saved; the
+// keyboard shortcuts are declared once in keys.js, from which the help
+// dialog, tooltips and the hint line are generated.
 package web

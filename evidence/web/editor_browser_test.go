@@ -638,7 +638,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	ctx := editorBrowser(t, 1440, 1000)
 	openEditor(t, ctx, env)
 	const frame = 50 // t = 2.0 s
-	drawMoveSaveReload(t, ctx, env, frame)
+	drawMoveSaveReload(t, ctx, env, frame, "editor-01-draw")
 	// A spec beyond the media: the server answers 400 with fields and the
 	// editor marks the region.
 	env.store.mu.Lock()
@@ -654,7 +654,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	if msg := eval[string](t, ctx, `document.getElementById("ed-banner").textContent`); !strings.Contains(msg, "The redaction spec has errors") {
 		t.Fatalf("banner after 400: %q", msg)
 	}
-	shotTo(t, ctx, "23-editor-field-errors")
+	shotTo(t, ctx, "editor-03-field-errors")
 	env.store.mu.Lock()
 	env.store.duration = fixtureSecs
 	env.store.mu.Unlock()
@@ -702,7 +702,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	seekTo(t, ctx, 75)
 	do(t, ctx, "select face-2", chromedp.Click(chromedp.CSS(`#ed-proposals li:nth-child(2) button.ed-item`)))
 	waitFor(t, ctx, "face-2 selected", `opendemsEditor.sel && opendemsEditor.sel.id === "face-2"`)
-	shotTo(t, ctx, "22-editor-proposals")
+	shotTo(t, ctx, "editor-02-proposals")
 	do(t, ctx, "dismiss confirms", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`))
 	do(t, ctx, "reject all", chromedp.Click(chromedp.CSS("#ed-reject-all")))
 	waitFor(t, ctx, "rejected", `opendemsEditor.model.find("region", "face-2").review === "rejected"`)
@@ -748,7 +748,8 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	boxID := eval[string](t, ctx, `opendemsEditor.model.spec.regions[2].id`)
 	drag(t, ctx, tx(5), laneY("region", boxID), tx(6), laneY("region", boxID))
 	waitFor(t, ctx, "keyframe retimed", `Math.abs(opendemsEditor.model.spec.regions[2].keyframes[1].time - 6) < 0.1`)
-	shotTo(t, ctx, "26-editor-timeline")
+	waitFor(t, ctx, "seeks settled", `!opendemsEditor.seek.inFlight && opendemsEditor.seek.target === null`)
+	shotTo(t, ctx, "editor-04-timeline")
 	do(t, ctx, "save timeline edits", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "saved v5", `document.getElementById("ed-banner").textContent.includes("Saved as version 5")`)
 	_, spec = env.store.current()
@@ -770,11 +771,11 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	waitFor(t, ctx, "side by side", `document.getElementById("editor").dataset.mode === "side" && !document.getElementById("ed-preview-pane").hidden`)
 	seekTo(t, ctx, 60)
 	time.Sleep(300 * time.Millisecond)
-	shotTo(t, ctx, "24-editor-side-by-side")
+	shotTo(t, ctx, "editor-05-side-by-side")
 	key(t, ctx, "p")
 	key(t, ctx, "?")
 	waitFor(t, ctx, "help open", `document.getElementById("ed-help").open`)
-	shotTo(t, ctx, "25-editor-shortcuts")
+	shotTo(t, ctx, "editor-06-shortcuts")
 }
 
 // drawMoveSaveReload draws a box at the frame with real pointer events
@@ -782,7 +783,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 // moves it by (+80, +40) CSS pixels, saves, checks the stored keyframe,
 // reloads and finds the overlay's outline at the same source pixels. It
 // returns the stored keyframe.
-func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int) redact.Keyframe {
+func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int, shot string) redact.Keyframe {
 	t.Helper()
 	seekTo(t, ctx, frame)
 	g := readGeometry(t, ctx)
@@ -798,7 +799,7 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 	x2, y2 := g.screen(520, 390)
 	drag(t, ctx, x1, y1, x2, y2)
 	waitFor(t, ctx, "box drawn", `opendemsEditor.model.spec.regions.length === 3`)
-	shotTo(t, ctx, "21-editor-draw")
+	shotTo(t, ctx, shot)
 
 	// The exemption is required: saving without one is refused locally.
 	do(t, ctx, "save without exemption", chromedp.Click(chromedp.CSS("#ed-save")))
@@ -864,7 +865,7 @@ func TestEditorRoundTripScaled(t *testing.T) {
 	if w := eval[int](t, ctx, `document.getElementById("ed-video").videoWidth`); w != proxyW {
 		t.Fatalf("anamorphic proxy shown %d wide, want %d", w, proxyW)
 	}
-	drawMoveSaveReload(t, ctx, env, 75)
+	drawMoveSaveReload(t, ctx, env, 75, "editor-08-draw-scale2-anamorphic")
 }
 
 // TestEditorOpensLongClip opens a 30-minute clip whose spec holds three
@@ -953,7 +954,7 @@ func TestEditorOpensLongClip(t *testing.T) {
 	waitFor(t, ctx, "zoomed", `opendemsEditor.view && opendemsEditor.view.b - opendemsEditor.view.a < 30 && document.getElementById("ed-zoom-level").textContent === "64×"`)
 	seekTo(t, ctx, 25*600)
 	waitFor(t, ctx, "playhead in view", `opendemsEditor.view.a <= 600 && 600 <= opendemsEditor.view.b`)
-	shotTo(t, ctx, "27-editor-long-clip-zoomed")
+	shotTo(t, ctx, "editor-07-long-clip-zoomed")
 	var loaded []struct {
 		Name string  `json:"name"`
 		Size float64 `json:"transferSize"`
