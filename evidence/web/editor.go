@@ -1,12 +1,11 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/api"
 )
 
 // EditorData is what the redaction editor page needs. The page itself is
@@ -21,41 +20,39 @@ type EditorData struct {
 	BackURL string
 }
 
-// EditorLoader decides whether p may edit the clip named by the request's
-// path and returns the page title and data. It returns ErrEditorNotFound
-// for a clip that does not exist or that p may not see (the page answers
-// the same 404 for both, so ids cannot be probed), and ErrEditorForbidden
-// when p may see the clip but not edit its redaction.
-type EditorLoader func(c *gin.Context, p identity.Principal) (title string, d EditorData, err error)
+// EditorLoader maps an authorized page request to the clip it edits: the
+// page title and the editor's data. The route's Access decides who may
+// open the editor (a page route whose action is decided on the request
+// its path names, like every page of the route table); the loader checks
+// only that the clip belongs to that request, returning an error of kind
+// evidence.ErrNotFound when it does not, so clip ids cannot be probed.
+type EditorLoader func(c *gin.Context) (title string, d EditorData, err error)
 
-// Errors an EditorLoader returns to choose the page's answer.
-var (
-	ErrEditorNotFound  = errors.New("web: clip not found")
-	ErrEditorForbidden = errors.New("web: editing this clip is not permitted")
-)
-
-// RedactionEditor returns the page handler of the redaction editor for a
-// session user; cmd/demsd (or the request package's routes) mounts it on
-// the clip's page path with a loader that checks the request's access.
+// RedactionEditor returns the handler of the redaction editor page, for a
+// route declared in the route table, e.g.
+//
+//	{Method: "GET", Path: "/requests/:id/clips/:clip/edit",
+//	 Access: api.Access{Page: true, Action: "request:redact", Resource: <request kind>},
+//	 Handler: ui.RedactionEditor(loader)}
 func (u *UI) RedactionEditor(load EditorLoader) gin.HandlerFunc {
-	return u.requireUser(func(c *gin.Context, v *view) {
-		title, d, err := load(c, *v.User)
-		switch {
-		case errors.Is(err, ErrEditorNotFound):
-			u.notFound(c, v)
-		case errors.Is(err, ErrEditorForbidden):
-			u.forbidden(c, v, "edit this clip's redaction")
-		case err != nil:
-			u.serverError(c, v, err)
-		default:
-			u.renderEditor(c, v, title, d)
+	return u.page(func(c *gin.Context, v *view) {
+		title, d, err := load(c)
+		if err != nil {
+			status, msg := api.StatusOf(err)
+			if status >= 500 {
+				u.serverError(c, v, err)
+				return
+			}
+			u.PageError(c, status, msg)
+			return
 		}
+		u.renderEditor(c, v, title, d)
 	})
 }
 
 func (u *UI) renderEditor(c *gin.Context, v *view, title string, d EditorData) {
 	v.Title, v.Nav, v.Data = title, "requests", d
-	// The page shows unredacted footage: never cache it.
+	// The page opens unredacted footage: never cache it.
 	c.Header("Cache-Control", "private, no-store")
 	v.Status = http.StatusOK
 	u.render(c, "editor", v)

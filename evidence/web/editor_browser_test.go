@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -281,12 +280,12 @@ func serveEditor(t *testing.T, media string, store *clipStore) *editorEnv {
 		c.Header("X-Content-Type-Options", "nosniff")
 		c.Next()
 	})
-	static, _ := fs.Sub(assets, "static")
-	staticFS := http.FileServer(http.FS(static))
-	e.GET("/static/*file", func(c *gin.Context) {
-		c.Request.URL.Path = c.Param("file")
-		staticFS.ServeHTTP(c.Writer, c.Request)
-	})
+	// The static files through the UI's own route.
+	for _, r := range u.Routes() {
+		if r.Path == "/static/*file" {
+			e.GET(r.Path, r.Handler)
+		}
+	}
 	e.GET("/media/*file", func(c *gin.Context) {
 		http.ServeFile(c.Writer, c.Request, filepath.Join(media, filepath.Base(c.Param("file"))))
 	})
