@@ -87,13 +87,21 @@ func (s *clipStore) current() (int, *redact.Spec) {
 	return s.version, &sp
 }
 
-// bump stores the current spec again as a new version, as a second editor
-// saving would.
-func (s *clipStore) bump(by string) {
+// bump saves a new version as a second editor would, changing the spec
+// with change.
+func (s *clipStore) bump(by string, change func(*redact.Spec)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.version++
-	s.savedBy = by
+	sp, err := redact.Parse(s.spec)
+	if err != nil {
+		panic(err)
+	}
+	change(sp)
+	out, err := sp.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	s.spec, s.version, s.savedBy = out, s.version+1, by
 }
 
 func writeErr(w http.ResponseWriter, status int, body map[string]any) {
@@ -658,9 +666,9 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	env.store.duration = fixtureSecs
 	env.store.mu.Unlock()
 
-	// Someone else saves version 3: our save answers 409, the message is
-	// shown and the local edits are kept.
-	env.store.bump("J. Ortiz")
+	// Someone else saves version 3 (the mute range now ends at 7.5 s): our
+	// save answers 409, the message is shown and the local edits are kept.
+	env.store.bump("J. Ortiz", func(sp *redact.Spec) { sp.Audio[0].End = 7.5 })
 	do(t, ctx, "save conflicting", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "conflict shown", `document.getElementById("ed-banner").textContent.includes("Version 3 was saved by J. Ortiz while you were editing version 2")`)
 	if n := eval[int](t, ctx, `opendemsEditor.model.find("region", opendemsEditor.model.spec.regions[2].id).keyframes.length`); n != 3 {
@@ -675,26 +683,50 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	key(t, ctx, "Z", chromedp.ModifierCtrl, chromedp.ModifierShift)
 	waitFor(t, ctx, "redo", `opendemsEditor.model.spec.regions[2].keyframes.length === 3`)
 
-	// Proposals: reload (version 3), accept face-1 with an exemption,
-	// reject the rest with "Reject all", save. The local edits are
-	// discarded on purpose (a person would confirm the beforeunload prompt
-	// the editor raises while it has unsaved changes).
+	// The draft (IndexedDB, written a second after the last change)
+	// survives leaving the page (a person would confirm the beforeunload
+	// prompt) and restores on its old base version.
 	if !eval[bool](t, ctx, `opendemsEditor.model.changes > 0`) {
 		t.Fatal("the editor forgot its unsaved changes")
 	}
-	// The draft (IndexedDB, written a second after the last change)
-	// survives a reload and restores on its old base version.
 	time.Sleep(1500 * time.Millisecond)
 	do(t, ctx, "leave", chromedp.Evaluate[chromedp.Void](`opendemsEditor.model.changes = 0`))
 	openEditor(t, ctx, env)
 	waitFor(t, ctx, "draft offered", `!document.getElementById("ed-draft").hidden && document.getElementById("ed-draft-text").textContent.includes("based on version 2; version 3 has been saved since")`)
 	do(t, ctx, "restore draft", chromedp.Click(chromedp.CSS("#ed-draft-restore")))
 	waitFor(t, ctx, "draft restored", `opendemsEditor.version === 2 && opendemsEditor.model.spec.regions[2].keyframes.length === 3`)
+
+	// Saving the restored draft conflicts again; Compare lists both sides,
+	// Reapply puts my change on version 3 (their mute range end stays).
+	do(t, ctx, "save restored draft", chromedp.Click(chromedp.CSS("#ed-save")))
+	waitFor(t, ctx, "conflict again", `!document.getElementById("ed-conflict").hidden`)
+	do(t, ctx, "compare", chromedp.Click(chromedp.CSS("#ed-compare")))
+	waitFor(t, ctx, "compared", `document.getElementById("ed-conflict-list").textContent.includes(opendemsEditor.model.spec.regions[2].id + ": changed by you") && document.getElementById("ed-conflict-list").textContent.includes("audio-1: changed in version 3")`)
+	do(t, ctx, "reapply", chromedp.Click(chromedp.CSS("#ed-reapply")))
+	waitFor(t, ctx, "reapplied", `opendemsEditor.version === 3 && opendemsEditor.model.spec.regions[2].keyframes.length === 3 && opendemsEditor.model.find("audio", "audio-1").end === 7.5`)
+	shotTo(t, ctx, "editor-09-conflict-reapplied")
+	do(t, ctx, "save merged", chromedp.Click(chromedp.CSS("#ed-save")))
+	waitFor(t, ctx, "saved v4", `document.getElementById("ed-banner").textContent.includes("Saved as version 4")`)
+	_, merged := env.store.current()
+	if len(merged.Regions[2].Keyframes) != 3 || merged.Audio[0].End != 7.5 {
+		t.Fatalf("merged version 4: box keyframes %d, mute end %g", len(merged.Regions[2].Keyframes), merged.Audio[0].End)
+	}
+
+	// A draft can be discarded too.
+	do(t, ctx, "select the box", chromedp.Click(chromedp.CSS(`#ed-regions button.ed-item`)))
+	waitFor(t, ctx, "at the box", settledAt(frame))
+	seekTo(t, ctx, frame+10)
+	key(t, ctx, "k")
+	waitFor(t, ctx, "fourth keyframe", `opendemsEditor.model.spec.regions[2].keyframes.length === 4`)
+	time.Sleep(1500 * time.Millisecond)
 	do(t, ctx, "leave again", chromedp.Evaluate[chromedp.Void](`opendemsEditor.model.changes = 0`))
 	openEditor(t, ctx, env)
 	waitFor(t, ctx, "draft offered again", `!document.getElementById("ed-draft").hidden`)
 	do(t, ctx, "discard draft", chromedp.Click(chromedp.CSS("#ed-draft-discard")))
-	waitFor(t, ctx, "discarded", `document.getElementById("ed-draft").hidden && opendemsEditor.version === 3`)
+	waitFor(t, ctx, "discarded", `document.getElementById("ed-draft").hidden && opendemsEditor.version === 4 && opendemsEditor.model.spec.regions[2].keyframes.length === 3`)
+
+	// Proposals: accept face-1 with an exemption, reject the rest with
+	// "Reject all", save.
 	do(t, ctx, "batch code", chromedp.SetValue(chromedp.CSS("#ed-batch-code"), "b(6)"))
 	do(t, ctx, "accept face-1", chromedp.Click(chromedp.CSS(`button[aria-label="Accept proposal face-1"]`)))
 	waitFor(t, ctx, "accepted", `opendemsEditor.model.find("region", "face-1").review === "accepted"`)
@@ -706,7 +738,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	do(t, ctx, "reject all", chromedp.Click(chromedp.CSS("#ed-reject-all")))
 	waitFor(t, ctx, "rejected", `opendemsEditor.model.find("region", "face-2").review === "rejected"`)
 	do(t, ctx, "save reviews", chromedp.Click(chromedp.CSS("#ed-save")))
-	waitFor(t, ctx, "saved v4", `document.getElementById("ed-banner").textContent.includes("Saved as version 4")`)
+	waitFor(t, ctx, "saved v5", `document.getElementById("ed-banner").textContent.includes("Saved as version 5")`)
 	_, spec := env.store.current()
 	if spec.Regions[0].Review != redact.ReviewAccepted || spec.Regions[0].Reason != "b(6)" || spec.Regions[1].Review != redact.ReviewRejected {
 		t.Fatalf("stored reviews: %+v / %+v", spec.Regions[0], spec.Regions[1])
@@ -746,11 +778,11 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("ed-exemption").dispatchEvent(new Event("change"))`))
 	boxID := eval[string](t, ctx, `opendemsEditor.model.spec.regions[2].id`)
 	drag(t, ctx, tx(5), laneY("region", boxID), tx(6), laneY("region", boxID))
-	waitFor(t, ctx, "keyframe retimed", `Math.abs(opendemsEditor.model.spec.regions[2].keyframes[1].time - 6) < 0.1`)
+	waitFor(t, ctx, "keyframe retimed", `Math.abs(opendemsEditor.model.spec.regions[2].keyframes.at(-1).time - 6) < 0.1`)
 	waitFor(t, ctx, "seeks settled", `!opendemsEditor.seek.inFlight && opendemsEditor.seek.target === null`)
 	shotTo(t, ctx, "editor-04-timeline")
 	do(t, ctx, "save timeline edits", chromedp.Click(chromedp.CSS("#ed-save")))
-	waitFor(t, ctx, "saved v5", `document.getElementById("ed-banner").textContent.includes("Saved as version 5")`)
+	waitFor(t, ctx, "saved v6", `document.getElementById("ed-banner").textContent.includes("Saved as version 6")`)
 	_, spec = env.store.current()
 	mute := spec.Audio[1]
 	approx(t, "mute start", mute.Start, 8, 2*secPerPx+1.0/fixtureFPS)

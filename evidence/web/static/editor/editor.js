@@ -722,7 +722,7 @@ function toggleRange(kind) {
 function addRange(kind, a, b, bleep) {
   if (b - a < halfFrame()) b = a + 1 / S.fps;
   const id = S.model.newID(kind === "audio" ? "audio" : "frame");
-  const item = kind === "audio" ? { id, start: a, end: b, action: bleep ? "bleep" : "mute", reason: "" } : { id, start: a, end: b, strength: 40, reason: "" };
+  const item = kind === "audio" ? { id, start: a, end: b, action: bleep ? "bleep" : "mute", reason: "", origin: "manual", ...(bleep ? { frequency: 1000 } : {}) } : { id, start: a, end: b, strength: 40, reason: "" };
   S.model.add(kind, item, "Add " + id);
   select({ kind, id });
 }
@@ -1107,6 +1107,8 @@ async function save() {
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.ok && data && typeof data.version === "number") {
       S.version = data.version;
+      S.base = sent;
+      $("ed-conflict").hidden = true;
       S.model.changes -= changesAtSend;
       S.errors.clear();
       S.savedAt = new Date().toLocaleTimeString();
@@ -1115,7 +1117,8 @@ async function save() {
       root.dataset.version = String(S.version);
     } else if (res.status === 409) {
       const msg = data && data.error ? data.error.message : "Someone saved a newer version.";
-      banner("Not saved: " + msg + " Your changes are kept in this editor; reload in another tab to compare.", "bad");
+      banner("Not saved: " + msg + " Your changes are kept in this editor and in your draft.", "bad");
+      showConflict();
     } else if (res.status === 400 && data && data.error) {
       S.errors.clear();
       const loose = [];
@@ -1236,7 +1239,7 @@ function wireInspector() {
   $("ed-block").addEventListener("change", (e) => onSel((x) => { x.effect.block_size = clampInt(e.target.value, 2, 1024); S.lastEffect = clone(x.effect); }, "Set block size")());
   $("ed-color").addEventListener("change", (e) => onSel((x) => { x.effect.color = e.target.value; S.lastEffect = clone(x.effect); }, "Set colour")());
   $("ed-shape").addEventListener("change", (e) => onSel((x) => { x.shape = e.target.value; }, "Set shape")());
-  $("ed-action").addEventListener("change", (e) => onSel((x) => { x.action = e.target.value; if (x.action === "mute") delete x.frequency; }, "Set audio action")());
+  $("ed-action").addEventListener("change", (e) => onSel((x) => { x.action = e.target.value; if (x.action === "mute") delete x.frequency; else x.frequency = x.frequency || 1000; }, "Set audio action")());
   $("ed-ff-strength").addEventListener("change", (e) => onSel((x) => { x.strength = clampInt(e.target.value, 1, 100); }, "Set blur strength")());
   $("ed-interp").addEventListener("change", (e) => onSel((x) => {
     const i = keyframeIndexAt(x, now(), halfFrame());
@@ -1283,13 +1286,101 @@ function waitSeek() {
 
 function clampInt(v, lo, hi) { return Math.max(lo, Math.min(hi, Math.round(Number(v) || lo))); }
 
+// ---- conflicts --------------------------------------------------------------
+
+const KINDS = [["region", "regions"], ["audio", "audio"], ["frame", "full_frame_blur"]];
+
+// canon is JSON with sorted keys: the server writes fields in its own
+// order, so plain JSON.stringify would see differences that are not.
+function canon(x) {
+  if (Array.isArray(x)) return "[" + x.map(canon).join(",") + "]";
+  if (x && typeof x === "object") return "{" + Object.keys(x).sort().map((k) => JSON.stringify(k) + ":" + canon(x[k])).join(",") + "}";
+  return JSON.stringify(x);
+}
+
+// changes lists, by id, the items that differ between two specs.
+function changes(a, b) {
+  const out = new Map();
+  for (const [kind, key] of KINDS) {
+    const am = new Map(((a && a[key]) || []).map((x) => [x.id, x]));
+    const bm = new Map(((b && b[key]) || []).map((x) => [x.id, x]));
+    for (const id of new Set([...am.keys(), ...bm.keys()])) {
+      const x = am.get(id) || null, y = bm.get(id) || null;
+      if (canon(x) !== canon(y)) out.set(id, { kind, key, before: x, after: y });
+    }
+  }
+  return out;
+}
+
+function describe(c) {
+  return !c.before ? "added" : !c.after ? "deleted" : "changed";
+}
+
+async function fetchLatest() {
+  const res = await fetch(S.clipURL, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const clip = await res.json();
+  if (!res.ok) throw new Error(clip && clip.error ? clip.error.message : "status " + res.status);
+  return { version: clip.spec_version, spec: clip.spec && clip.spec.version ? clip.spec : { version: 1, clip: S.model.spec.clip } };
+}
+
+// showConflict offers Compare and Reapply after a 409; nothing is merged
+// until the officer asks, and nothing of theirs is overwritten.
+function showConflict() {
+  const box = $("ed-conflict");
+  box.hidden = false;
+  box.className = "ed-banner bad";
+  $("ed-conflict-list").textContent = "";
+  $("ed-reapply").disabled = !S.base;
+  $("ed-compare").onclick = () => compare(false);
+  $("ed-reapply").onclick = () => compare(true);
+}
+
+async function compare(reapply) {
+  let latest;
+  try { latest = await fetchLatest(); } catch (e) { banner("The newer version could not be loaded: " + e.message, "bad"); return; }
+  const mine = changes(S.base, S.model.spec);
+  const theirs = S.base ? changes(S.base, latest.spec) : changes(S.model.spec, latest.spec);
+  const both = [...mine.keys()].filter((id) => theirs.has(id) && canon(mine.get(id).after) !== canon(theirs.get(id).after));
+  const ul = $("ed-conflict-list");
+  ul.textContent = "";
+  const line = (text, cls) => { const li = document.createElement("li"); li.textContent = text; if (cls) li.className = cls; ul.appendChild(li); };
+  for (const [id, c] of mine) if (!both.includes(id)) line(id + ": " + describe(c) + " by you");
+  for (const [id, c] of theirs) if (!both.includes(id)) line(id + ": " + describe(c) + " in version " + latest.version);
+  for (const id of both) line(id + ": changed by you and in version " + latest.version + (reapply ? " — version " + latest.version + "'s kept; redo your change by hand" : " (conflict)"), "bad");
+  if (!mine.size && !theirs.size) line("No differences.");
+  if (!reapply) return;
+  // Reapply: version N's spec plus every item only I changed.
+  const merged = clone(latest.spec);
+  for (const [, key] of KINDS) if (!Array.isArray(merged[key])) merged[key] = [];
+  let applied = 0;
+  for (const [id, c] of mine) {
+    if (both.includes(id)) continue;
+    const list = merged[c.key];
+    const i = list.findIndex((x) => x.id === id);
+    if (c.after === null) { if (i >= 0) list.splice(i, 1); }
+    else if (i >= 0) list[i] = clone(c.after);
+    else list.push(clone(c.after));
+    applied++;
+  }
+  S.base = clone(latest.spec);
+  S.version = latest.version;
+  S.model.spec = merged;
+  S.model.undoStack = []; S.model.redoStack = [];
+  S.model.changes = applied;
+  S.errors.clear();
+  if (S.sel && !S.model.find(S.sel.kind, S.sel.id)) S.sel = null;
+  S.model.onChange("Reapply");
+  $("ed-conflict").className = "ed-banner" + (both.length ? " bad" : "");
+  banner("Your " + applied + (applied === 1 ? " change is" : " changes are") + " reapplied on version " + latest.version + (both.length ? "; " + both.length + " item(s) changed on both sides kept version " + latest.version + "'s content (listed below)" : "") + ". Check, then save.", both.length ? "bad" : "ok");
+}
+
 // ---- drafts ---------------------------------------------------------------
 
 let draftTimer = 0;
 function scheduleDraft() {
   clearTimeout(draftTimer);
   draftTimer = setTimeout(() => {
-    if (S.model.changes > 0) saveDraft(S.clipURL, { spec: clone(S.model.spec), baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
+    if (S.model.changes > 0) saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
   }, 1000);
 }
 
@@ -1306,6 +1397,7 @@ async function offerDraft(clip) {
   $("ed-draft-restore").onclick = () => {
     box.hidden = true;
     S.version = d.baseVersion;
+    S.base = d.base ? clone(d.base) : null;
     S.model.spec = clone(d.spec);
     for (const k of ["regions", "audio", "full_frame_blur"]) if (!Array.isArray(S.model.spec[k])) S.model.spec[k] = [];
     S.model.undoStack = []; S.model.redoStack = [];
@@ -1357,9 +1449,11 @@ async function start() {
   S.inF = Math.max(0, Math.ceil(clip.in * S.fps - 1e-6));
   S.outF = Math.min(clip.frame_count - 1, Math.floor((clip.out || clip.frame_count / S.fps) * S.fps + 1e-6));
   S.version = clip.spec_version;
+  S.base = null; // the spec of S.version, for three-way merges after a conflict
   S.exemptions = clip.exemptions || [];
   root.dataset.version = String(S.version);
   const spec = clip.spec && clip.spec.version ? clone(clip.spec) : { version: 1, clip: { source: clip.item_id, in: clip.in, out: clip.out } };
+  S.base = clone(spec);
   S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); scheduleDraft(); });
   offerDraft(clip);
   exemptionOptions($("ed-batch-code"), "", true);
