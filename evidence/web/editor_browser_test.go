@@ -34,17 +34,30 @@ import (
 
 const (
 	chromiumPath = "/usr/bin/chromium"
-	// Source (upright) size: twice the proxy's, so every coordinate the
-	// editor stores goes through the source↔proxy scale.
-	srcW, srcH   = 1280, 720
-	proxyW       = 640
-	proxyH       = 360
 	fixtureFPS   = 25
 	fixtureSecs  = 12
 	fixtureCount = fixtureFPS * fixtureSecs
 	// securityPolicy is the API's Content-Security-Policy (evidence/api
 	// securityHeaders), so the editor is tested under the real policy.
 	securityPolicy = "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+)
+
+// fixture is the geometry of a clip: the upright source picture (spec
+// coordinates) is twice the proxy's size, so every coordinate the editor
+// stores goes through the source↔proxy scale.
+type fixture struct {
+	srcW, srcH     int
+	proxyW, proxyH int  // as the browser shows it (videoWidth × videoHeight)
+	anamorphic     bool // stored 480×360 with SAR 4:3, shown 640×360
+	emptySpec      bool // start without the seed regions (they are landscape)
+}
+
+var (
+	landscape  = fixture{srcW: 1280, srcH: 720, proxyW: 640, proxyH: 360}
+	anamorphic = fixture{srcW: 1280, srcH: 720, proxyW: 640, proxyH: 360, anamorphic: true}
+	// A phone clip recorded with rotation 90: the proxy is autorotated, so
+	// the browser and the spec see an upright portrait picture.
+	portrait = fixture{srcW: 720, srcH: 1280, proxyW: 360, proxyH: 640, emptySpec: true}
 )
 
 var exemptionCodes = []map[string]string{
@@ -68,7 +81,8 @@ const seedSpec = `{"version":1,"clip":{"source":"item-1","in":0,"out":12},
 // clipStore is the in-memory clip resource: versions of one spec with
 // the base_version check the real request API makes.
 type clipStore struct {
-	mu       sync.Mutex
+	mu         sync.Mutex
+	srcW, srcH int
 	facts    map[string]any // the clip JSON's media facts
 	version  int
 	spec     json.RawMessage
@@ -123,19 +137,20 @@ func (s *clipStore) serveClip(w http.ResponseWriter, r *http.Request) {
 
 // shortClipFacts is the clip JSON of the 12-second fixture (everything but
 // the spec and its version).
-func shortClipFacts() map[string]any {
+func shortClipFacts(fx fixture) map[string]any {
+	tw, th := fx.spriteTile()
 	tiles := make([]map[string]any, fixtureSecs)
 	for i := range tiles {
-		tiles[i] = map[string]any{"index": i, "x": 160 * i, "y": 0, "time": float64(i)}
+		tiles[i] = map[string]any{"index": i, "x": tw * i, "y": 0, "time": float64(i)}
 	}
 	return map[string]any{
 		"id": "c1", "request_id": "r1", "item_id": "item-1", "in": 0.0, "out": float64(fixtureSecs) - 1.0/fixtureFPS,
 		"proxy_url": "/media/proxy.mp4", "sprite_url": "/media/sprite.jpg",
-		"sprite":       map[string]any{"width": 160 * fixtureSecs, "height": 90, "tile_width": 160, "tile_height": 90, "columns": fixtureSecs, "rows": 1, "tiles": tiles},
+		"sprite":       map[string]any{"width": tw * fixtureSecs, "height": th, "tile_width": tw, "tile_height": th, "columns": fixtureSecs, "rows": 1, "tiles": tiles},
 		"fps":          map[string]int{"num": fixtureFPS, "den": 1},
 		"frame_count":  fixtureCount,
-		"width":        srcW,
-		"height":       srcH,
+		"width":        fx.srcW,
+		"height":       fx.srcH,
 		"waveform_url": "/media/waveform.json",
 		"exemptions":   exemptionCodes,
 		"preview":      map[string]any{"url": "/media/preview.mp4", "spec_version": 1},
@@ -160,7 +175,7 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 	}
 	spec, err := redact.Parse(body.Spec)
 	if err == nil {
-		err = spec.ValidateMedia(redact.MediaInfo{Duration: s.duration, Width: srcW, Height: srcH, HasVideo: true, HasAudio: true})
+		err = spec.ValidateMedia(redact.MediaInfo{Duration: s.duration, Width: s.srcW, Height: s.srcH, HasVideo: true, HasAudio: true})
 	}
 	var fields []map[string]string
 	if ve, ok := err.(*redact.ValidationError); ok {
@@ -203,7 +218,15 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 // makeFixtures writes the proxy, the server preview, the sprite and the
 // waveform peaks with the ffmpeg CLI (an independent tool: tests may use
 // it; product code does not).
-func makeFixtures(t *testing.T, anamorphic bool) string {
+// spriteTile is the sprite's tile size: 160 px on the long side.
+func (fx fixture) spriteTile() (w, h int) {
+	if fx.proxyW >= fx.proxyH {
+		return 160, 160 * fx.proxyH / fx.proxyW
+	}
+	return 160 * fx.proxyW / fx.proxyH, 160
+}
+
+func makeFixtures(t *testing.T, fx fixture) string {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatalf("ffmpeg CLI needed to make the editor's fixture video: %v", err)
@@ -212,9 +235,9 @@ func makeFixtures(t *testing.T, anamorphic bool) string {
 	// Bit k of the frame number is a white 16×16 square at x = 16k on the
 	// bottom row, black when 0.
 	var stripe []string
-	stripe = append(stripe, fmt.Sprintf("drawbox=x=0:y=%d:w=%d:h=20:color=black:t=fill", proxyH-20, 16*9+4))
+	stripe = append(stripe, fmt.Sprintf("drawbox=x=0:y=%d:w=%d:h=20:color=black:t=fill", fx.proxyH-20, 16*9+4))
 	for k := 0; k < 9; k++ {
-		stripe = append(stripe, fmt.Sprintf("drawbox=x=%d:y=%d:w=16:h=16:color=white:t=fill:enable='eq(mod(floor(n/%d)\\,2)\\,1)'", 2+16*k, proxyH-18, 1<<k))
+		stripe = append(stripe, fmt.Sprintf("drawbox=x=%d:y=%d:w=16:h=16:color=white:t=fill:enable='eq(mod(floor(n/%d)\\,2)\\,1)'", 2+16*k, fx.proxyH-18, 1<<k))
 	}
 	vf := "drawtext=text='%{n}':x=20:y=20:fontsize=40:fontcolor=white:box=1:boxcolor=black," + strings.Join(stripe, ",")
 	run := func(args ...string) {
@@ -224,11 +247,11 @@ func makeFixtures(t *testing.T, anamorphic bool) string {
 			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 		}
 	}
-	src := []string{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%d", proxyW, proxyH, fixtureFPS, fixtureSecs),
+	src := []string{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d:duration=%d", fx.proxyW, fx.proxyH, fixtureFPS, fixtureSecs),
 		"-f", "lavfi", "-i", fmt.Sprintf("aevalsrc='0.9*sin(2*PI*440*t)*abs(sin(t*1.3))':s=44100:d=%d", fixtureSecs)}
 	enc := []string{"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "12", "-c:a", "aac", "-movflags", "+faststart", "-shortest"}
 	proxyVF := vf
-	if anamorphic {
+	if fx.anamorphic {
 		// Non-square pixels, as CIF/D1 recorders make: 480×360 stored,
 		// shown 640×360 (sample aspect ratio 4:3).
 		proxyVF += ",scale=480:360,setsar=4/3"
@@ -237,7 +260,8 @@ func makeFixtures(t *testing.T, anamorphic bool) string {
 	// The "server preview": the proposals' first boxes filled (what a
 	// preview render of v1 roughly looks like), at proxy scale.
 	run(append(append(append([]string{}, src...), "-vf", vf+",drawbox=x=450:y=60:w=85:h=105:color=black:t=fill,drawbox=x=50:y=210:w=60:h=75:color=gray:t=fill"), append(enc, "preview.mp4")...)...)
-	run("-i", "proxy.mp4", "-vf", "fps=1,scale=160:90,tile="+fmt.Sprint(fixtureSecs)+"x1", "-frames:v", "1", "-q:v", "5", "sprite.jpg")
+	tw, th := fx.spriteTile()
+	run("-i", "proxy.mp4", "-vf", fmt.Sprintf("fps=1,scale=%d:%d,setsar=1,tile=%dx1", tw, th, fixtureSecs), "-frames:v", "1", "-q:v", "5", "sprite.jpg")
 	run("-i", "proxy.mp4", "-vn", "-ac", "1", "-ar", "8000", "-f", "s8", "audio.s8")
 	pcm, err := os.ReadFile(filepath.Join(dir, "audio.s8"))
 	if err != nil {
@@ -262,15 +286,22 @@ func makeFixtures(t *testing.T, anamorphic bool) string {
 }
 
 type editorEnv struct {
+	fx    fixture
 	srv   *httptest.Server
 	store *clipStore
 	page  string
 }
 
-func newEditorEnv(t *testing.T, anamorphic bool) *editorEnv {
+func newEditorEnv(t *testing.T, fx fixture) *editorEnv {
 	t.Helper()
-	media := makeFixtures(t, anamorphic)
-	return serveEditor(t, media, &clipStore{facts: shortClipFacts(), version: 1, spec: json.RawMessage(seedSpec), savedBy: "the seed", duration: fixtureSecs})
+	media := makeFixtures(t, fx)
+	seed := seedSpec
+	if fx.emptySpec {
+		seed = `{"version":1,"clip":{"source":"item-1"}}`
+	}
+	env := serveEditor(t, media, &clipStore{facts: shortClipFacts(fx), srcW: fx.srcW, srcH: fx.srcH, version: 1, spec: json.RawMessage(seed), savedBy: "the seed", duration: fixtureSecs})
+	env.fx = fx
+	return env
 }
 
 // serveEditor serves the editor page, its static files, the media files
@@ -406,12 +437,13 @@ func seekTo(t *testing.T, ctx context.Context, n int) {
 type geometry struct {
 	Left, Top, Width, Height float64
 	VW, VH, DPR              float64
+	SrcW, SrcH               float64 // the clip's upright source size
 }
 
 func (g geometry) content() (offX, offY, sx, sy float64) {
 	s := math.Min(g.Width/g.VW, g.Height/g.VH)
 	w, h := g.VW*s, g.VH*s
-	return (g.Width - w) / 2, (g.Height - h) / 2, w / srcW, h / srcH
+	return (g.Width - w) / 2, (g.Height - h) / 2, w / g.SrcW, h / g.SrcH
 }
 
 // screen maps source pixels to viewport CSS pixels.
@@ -420,11 +452,11 @@ func (g geometry) screen(x, y float64) (float64, float64) {
 	return g.Left + offX + x*sx, g.Top + offY + y*sy
 }
 
-func readGeometry(t *testing.T, ctx context.Context) geometry {
+func readGeometry(t *testing.T, ctx context.Context, fx fixture) geometry {
 	t.Helper()
 	js := `(() => { const r = document.getElementById("ed-stage").getBoundingClientRect(); const v = document.getElementById("ed-video");
 	  return JSON.stringify({Left: r.left, Top: r.top, Width: r.width, Height: r.height, VW: v.videoWidth, VH: v.videoHeight, DPR: devicePixelRatio}); })()`
-	var g geometry
+	g := geometry{SrcW: float64(fx.srcW), SrcH: float64(fx.srcH)}
 	if err := json.Unmarshal([]byte(eval[string](t, ctx, js)), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +533,7 @@ func approx(t *testing.T, what string, got, want, tol float64) {
 // shortcut table, frame stepping (page, rVFC and the picture agree) and
 // what opening the page loads.
 func TestEditorFrameModelAndVectors(t *testing.T) {
-	env := newEditorEnv(t, false)
+	env := newEditorEnv(t, landscape)
 	ctx := editorBrowser(t, 1366, 900)
 	openEditor(t, ctx, env)
 
@@ -641,7 +673,7 @@ func TestEditorFrameModelAndVectors(t *testing.T) {
 // server-side validation error and a conflicting save are shown without
 // losing the local edits; proposals are accepted and rejected.
 func TestEditorDrawMoveSaveReload(t *testing.T) {
-	env := newEditorEnv(t, false)
+	env := newEditorEnv(t, landscape)
 	ctx := editorBrowser(t, 1440, 1000)
 	openEditor(t, ctx, env)
 	const frame = 50 // t = 2.0 s
@@ -817,10 +849,11 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int, shot string) redact.Keyframe {
 	t.Helper()
 	seekTo(t, ctx, frame)
-	g := readGeometry(t, ctx)
-	if g.VW != proxyW || g.VH != proxyH {
-		t.Fatalf("video is %gx%g, want the proxy shown at %dx%d", g.VW, g.VH, proxyW, proxyH)
+	g := readGeometry(t, ctx, env.fx)
+	if g.VW != float64(env.fx.proxyW) || g.VH != float64(env.fx.proxyH) {
+		t.Fatalf("video is %gx%g, want the proxy shown at %dx%d", g.VW, g.VH, env.fx.proxyW, env.fx.proxyH)
 	}
+	before := eval[int](t, ctx, `opendemsEditor.model.spec.regions.length`)
 	_, _, sx, sy := g.content()
 	tol := math.Max(2, 1.5/sx) // one CSS pixel of pointer rounding, in source pixels
 
@@ -829,7 +862,7 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 	x1, y1 := g.screen(200, 150)
 	x2, y2 := g.screen(520, 390)
 	drag(t, ctx, x1, y1, x2, y2)
-	waitFor(t, ctx, "box drawn", `opendemsEditor.model.spec.regions.length === 3`)
+	waitFor(t, ctx, "box drawn", fmt.Sprintf(`opendemsEditor.model.spec.regions.length === %d`, before+1))
 	shotTo(t, ctx, shot)
 
 	// The exemption is required: saving without one is refused locally.
@@ -850,10 +883,10 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 	do(t, ctx, "save", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "saved", `document.getElementById("ed-banner").textContent.includes("Saved as version 2")`)
 	ver, spec := env.store.current()
-	if ver != 2 || len(spec.Regions) != 3 {
+	if ver != 2 || len(spec.Regions) != before+1 {
 		t.Fatalf("stored version %d with %d regions", ver, len(spec.Regions))
 	}
-	box := spec.Regions[2]
+	box := spec.Regions[before]
 	if box.Origin != redact.OriginManual || box.Reason != "b(7)(C)" || len(box.Keyframes) != 2 {
 		t.Fatalf("stored region %+v", box)
 	}
@@ -868,7 +901,7 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 	// Reload: the region is drawn back at the same pixels.
 	openEditor(t, ctx, env)
 	seekTo(t, ctx, frame)
-	g = readGeometry(t, ctx)
+	g = readGeometry(t, ctx, env.fx)
 	offX, offY, sx, sy := g.content()
 	ob := overlayBox(t, ctx, 0x00, 0xe5, 0xff) // manual, unselected outline
 	toSrc := func(px, off, s float64) float64 { return (px/g.DPR - off) / s }
@@ -886,15 +919,15 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 // TestEditorRoundTripScaled repeats the round trip at device scale factor
 // 2, in a smaller window, on a proxy with non-square pixels.
 func TestEditorRoundTripScaled(t *testing.T) {
-	env := newEditorEnv(t, true)
+	env := newEditorEnv(t, anamorphic)
 	ctx := editorBrowser(t, 1100, 800)
 	do(t, ctx, "device scale 2", chromedp.EmulateViewport(1100, 800, chromedp.EmulateScale(2)))
 	openEditor(t, ctx, env)
 	if dpr := eval[float64](t, ctx, `devicePixelRatio`); dpr != 2 {
 		t.Fatalf("devicePixelRatio %g, want 2", dpr)
 	}
-	if w := eval[int](t, ctx, `document.getElementById("ed-video").videoWidth`); w != proxyW {
-		t.Fatalf("anamorphic proxy shown %d wide, want %d", w, proxyW)
+	if w := eval[int](t, ctx, `document.getElementById("ed-video").videoWidth`); w != anamorphic.proxyW {
+		t.Fatalf("anamorphic proxy shown %d wide, want %d", w, anamorphic.proxyW)
 	}
 	drawMoveSaveReload(t, ctx, env, 75, "editor-08-draw-scale2-anamorphic")
 }
@@ -1017,4 +1050,13 @@ func TestEditorOpensLongClip(t *testing.T) {
 	if other > 200<<10 {
 		t.Errorf("opening loaded %.0f KB besides the video, the sprite and the clip", other/1024)
 	}
+}
+
+// TestEditorRoundTripPortrait repeats the round trip on a portrait clip
+// (a phone recording whose rotation the proxy has applied).
+func TestEditorRoundTripPortrait(t *testing.T) {
+	env := newEditorEnv(t, portrait)
+	ctx := editorBrowser(t, 1280, 1000)
+	openEditor(t, ctx, env)
+	drawMoveSaveReload(t, ctx, env, 50, "editor-10-draw-portrait")
 }

@@ -1080,8 +1080,7 @@ function lacking() {
 function banner(text, kind) {
   const el = $("ed-banner");
   el.textContent = text;
-  el.className = "ed-banner " + (kind || "");
-  el.hidden = !text;
+  el.className = "ed-banner ed-status " + (text ? kind || "" : "empty");
 }
 
 async function save() {
@@ -1275,6 +1274,7 @@ function wireInspector() {
   $("ed-reject-all").addEventListener("click", () => reviewAll("rejected"));
   $("ed-delete").addEventListener("click", () => deleteSelected());
   $("ed-help-close").addEventListener("click", () => $("ed-help").close());
+  $("ed-conflict-close").addEventListener("click", () => { $("ed-conflict").hidden = true; });
 }
 
 function waitSeek() {
@@ -1328,7 +1328,7 @@ async function fetchLatest() {
 function showConflict() {
   const box = $("ed-conflict");
   box.hidden = false;
-  box.className = "ed-banner bad";
+  box.classList.add("bad");
   $("ed-conflict-list").textContent = "";
   $("ed-reapply").disabled = !S.base;
   $("ed-compare").onclick = () => compare(false);
@@ -1370,7 +1370,7 @@ async function compare(reapply) {
   S.errors.clear();
   if (S.sel && !S.model.find(S.sel.kind, S.sel.id)) S.sel = null;
   S.model.onChange("Reapply");
-  $("ed-conflict").className = "ed-banner" + (both.length ? " bad" : "");
+  $("ed-conflict").classList.toggle("bad", both.length > 0);
   banner("Your " + applied + (applied === 1 ? " change is" : " changes are") + " reapplied on version " + latest.version + (both.length ? "; " + both.length + " item(s) changed on both sides kept version " + latest.version + "'s content (listed below)" : "") + ". Check, then save.", both.length ? "bad" : "ok");
 }
 
