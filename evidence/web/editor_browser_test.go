@@ -83,12 +83,12 @@ const seedSpec = `{"version":1,"clip":{"source":"item-1","in":0,"out":12},
 type clipStore struct {
 	mu         sync.Mutex
 	srcW, srcH int
-	facts    map[string]any // the clip JSON's media facts
-	version  int
-	spec     json.RawMessage
-	savedBy  string
-	duration float64 // media duration the validator uses
-	puts     int
+	facts      map[string]any // the clip JSON's media facts
+	version    int
+	spec       json.RawMessage
+	savedBy    string
+	duration   float64 // media duration the validator uses
+	puts       int
 }
 
 func (s *clipStore) current() (int, *redact.Spec) {
