@@ -41,7 +41,8 @@
 //
 // # The redaction editor
 //
-// The editor (templates/editor.html, static/editor/*.js as plain ES
+// The editor (docs/redaction-editor.md; templates/editor.html,
+// static/editor/*.js as plain ES
 // modules, no build step, no dependencies) is a page shell around one clip
 // of a public access request. RedactionEditor returns its handler; the
 // route's EditorLoader checks access and names the clip's JSON resource
@@ -66,7 +67,10 @@
 //	      (null or {} for none),
 //	  "exemptions": [{"code", "label"}] ("title" is read for "label"),
 //	  "preview" (optional): {"url", "spec_version"}: the server-rendered
-//	      low-resolution preview, shown beside the source
+//	      low-resolution preview, shown beside the source,
+//	  "proposals" (optional): the latest detection output, a spec of
+//	      origin "auto" regions; those the spec lacks join the working copy
+//	      unreviewed
 //	}
 //
 //	PUT {clip_url}/spec  {"base_version": N, "spec": {...}}

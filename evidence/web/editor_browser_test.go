@@ -534,8 +534,18 @@ func approx(t *testing.T, what string, got, want, tol float64) {
 // what opening the page loads.
 func TestEditorFrameModelAndVectors(t *testing.T) {
 	env := newEditorEnv(t, landscape)
+	// A detection output not yet in the spec: its proposal joins the
+	// working copy unreviewed (the spec's own proposals are not repeated).
+	env.store.mu.Lock()
+	env.store.facts["proposals"] = json.RawMessage(`{"version":1,"clip":{"source":"item-1"},"regions":[
+	  {"id":"face-1","shape":"ellipse","effect":{"type":"blur","strength":60},"reason":"b(7)(C)","origin":"auto","confidence":0.9,"keyframes":[{"time":0,"x":1,"y":1,"width":20,"height":20}]},
+	  {"id":"face-3","shape":"ellipse","effect":{"type":"blur","strength":60},"reason":"b(7)(C)","origin":"auto","confidence":0.77,"keyframes":[{"time":3,"x":600,"y":300,"width":100,"height":120},{"time":6,"x":640,"y":300,"width":100,"height":120}]}]}`)
+	env.store.mu.Unlock()
 	ctx := editorBrowser(t, 1366, 900)
 	openEditor(t, ctx, env)
+	if got := eval[string](t, ctx, `opendemsEditor.model.spec.regions.map(r => r.id + ":" + (r.review || "pending") + ":" + r.keyframes[0].x).join(",") + " changes " + opendemsEditor.model.changes`); got != "face-1:pending:900,face-2:pending:100,face-3:pending:600 changes 1" {
+		t.Fatalf("after merging the detection output: %s", got)
+	}
 
 	// The vectors, run by interp.js in chromium.
 	res := eval[string](t, ctx, `(async () => {

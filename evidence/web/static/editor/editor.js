@@ -1374,6 +1374,27 @@ async function compare(reapply) {
   banner("Your " + applied + (applied === 1 ? " change is" : " changes are") + " reapplied on version " + latest.version + (both.length ? "; " + both.length + " item(s) changed on both sides kept version " + latest.version + "'s content (listed below)" : "") + ". Check, then save.", both.length ? "bad" : "ok");
 }
 
+// addDetectedProposals puts the regions of the latest detection output
+// (clip.proposals, a spec of origin-auto regions) that the spec does not
+// hold yet into the working copy as unreviewed proposals, as one undoable
+// command; saving records them. Proposals already in the spec, accepted or
+// rejected, are left alone.
+function addDetectedProposals(p) {
+  if (!p || !Array.isArray(p.regions)) return;
+  const have = new Set(S.model.spec.regions.map((r) => r.id));
+  const fresh = p.regions.filter((r) => r && r.id && !have.has(r.id) && Array.isArray(r.keyframes) && r.keyframes.length);
+  if (!fresh.length) return;
+  S.model.batch("Add " + fresh.length + " detected proposals", () => {
+    for (const r of fresh) {
+      const x = clone(r);
+      x.origin = "auto";
+      delete x.review;
+      S.model.add("region", x, "Add proposal " + x.id);
+    }
+  });
+  toast(fresh.length + " new proposals from face detection are in your working copy; review them, then save.");
+}
+
 // ---- drafts ---------------------------------------------------------------
 
 let draftTimer = 0;
@@ -1404,6 +1425,7 @@ async function offerDraft(clip) {
     S.model.changes = d.changes;
     S.sel = null;
     S.model.onChange("Restore draft");
+    addDetectedProposals(S.clip.proposals);
     toast("Draft restored.");
   };
   $("ed-draft-discard").onclick = () => { box.hidden = true; dropDraft(S.clipURL); toast("Draft discarded."); };
@@ -1457,6 +1479,7 @@ async function start() {
   S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); scheduleDraft(); });
   offerDraft(clip);
   exemptionOptions($("ed-batch-code"), "", true);
+  addDetectedProposals(clip.proposals);
   $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
   for (const st of root.querySelectorAll(".ed-stage")) st.style.aspectRatio = S.srcW + " / " + S.srcH;
   if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
