@@ -46,7 +46,8 @@ func TestInterpolationVectors(t *testing.T) {
 			t.Errorf("%s: vector keyframes invalid: %v", c.Name, err)
 		}
 		for _, sm := range c.Samples {
-			got, ok := r.BoxAt(sm.T)
+			sb, ok := r.BoxAt(sm.T)
+			got := Box(sb)
 			if sm.Box == nil {
 				if ok {
 					t.Errorf("%s: t=%g: box %+v, want nothing", c.Name, sm.T, got)

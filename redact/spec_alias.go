@@ -12,6 +12,8 @@ type (
 	Effect          = spec.Effect
 	Origin          = spec.Origin
 	Keyframe        = spec.Keyframe
+	Interp          = spec.Interp
+	Review          = spec.Review
 	Region          = spec.Region
 	AudioAction     = spec.AudioAction
 	AudioRange      = spec.AudioRange
@@ -42,6 +44,10 @@ const (
 	EffectFill          = spec.EffectFill
 	OriginAuto          = spec.OriginAuto
 	OriginManual        = spec.OriginManual
+	InterpLinear        = spec.InterpLinear
+	InterpHold          = spec.InterpHold
+	ReviewAccepted      = spec.ReviewAccepted
+	ReviewRejected      = spec.ReviewRejected
 	AudioMute           = spec.AudioMute
 	AudioBleep          = spec.AudioBleep
 	PositionTopLeft     = spec.PositionTopLeft

@@ -21,13 +21,13 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/gin-gonic/gin"
 
-	"github.com/opendems/opendems/redact"
+	rspec "github.com/opendems/opendems/redact/spec"
 )
 
 // The editor harness: until the request API serves clips, these tests run
 // the real editor page (template, static files, Content-Security-Policy)
 // against an in-memory implementation of the clip JSON contract described
-// in doc.go, which validates specs with the real redact.Parse and
+// in doc.go, which validates specs with the real rspec.Parse and
 // ValidateMedia. The proxy is a real H.264/AAC MP4 made with the ffmpeg
 // CLI, with the frame number burned in as text and as a 9-bit stripe of
 // squares the test reads back from the decoded picture.
@@ -91,10 +91,10 @@ type clipStore struct {
 	puts       int
 }
 
-func (s *clipStore) current() (int, *redact.Spec) {
+func (s *clipStore) current() (int, *rspec.Spec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var sp redact.Spec
+	var sp rspec.Spec
 	if err := json.Unmarshal(s.spec, &sp); err != nil {
 		panic(err)
 	}
@@ -103,10 +103,10 @@ func (s *clipStore) current() (int, *redact.Spec) {
 
 // bump saves a new version as a second editor would, changing the spec
 // with change.
-func (s *clipStore) bump(by string, change func(*redact.Spec)) {
+func (s *clipStore) bump(by string, change func(*rspec.Spec)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp, err := redact.Parse(s.spec)
+	sp, err := rspec.Parse(s.spec)
 	if err != nil {
 		panic(err)
 	}
@@ -165,7 +165,7 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 		BaseVersion int             `json:"base_version"`
 		Spec        json.RawMessage `json:"spec"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, redact.MaxSpecSize+1024)).Decode(&body); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, rspec.MaxSpecSize+1024)).Decode(&body); err != nil {
 		writeErr(w, 400, map[string]any{"code": "invalid", "message": "body: " + err.Error()})
 		return
 	}
@@ -173,12 +173,12 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 409, map[string]any{"code": "conflict", "message": fmt.Sprintf("Version %d was saved by %s while you were editing version %d.", s.version, s.savedBy, body.BaseVersion)})
 		return
 	}
-	spec, err := redact.Parse(body.Spec)
+	spec, err := rspec.Parse(body.Spec)
 	if err == nil {
-		err = spec.ValidateMedia(redact.MediaInfo{Duration: s.duration, Width: s.srcW, Height: s.srcH, HasVideo: true, HasAudio: true})
+		err = spec.ValidateMedia(rspec.MediaInfo{Duration: s.duration, Width: s.srcW, Height: s.srcH, HasVideo: true, HasAudio: true})
 	}
 	var fields []map[string]string
-	if ve, ok := err.(*redact.ValidationError); ok {
+	if ve, ok := err.(*rspec.ValidationError); ok {
 		for _, p := range ve.Problems {
 			fields = append(fields, map[string]string{"path": p.Field, "message": p.Reason})
 		}
@@ -197,7 +197,7 @@ func (s *clipStore) putSpec(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		for i, rg := range spec.Regions {
-			if rg.Origin == redact.OriginManual || rg.Review == redact.ReviewAccepted {
+			if rg.Origin == rspec.OriginManual || rg.Review == rspec.ReviewAccepted {
 				check(fmt.Sprintf("regions[%d].reason", i), rg.Reason)
 			}
 		}
@@ -710,7 +710,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 
 	// Someone else saves version 3 (the mute range now ends at 7.5 s): our
 	// save answers 409, the message is shown and the local edits are kept.
-	env.store.bump("J. Ortiz", func(sp *redact.Spec) { sp.Audio[0].End = 7.5 })
+	env.store.bump("J. Ortiz", func(sp *rspec.Spec) { sp.Audio[0].End = 7.5 })
 	do(t, ctx, "save conflicting", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "conflict shown", `document.getElementById("ed-banner").textContent.includes("Version 3 was saved by J. Ortiz while you were editing version 2")`)
 	if n := eval[int](t, ctx, `opendemsEditor.model.find("region", opendemsEditor.model.spec.regions[2].id).keyframes.length`); n != 3 {
@@ -782,7 +782,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	do(t, ctx, "save reviews", chromedp.Click(chromedp.CSS("#ed-save")))
 	waitFor(t, ctx, "saved v5", `document.getElementById("ed-banner").textContent.includes("Saved as version 5")`)
 	_, spec := env.store.current()
-	if spec.Regions[0].Review != redact.ReviewAccepted || spec.Regions[0].Reason != "b(6)" || spec.Regions[1].Review != redact.ReviewRejected {
+	if spec.Regions[0].Review != rspec.ReviewAccepted || spec.Regions[0].Reason != "b(6)" || spec.Regions[1].Review != rspec.ReviewRejected {
 		t.Fatalf("stored reviews: %+v / %+v", spec.Regions[0], spec.Regions[1])
 	}
 
@@ -829,7 +829,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 	mute := spec.Audio[1]
 	approx(t, "mute start", mute.Start, 8, 2*secPerPx+1.0/fixtureFPS)
 	approx(t, "mute end", mute.End, 9, 2*secPerPx+1.0/fixtureFPS)
-	if mute.Action != redact.AudioMute || mute.Reason != "b(6)" {
+	if mute.Action != rspec.AudioMute || mute.Reason != "b(6)" {
 		t.Fatalf("stored mute range %+v", mute)
 	}
 	last := spec.Regions[2].Keyframes[len(spec.Regions[2].Keyframes)-1].Time
@@ -856,7 +856,7 @@ func TestEditorDrawMoveSaveReload(t *testing.T) {
 // moves it by (+80, +40) CSS pixels, saves, checks the stored keyframe,
 // reloads and finds the overlay's outline at the same source pixels. It
 // returns the stored keyframe.
-func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int, shot string) redact.Keyframe {
+func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame int, shot string) rspec.Keyframe {
 	t.Helper()
 	seekTo(t, ctx, frame)
 	g := readGeometry(t, ctx, env.fx)
@@ -897,7 +897,7 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 		t.Fatalf("stored version %d with %d regions", ver, len(spec.Regions))
 	}
 	box := spec.Regions[before]
-	if box.Origin != redact.OriginManual || box.Reason != "b(7)(C)" || len(box.Keyframes) != 2 {
+	if box.Origin != rspec.OriginManual || box.Reason != "b(7)(C)" || len(box.Keyframes) != 2 {
 		t.Fatalf("stored region %+v", box)
 	}
 	k := box.Keyframes[0]
@@ -985,13 +985,13 @@ func TestEditorOpensLongClip(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "waveform.json"), wf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := redact.Spec{Version: redact.SpecVersion, Clip: redact.Clip{Source: "item-2", Out: secs - 0.04}}
+	spec := rspec.Spec{Version: rspec.SpecVersion, Clip: rspec.Clip{Source: "item-2", Out: secs - 0.04}}
 	for p := 0; p < 3; p++ {
-		r := redact.Region{ID: fmt.Sprintf("face-%d", p+1), Shape: redact.ShapeEllipse, Effect: redact.Effect{Type: redact.EffectBlur, Strength: 60},
-			Reason: "b(7)(C)", Origin: redact.OriginAuto, Confidence: 0.8}
+		r := rspec.Region{ID: fmt.Sprintf("face-%d", p+1), Shape: rspec.ShapeEllipse, Effect: rspec.Effect{Type: rspec.EffectBlur, Strength: 60},
+			Reason: "b(7)(C)", Origin: rspec.OriginAuto, Confidence: 0.8}
 		for k := 0; k < 2*secs; k++ {
 			x := 100 + 300*float64(p) + 50*math.Sin(float64(k)/20)
-			r.Keyframes = append(r.Keyframes, redact.Keyframe{Time: float64(k) / 2, X: math.Round(x), Y: 200, Width: 160, Height: 200})
+			r.Keyframes = append(r.Keyframes, rspec.Keyframe{Time: float64(k) / 2, X: math.Round(x), Y: 200, Width: 160, Height: 200})
 		}
 		spec.Regions = append(spec.Regions, r)
 	}
