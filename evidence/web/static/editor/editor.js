@@ -1022,8 +1022,27 @@ function onTimelineDown(ev) {
   seekFrame(frameOfTime(ki >= 0 ? reg.keyframes[ki].time : t));
 }
 
+// hoverInfo names the keyframe or range under the pointer (time, type and
+// box), as the timeline's tooltip.
+function hoverInfo(ev) {
+  const r = tl.getBoundingClientRect();
+  const x = ev.clientX - r.left, lane = laneAt(ev.clientY - r.top);
+  if (!lane || x < TL.labelW) return "";
+  if (lane.kind === "region") {
+    const reg = S.model.find("region", lane.id);
+    const k = reg && reg.keyframes.find((k) => Math.abs(xOf(k.time) - x) <= 5);
+    if (k) return reg.id + " keyframe at " + fmtTime(k.time) + " (frame " + frameOfTime(k.time) + "): " + Math.round(k.x) + "," + Math.round(k.y) + " " + Math.round(k.width) + "×" + Math.round(k.height) + (k.hidden ? ", hidden until the next keyframe" : k.interp === "hold" ? ", held until the next keyframe" : ", linear to the next keyframe");
+    return reg ? reg.id + " · " + fmtTime(reg.keyframes[0].time) + "–" + fmtTime(reg.keyframes[reg.keyframes.length - 1].time) + " · " + (reg.reason || "no exemption") : "";
+  }
+  const list = lane.kind === "audio" ? S.model.spec.audio : lane.kind === "frame" ? S.model.spec.full_frame_blur : null;
+  const it = list && list.find((a) => x >= xOf(a.start) - 2 && x <= xOf(a.end) + 2);
+  if (it) return it.id + " · " + fmtTime(it.start) + "–" + fmtTime(it.end) + " · " + (it.action || "blur") + " · " + (it.reason || "no exemption");
+  return fmtTime(tOfX(x));
+}
+
 function onTimelineMove(ev) {
   const d = S.tlDrag;
+  if (!d && S.model) { const h = hoverInfo(ev); if (tl.title !== h) tl.title = h; }
   if (!d || !(ev.buttons & 1)) return;
   const r = tl.getBoundingClientRect();
   const t = Math.max(tIn(), Math.min(tOut(), tOfX(ev.clientX - r.left)));
@@ -1511,6 +1530,13 @@ async function start() {
   $("ed-zoom-in").addEventListener("click", () => zoom(0.5, now()));
   $("ed-zoom-out").addEventListener("click", () => zoom(2, now()));
   document.addEventListener("keydown", onKey);
+  // Leaving the tab writes the draft at once rather than after the pause.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && S.model && S.model.changes > 0) {
+      clearTimeout(draftTimer);
+      saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
+    }
+  });
   window.addEventListener("beforeunload", (e) => { if (S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
   new ResizeObserver(resize).observe(stage);
   setMode("edit");
