@@ -648,10 +648,47 @@ func TestEditorFrameModelAndVectors(t *testing.T) {
 			dropped += presented - rec[i-1][2] - 1
 		}
 	}
-	if len(rec) < 25 || float64(same) < 0.99*float64(len(rec)) {
-		t.Fatalf("playback: %d of %d overlay draws on the callback's frame (want ≥ 99%% of at least 25)", same, len(rec))
+	if len(rec) < 10 || float64(same) < 0.99*float64(len(rec)) {
+		t.Fatalf("playback: %d of %d overlay draws on the callback's frame (want ≥ 99%% of at least 10)", same, len(rec))
 	}
 	t.Logf("playback 3 s: %d callbacks, %d overlays on the callback's frame, %d dropped frames (presentedFrames gaps), %d read-backs where drawImage already had a later frame", len(rec), same, dropped, pictureAhead)
+
+	// Keyboard editing of a selected region and the full-frame lane.
+	do(t, ctx, "select face-1", chromedp.Click(chromedp.CSS(`#ed-proposals li:nth-child(1) button.ed-item`)))
+	waitFor(t, ctx, "face-1 selected", `opendemsEditor.sel && opendemsEditor.sel.id === "face-1"`)
+	kfs := func() string {
+		return eval[string](t, ctx, `opendemsEditor.model.find("region", "face-1").keyframes.map(k => k.time.toFixed(2) + (k.hidden ? "h" : "") + "@" + k.x.toFixed(1)).join(" ")`)
+	}
+	steps := []struct {
+		frame int
+		key   string
+		want  string
+	}{
+		{100, "o", "0.00@900.0 4.00@980.0"},            // out: the box at 4 s becomes the last keyframe
+		{25, "i", "1.00@920.0 4.00@980.0"},             // in: interpolated box at 1 s
+		{50, "k", "1.00@920.0 2.00@940.0 4.00@980.0"},  // keyframe at the playhead
+		{50, kb.Delete, "1.00@920.0 4.00@980.0"},       // and deleted again
+		{75, "v", "1.00@920.0 3.00h@960.0 4.00@980.0"}, // hidden from 3 s to 4 s
+		{75, "v", "1.00@920.0 3.00@960.0 4.00@980.0"},  // shown again
+	}
+	for _, st := range steps {
+		seekTo(t, ctx, st.frame)
+		key(t, ctx, st.key)
+		waitFor(t, ctx, "key "+st.key, fmt.Sprintf(`opendemsEditor.model.find("region", "face-1").keyframes.map(k => k.time.toFixed(2) + (k.hidden ? "h" : "") + "@" + k.x.toFixed(1)).join(" ") === %q`, st.want))
+	}
+	if got := kfs(); !strings.HasPrefix(got, "1.00@920.0") {
+		t.Fatalf("face-1 keyframes %s", got)
+	}
+	seekTo(t, ctx, 200)
+	key(t, ctx, "f")
+	seekTo(t, ctx, 225)
+	key(t, ctx, "f")
+	waitFor(t, ctx, "full-frame range by keys", `opendemsEditor.model.spec.full_frame_blur.length === 2 && opendemsEditor.model.spec.full_frame_blur[1].start === 8 && opendemsEditor.model.spec.full_frame_blur[1].end === 9`)
+	key(t, ctx, "z", chromedp.ModifierCtrl)
+	waitFor(t, ctx, "undone", `opendemsEditor.model.spec.full_frame_blur.length === 1`)
+	do(t, ctx, "select face-1 again", chromedp.Click(chromedp.CSS(`#ed-proposals li:nth-child(1) button.ed-item`)))
+	key(t, ctx, "x")
+	waitFor(t, ctx, "rejected by key", `opendemsEditor.model.find("region", "face-1").review === "rejected"`)
 
 	// Opening loads the page, scripts, the clip JSON, the sprite and the
 	// waveform peaks; nothing else but the video's own ranges.
@@ -922,6 +959,22 @@ func drawMoveSaveReload(t *testing.T, ctx context.Context, env *editorEnv, frame
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// Resize with the south-east handle (selected by a click on the box):
+	// the keyframe at the playhead grows by the drag.
+	bx, by := g.screen(k.X+k.Width/2, k.Y+k.Height/2)
+	do(t, ctx, "select by click", chromedp.MouseClickXY(bx, by))
+	waitFor(t, ctx, "selected by click", `opendemsEditor.sel && opendemsEditor.sel.kind === "region" && !document.getElementById("ed-handles").hidden`)
+	hx, hy := g.screen(k.X+k.Width, k.Y+k.Height)
+	drag(t, ctx, hx, hy, hx+40, hy+30)
+	var grown rspec.Keyframe
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `JSON.stringify(opendemsEditor.model.find("region", opendemsEditor.sel.id).keyframes[0])`)), &grown); err != nil {
+		t.Fatal(err)
+	}
+	approx(t, "resized x (unchanged)", grown.X, k.X, tol)
+	// Boxes are clipped to the frame when a drag ends.
+	approx(t, "resized width", grown.Width, math.Min(k.X+k.Width+40/sx, g.SrcW)-k.X, tol)
+	approx(t, "resized height", grown.Height, math.Min(k.Y+k.Height+30/sy, g.SrcH)-k.Y, tol)
 
 	return k
 }
