@@ -1134,7 +1134,8 @@ async function save() {
       if (S.model.changes === 0) dropDraft(S.clipURL);
       root.dataset.version = String(S.version);
     } else if (res.status === 409) {
-      const msg = data && data.error ? data.error.message : "Someone saved a newer version.";
+      let msg = data && data.error ? String(data.error.message).trim() : "Someone saved a newer version.";
+      if (!/[.!?]$/.test(msg)) msg += ".";
       banner("Not saved: " + msg + " Your changes are kept in this editor and in your draft.", "bad");
       showConflict();
     } else if (res.status === 400 && data && data.error) {
