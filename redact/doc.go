@@ -46,8 +46,8 @@
 //   - NewPlan(spec).ApplyVideo / ApplyAudio apply a spec to one frame or one
 //     block of samples, for callers that decode themselves.
 //
-// The spec itself, its parsing and validation live in the pure-Go package
-// redact/spec (so the API and `dems` check specs without cgo); this package
+// The spec itself, its parsing and validation, and the report's types and
+// files live in the pure-Go package redact/spec (so the API and `dems` check specs without cgo); this package
 // keeps their names as aliases (spec_alias.go). The other pure-Go parts
 // (effects on *image.YCbCr, tracking, report) need no FFmpeg either; Render, Detect and Probe use go-astiav through the
 // transcode package's building blocks (input with interrupter, decoders,

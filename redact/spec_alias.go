@@ -33,6 +33,16 @@ type Box spec.Box
 // rgb is a parsed colour with the conversions rendering needs (effects.go).
 type rgb spec.RGB
 
+// The redaction report, from package spec.
+type (
+	Report     = spec.Report
+	FileDigest = spec.FileDigest
+	ReportItem = spec.ReportItem
+)
+
+// ReportPaths names the report files written beside a render's output.
+func ReportPaths(out string) (jsonPath, csvPath string) { return spec.ReportPaths(out) }
+
 // Spec constants and values, from package spec.
 const (
 	SpecVersion         = spec.SpecVersion
@@ -56,6 +66,11 @@ const (
 	PositionBottomRight = spec.PositionBottomRight
 	PositionCenter      = spec.PositionCenter
 	defaultBlur         = spec.DefaultBlur
+	ReportVersion       = spec.ReportVersion
+	KindRegion          = spec.KindRegion
+	KindAudio           = spec.KindAudio
+	KindFullFrame       = spec.KindFullFrame
+	KindSlate           = spec.KindSlate
 )
 
 // ErrInvalidSpec wraps every spec validation failure (spec.ErrInvalidSpec).
