@@ -49,6 +49,17 @@ type Server struct {
 	LockoutDuration time.Duration `yaml:"lockout_duration"`
 	MaxJSONBody     int64         `yaml:"max_json_body"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For / X-Real-IP headers are believed (empty: none, the
+	// TCP peer is the client address recorded in custody and audit).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MFAAttempts wrong second-factor codes per account lock the second
+	// factor for MFALockout, doubling with every further lock (back-off).
+	MFAAttempts int           `yaml:"mfa_attempts"`
+	MFALockout  time.Duration `yaml:"mfa_lockout"`
+	// TokenMaxLifetime caps the expiry of personal API tokens (0: tokens
+	// may be created without expiry).
+	TokenMaxLifetime time.Duration `yaml:"token_max_lifetime"`
 }
 
 // Database is PostgreSQL.
@@ -274,6 +285,18 @@ func setFromString(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetInt(n)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", f.Type())
+		}
+		// A comma-separated list; empty means none.
+		var list []string
+		for _, v := range strings.Split(s, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				list = append(list, v)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
 	default:
 		return fmt.Errorf("unsupported type %s", f.Type())
 	}
@@ -366,7 +389,25 @@ func (c Config) Validate() error {
 	if c.Workers.RescueStuckAfter < c.Workers.JobTimeout+10*time.Minute {
 		bad("workers.rescue_stuck_after", "must be at least workers.job_timeout + 10m (%s), got %s", c.Workers.JobTimeout+10*time.Minute, c.Workers.RescueStuckAfter)
 	}
-	positive("custody.checkpoint_interval", c.Custody.CheckpointInterval)
+	// The checkpoint interval is the window in which a database superuser
+	// could rewrite custody or audit records unnoticed: seconds, not hours.
+	if c.Custody.CheckpointInterval < time.Second || c.Custody.CheckpointInterval > 10*time.Minute {
+		bad("custody.checkpoint_interval", "must be between 1s and 10m, got %s", c.Custody.CheckpointInterval)
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("server.trusted_proxies", "want IP addresses or CIDRs, got %q", p)
+			}
+		}
+	}
+	if c.Server.MFAAttempts < 1 || c.Server.MFAAttempts > 100 {
+		bad("server.mfa_attempts", "must be between 1 and 100, got %d", c.Server.MFAAttempts)
+	}
+	positive("server.mfa_lockout", c.Server.MFALockout)
+	if c.Server.TokenMaxLifetime < 0 {
+		bad("server.token_max_lifetime", "must not be negative, got %s", c.Server.TokenMaxLifetime)
+	}
 	positive("fixity.period", c.Fixity.Period)
 	positive("fixity.run_every", c.Fixity.RunEvery)
 	if c.Fixity.RunEvery > c.Fixity.Period {

@@ -16,6 +16,8 @@ func VerifyDBCommand(ctx context.Context, w io.Writer, q Querier, opts VerifyOpt
 		return err
 	}
 	fmt.Fprintf(w, "custody database: %d items, %d events, %d checkpoints\n", rep.Items, rep.Events, rep.Checkpoints)
+	fmt.Fprintf(w, "  unsigned tail: %d events in %d items are newer than the latest checkpoint (%d): hash-linked only, not yet signed\n",
+		rep.UnsignedEvents, rep.UnsignedItems, rep.LatestCheckpoint)
 	if opts.PublicKey == nil {
 		fmt.Fprintln(w, "  checkpoint signatures NOT checked against a trusted key")
 	}

@@ -68,15 +68,25 @@ type eventJSON struct {
 }
 
 // ChainResponse is the body of GET /api/v1/evidence/:id/custody.
+//
+// Verified means: every hash and link verifies AND the chain matches the
+// latest checkpoint signed by the server's key (at SignedSeq). Events
+// after SignedSeq are the unsigned tail (UnsignedEvents): they verify as a
+// hash chain only, which someone able to write the database could rebuild;
+// they are covered by the next checkpoint (custody.checkpoint_interval).
+// An item no checkpoint covers yet is not verified.
 type ChainResponse struct {
-	EvidenceID uuid.UUID       `json:"evidence_id"`
-	Verified   bool            `json:"verified"`
-	Problems   []chain.Problem `json:"problems,omitempty"`
-	Events     []eventJSON     `json:"events"`
+	EvidenceID     uuid.UUID       `json:"evidence_id"`
+	Verified       bool            `json:"verified"`
+	Checkpoint     int64           `json:"checkpoint"` // id of the latest valid checkpoint (0: none)
+	SignedSeq      int64           `json:"signed_seq"` // last event it commits to for this item (0: none)
+	UnsignedEvents int64           `json:"unsigned_events"`
+	Problems       []chain.Problem `json:"problems,omitempty"`
+	Events         []eventJSON     `json:"events"`
 }
 
 // ChainHandler returns one item's chain with every hash, and whether it
-// verifies (hashes and links; checkpoints are in the export).
+// verifies against the latest signed checkpoint (see ChainResponse).
 func (s *Service) ChainHandler(c *gin.Context) {
 	if _, ok := identity.FromContext(c.Request.Context()); !ok {
 		api.WriteError(c, evidence.ErrUnauthenticated)
@@ -98,7 +108,30 @@ func (s *Service) ChainHandler(c *gin.Context) {
 			Details: json.RawMessage(e.Details), PrevHash: e.PrevHash, Hash: e.Hash}
 	}
 	resp.Problems = chain.VerifyChain(evs)
-	resp.Verified = len(resp.Problems) == 0
+	signed, err := s.SignedHead(c.Request.Context(), id)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	resp.Checkpoint, resp.SignedSeq = signed.Checkpoint, signed.Leaf.Seq
+	if signed.Problem != nil {
+		resp.Problems = append(resp.Problems, *signed.Problem)
+	}
+	var last int64
+	if n := len(evs); n > 0 {
+		last = evs[n-1].Seq
+	}
+	switch {
+	case signed.Leaf.Seq == 0:
+	case signed.Leaf.Seq > last:
+		resp.Problems = append(resp.Problems, chain.Problem{Kind: chain.ProblemEventsMissing, EvidenceID: id, Checkpoint: signed.Checkpoint,
+			Message: fmt.Sprintf("checkpoint %d commits to seq %d, but the chain ends at seq %d (events removed)", signed.Checkpoint, signed.Leaf.Seq, last)})
+	case !chainHas(evs, signed.Leaf):
+		resp.Problems = append(resp.Problems, chain.Problem{Kind: chain.ProblemCheckpointMismatch, EvidenceID: id, Seq: signed.Leaf.Seq, Checkpoint: signed.Checkpoint,
+			Message: fmt.Sprintf("does not match checkpoint %d at seq %d", signed.Checkpoint, signed.Leaf.Seq)})
+	}
+	resp.UnsignedEvents = max(0, last-signed.Leaf.Seq)
+	resp.Verified = len(resp.Problems) == 0 && signed.Leaf.Seq > 0
 	c.JSON(http.StatusOK, resp)
 }
 
@@ -177,4 +210,13 @@ func (s *Service) ExportHandler(c *gin.Context) {
 		// Headers are gone: the missing end line tells the verifier.
 		s.Logger.Error("custody export failed mid-stream", "scope", scope.String(), "err", err)
 	}
+}
+// chainHas reports whether evs holds the event l names (seq and hash).
+func chainHas(evs []Event, l chain.Leaf) bool {
+	for i := range evs {
+		if evs[i].Seq == l.Seq {
+			return evs[i].Hash == l.Hash
+		}
+	}
+	return false
 }

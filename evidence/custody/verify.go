@@ -1,9 +1,11 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"sort"
 
 	"github.com/google/uuid"
 
@@ -21,11 +23,18 @@ type VerifyOptions struct {
 
 // DBReport is the result of VerifyDB.
 type DBReport struct {
-	Items        int             `json:"items"`
-	Events       int64           `json:"events"`
-	Checkpoints  int             `json:"checkpoints"`
-	Problems     []chain.Problem `json:"problems,omitempty"`
-	ProblemCount int             `json:"problem_count"`
+	Items       int   `json:"items"`
+	Events      int64 `json:"events"`
+	Checkpoints int   `json:"checkpoints"`
+	// The unsigned tail: events newer than what the latest valid
+	// checkpoint commits to (UnsignedItems items, UnsignedEvents events).
+	// They verify as hash chains only; a database superuser could rewrite
+	// them unnoticed until the next checkpoint.
+	LatestCheckpoint int64           `json:"latest_checkpoint"`
+	UnsignedItems    int             `json:"unsigned_items"`
+	UnsignedEvents   int64           `json:"unsigned_events"`
+	Problems         []chain.Problem `json:"problems,omitempty"`
+	ProblemCount     int             `json:"problem_count"`
 }
 
 // OK reports whether everything verified.
@@ -90,6 +99,15 @@ func VerifyDB(ctx context.Context, q Querier, opts VerifyOptions) (DBReport, err
 	}
 	items := checker.Items()
 	rep.Items = len(items)
+	if latest != nil {
+		rep.LatestCheckpoint = latest.ID
+	}
+	for id, st := range items {
+		if signed := want[id].Seq; signed < st.LastSeq {
+			rep.UnsignedItems++
+			rep.UnsignedEvents += st.LastSeq - signed
+		}
+	}
 	for id, l := range want {
 		if st := items[id]; st == nil || st.LastSeq < l.Seq {
 			last := int64(0)
@@ -221,4 +239,45 @@ func scanCheckpoints(ctx context.Context, q Querier, where string, args []any, f
 		}
 	}
 	return rows.Err()
+}
+
+// SignedHeadResult is what the latest checkpoint says about one item.
+type SignedHeadResult struct {
+	Checkpoint int64          // latest checkpoint id (0: none)
+	Leaf       chain.Leaf     // the item's signed head (Seq 0: not covered)
+	Problem    *chain.Problem // the latest checkpoint itself does not verify
+}
+
+// SignedHead reads the latest checkpoint, checks its signature against
+// the service's key and its Merkle root against its leaves, and returns
+// the head it commits to for item id. It reads every leaf of one
+// checkpoint (O(items)): the price of checking the root on every call.
+func (s *Service) SignedHead(ctx context.Context, id uuid.UUID) (SignedHeadResult, error) {
+	var out SignedHeadResult
+	err := scanCheckpoints(ctx, s.DB, `ORDER BY id DESC LIMIT 1`, nil, func(c *storedCheckpoint, leavesErr error) error {
+		out.Checkpoint = c.ID
+		bad := func(msg string) {
+			out.Problem = &chain.Problem{Kind: chain.ProblemCheckpointSig, Checkpoint: c.ID, Message: msg}
+		}
+		switch {
+		case len(s.Key) == 0:
+			bad("no trusted checkpoint key is configured")
+		case c.VerifySignature(s.Key) != nil:
+			bad("latest checkpoint: " + c.VerifySignature(s.Key).Error())
+		case leavesErr != nil:
+			bad("latest checkpoint: " + leavesErr.Error())
+		case chain.MerkleRoot(leafHashes(c.leaves)) != c.Root || int64(len(c.leaves)) != c.TreeSize:
+			bad(fmt.Sprintf("latest checkpoint %d: stored leaves do not hash to the signed root", c.ID))
+		default:
+			i := sort.Search(len(c.leaves), func(i int) bool { return bytes.Compare(c.leaves[i].EvidenceID[:], id[:]) >= 0 })
+			if i < len(c.leaves) && c.leaves[i].EvidenceID == id {
+				out.Leaf = c.leaves[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("custody signed head: %w", err)
+	}
+	return out, nil
 }

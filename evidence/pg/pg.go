@@ -179,7 +179,7 @@ GRANT USAGE ON SCHEMA public TO opendems_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO opendems_app;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO opendems_app;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO opendems_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON custody_events, custody_checkpoints, audit_log FROM opendems_app, PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE ON custody_events, custody_checkpoints, audit_log, audit_anchors FROM opendems_app, PUBLIC;
 REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
 `

@@ -62,7 +62,7 @@ func TestRecordAndVerify(t *testing.T) {
 	if e1.Seq != 1 || e2.Seq != 2 || e2.PrevHash != e1.Hash {
 		t.Fatalf("chain %+v %+v", e1, e2)
 	}
-	rep, err := Verify(ctx, db)
+	rep, err := Verify(ctx, db, nil)
 	if err != nil || !rep.OK() || rep.Records != 2 {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
@@ -98,7 +98,7 @@ func TestConcurrentRecords(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	rep, err := Verify(context.Background(), db)
+	rep, err := Verify(context.Background(), db, nil)
 	if err != nil || !rep.OK() || rep.Records != 320 {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
@@ -124,14 +124,14 @@ func TestTamperAndTrigger(t *testing.T) {
 	if _, err := db.Exec(ctx, `UPDATE audit_log SET outcome = 'failure' WHERE seq = 3`); err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := Verify(ctx, db)
+	rep, _ := Verify(ctx, db, nil)
 	if rep.OK() || rep.Problems[0].Seq != 3 || !strings.Contains(rep.Problems[0].Message, "audit seq 3: hash mismatch") {
 		t.Fatalf("changed record: %+v", rep)
 	}
 	if _, err := db.Exec(ctx, `DELETE FROM audit_log WHERE seq = 5`); err != nil {
 		t.Fatal(err)
 	}
-	rep, _ = Verify(ctx, db)
+	rep, _ = Verify(ctx, db, nil)
 	if rep.ProblemCount != 2 || !strings.Contains(rep.Problems[1].Message, "seq 5 missing (gap between 4 and 6)") {
 		t.Fatalf("deleted record: %+v", rep)
 	}
@@ -225,7 +225,7 @@ func TestHandler(t *testing.T) {
 	if w := get(router(db, nil), "/api/v1/audit"); w.Code != http.StatusUnauthorized {
 		t.Fatalf("anonymous: %d", w.Code)
 	}
-	rep, err := Verify(ctx, db)
+	rep, err := Verify(ctx, db, nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
@@ -284,7 +284,7 @@ func TestFailedLogonWithOddNameIsRecorded(t *testing.T) {
 			t.Fatalf("%q recorded as %q, details %s", actor, e.Actor, e.Details)
 		}
 	}
-	rep, err := Verify(ctx, db)
+	rep, err := Verify(ctx, db, nil)
 	if err != nil || !rep.OK() || rep.Records != 4 {
 		t.Fatalf("verify %+v %v", rep, err)
 	}

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -132,9 +134,18 @@ func scan(ctx context.Context, q Querier, where string, args []any, fn func(*Eve
 
 // Report is the result of Verify.
 type Report struct {
-	Records      int64           `json:"records"`
-	Problems     []chain.Problem `json:"problems,omitempty"`
-	ProblemCount int             `json:"problem_count"`
+	Records int64 `json:"records"`
+	// Anchors counts signed anchors; AnchoredSeq is the newest record a
+	// valid anchor signs (0: none). Records after it are the unsigned
+	// tail (UnsignedRecords): a database superuser could still rewrite or
+	// remove them unnoticed until the next anchor is made.
+	Anchors         int             `json:"anchors"`
+	AnchoredSeq     int64           `json:"anchored_seq"`
+	UnsignedRecords int64           `json:"unsigned_records"`
+	KeyID           string          `json:"key_id,omitempty"`
+	KeyTrusted      bool            `json:"key_trusted"`
+	Problems        []chain.Problem `json:"problems,omitempty"`
+	ProblemCount    int             `json:"problem_count"`
 }
 
 // OK reports whether the chain verified.
@@ -148,14 +159,46 @@ func (r *Report) add(seq int64, kind chain.ProblemKind, format string, args ...a
 	}
 }
 
-// Verify re-checks the whole audit chain and its head; the first problem
-// names the first record that does not verify. It returns an error only
-// when the database cannot be read.
-func Verify(ctx context.Context, q Querier) (Report, error) {
+// anchorMark is what Verify keeps of each valid anchor (48 bytes).
+type anchorMark struct {
+	id, seq int64
+	hash    chain.Hash
+}
+
+// Verify re-checks the whole audit chain, its head and every signed
+// anchor; the first problem names the first record that does not verify.
+// trusted is the server's public key (nil: every anchor must be signed by
+// the key of the first one; Report.KeyTrusted is then false). An anchor
+// whose record is gone (the log was cut short) or differs is a problem.
+// It returns an error only when the database cannot be read.
+func Verify(ctx context.Context, q Querier, trusted ed25519.PublicKey) (Report, error) {
 	var rep Report
+	want := trusted
+	rep.KeyTrusted = trusted != nil
+	var marks []anchorMark
+	err := scanAnchors(ctx, q, func(a *Anchor) {
+		rep.Anchors++
+		if want == nil {
+			want = a.PublicKey
+		}
+		if err := a.VerifySignature(want); err != nil {
+			rep.add(a.Seq, chain.ProblemCheckpointSig, "anchor %d: %v", a.ID, err)
+			return
+		}
+		rep.KeyID = chain.KeyID(a.PublicKey)
+		marks = append(marks, anchorMark{id: a.ID, seq: a.Seq, hash: a.Hash})
+	})
+	if err != nil {
+		return rep, fmt.Errorf("audit verify anchors: %w", err)
+	}
+	sort.SliceStable(marks, func(i, j int) bool { return marks[i].seq < marks[j].seq })
+	for _, m := range marks {
+		rep.AnchoredSeq = max(rep.AnchoredSeq, m.seq)
+	}
+	next := 0 // first mark not yet matched against a record
 	var lastSeq int64
 	var last chain.Hash
-	err := scan(ctx, q, "ORDER BY seq", nil, func(e *Event) error {
+	err = scan(ctx, q, "ORDER BY seq", nil, func(e *Event) error {
 		rep.Records++
 		switch {
 		case e.Seq > lastSeq+1:
@@ -167,12 +210,25 @@ func Verify(ctx context.Context, q Querier) (Report, error) {
 				rep.add(e.Seq, chain.ProblemHashMismatch, "hash mismatch: stored %s, computed %s", e.Hash.Short(), c.Short())
 			}
 		}
+		for ; next < len(marks) && marks[next].seq <= e.Seq; next++ {
+			if m := marks[next]; m.seq == e.Seq && m.hash != e.Hash {
+				rep.add(e.Seq, chain.ProblemCheckpointMismatch, "does not match signed anchor %d: anchor has hash %s, record has %s",
+					m.id, m.hash.Short(), e.Hash.Short())
+			} else if m.seq < e.Seq {
+				rep.add(m.seq, chain.ProblemEventsMissing, "signed anchor %d names this record, which is missing", m.id)
+			}
+		}
 		lastSeq, last = e.Seq, e.Hash
 		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("audit verify: %w", err)
 	}
+	for ; next < len(marks); next++ {
+		m := marks[next]
+		rep.add(m.seq, chain.ProblemEventsMissing, "signed anchor %d commits to seq %d, but the log ends at seq %d (records removed)", m.id, m.seq, lastSeq)
+	}
+	rep.UnsignedRecords = max(0, lastSeq-rep.AnchoredSeq)
 	var headSeq int64
 	var head []byte
 	if err := q.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id`).Scan(&headSeq, &head); err != nil {

@@ -333,3 +333,52 @@ func TestExportKeepsDetailBytes(t *testing.T) {
 		t.Fatalf("%+v %v", rep, err)
 	}
 }
+
+// Events newer than the checkpoint verify (hashes and links) but are
+// reported as the unsigned tail, item by item and in total.
+func TestVerifyExportReportsUnsignedTail(t *testing.T) {
+	f := newFixture(t, 3, 10)
+	full := f.chains
+	// Sign the chains as they were two events ago.
+	f.chains = map[uuid.UUID][]Event{}
+	for id, c := range full {
+		f.chains[id] = c[:8]
+	}
+	signed := f.export(t)
+	lines := strings.Split(strings.TrimSuffix(string(signed), "\n"), "\n")
+	var events []string
+	for _, id := range f.ids {
+		for i := 8; i < 10; i++ {
+			var buf bytes.Buffer
+			x := NewExportWriter(&buf)
+			if err := x.Event(&full[id][i]); err != nil || x.Close() != nil {
+				t.Fatal(err)
+			}
+			events = append(events, strings.SplitN(buf.String(), "\n", 2)[0])
+		}
+	}
+	// Insert each item's two newer events after its last signed one.
+	var out []string
+	for _, l := range lines {
+		out = append(out, l)
+		for k, id := range f.ids {
+			if strings.Contains(l, id.String()) && strings.Contains(l, `"seq":8,`) && strings.Contains(l, `"type":"event"`) {
+				out = append(out, events[2*k], events[2*k+1])
+			}
+		}
+	}
+	end := out[len(out)-1]
+	if !strings.Contains(end, `"type":"end"`) {
+		t.Fatalf("last line %s", end)
+	}
+	// The end line counts events: rewrite it to the new count.
+	end = strings.Replace(end, `"events":24`, `"events":30`, 1)
+	out[len(out)-1] = end
+	rep, err := VerifyExport(strings.NewReader(strings.Join(out, "\n")+"\n"), f.pub)
+	if err != nil {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	if rep.Events != 30 || rep.UnsignedEvents != 6 || rep.Uncovered != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+}

@@ -19,15 +19,19 @@ const MaxReportedProblems = 1000
 
 // Report is the result of verifying an export.
 type Report struct {
-	Scope       string    `json:"scope"`
-	Items       int       `json:"items"`
-	Events      int64     `json:"events"`
-	Checkpoints int       `json:"checkpoints"`
-	Proofs      int       `json:"proofs"`
-	KeyID       string    `json:"key_id,omitempty"` // key that signed the checkpoints
-	KeyTrusted  bool      `json:"key_trusted"`      // it equals the key the caller trusts
-	Uncovered   int       `json:"uncovered_items"`  // items whose head no checkpoint commits to (yet)
-	Problems    []Problem `json:"problems,omitempty"`
+	Scope       string `json:"scope"`
+	Items       int    `json:"items"`
+	Events      int64  `json:"events"`
+	Checkpoints int    `json:"checkpoints"`
+	Proofs      int    `json:"proofs"`
+	KeyID       string `json:"key_id,omitempty"` // key that signed the checkpoints
+	KeyTrusted  bool   `json:"key_trusted"`      // it equals the key the caller trusts
+	Uncovered   int    `json:"uncovered_items"`  // items whose head no checkpoint commits to (yet)
+	// UnsignedEvents counts events newer than the last event a valid
+	// checkpoint commits to, over all items: the unsigned tail, which a
+	// database superuser could still rewrite unnoticed.
+	UnsignedEvents int64     `json:"unsigned_events"`
+	Problems       []Problem `json:"problems,omitempty"`
 	// ProblemCount counts all problems, also those past MaxReportedProblems.
 	ProblemCount int `json:"problem_count"`
 }
@@ -86,13 +90,15 @@ type exportLine struct {
 // not verify; Report lists the problems either way.
 func VerifyExport(r io.Reader, trustedKey ed25519.PublicKey) (Report, error) {
 	v := exportVerifier{checker: NewChainChecker(false), trusted: trustedKey,
-		covered: map[uuid.UUID]bool{}, wants: map[uuid.UUID][]want{}, strs: interner{}}
+		covered: map[uuid.UUID]int64{}, wants: map[uuid.UUID][]want{}, strs: interner{}}
 	err := v.run(r)
 	v.rep.Items = len(v.checker.items)
-	for id := range v.checker.items {
-		if !v.covered[id] {
+	for id, st := range v.checker.items {
+		signed, ok := v.covered[id]
+		if !ok || signed < st.LastSeq {
 			v.rep.Uncovered++
 		}
+		v.rep.UnsignedEvents += max(0, st.LastSeq-signed)
 	}
 	if err != nil {
 		return v.rep, err
@@ -107,9 +113,9 @@ type exportVerifier struct {
 	rep     Report
 	checker *ChainChecker
 	trusted ed25519.PublicKey
-	signer  ed25519.PublicKey // key of the header or first checkpoint
-	covered map[uuid.UUID]bool
-	cp      *Checkpoint // current checkpoint (proofs refer to it)
+	signer  ed25519.PublicKey   // key of the header or first checkpoint
+	covered map[uuid.UUID]int64 // item -> highest seq a valid checkpoint commits to
+	cp      *Checkpoint         // current checkpoint (proofs refer to it)
 	cpOK    bool
 	ev      Event
 	line    exportLine
@@ -329,7 +335,7 @@ func (v *exportVerifier) checkEvent(n int) {
 					w.checkpoint, w.hash.Short(), e.Hash.Short())})
 			continue
 		}
-		v.covered[e.EvidenceID] = true
+		v.covered[e.EvidenceID] = max(v.covered[e.EvidenceID], e.Seq)
 	}
 }
 

@@ -67,9 +67,11 @@ func printReport(w io.Writer, path, keyPath string, rep *chain.Report, err error
 	default:
 		fmt.Fprintf(w, "  checkpoints signed by key %s (NOT checked against a trusted key: pass --key)\n", rep.KeyID)
 	}
-	if rep.Uncovered > 0 {
-		fmt.Fprintf(w, "  %d items have events newer than any checkpoint in the export\n", rep.Uncovered)
-	}
+	// The unsigned tail is always named: events after the last signed
+	// checkpoint verify only as a hash chain, which someone able to write
+	// the database could have rebuilt.
+	fmt.Fprintf(w, "  unsigned tail: %d events in %d items are newer than the last checkpoint covering them (hash-linked only, not yet signed)\n",
+		rep.UnsignedEvents, rep.Uncovered)
 	var ve *chain.VerificationError
 	switch {
 	case err == nil:

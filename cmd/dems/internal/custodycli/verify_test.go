@@ -20,6 +20,13 @@ import (
 // file and the key file.
 func writeExport(t *testing.T, tamper bool) (string, string, ed25519.PublicKey) {
 	t.Helper()
+	return writeExportSigned(t, tamper, 4)
+}
+
+// writeExportSigned is writeExport with the checkpoint covering the chain
+// up to seq signed (of 4).
+func writeExportSigned(t *testing.T, tamper bool, signed int) (string, string, ed25519.PublicKey) {
+	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	id := uuid.New()
 	var buf bytes.Buffer
@@ -36,7 +43,7 @@ func writeExport(t *testing.T, tamper bool) (string, string, ed25519.PublicKey) 
 		}
 		events = append(events, e)
 	}
-	last := events[len(events)-1]
+	last := events[signed-1]
 	leaf := chain.LeafHash(chain.Leaf{EvidenceID: id, Seq: last.Seq, Hash: last.Hash}.Bytes())
 	cp := chain.Checkpoint{ID: 1, Time: time.Now(), TreeSize: 1, Root: chain.MerkleRoot([]chain.Hash{leaf})}
 	cp.Sign(priv)
@@ -96,5 +103,16 @@ func TestVerifyCommand(t *testing.T) {
 	cancel()
 	if err := VerifyCommand(cctx, &out, path, keyPath); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+func TestVerifyCommandNamesUnsignedTail(t *testing.T) {
+	path, keyPath, _ := writeExportSigned(t, false, 2)
+	var out bytes.Buffer
+	if err := VerifyCommand(context.Background(), &out, path, keyPath); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "unsigned tail: 2 events in 1 items") {
+		t.Fatalf("output %s", out.String())
 	}
 }

@@ -1,0 +1,22 @@
+-- Security hardening (issue 11).
+--
+-- audit_anchors: Ed25519-signed anchors over the head of the audit hash
+--   chain (seq, hash), made every few seconds when the log moved. Deleting
+--   or rewriting audit records an anchor covers no longer verifies, even
+--   for a database superuser who disables the append-only triggers: the
+--   forger would need the signing key. Append-only like the log itself.
+CREATE SEQUENCE audit_anchor_id;
+
+CREATE TABLE audit_anchors (
+    id          bigint PRIMARY KEY,
+    created_at  timestamptz NOT NULL,
+    seq         bigint NOT NULL CHECK (seq >= 1),
+    hash        bytea NOT NULL CHECK (length(hash) = 32),
+    public_key  bytea NOT NULL CHECK (length(public_key) = 32),
+    signature   bytea NOT NULL CHECK (length(signature) = 64)
+);
+
+CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE ON audit_anchors
+    FOR EACH ROW EXECUTE FUNCTION opendems_reject_change();
+CREATE TRIGGER audit_anchors_no_truncate BEFORE TRUNCATE ON audit_anchors
+    FOR EACH STATEMENT EXECUTE FUNCTION opendems_reject_change();
