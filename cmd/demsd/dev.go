@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/opendems/opendems/cmd/demsd/internal/devseed"
 	"github.com/opendems/opendems/cmd/demsd/internal/server"
 	"github.com/opendems/opendems/configs"
+	"github.com/opendems/opendems/evidence/pg"
 )
 
 func devCmd() *cobra.Command {
@@ -65,7 +67,18 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 					slog.Info("PostgreSQL stopped")
 				}
 			}()
-			cfg.Database.URL = configs.Secret(cluster.URL("opendems"))
+			// Migrate as the cluster's superuser, then serve as the
+			// application role: the running server can append to custody
+			// and audit but never rewrite them (see docs/security.md).
+			if err := migrateAsOwner(ctx, cluster.URL("opendems")); err != nil {
+				return err
+			}
+			appURL, err := cluster.EnsureAppRole(ctx, "opendems")
+			if err != nil {
+				return err
+			}
+			cfg.Database.URL = configs.Secret(appURL)
+			cfg.Database.MigrateOnStart = false
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -93,4 +106,19 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 	cmd.Flags().StringVar(&varDir, "var", "var", "directory for the database, objects, keys and credentials")
 	cmd.Flags().IntVar(&pgPort, "pg-port", 54329, "port of the private PostgreSQL (loopback only)")
 	return cmd
+}
+
+// migrateAsOwner applies the migrations over a short-lived superuser pool.
+func migrateAsOwner(ctx context.Context, url string) error {
+	pool, err := pg.Open(ctx, url, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if applied, err := pg.Migrate(ctx, pool); err != nil {
+		return err
+	} else if len(applied) > 0 {
+		slog.Info("migrations applied", "names", applied)
+	}
+	return nil
 }

@@ -87,10 +87,12 @@ func custodyVerifyCmd() *cobra.Command {
 			if id != "" {
 				return nil
 			}
-			rep, err := audit.Verify(cmd.Context(), app.Pool)
+			rep, err := audit.Verify(cmd.Context(), app.Pool, opts.PublicKey)
 			if err != nil {
 				return err
 			}
+			fmt.Printf("audit log: %d records, %d signed anchors, signed up to seq %d\n", rep.Records, rep.Anchors, rep.AnchoredSeq)
+			fmt.Printf("  unsigned tail: %d records newer than the latest anchor (hash-linked only, not yet signed)\n", rep.UnsignedRecords)
 			if !rep.OK() {
 				return fmt.Errorf("audit log: %d problems, first: %v", rep.ProblemCount, rep.Problems[0])
 			}

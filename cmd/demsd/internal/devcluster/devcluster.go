@@ -125,6 +125,41 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
 }
 
+// AppRole is the login role the dev server connects as: a member of
+// opendems_app, never a superuser, so the server itself cannot disable the
+// append-only triggers or rewrite custody and audit history.
+const AppRole = "opendems_dev"
+
+// AppURL is the connection URL of AppRole for database db.
+func (c *Cluster) AppURL(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", AppRole, c.Port, db)
+}
+
+// EnsureAppRole creates AppRole (LOGIN, member of opendems_app, no
+// superuser, database or role creation rights) if it is missing and
+// returns its URL for db. The schema must be migrated first: migration
+// 0002 creates opendems_app.
+func (c *Cluster) EnsureAppRole(ctx context.Context, db string) (string, error) {
+	conn, err := pgx.Connect(ctx, c.URL(db))
+	if err != nil {
+		return "", fmt.Errorf("dev app role: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `
+		DO $$
+		BEGIN
+			CREATE ROLE `+AppRole+` LOGIN;
+		EXCEPTION WHEN duplicate_object THEN NULL;
+		END
+		$$;
+		ALTER ROLE `+AppRole+` LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT;
+		GRANT opendems_app TO `+AppRole)
+	if err != nil {
+		return "", fmt.Errorf("dev app role: %w", err)
+	}
+	return c.AppURL(db), nil
+}
+
 func (c *Cluster) cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
 	path := filepath.Join(c.BinDir, name)
 	if c.owner != nil {
