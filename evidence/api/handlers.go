@@ -487,7 +487,7 @@ func (s *Server) passMFA(c *gin.Context) {
 	if !Bind(c, &req) {
 		return
 	}
-	if err := s.deps.Identity.VerifySecondFactor(c.Request.Context(), p.ID, req.Code); err != nil {
+	if err := s.deps.Identity.VerifySessionSecondFactor(c.Request.Context(), cookie, p.ID, req.Code); err != nil {
 		s.audit(c, AuditEvent{Type: "mfa_verify", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"reason": err.Error()}})
 		if errors.Is(err, identity.ErrMFACode) || errors.Is(err, identity.ErrMFANotEnrolled) {
 			WriteError(c, Coded(evidence.ErrUnauthenticated, "mfa_invalid", err.Error()))

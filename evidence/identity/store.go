@@ -45,6 +45,11 @@ type Store struct {
 	argon   Argon2Params
 	now     func() time.Time
 	Lockout Lockout
+	// MFALimit bounds wrong second-factor codes (zero: DefaultMFALimit).
+	MFALimit MFALimit
+	// OnMFALock, if set, is called after a second-factor lock is set
+	// (the server records it in the audit log).
+	OnMFALock func(context.Context, MFALockEvent)
 
 	dummyOnce sync.Once
 	dummy     string

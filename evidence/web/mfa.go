@@ -101,7 +101,7 @@ func (u *UI) mfaSubmit(c *gin.Context) {
 	code := strings.TrimSpace(c.PostForm("code"))
 	d := mfaData{Enrolled: enrolled, Next: safeNext(c.PostForm("next"))}
 	if enrolled {
-		err = u.d.Identity.VerifySecondFactor(ctx, p.ID, code)
+		err = u.d.Identity.VerifySessionSecondFactor(ctx, cookie, p.ID, code)
 	} else {
 		d.Recovery, err = u.d.Identity.ConfirmTOTP(ctx, p.ID, code)
 	}

@@ -20,3 +20,12 @@ CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE ON audit_anchor
     FOR EACH ROW EXECUTE FUNCTION opendems_reject_change();
 CREATE TRIGGER audit_anchors_no_truncate BEFORE TRUNCATE ON audit_anchors
     FOR EACH STATEMENT EXECUTE FUNCTION opendems_reject_change();
+
+-- Second-factor attempt limits: wrong codes per account (mfa_failures)
+-- lock the second factor until mfa_locked_until; every further lock
+-- doubles its length (mfa_lockouts counts them, reset by a good code).
+-- Wrong codes per web session end the session.
+ALTER TABLE users ADD COLUMN mfa_failures integer NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN mfa_locked_until timestamptz;
+ALTER TABLE users ADD COLUMN mfa_lockouts integer NOT NULL DEFAULT 0;
+ALTER TABLE web_sessions ADD COLUMN mfa_failures integer NOT NULL DEFAULT 0;

@@ -28,6 +28,7 @@ import (
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest"
 	"github.com/opendems/opendems/evidence/pg"
@@ -194,6 +195,15 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	authz := Authorizer{Access: a.Access}
 	a.Identity = identity.NewStore(a.Pool)
 	a.Identity.Lockout = identity.Lockout{Attempts: cfg.Server.LockoutAttempts, Duration: cfg.Server.LockoutDuration}
+	a.Identity.MFALimit = identity.MFALimit{Attempts: cfg.Server.MFAAttempts, Lockout: cfg.Server.MFALockout, MaxLockout: 24 * time.Hour}
+	a.Identity.OnMFALock = func(ctx context.Context, e identity.MFALockEvent) {
+		_, err := audit.Record(context.WithoutCancel(ctx), a.Pool, audit.Entry{Component: "identity", EventType: audit.EventAccountLocked,
+			Actor: "user:" + e.Username, UserID: e.UserID, Outcome: audit.OutcomeDenied,
+			Details: map[string]any{"factor": "second", "until": e.Until.UTC().Format(time.RFC3339), "lockouts_in_a_row": e.Lockouts}})
+		if err != nil {
+			a.Logger.ErrorContext(ctx, "audit record failed", "type", audit.EventAccountLocked, "err", err)
+		}
+	}
 	a.Evidence = evidence.NewStore(a.Pool)
 	a.Custody = custody.NewService(a.Pool, a.Storage, a.Key.Public().(ed25519.PublicKey), a.Logger)
 
