@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -69,6 +70,10 @@ type Options struct {
 	SessionIdle   time.Duration
 	SessionMax    time.Duration
 	MaxJSONBody   int64
+	// TrustedProxies (IPs or CIDRs) may set X-Forwarded-For / X-Real-IP;
+	// empty trusts nobody: ClientIP is the TCP peer (what custody and
+	// audit record).
+	TrustedProxies []string
 }
 
 // Deps are what the API needs.
@@ -122,6 +127,10 @@ func New(d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	// gin trusts every peer's forwarding headers unless told otherwise.
+	if err := e.SetTrustedProxies(d.Options.TrustedProxies); err != nil {
+		panic(fmt.Sprintf("api: trusted proxies: %v", err)) // configs.Validate checks them first
+	}
 	e.RedirectTrailingSlash = false
 	s := &Server{deps: d, engine: e, access: map[string]Access{}, loaders: map[string]Loader{}}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"})

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"errors"
-	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -429,6 +431,13 @@ func (s *Server) downloadOriginal(c *gin.Context) {
 		WriteError(c, Coded(evidence.ErrGone, "purged", "the original was destroyed under the retention schedule"))
 		return
 	}
+	// An original that failed fixity is served only on an explicit,
+	// audited override, with a warning (it may not be what was ingested).
+	override := slices.Contains(it.Flags, "fixity_failed")
+	if override && c.Query("fixity_override") != "true" {
+		WriteError(c, Coded(evidence.ErrConflict, "fixity_failed", "this original failed an integrity check; repeat with ?fixity_override=true to download it anyway (recorded in custody and audit)"))
+		return
+	}
 	ref := storage.Ref{Namespace: storage.Originals, Digest: d}
 	rc, err := s.deps.Storage.Open(c.Request.Context(), ref, 0, -1)
 	if err != nil {
@@ -437,11 +446,14 @@ func (s *Server) downloadOriginal(c *gin.Context) {
 	}
 	defer rc.Close()
 	p, _ := Principal(c)
-	if err := s.recordCustody(c, it, "original_downloaded", map[string]any{"source_addr": c.ClientIP()}); err != nil {
+	if err := s.recordCustody(c, it, "original_downloaded", map[string]any{"source_addr": c.ClientIP(), "fixity_override": override}); err != nil {
 		WriteError(c, err)
 		return
 	}
-	_ = p
+	if override {
+		s.audit(c, AuditEvent{Type: "integrity_override", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"evidence_id": it.ID.String()}})
+		c.Header("Warning", `199 - "this original failed an integrity check: its bytes may not be the bytes ingested"`)
+	}
 	name := it.Filename
 	if name == "" {
 		name = it.SHA256
@@ -449,16 +461,39 @@ func (s *Server) downloadOriginal(c *gin.Context) {
 	c.Header("Content-Disposition", `attachment; filename="`+strings.NewReplacer(`"`, "", "\n", "", "\r", "").Replace(name)+`"`)
 	c.Header("Content-Length", strconv.FormatInt(it.Size, 10))
 	c.Header("Digest", "sha-256="+it.SHA256)
-	ct := it.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
 	c.Status(http.StatusOK)
-	c.Header("Content-Type", ct)
-	if _, err := io.Copy(c.Writer, storage.NewHashingReader(rc, d, it.Size)); err != nil {
+	c.Header("Content-Type", safeContentType(it.ContentType))
+	// The tail is withheld until the whole original hashed right: an
+	// altered original reaches the client as a short, failed download.
+	if _, err := storage.CopyVerified(c.Writer, rc, d, it.Size); err != nil {
+		if errors.Is(err, storage.ErrDigestMismatch) || errors.Is(err, storage.ErrSizeMismatch) {
+			ctx := context.WithoutCancel(c.Request.Context())
+			if s.deps.Custody != nil {
+				details := map[string]any{"during": "download", "error": err.Error(), "sha256": it.SHA256}
+				if rerr := s.deps.Custody.Record(ctx, it.ID, p.Actor(), "fixity_failed", details); rerr != nil {
+					c.Error(rerr)
+				}
+			}
+			s.audit(c, AuditEvent{Type: "integrity_failure", Actor: p.Actor(), Outcome: "failure", Details: map[string]any{"evidence_id": it.ID.String(), "error": err.Error()}})
+		}
 		c.Error(err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// safeContentType keeps an uploaded original's media type only when no
+// browser would run it as a script or page; anything else is served as
+// application/octet-stream (downloads are attachments with nosniff too).
+func safeContentType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "application/octet-stream"
+	}
+	if strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/") ||
+		(strings.HasPrefix(mt, "image/") && mt != "image/svg+xml") {
+		return mt
+	}
+	return "application/octet-stream"
 }
 
 // recordCustody appends an event to the item's chain of custody; an action

@@ -320,3 +320,32 @@ func checkOne(ctx context.Context, db DB, store storage.Store, it fixityItem, op
 	}
 	return r, nil
 }
+
+// RecordReadFailure records that an original did not match its SHA-256
+// when it was read for another purpose (a download): a fixity_failed
+// custody event with details, the fixity state, and the item flagged
+// ("fixity_failed"), in one transaction, exactly as a failed fixity run
+// would. Downloads of a flagged item then need an explicit override.
+func (s *Service) RecordReadFailure(ctx context.Context, id uuid.UUID, actor string, details map[string]any) error {
+	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
+		ev, err := Append(ctx, tx, NewEvent{EvidenceID: id, Actor: actor, Action: ActionFixityFailed, Details: details})
+		if err != nil {
+			return err
+		}
+		msg, _ := details["error"].(string)
+		if _, err := tx.Exec(ctx, `INSERT INTO custody_fixity (evidence_id, checked_at, ok, error) VALUES ($1, $2, false, $3)
+			ON CONFLICT (evidence_id) DO UPDATE SET checked_at = EXCLUDED.checked_at, ok = false, error = EXCLUDED.error`,
+			id, ev.Time, msg); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE evidence_items SET flagged = true, updated_at = now(),
+			flags = CASE WHEN 'fixity_failed' = ANY(flags) THEN flags ELSE array_append(flags, 'fixity_failed') END
+			WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("custody record read failure %s: %w", id, err)
+	}
+	s.Logger.Error("original does not match its recorded SHA-256 on read; item flagged", "evidence_id", id, "details", details)
+	return nil
+}

@@ -31,6 +31,10 @@ func (ingestCustody) AppendTx(ctx context.Context, tx pgx.Tx, ev ingest.CustodyE
 type custodyRecorder struct{ svc *custody.Service }
 
 func (r custodyRecorder) Record(ctx context.Context, id uuid.UUID, actor, action string, details map[string]any) error {
+	if action == string(custody.ActionFixityFailed) {
+		// A download found the original altered: flag the item too.
+		return r.svc.RecordReadFailure(ctx, id, actor, details)
+	}
 	_, err := r.svc.Append(ctx, custody.NewEvent{EvidenceID: id, Actor: actor, Action: custody.Action(action), Details: details})
 	return err
 }

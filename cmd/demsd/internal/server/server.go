@@ -226,7 +226,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 			DB: a.Pool, Identity: a.Identity, Evidence: a.Evidence, Storage: a.Storage, Authorizer: authz,
 			Auditor: auditor{a}, Custody: custodyRecorder{a.Custody}, Registry: a.Registry,
 			Options: api.Options{SecureCookies: cfg.Server.SecureCookies, SessionIdle: cfg.Server.SessionIdle,
-				SessionMax: cfg.Server.SessionMax, MaxJSONBody: cfg.Server.MaxJSONBody},
+				SessionMax: cfg.Server.SessionMax, MaxJSONBody: cfg.Server.MaxJSONBody, TrustedProxies: cfg.Server.TrustedProxies},
 			AfterAuth: []gin.HandlerFunc{adminAudit(a)},
 		})
 		if err = registerHTTP(a); err != nil {
