@@ -104,7 +104,6 @@ func userCmd(cl *client) *cobra.Command {
 	var nu struct {
 		Username, Role, Unit, Display, Badge string
 		PasswordFile                         string
-		Token                                bool
 	}
 	create := &cobra.Command{
 		Use: "create USERNAME", Short: "Create a user (password read from --password-file or DEMS_NEW_PASSWORD)", Args: cobra.ExactArgs(1),
@@ -125,21 +124,8 @@ func userCmd(cl *client) *cobra.Command {
 			if err := cl.do(cmd.Context(), "POST", "/api/v1/users", req, &u); err != nil {
 				return err
 			}
-			out := map[string]any{"user": u}
-			if nu.Token {
-				var tok struct {
-					Token string `json:"token"`
-				}
-				if err := cl.do(cmd.Context(), "POST", "/api/v1/users/"+u.ID+"/tokens", map[string]string{"name": "cli"}, &tok); err != nil {
-					return err
-				}
-				out["api_token"] = tok.Token
-			}
-			cl.print(out, func() {
+			cl.print(map[string]any{"user": u}, func() {
 				fmt.Printf("created user %s (%s, %s)\n", u.Username, u.Role, u.UnitPath)
-				if t, ok := out["api_token"]; ok {
-					fmt.Printf("API token (shown once): %s\n", t)
-				}
 			})
 			return nil
 		},
@@ -149,7 +135,6 @@ func userCmd(cl *client) *cobra.Command {
 	create.Flags().StringVar(&nu.Display, "name", "", "display name")
 	create.Flags().StringVar(&nu.Badge, "badge", "", "badge number (matches officer_id on recordings)")
 	create.Flags().StringVar(&nu.PasswordFile, "password-file", "", "file holding the initial password")
-	create.Flags().BoolVar(&nu.Token, "issue-token", false, "also issue an API token for the new user")
 	cmd.AddCommand(create)
 	var role, unitSlug string
 	update := &cobra.Command{

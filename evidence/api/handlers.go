@@ -106,12 +106,39 @@ func (s *Server) createMyToken(c *gin.Context) {
 	s.issueToken(c, p.ID)
 }
 
-func (s *Server) createUserToken(c *gin.Context) {
+// No route issues a token for another user: an administrator who could
+// would hold that user's identity (issue 11). Users make their own.
+
+func (s *Server) listMyTokens(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind != identity.KindUser {
+		WriteError(c, errForbidden)
+		return
+	}
+	list, err := s.deps.Identity.APITokens(c.Request.Context(), p.ID)
+	if err != nil {
+		WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": list})
+}
+
+func (s *Server) revokeMyToken(c *gin.Context) {
+	p, _ := Principal(c)
+	if p.Kind != identity.KindUser {
+		WriteError(c, errForbidden)
+		return
+	}
 	id, ok := uuidParam(c)
 	if !ok {
 		return
 	}
-	s.issueToken(c, id)
+	if err := s.deps.Identity.RevokeAPIToken(c.Request.Context(), p.ID, id); err != nil {
+		WriteError(c, err)
+		return
+	}
+	s.audit(c, AuditEvent{Type: "token_revoked", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"token_id": id.String()}})
+	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
@@ -231,6 +258,12 @@ func (s *Server) updateUser(c *gin.Context) {
 	}
 	p, _ := Principal(c)
 	ctx := c.Request.Context()
+	if id == p.ID && (req.Role != nil || req.Unit != nil || req.Disabled != nil) {
+		// Nobody raises, moves or re-enables their own account.
+		s.audit(c, AuditEvent{Type: "access_denied", Actor: p.Actor(), Outcome: "denied", Details: map[string]any{"reason": "own role, unit or status", "user_id": id.String()}})
+		WriteError(c, Coded(evidence.ErrPermission, "forbidden", "you cannot change your own role, unit or status; ask another administrator"))
+		return
+	}
 	if req.Password != nil {
 		if err := s.deps.Identity.SetPassword(ctx, id, *req.Password); err != nil {
 			WriteError(c, err)

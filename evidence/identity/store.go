@@ -47,6 +47,9 @@ type Store struct {
 	Lockout Lockout
 	// MFALimit bounds wrong second-factor codes (zero: DefaultMFALimit).
 	MFALimit MFALimit
+	// TokenMaxLifetime caps personal API tokens' lifetime; a token asked
+	// for without an expiry gets this one (0: no cap, no default expiry).
+	TokenMaxLifetime time.Duration
 	// OnMFALock, if set, is called after a second-factor lock is set
 	// (the server records it in the audit log).
 	OnMFALock func(context.Context, MFALockEvent)
@@ -228,10 +231,27 @@ func (s *Store) SetPassword(ctx context.Context, userID uuid.UUID, password stri
 	if err != nil {
 		return &InvalidError{"password", err.Error()}
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash)
-	if err == nil && tag.RowsAffected() == 0 {
-		return evidence.ErrNotFound
+	// A new password ends every way in that the old one opened: web
+	// sessions and personal API tokens (someone who learned the old
+	// password may have made either).
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1`, userID, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return evidence.ErrNotFound
+		}
+		return endAccess(ctx, tx, userID)
+	})
+}
+
+// endAccess ends a user's web sessions and revokes their API tokens.
+func endAccess(ctx context.Context, tx pgx.Tx, userID uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, userID); err != nil {
+		return err
 	}
+	_, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, userID)
 	return err
 }
 
@@ -277,7 +297,9 @@ func (s *Store) SetDisabled(ctx context.Context, userID uuid.UUID, disabled bool
 			return evidence.ErrNotFound
 		}
 		if disabled {
-			_, err = tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, userID)
+			// Tokens are revoked for good: re-enabling the account
+			// must not bring old tokens back.
+			err = endAccess(ctx, tx, userID)
 		}
 		return err
 	})
@@ -344,15 +366,54 @@ type APIToken struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// LastUsedAt is to the minute (updated at most once a minute).
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 // CreateAPIToken issues a personal token; the token is returned once.
+// expires must lie in the future and within TokenMaxLifetime (nil: the
+// maximum, or no expiry when there is no maximum).
 func (s *Store) CreateAPIToken(ctx context.Context, userID uuid.UUID, name string, expires *time.Time) (string, APIToken, error) {
+	now := s.now()
+	if expires != nil && !expires.After(now) {
+		return "", APIToken{}, &InvalidError{"expires_at", "must be in the future"}
+	}
+	if max := s.TokenMaxLifetime; max > 0 {
+		latest := now.Add(max)
+		if expires == nil {
+			expires = &latest
+		} else if expires.After(latest.Add(time.Minute)) {
+			return "", APIToken{}, &InvalidError{"expires_at", fmt.Sprintf("must be within %s (the configured maximum)", max)}
+		}
+	}
+	if len(name) > 100 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", APIToken{}, &InvalidError{"name", "at most 100 characters, no control characters"}
+	}
 	token, prefix, hash := newToken(UserTokenPrefix)
 	t := APIToken{Name: name, Prefix: prefix, ExpiresAt: expires}
 	err := s.db.QueryRow(ctx, `INSERT INTO api_tokens(user_id, name, prefix, token_hash, expires_at) VALUES ($1,$2,$3,$4,$5) RETURNING id, created_at`,
 		userID, name, prefix, hash, expires).Scan(&t.ID, &t.CreatedAt)
 	return token, t, err
+}
+
+// APITokens lists a user's personal tokens, newest first (never the
+// tokens themselves), revoked and expired ones included so the owner can
+// see what existed.
+func (s *Store) APITokens(ctx context.Context, userID uuid.UUID) ([]APIToken, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, name, prefix, created_at, expires_at, revoked_at, last_used_at
+		FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIToken, error) {
+		var t APIToken
+		err := r.Scan(&t.ID, &t.Name, &t.Prefix, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	return out, nil
 }
 
 // RevokeAPIToken revokes one of a user's tokens.

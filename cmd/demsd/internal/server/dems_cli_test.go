@@ -30,17 +30,16 @@ func TestDemsCLIAdministers(t *testing.T) {
 	if out, err := run(admin, nil, "unit", "create", "traffic", "--name", "Traffic", "--parent", "hq"); err != nil || !strings.Contains(out, "hq.traffic") {
 		t.Fatalf("unit create: %v %s", err, out)
 	}
-	out, err := run(admin, []string{"DEMS_NEW_PASSWORD=a long enough password"}, "--json", "user", "create", "t.jones", "--role", "officer", "--unit", "traffic", "--badge", "T1204", "--issue-token")
+	out, err := run(admin, []string{"DEMS_NEW_PASSWORD=a long enough password"}, "--json", "user", "create", "t.jones", "--role", "officer", "--unit", "traffic", "--badge", "T1204")
 	if err != nil {
 		t.Fatalf("user create: %v %s", err, out)
 	}
 	var created struct {
-		APIToken string `json:"api_token"`
-		User     struct {
+		User struct {
 			ID string `json:"id"`
 		} `json:"user"`
 	}
-	if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.APIToken, "odt_") {
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.User.ID == "" {
 		t.Fatalf("user create output %q: %v", out, err)
 	}
 	if out, err := run(admin, nil, "user", "list"); err != nil || !strings.Contains(out, "t.jones") || !strings.Contains(out, "hq.traffic") {
@@ -68,8 +67,34 @@ func TestDemsCLIAdministers(t *testing.T) {
 	}
 	// An officer's token is refused, with the server's reason, and a
 	// non-zero exit.
-	out, err = run(created.APIToken, nil, "user", "list")
+	officer := creds.user("officer", "north").APIToken
+	out, err = run(officer, nil, "user", "list")
 	if err == nil || !strings.Contains(out, "403") {
 		t.Fatalf("non-admin user list: %v %s", err, out)
+	}
+
+	// Personal tokens: create (expiry within the maximum), list, revoke.
+	out, err = run(officer, nil, "--json", "token", "create", "--name", "laptop", "--expires", "24h")
+	var tok struct {
+		Token string `json:"token"`
+		Info  struct {
+			ID        string `json:"id"`
+			ExpiresAt string `json:"expires_at"`
+		} `json:"info"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &tok) != nil || !strings.HasPrefix(tok.Token, "odt_") || tok.Info.ExpiresAt == "" {
+		t.Fatalf("token create: %v %s", err, out)
+	}
+	if out, err := run(officer, nil, "token", "create", "--expires", "100000h"); err == nil || !strings.Contains(out, "expires_at") {
+		t.Fatalf("token beyond the maximum: %v %s", err, out)
+	}
+	if out, err := run(tok.Token, nil, "token", "list"); err != nil || !strings.Contains(out, "laptop") || !strings.Contains(out, tok.Info.ID) {
+		t.Fatalf("token list: %v %s", err, out)
+	}
+	if out, err := run(officer, nil, "token", "revoke", tok.Info.ID); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("token revoke: %v %s", err, out)
+	}
+	if out, err := run(tok.Token, nil, "token", "list"); err == nil || !strings.Contains(out, "401") {
+		t.Fatalf("revoked token still works: %v %s", err, out)
 	}
 }

@@ -68,6 +68,8 @@ var routeTable = map[string]expect{
 	"DELETE /api/v1/session":            {allow: anyone},
 	"GET /api/v1/me":                    {allow: anyone},
 	"POST /api/v1/me/tokens":            {allow: people, override: map[string]string{"dock": "deny"}},
+	"GET /api/v1/me/tokens":             {allow: people, override: map[string]string{"dock": "deny"}},
+	"DELETE /api/v1/me/tokens/:id":      {allow: people, override: map[string]string{"dock": "deny"}},
 	"POST /api/v1/me/mfa/enroll":        {allow: people, override: map[string]string{"dock": "deny"}},
 	"POST /api/v1/me/mfa/confirm":       {allow: people, override: map[string]string{"dock": "deny"}},
 	"POST /api/v1/session/mfa":          {allow: anyone, override: map[string]string{"*": "any"}}, // needs a session, not a role
@@ -78,7 +80,6 @@ var routeTable = map[string]expect{
 	"POST /api/v1/users":                {allow: "admin"},
 	"GET /api/v1/users/:id":             {allow: "admin"},
 	"PATCH /api/v1/users/:id":           {allow: "admin"},
-	"POST /api/v1/users/:id/tokens":     {allow: "admin"},
 	"GET /api/v1/docks":                 {allow: "admin"},
 	"POST /api/v1/docks":                {allow: "admin"},
 	"POST /api/v1/docks/:id/revoke":     {allow: "admin"},

@@ -210,3 +210,92 @@ func TestMFAGuessingLocksAndIsAudited(t *testing.T) {
 		t.Fatalf("%d account_locked audit records", n)
 	}
 }
+
+// An administrator administers: no token for another user, no change of
+// its own role, unit or status.
+func TestAdminCannotTakeAnotherIdentity(t *testing.T) {
+	a, srv, creds := leadTestApp(t)
+	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	sgt, err := a.Identity.UserByName(context.Background(), "sgt.north")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, m := admin.do("POST", "/api/v1/users/"+sgt.ID.String()+"/tokens", `{"name":"x"}`); st != 404 && st != 405 {
+		t.Fatalf("token for another user: %d %v", st, m)
+	}
+	me, _ := a.Identity.UserByName(context.Background(), "admin")
+	for _, body := range []string{`{"role":"auditor"}`, `{"unit":"north"}`, `{"disabled":false}`} {
+		if st, m := admin.do("PATCH", "/api/v1/users/"+me.ID.String(), body); st != 403 {
+			t.Fatalf("own account %s: %d %v", body, st, m)
+		}
+	}
+	// It can still change someone else's role.
+	if st, m := admin.do("PATCH", "/api/v1/users/"+sgt.ID.String(), `{"role":"officer"}`); st != 200 {
+		t.Fatalf("other account: %d %v", st, m)
+	}
+}
+
+// Personal tokens: listed, revocable, expiring within the maximum, and
+// all dead once the user is disabled or the password is reset.
+func TestTokensListRevokeExpireAndDie(t *testing.T) {
+	a, srv, creds := leadTestApp(t)
+	off := creds.user("officer", "north")
+	c := newCaller(t, srv.URL, off.APIToken)
+	st, m := c.do("POST", "/api/v1/me/tokens", `{"name":"laptop"}`)
+	if st != 201 {
+		t.Fatalf("create %d %v", st, m)
+	}
+	info := m["info"].(map[string]any)
+	exp, err := time.Parse(time.RFC3339Nano, info["expires_at"].(string))
+	if err != nil || exp.After(time.Now().Add(a.Config.Server.TokenMaxLifetime+time.Minute)) {
+		t.Fatalf("default expiry %v %v", info["expires_at"], err)
+	}
+	if st, m := c.do("POST", "/api/v1/me/tokens", `{"name":"forever","expires_at":"2999-01-01T00:00:00Z"}`); st != 400 {
+		t.Fatalf("beyond the maximum: %d %v", st, m)
+	}
+	laptop := newCaller(t, srv.URL, m["token"].(string))
+	st, m = laptop.do("GET", "/api/v1/me/tokens", "")
+	if st != 200 || len(m["tokens"].([]any)) < 2 {
+		t.Fatalf("list %d %v", st, m)
+	}
+	if st, _ := c.do("DELETE", "/api/v1/me/tokens/"+info["id"].(string), ""); st != 204 {
+		t.Fatalf("revoke %d", st)
+	}
+	if st, _ := laptop.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("revoked token: %d", st)
+	}
+	// Another user's token id is not the caller's to revoke.
+	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	_, m = sgt.do("POST", "/api/v1/me/tokens", `{"name":"s"}`)
+	sgtTok := m["info"].(map[string]any)["id"].(string)
+	if st, _ := c.do("DELETE", "/api/v1/me/tokens/"+sgtTok, ""); st != 404 {
+		t.Fatalf("revoking someone else's token: %d", st)
+	}
+
+	// Disable and re-enable: the old tokens stay dead.
+	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	u, _ := a.Identity.UserByName(context.Background(), off.Username)
+	if st, m := admin.do("PATCH", "/api/v1/users/"+u.ID.String(), `{"disabled":true}`); st != 200 {
+		t.Fatalf("disable %d %v", st, m)
+	}
+	admin.do("PATCH", "/api/v1/users/"+u.ID.String(), `{"disabled":false}`)
+	if st, _ := c.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("token after disable and re-enable: %d", st)
+	}
+	// A password reset ends the supervisor's tokens and web sessions.
+	web := newCaller(t, srv.URL, "")
+	sgtUser := creds.user("supervisor", "north")
+	if st, _ := web.do("POST", "/api/v1/session", `{"username":"sgt.north","password":"`+sgtUser.Password+`"}`); st != 200 {
+		t.Fatal("login")
+	}
+	su, _ := a.Identity.UserByName(context.Background(), "sgt.north")
+	if st, m := admin.do("PATCH", "/api/v1/users/"+su.ID.String(), `{"password":"a brand new long password"}`); st != 200 {
+		t.Fatalf("reset %d %v", st, m)
+	}
+	if st, _ := sgt.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("token after password reset: %d", st)
+	}
+	if st, _ := web.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("session after password reset: %d", st)
+	}
+}

@@ -195,6 +195,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	authz := Authorizer{Access: a.Access}
 	a.Identity = identity.NewStore(a.Pool)
 	a.Identity.Lockout = identity.Lockout{Attempts: cfg.Server.LockoutAttempts, Duration: cfg.Server.LockoutDuration}
+	a.Identity.TokenMaxLifetime = cfg.Server.TokenMaxLifetime
 	a.Identity.MFALimit = identity.MFALimit{Attempts: cfg.Server.MFAAttempts, Lockout: cfg.Server.MFALockout, MaxLockout: 24 * time.Hour}
 	a.Identity.OnMFALock = func(ctx context.Context, e identity.MFALockEvent) {
 		_, err := audit.Record(context.WithoutCancel(ctx), a.Pool, audit.Entry{Component: "identity", EventType: audit.EventAccountLocked,
