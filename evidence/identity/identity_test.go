@@ -102,8 +102,57 @@ func TestUsersTokensDocks(t *testing.T) {
 	if err := s.SetDisabled(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(ctx, token); !errors.Is(err, identity.ErrDisabled) {
+	// Disabling revokes the user's tokens for good (re-enabling does not
+	// bring them back).
+	if _, err := s.Authenticate(ctx, token); !errors.Is(err, identity.ErrRevoked) {
 		t.Fatalf("disabled user token: %v", err)
+	}
+	if err := s.SetDisabled(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, token); !errors.Is(err, identity.ErrRevoked) {
+		t.Fatalf("token after re-enabling: %v", err)
+	}
+	// A password reset revokes tokens and ends sessions.
+	token2, _, err := s.CreateAPIToken(ctx, u.ID, "two", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, _, _ := s.CreateSession(ctx, u.ID, false, time.Hour, "")
+	if err := s.SetPassword(ctx, u.ID, "another long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, token2); !errors.Is(err, identity.ErrRevoked) {
+		t.Fatalf("token after password reset: %v", err)
+	}
+	if _, _, err := s.ResumeSession(ctx, cookie, time.Hour); err == nil {
+		t.Fatal("session survived a password reset")
+	}
+	list, err := s.APITokens(ctx, u.ID)
+	if err != nil || len(list) < 2 || list[0].RevokedAt == nil {
+		t.Fatalf("token list %+v %v", list, err)
+	}
+}
+
+func TestTokenExpiryCapped(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	s.TokenMaxLifetime = 24 * time.Hour
+	s.CreateUnit(ctx, "hq", "HQ", "")
+	u, err := s.CreateUser(ctx, identity.NewUser{Username: "amy", Password: "a long enough password", Role: "records", Unit: "hq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := s.CreateAPIToken(ctx, u.ID, "default", nil)
+	if err != nil || tok.ExpiresAt == nil || tok.ExpiresAt.After(time.Now().Add(24*time.Hour+time.Second)) {
+		t.Fatalf("default expiry %+v %v", tok, err)
+	}
+	far, past := time.Now().Add(48*time.Hour), time.Now().Add(-time.Minute)
+	for name, exp := range map[string]*time.Time{"beyond max": &far, "past": &past} {
+		var ie *identity.InvalidError
+		if _, _, err := s.CreateAPIToken(ctx, u.ID, name, exp); !errors.As(err, &ie) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
