@@ -289,3 +289,67 @@ func TestFailedLogonWithOddNameIsRecorded(t *testing.T) {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
 }
+
+// Paging through the whole log as an administrator (whose every request
+// is audited): one audit record for the whole query, and the paging ends
+// although the log grows while it is read.
+func TestPagingIsOneQueryAndEnds(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	for i := 0; i < 7; i++ {
+		if _, err := Record(ctx, db, logon("user:jdoe", true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := identity.Principal{Kind: identity.KindUser, ID: uuid.New(), Name: "boss", Role: identity.RoleAdmin}
+	r := router(db, &admin)
+	url := "/api/v1/audit?limit=2"
+	var seen []int64
+	pages := 0
+	for {
+		pages++
+		if pages > 10 {
+			t.Fatalf("paging does not end: %v", seen)
+		}
+		w := get(r, url)
+		var body struct {
+			Records []struct{ Seq int64 }
+			Next    int64 `json:"next_after"`
+			Query   int64 `json:"query"`
+			Done    bool  `json:"complete"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 200 {
+			t.Fatalf("page %d: %d %s", pages, w.Code, w.Body)
+		}
+		for _, rec := range body.Records {
+			seen = append(seen, rec.Seq)
+		}
+		if body.Done {
+			break
+		}
+		url = fmt.Sprintf("/api/v1/audit?limit=2&after=%d&query=%d", body.Next, body.Query)
+	}
+	if fmt.Sprint(seen) != "[1 2 3 4 5 6 7]" {
+		t.Fatalf("records read %v", seen)
+	}
+	all, _ := Query(ctx, db, Filter{AfterSeq: 7})
+	if len(all) != 1 || all[0].EventType != EventAuditRead {
+		t.Fatalf("audit records written by reading: %+v", all)
+	}
+	q := all[0].Seq
+	// The query id is the reader's own and bound to its filter.
+	other := identity.Principal{Kind: identity.KindUser, ID: uuid.New(), Name: "aud", Role: identity.RoleAuditor}
+	for _, tc := range []struct {
+		r   http.Handler
+		url string
+	}{
+		{router(db, &other), fmt.Sprintf("/api/v1/audit?query=%d", q)},
+		{r, fmt.Sprintf("/api/v1/audit?query=%d&user=jdoe", q)},
+		{r, "/api/v1/audit?query=3"},
+		{r, "/api/v1/audit?query=x"},
+	} {
+		if w := get(tc.r, tc.url); w.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", tc.url, w.Code, w.Body)
+		}
+	}
+}

@@ -2,9 +2,11 @@ package audit
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -43,17 +45,28 @@ func Handler(db Querier) gin.HandlerFunc {
 			return
 		}
 		ctx := c.Request.Context()
-		if _, err := Record(ctx, db, Entry{Component: "audit", EventType: EventAuditRead, Actor: p.Actor(),
-			UserID: principalUserID(p), Outcome: OutcomeSuccess, SourceAddr: c.ClientIP(),
-			Details: map[string]any{"query": c.Request.URL.RawQuery}}); err != nil {
-			api.WriteError(c, evidence.E(evidence.ErrUnavailable, "audit: record read", "the audit log cannot record this read", err))
-			return
+		// One audit record per query, not per page: the first page records
+		// the read and its seq becomes the query id; later pages name it
+		// (query=ID) and are checked against it. The id also bounds the
+		// query to the log as it was, so paging ends.
+		key := filterKey(c.Request.URL.Query())
+		queryID, err := openQuery(c, db, p, key)
+		if err != nil {
+			return // answered
 		}
+		c.Set(auditedKey, true)
+		f.BeforeSeq = queryID
 		recs, err := Query(ctx, db, f)
 		if err != nil {
 			api.WriteError(c, fmt.Errorf("audit: query: %w", err))
 			return
 		}
+		limit := f.Limit
+		if limit == 0 {
+			limit = DefaultLimit
+		}
+		complete := len(recs) < min(limit, MaxLimit)
+		c.Header("X-Audit-Query", strconv.FormatInt(queryID, 10))
 		var next int64
 		if len(recs) > 0 {
 			next = recs[len(recs)-1].Seq
@@ -69,8 +82,68 @@ func Handler(db Querier) gin.HandlerFunc {
 		for i := range recs {
 			out[i] = toJSON(&recs[i])
 		}
-		c.JSON(http.StatusOK, gin.H{"records": out, "next_after": next})
+		c.JSON(http.StatusOK, gin.H{"records": out, "next_after": next, "query": queryID, "complete": complete})
 	}
+}
+
+// auditedKey marks a request whose audit record the handler wrote, so
+// Middleware does not add a second one.
+const auditedKey = "opendems.audit.recorded"
+
+// filterKey is the canonical form of a query's filter: every parameter
+// but the paging ones, sorted.
+func filterKey(q url.Values) string {
+	v := url.Values{}
+	for k, vals := range q {
+		switch k {
+		case "after", "query", "limit", "format":
+			continue
+		}
+		v[k] = vals
+	}
+	return v.Encode()
+}
+
+// openQuery records a new query (no query parameter) or checks that the
+// named one is the caller's audit_read record for the same filter. It
+// returns the query id, or answers the request and returns an error.
+func openQuery(c *gin.Context, db Querier, p identity.Principal, key string) (int64, error) {
+	ctx := c.Request.Context()
+	qs := c.Query("query")
+	if qs == "" {
+		ev, err := Record(ctx, db, Entry{Component: "audit", EventType: EventAuditRead, Actor: p.Actor(),
+			UserID: principalUserID(p), Outcome: OutcomeSuccess, SourceAddr: c.ClientIP(),
+			Details: map[string]any{"query": c.Request.URL.RawQuery, "filter": key}})
+		if err != nil {
+			api.WriteError(c, evidence.E(evidence.ErrUnavailable, "audit: record read", "the audit log cannot record this read", err))
+			return 0, err
+		}
+		return ev.Seq, nil
+	}
+	bad := func(msg string) (int64, error) {
+		api.WriteError(c, evidence.E(evidence.ErrInvalid, "", msg, nil))
+		return 0, errors.New(msg)
+	}
+	id, err := strconv.ParseInt(qs, 10, 64)
+	if err != nil || id <= 0 {
+		return bad("query: not a query id")
+	}
+	var found *Event
+	err = scan(ctx, db, "WHERE seq = $1", []any{id}, func(e *Event) error { found = e; return nil })
+	if err != nil {
+		api.WriteError(c, fmt.Errorf("audit: query: %w", err))
+		return 0, err
+	}
+	var d struct {
+		Filter *string `json:"filter"`
+	}
+	if found != nil {
+		json.Unmarshal(found.Details, &d)
+	}
+	if found == nil || found.EventType != EventAuditRead || found.Actor != p.Actor() || d.Filter == nil || *d.Filter != key {
+		return bad("query: not one of your audit queries with this filter (start a new query without query=)")
+	}
+	return id, nil
 }
 
 func principalUserID(p identity.Principal) uuid.UUID {
@@ -210,7 +283,7 @@ func Middleware(db Querier, onErr func(*gin.Context, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
 		p, ok := identity.FromContext(c.Request.Context())
-		if !ok || p.Role != identity.RoleAdmin {
+		if !ok || p.Role != identity.RoleAdmin || c.GetBool(auditedKey) {
 			return
 		}
 		status := c.Writer.Status()

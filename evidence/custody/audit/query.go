@@ -24,7 +24,11 @@ type Filter struct {
 	Outcome    Outcome
 	EvidenceID uuid.UUID
 	AfterSeq   int64 // keyset pagination: records with seq > AfterSeq
-	Limit      int   // 0: DefaultLimit; capped at MaxLimit
+	// BeforeSeq bounds a query to the log as it stood when the query
+	// began (records with seq < BeforeSeq; 0: no bound), so paging
+	// through a log that grows while it is read still ends.
+	BeforeSeq int64
+	Limit     int // 0: DefaultLimit; capped at MaxLimit
 }
 
 // Page sizes.
@@ -41,7 +45,7 @@ func (f Filter) Validate() error {
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
 		return fmt.Errorf("%w: time range ends before it starts", evidence.ErrInvalid)
 	}
-	if f.Limit < 0 || f.AfterSeq < 0 {
+	if f.Limit < 0 || f.AfterSeq < 0 || f.BeforeSeq < 0 {
 		return fmt.Errorf("%w: negative limit or cursor", evidence.ErrInvalid)
 	}
 	return nil
@@ -59,6 +63,9 @@ func Query(ctx context.Context, q Querier, f Filter) ([]Event, error) {
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
 	}
 	add("seq > ?", f.AfterSeq)
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
 	if !f.From.IsZero() {
 		add("at >= ?", f.From)
 	}
