@@ -216,8 +216,13 @@ func (s *Service) commitItem(ctx context.Context, ss *session, obj storage.Objec
 			return fmt.Errorf("evidence item: %w", err)
 		default:
 			ev.Action = string(chain.ActionIngested)
+			var basis string
+			if err := tx.QueryRow(ctx, `SELECT attribution FROM ingest_sessions WHERE id = $1`, ss.ID).Scan(&basis); err != nil {
+				return fmt.Errorf("attribution: %w", err)
+			}
 			ev.Details = map[string]any{"sha256": ss.SHA256.String(), "size": ss.Size, "filename": ss.Filename,
-				"session_id": ss.ID.String(), "backend": ss.Backend}
+				"session_id": ss.ID.String(), "backend": ss.Backend,
+				"officer_id": m.OfficerID, "attributed_by": ss.Actor, "attribution": basis}
 			if s.cfg.OnCommit != nil {
 				if err := s.cfg.OnCommit(ctx, tx, id); err != nil {
 					return fmt.Errorf("after commit: %w", err)

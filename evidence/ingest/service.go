@@ -84,6 +84,9 @@ type Config struct {
 	OnCommit   CommitHook
 	Custody    Custody
 	ReceiptKey ed25519.PrivateKey
+	// Policy checks attribution and duplicate visibility (see
+	// UploadPolicy); nil checks neither.
+	Policy UploadPolicy
 
 	// ChunkSize is the fixed size of every chunk but the last (default
 	// DefaultChunkSize; at least storage.MinPartSize).

@@ -46,6 +46,12 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	if err != nil {
 		return wire.CreateResponse{}, false, apiErr(wire.CodeInvalidRequest, "sha256: %v", err)
 	}
+	// Who the recording is attributed to is the uploader's claim: checked
+	// before anything else happens, recorded in custody at commit.
+	basis, err := s.attribution(ctx, p, req.Metadata)
+	if err != nil {
+		return wire.CreateResponse{}, false, err
+	}
 	// Bytes already held: no session, a receipt and a custody record.
 	if resp, ok, err := s.duplicateAtCreate(ctx, p, digest, req); ok || err != nil {
 		return resp, false, err
@@ -60,7 +66,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	} else if ss != nil {
 		if ss.Size == req.Size {
 			if _, err := s.cfg.Pool.Exec(ctx, `UPDATE ingest_sessions SET metadata = $2, filename = $3,
-				content_type = $4, updated_at = now() WHERE id = $1`, ss.ID, meta, req.Filename, req.ContentType); err != nil {
+				content_type = $4, attribution = $5, updated_at = now() WHERE id = $1`, ss.ID, meta, req.Filename, req.ContentType, basis); err != nil {
 				return wire.CreateResponse{}, false, fmt.Errorf("ingest: create: update metadata: %w", err)
 			}
 			resp, err := s.view(ctx, ss)
@@ -92,11 +98,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	}
 	ss, err := scanSession(s.cfg.Pool.QueryRow(ctx, `INSERT INTO ingest_sessions
 		(sha256, size, chunk_size, filename, content_type, metadata, actor_kind, actor_id, actor,
-		 dock_id, user_id, unit_id, backend, upload_id, retain_until)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+		 dock_id, user_id, unit_id, backend, upload_id, retain_until, attribution)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
 		RETURNING `+sessionColumns,
 		digest[:], req.Size, s.cfg.ChunkSize, req.Filename, req.ContentType, meta, string(p.Kind), p.ID, p.Actor(),
-		dockID, userID, p.UnitID, s.cfg.Storage.Name(), string(uploadID), retain))
+		dockID, userID, p.UnitID, s.cfg.Storage.Name(), string(uploadID), retain, basis))
 	if err != nil {
 		// Lost a race with a concurrent create of the same caller: use theirs.
 		if abortErr := s.cfg.Storage.Abort(context.WithoutCancel(ctx), uploadID, ref); abortErr != nil {
@@ -131,10 +137,13 @@ func (s *Service) liveSession(ctx context.Context, p identity.Principal, digest 
 func (s *Service) duplicateAtCreate(ctx context.Context, p identity.Principal, digest storage.Digest, req wire.CreateRequest) (wire.CreateResponse, bool, error) {
 	var resp wire.CreateResponse
 	// The common case (new bytes) costs one query, no transaction.
-	if _, err := itemBySHA(ctx, s.cfg.Pool, digest); errors.Is(err, pgx.ErrNoRows) {
+	if it, err := itemBySHA(ctx, s.cfg.Pool, digest); errors.Is(err, pgx.ErrNoRows) {
 		return resp, false, nil
 	} else if err != nil {
 		return resp, true, fmt.Errorf("ingest: duplicate check: %w", err)
+	} else if ok, err := s.mayKnowOf(ctx, p, it.ID); err != nil || !ok {
+		// Not the caller's to know: answer exactly as for new bytes.
+		return resp, err != nil, err
 	}
 	found := false
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {

@@ -29,3 +29,8 @@ ALTER TABLE users ADD COLUMN mfa_failures integer NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN mfa_locked_until timestamptz;
 ALTER TABLE users ADD COLUMN mfa_lockouts integer NOT NULL DEFAULT 0;
 ALTER TABLE web_sessions ADD COLUMN mfa_failures integer NOT NULL DEFAULT 0;
+
+-- Upload attribution: on what basis the uploader named the recording's
+-- officer (own badge, the dock's unit, a policy rule), written into the
+-- ingested custody event.
+ALTER TABLE ingest_sessions ADD COLUMN attribution text NOT NULL DEFAULT '';

@@ -3,11 +3,16 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/ingest"
 	"github.com/opendems/opendems/policy"
 )
 
@@ -85,4 +90,50 @@ func (a Authorizer) ListScope(_ context.Context, p identity.Principal) evidence.
 		sc.OfficerIDs = []string{ls.OwnerBadge}
 	}
 	return sc
+}
+
+// ingestPolicy adds what ingest asks of the policy beyond uploading:
+// whom a recording may be attributed to, and whether a duplicate may be
+// revealed.
+type ingestPolicy struct {
+	Authorizer
+	items *evidence.Store
+}
+
+var _ ingest.UploadPolicy = ingestPolicy{}
+
+// CanAttribute implements ingest.UploadPolicy. A recording may name its
+// uploader's own badge; a dock may name any officer of its unit (or a
+// unit below it): the dock's enrolled officers; anyone else needs the
+// policy's permission to edit that officer's evidence (supervisors of the
+// unit, typically). Unknown badges are refused: nobody may pin footage on
+// an officer the accounts do not know.
+func (a ingestPolicy) CanAttribute(ctx context.Context, p identity.Principal, o ingest.Officer) (string, error) {
+	switch {
+	case o.Badge == "":
+		return "unattributed", nil
+	case p.Kind == identity.KindUser && p.Badge != "" && o.Badge == p.Badge:
+		return "own badge", nil
+	case !o.Known:
+		return "", fmt.Errorf("no active account has badge %q", o.Badge)
+	case p.Kind == identity.KindDock && (o.UnitPath == p.UnitPath || strings.HasPrefix(o.UnitPath, p.UnitPath+".")):
+		return "officer of the dock's unit " + p.UnitPath, nil
+	case p.Kind == identity.KindDock:
+		return "", fmt.Errorf("officer %q is not of the dock's unit %s", o.Badge, p.UnitPath)
+	}
+	d := a.Authorize(ctx, p, string(policy.ActEvidenceEdit), &evidence.Attributes{Kind: "evidence", UnitPath: o.UnitPath, OfficerID: o.Badge})
+	if !d.Allowed {
+		return "", fmt.Errorf("policy: %s", d.Reason)
+	}
+	return "policy rule " + d.Rule, nil
+}
+
+// CanViewItem implements ingest.UploadPolicy.
+func (a ingestPolicy) CanViewItem(ctx context.Context, p identity.Principal, id uuid.UUID) bool {
+	it, err := a.items.Get(ctx, id)
+	if err != nil {
+		return false
+	}
+	attrs := it.Attributes()
+	return a.Authorize(ctx, p, string(policy.ActEvidenceView), &attrs).Allowed
 }

@@ -217,7 +217,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	}
 	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: initialLock(a.schedule),
 		Pool: a.Pool, Storage: a.Storage, OnCommit: ingestCommitted(a.River), Custody: ingestCustody{}, ReceiptKey: a.Key,
-		ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
+		Policy: ingestPolicy{authz, a.Evidence}, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
 	if err != nil {
 		return nil, err
