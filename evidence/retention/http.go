@@ -502,6 +502,9 @@ func (s *Service) getExplain(c *gin.Context) {
 		return
 	}
 	u, err := s.cfg.Identity.UserByName(ctx, username)
+	if err == nil && !mayExplainUser(caller, u) {
+		err = identity.ErrNotFound
+	}
 	if err != nil {
 		api.WriteError(c, err)
 		return

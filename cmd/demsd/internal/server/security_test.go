@@ -299,3 +299,30 @@ func TestTokensListRevokeExpireAndDie(t *testing.T) {
 		t.Fatalf("session after password reset: %d", st)
 	}
 }
+
+// A supervisor's policy explanations cover the supervisor's own unit, not
+// every account of the agency (role, unit, groups of anyone).
+func TestPolicyExplainLimitedToWhatTheCallerMaySee(t *testing.T) {
+	_, srv, creds := leadTestApp(t)
+	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	aud := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	ask := func(c *caller, user string) (int, string) {
+		st, m := c.do("GET", "/api/v1/policy/explain?action=evidence:view&user="+user, "")
+		b, _ := json.Marshal(m)
+		return st, string(b)
+	}
+	for _, u := range []string{"sgt.north", "officer.north"} {
+		if st, b := ask(sgt, u); st != 200 {
+			t.Errorf("supervisor about %s: %d %s", u, st, b)
+		}
+	}
+	missingSt, missing := ask(sgt, "no.such.user")
+	for _, u := range []string{"admin", "sgt.south", "officer.south", "records"} {
+		if st, b := ask(sgt, u); st != missingSt || b != missing {
+			t.Errorf("supervisor about %s: %d %s, want the answer for a missing user (%d %s)", u, st, b, missingSt, missing)
+		}
+	}
+	if st, b := ask(aud, "admin"); st != 200 {
+		t.Errorf("auditor about admin: %d %s", st, b)
+	}
+}
