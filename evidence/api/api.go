@@ -141,7 +141,7 @@ func New(d Deps) *Server {
 	e.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, ErrorBody{Error: map[string]any{"code": "method_not_allowed", "message": "method not allowed"}})
 	})
-	e.Use(s.recover, s.observe, s.securityHeaders, s.bodyLimit, s.authenticate)
+	e.Use(s.recover, s.observe, s.securityHeaders, s.bodyLimit, rejectNUL, s.authenticate)
 	e.Use(d.AfterAuth...)
 	e.Use(s.authorize)
 

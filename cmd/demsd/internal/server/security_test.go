@@ -326,3 +326,31 @@ func TestPolicyExplainLimitedToWhatTheCallerMaySee(t *testing.T) {
 		t.Errorf("auditor about admin: %d %s", st, b)
 	}
 }
+
+// NUL bytes in paths, queries and forms are refused with 400, never a
+// server error from the database.
+func TestNULBytesAreBadRequests(t *testing.T) {
+	_, srv, creds := leadTestApp(t)
+	sgt := creds.user("supervisor", "north")
+	aud := creds.user("auditor", "")
+	for _, tc := range []struct{ token, path string }{
+		{sgt.APIToken, "/api/v1/evidence?q=a%00b"},
+		{sgt.APIToken, "/api/v1/evidence?officer_id=%00"},
+		{sgt.APIToken, "/api/v1/evidence?device_id=x%00"},
+		{sgt.APIToken, "/api/v1/evidence/%00"},
+		{sgt.APIToken, "/api/v1/policy/explain?action=evidence:view&user=a%00"},
+		{aud.APIToken, "/api/v1/audit?user=%00"},
+		{aud.APIToken, "/api/v1/audit?event_type=logon%00"},
+		{"", "/evidence?q=%00"},
+	} {
+		resp, body, err := rawGet(t, srv.URL, tc.token, tc.path, nil)
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %v %v %s", tc.path, resp.Status, err, body)
+		}
+	}
+	resp, err := http.PostForm(srv.URL+"/login", map[string][]string{"username": {"sgt\x00north"}, "password": {"x"}})
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("form with NUL: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+}
