@@ -502,8 +502,8 @@ func (s *Service) getExplain(c *gin.Context) {
 		return
 	}
 	u, err := s.cfg.Identity.UserByName(ctx, username)
-	if err == nil && !mayExplainUser(caller, u) {
-		err = identity.ErrNotFound
+	if caller, _ := api.Principal(c); err == nil && !mayExplainUser(caller, u) {
+		err = evidence.ErrNotFound // the same answer as a missing user
 	}
 	if err != nil {
 		api.WriteError(c, err)

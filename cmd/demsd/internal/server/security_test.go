@@ -354,3 +354,20 @@ func TestNULBytesAreBadRequests(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// Oversized bodies on the review routes answer 413.
+func TestReviewBodiesTooLarge(t *testing.T) {
+	a, srv, creds := leadTestApp(t)
+	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	id := insertItem(t, a, "north", "N1001")
+	huge := `{"label":"` + strings.Repeat("x", 200<<10) + `"}`
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/api/v1/evidence/" + id.String() + "/markers"},
+		{"PUT", "/api/v1/evidence/" + id.String() + "/tags"},
+		{"POST", "/api/v1/cases"},
+	} {
+		if st, m := sgt.do(tc.method, tc.path, huge); st != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s %s: %d %v", tc.method, tc.path, st, m)
+		}
+	}
+}
