@@ -211,6 +211,7 @@ func (s *Service) ExportHandler(c *gin.Context) {
 		s.Logger.Error("custody export failed mid-stream", "scope", scope.String(), "err", err)
 	}
 }
+
 // chainHas reports whether evs holds the event l names (seq and hash).
 func chainHas(evs []Event, l chain.Leaf) bool {
 	for i := range evs {

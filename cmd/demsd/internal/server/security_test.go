@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -369,5 +371,48 @@ func TestReviewBodiesTooLarge(t *testing.T) {
 		if st, m := sgt.do(tc.method, tc.path, huge); st != http.StatusRequestEntityTooLarge {
 			t.Errorf("%s %s: %d %v", tc.method, tc.path, st, m)
 		}
+	}
+}
+
+// The web page for one's own tokens: create (shown once), use, revoke.
+func TestTokensWebPage(t *testing.T) {
+	_, srv, creds := leadTestApp(t)
+	off := creds.user("officer", "north")
+	cl := webClient()
+	_, _, body := get(t, cl, srv.URL+"/login")
+	if st, h, b := postForm(t, cl, srv.URL+"/login", url.Values{"login_csrf": {hidden(body, "login_csrf")},
+		"username": {off.Username}, "password": {off.Password}, "next": {"/tokens"}}); st != http.StatusSeeOther {
+		t.Fatalf("login %d %v %s", st, h, b)
+	}
+	st, _, body := get(t, cl, srv.URL+"/tokens")
+	if st != 200 || !strings.Contains(body, "API tokens") {
+		t.Fatalf("tokens page %d", st)
+	}
+	csrf := hidden(body, "csrf_token")
+	st, _, body = postForm(t, cl, srv.URL+"/tokens", url.Values{"csrf_token": {csrf}, "name": {"laptop"}, "days": {"7"}})
+	m := regexp.MustCompile(`<code id="new-token">(odt_[^<]+)</code>`).FindStringSubmatch(body)
+	if st != 200 || m == nil {
+		t.Fatalf("create %d %s", st, body)
+	}
+	api := newCaller(t, srv.URL, m[1])
+	st, mm := api.do("GET", "/api/v1/me/tokens", "")
+	if st != 200 {
+		t.Fatalf("new token: %d", st)
+	}
+	var id string
+	for _, x := range mm["tokens"].([]any) {
+		if x.(map[string]any)["name"] == "laptop" {
+			id = x.(map[string]any)["id"].(string)
+		}
+	}
+	if st, h, _ := postForm(t, cl, srv.URL+"/tokens/"+id+"/revoke", url.Values{"csrf_token": {csrf}}); st != http.StatusSeeOther {
+		t.Fatalf("revoke %d %v", st, h)
+	}
+	if st, _ := api.do("GET", "/api/v1/me", ""); st != 401 {
+		t.Fatalf("revoked token: %d", st)
+	}
+	// Without the session's CSRF token nothing is created.
+	if st, _, _ := postForm(t, cl, srv.URL+"/tokens", url.Values{"name": {"x"}}); st != http.StatusForbidden {
+		t.Fatalf("no csrf: %d", st)
 	}
 }
