@@ -362,7 +362,7 @@ func TestReviewBodiesTooLarge(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
 	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
 	id := insertItem(t, a, "north", "N1001")
-	huge := `{"label":"` + strings.Repeat("x", 200<<10) + `"}`
+	huge := `{"note":"` + strings.Repeat("x", 2<<20) + `"}` // beyond the 1 MiB limit
 	for _, tc := range []struct{ method, path string }{
 		{"POST", "/api/v1/evidence/" + id.String() + "/markers"},
 		{"PUT", "/api/v1/evidence/" + id.String() + "/tags"},
