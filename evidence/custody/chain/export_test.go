@@ -378,7 +378,7 @@ func TestVerifyExportReportsUnsignedTail(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v %+v", err, rep)
 	}
-	if rep.Events != 30 || rep.UnsignedEvents != 6 || rep.Uncovered != 3 {
+	if rep.Events != 30 || rep.UnsignedEvents != 6 || rep.UnsignedItems != 3 || rep.Uncovered != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 }

@@ -26,11 +26,12 @@ type Report struct {
 	Proofs      int    `json:"proofs"`
 	KeyID       string `json:"key_id,omitempty"` // key that signed the checkpoints
 	KeyTrusted  bool   `json:"key_trusted"`      // it equals the key the caller trusts
-	Uncovered   int    `json:"uncovered_items"`  // items whose head no checkpoint commits to (yet)
+	Uncovered   int    `json:"uncovered_items"`  // items no checkpoint in the export covers at all (yet)
 	// UnsignedEvents counts events newer than the last event a valid
 	// checkpoint commits to, over all items: the unsigned tail, which a
 	// database superuser could still rewrite unnoticed.
 	UnsignedEvents int64     `json:"unsigned_events"`
+	UnsignedItems  int       `json:"unsigned_items"` // items with such events
 	Problems       []Problem `json:"problems,omitempty"`
 	// ProblemCount counts all problems, also those past MaxReportedProblems.
 	ProblemCount int `json:"problem_count"`
@@ -95,10 +96,13 @@ func VerifyExport(r io.Reader, trustedKey ed25519.PublicKey) (Report, error) {
 	v.rep.Items = len(v.checker.items)
 	for id, st := range v.checker.items {
 		signed, ok := v.covered[id]
-		if !ok || signed < st.LastSeq {
+		if !ok {
 			v.rep.Uncovered++
 		}
-		v.rep.UnsignedEvents += max(0, st.LastSeq-signed)
+		if signed < st.LastSeq {
+			v.rep.UnsignedItems++
+			v.rep.UnsignedEvents += st.LastSeq - signed
+		}
 	}
 	if err != nil {
 		return v.rep, err

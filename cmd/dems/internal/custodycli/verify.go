@@ -71,7 +71,7 @@ func printReport(w io.Writer, path, keyPath string, rep *chain.Report, err error
 	// checkpoint verify only as a hash chain, which someone able to write
 	// the database could have rebuilt.
 	fmt.Fprintf(w, "  unsigned tail: %d events in %d items are newer than the last checkpoint covering them (hash-linked only, not yet signed)\n",
-		rep.UnsignedEvents, rep.Uncovered)
+		rep.UnsignedEvents, rep.UnsignedItems)
 	var ve *chain.VerificationError
 	switch {
 	case err == nil:
