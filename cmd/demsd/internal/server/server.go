@@ -180,6 +180,12 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 			a.Logger.Info("database migrated", "applied", applied)
 		}
 	}
+	// A server connected as a superuser could switch off the triggers that
+	// keep custody and audit append-only: say so loudly (docs/security.md).
+	var super bool
+	if err := a.Pool.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err == nil && super {
+		a.Logger.Warn("connected to PostgreSQL as a superuser: connect as a login role granted opendems_app (run migrations as the owner) so the server cannot rewrite custody or audit history")
+	}
 	if a.Storage, err = OpenStorage(ctx, cfg.Storage); err != nil {
 		return nil, err
 	}
