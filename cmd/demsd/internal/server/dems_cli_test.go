@@ -67,7 +67,7 @@ func TestDemsCLIAdministers(t *testing.T) {
 	}
 	// An officer's token is refused, with the server's reason, and a
 	// non-zero exit.
-	officer := creds.user("officer", "north").APIToken
+	officer := credUser(creds, "officer", "north").APIToken
 	out, err = run(officer, nil, "user", "list")
 	if err == nil || !strings.Contains(out, "403") {
 		t.Fatalf("non-admin user list: %v %s", err, out)

@@ -79,8 +79,8 @@ func ingestedDetails(t *testing.T, a *App, evidenceID string) map[string]any {
 // is recorded in custody.
 func TestUploadAttributionChecked(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	officer := creds.user("officer", "north").APIToken
-	sgt := creds.user("supervisor", "north").APIToken
+	officer := credUser(creds, "officer", "north").APIToken
+	sgt := credUser(creds, "supervisor", "north").APIToken
 	cases := []struct {
 		who, token, badge string
 		ok                bool
@@ -120,8 +120,8 @@ func TestUploadAttributionChecked(t *testing.T) {
 // bytes are uploaded does the commit answer with the duplicate.
 func TestDuplicateDeclarationDoesNotLeakAcrossUnits(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	north := creds.user("officer", "north").APIToken
-	south := creds.user("officer", "south").APIToken
+	north := credUser(creds, "officer", "north").APIToken
+	south := credUser(creds, "officer", "south").APIToken
 	clip := randomClip()
 	first := upload(t, srv.URL, north, clip, "N1001")
 	if first.commitStatus != 200 {

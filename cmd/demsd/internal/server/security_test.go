@@ -55,7 +55,7 @@ func lastCustodyDetails(t *testing.T, a *App, id uuid.UUID, action string) map[s
 // land in custody or audit: the TCP peer is recorded.
 func TestForwardedForFromUntrustedPeerIgnored(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	sgt := creds.user("supervisor", "north")
+	sgt := credUser(creds, "supervisor", "north")
 	id := insertItem(t, a, "north", "N1001")
 	spoof := map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}
 	resp, _, err := rawGet(t, srv.URL, sgt.APIToken, "/api/v1/evidence/"+id.String()+"/original", spoof)
@@ -99,7 +99,7 @@ func TestForwardedForFromUntrustedPeerIgnored(t *testing.T) {
 // and carry a warning.
 func TestDownloadVerifiesWhileStreaming(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	sgt := creds.user("supervisor", "north")
+	sgt := credUser(creds, "supervisor", "north")
 	id := insertItem(t, a, "north", "N1001")
 	var sum []byte
 	a.Pool.QueryRow(context.Background(), `SELECT sha256 FROM evidence_items WHERE id = $1`, id).Scan(&sum)
@@ -157,7 +157,7 @@ func TestDownloadVerifiesWhileStreaming(t *testing.T) {
 // Uploaded bytes are never served as something a browser would run.
 func TestOriginalNeverServedAsScript(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	sgt := creds.user("supervisor", "north")
+	sgt := credUser(creds, "supervisor", "north")
 	id := insertItem(t, a, "north", "N1001")
 	if _, err := a.Pool.Exec(context.Background(), `UPDATE evidence_items SET content_type = 'text/html' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestOriginalNeverServedAsScript(t *testing.T) {
 // too), the lock is audited, and the session that guessed is ended.
 func TestMFAGuessingLocksAndIsAudited(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	adm := creds.user("admin", "")
+	adm := credUser(creds, "admin", "")
 	c := newCaller(t, srv.URL, "")
 	_, m := c.do("POST", "/api/v1/session", `{"username":"admin","password":"`+adm.Password+`"}`)
 	c.csrf = m["csrf_token"].(string)
@@ -217,7 +217,7 @@ func TestMFAGuessingLocksAndIsAudited(t *testing.T) {
 // its own role, unit or status.
 func TestAdminCannotTakeAnotherIdentity(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	admin := newCaller(t, srv.URL, credUser(creds, "admin", "").APIToken)
 	sgt, err := a.Identity.UserByName(context.Background(), "sgt.north")
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestAdminCannotTakeAnotherIdentity(t *testing.T) {
 // all dead once the user is disabled or the password is reset.
 func TestTokensListRevokeExpireAndDie(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	off := creds.user("officer", "north")
+	off := credUser(creds, "officer", "north")
 	c := newCaller(t, srv.URL, off.APIToken)
 	st, m := c.do("POST", "/api/v1/me/tokens", `{"name":"laptop"}`)
 	if st != 201 {
@@ -267,7 +267,7 @@ func TestTokensListRevokeExpireAndDie(t *testing.T) {
 		t.Fatalf("revoked token: %d", st)
 	}
 	// Another user's token id is not the caller's to revoke.
-	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	sgt := newCaller(t, srv.URL, credUser(creds, "supervisor", "north").APIToken)
 	_, m = sgt.do("POST", "/api/v1/me/tokens", `{"name":"s"}`)
 	sgtTok := m["info"].(map[string]any)["id"].(string)
 	if st, _ := c.do("DELETE", "/api/v1/me/tokens/"+sgtTok, ""); st != 404 {
@@ -275,7 +275,7 @@ func TestTokensListRevokeExpireAndDie(t *testing.T) {
 	}
 
 	// Disable and re-enable: the old tokens stay dead.
-	admin := newCaller(t, srv.URL, creds.user("admin", "").APIToken)
+	admin := newCaller(t, srv.URL, credUser(creds, "admin", "").APIToken)
 	u, _ := a.Identity.UserByName(context.Background(), off.Username)
 	if st, m := admin.do("PATCH", "/api/v1/users/"+u.ID.String(), `{"disabled":true}`); st != 200 {
 		t.Fatalf("disable %d %v", st, m)
@@ -286,7 +286,7 @@ func TestTokensListRevokeExpireAndDie(t *testing.T) {
 	}
 	// A password reset ends the supervisor's tokens and web sessions.
 	web := newCaller(t, srv.URL, "")
-	sgtUser := creds.user("supervisor", "north")
+	sgtUser := credUser(creds, "supervisor", "north")
 	if st, _ := web.do("POST", "/api/v1/session", `{"username":"sgt.north","password":"`+sgtUser.Password+`"}`); st != 200 {
 		t.Fatal("login")
 	}
@@ -306,8 +306,8 @@ func TestTokensListRevokeExpireAndDie(t *testing.T) {
 // every account of the agency (role, unit, groups of anyone).
 func TestPolicyExplainLimitedToWhatTheCallerMaySee(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
-	aud := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	sgt := newCaller(t, srv.URL, credUser(creds, "supervisor", "north").APIToken)
+	aud := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
 	ask := func(c *caller, user string) (int, string) {
 		st, m := c.do("GET", "/api/v1/policy/explain?action=evidence:view&user="+user, "")
 		b, _ := json.Marshal(m)
@@ -333,8 +333,8 @@ func TestPolicyExplainLimitedToWhatTheCallerMaySee(t *testing.T) {
 // server error from the database.
 func TestNULBytesAreBadRequests(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	sgt := creds.user("supervisor", "north")
-	aud := creds.user("auditor", "")
+	sgt := credUser(creds, "supervisor", "north")
+	aud := credUser(creds, "auditor", "")
 	for _, tc := range []struct{ token, path string }{
 		{sgt.APIToken, "/api/v1/evidence?q=a%00b"},
 		{sgt.APIToken, "/api/v1/evidence?officer_id=%00"},
@@ -360,7 +360,7 @@ func TestNULBytesAreBadRequests(t *testing.T) {
 // Oversized bodies on the review routes answer 413.
 func TestReviewBodiesTooLarge(t *testing.T) {
 	a, srv, creds := leadTestApp(t)
-	sgt := newCaller(t, srv.URL, creds.user("supervisor", "north").APIToken)
+	sgt := newCaller(t, srv.URL, credUser(creds, "supervisor", "north").APIToken)
 	id := insertItem(t, a, "north", "N1001")
 	huge := `{"note":"` + strings.Repeat("x", 2<<20) + `"}` // beyond the 1 MiB limit
 	for _, tc := range []struct{ method, path string }{
@@ -377,7 +377,7 @@ func TestReviewBodiesTooLarge(t *testing.T) {
 // The web page for one's own tokens: create (shown once), use, revoke.
 func TestTokensWebPage(t *testing.T) {
 	_, srv, creds := leadTestApp(t)
-	off := creds.user("officer", "north")
+	off := credUser(creds, "officer", "north")
 	cl := webClient()
 	_, _, body := get(t, cl, srv.URL+"/login")
 	if st, h, b := postForm(t, cl, srv.URL+"/login", url.Values{"login_csrf": {hidden(body, "login_csrf")},
