@@ -102,7 +102,9 @@
 // NewService takes the pool, the storage.Backend, a CommitHook (run in
 // each new item's commit transaction; demsd enqueues the transcode job and
 // the retention computation there), a Custody appender, the receipt
-// signing key, limits and a clock. The package is pure Go: it names no job
+// signing key, an UploadPolicy (who may be named as a recording's officer,
+// and whether a declared hash may reveal an existing item), limits and a
+// clock. The package is pure Go: it names no job
 // kind and links no FFmpeg. Routes is its part of the API's route table
 // (RegisterRoutes mounts it on a router that already authenticates, for
 // tests and tools).

@@ -16,6 +16,9 @@
 //
 //	identity / API / jobs ──Record(ctx, q, Entry)──► audit_log + audit_head
 //	Middleware ──► one record per request made by an administrator
-//	GET /api/v1/audit (Handler) ──Query──► JSON or CSV, and itself audited
-//	Verify ──► re-checks the whole chain (names the first broken record)
+//	GET /api/v1/audit (Handler) ──Query──► JSON or CSV; one audit_read
+//	    record per query (pages carry query=ID), bounded to the log as it was
+//	periodic job ──SignAnchor──► audit_anchors (Ed25519 over the head seq+hash)
+//	Verify ──► re-checks the whole chain and every anchor (names the first
+//	    broken record; reports the unsigned tail after the latest anchor)
 package audit
