@@ -86,7 +86,11 @@ func TestJournalLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	e := Entry{Path: "/mnt/cam/a.mp4", Root: "/mnt/cam", Size: 10}
+	cam := t.TempDir()
+	e := Entry{Path: filepath.Join(cam, "a.mp4"), Root: cam, Size: 10}
+	if err := os.WriteFile(e.Path, make([]byte, 10), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if added, err := j.Add(e); err != nil || !added {
 		t.Fatalf("add: %v %v", added, err)
 	}
@@ -106,11 +110,22 @@ func TestJournalLifecycle(t *testing.T) {
 	if _, err := j.Get(e.Path); !errors.Is(err, ErrNoEntry) {
 		t.Errorf("released entry still queued: %v", err)
 	}
+	// A scan that listed the file just before it was released must not
+	// queue it again once it is gone (it would end as "vanished").
+	if err := os.Remove(e.Path); err != nil {
+		t.Fatal(err)
+	}
+	if added, err := j.Add(e); err != nil || added {
+		t.Errorf("released, removed file queued again: %v %v", added, err)
+	}
 	h, _ := j.History(10)
 	if len(h) != 1 || h[0].State != StateReleased {
 		t.Errorf("history: %+v", h)
 	}
 	// The same name again (cameras reuse names) is a new entry.
+	if err := os.WriteFile(e.Path, make([]byte, 10), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if added, _ := j.Add(e); !added {
 		t.Error("a new file under a released name was not queued")
 	}

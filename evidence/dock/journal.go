@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -139,6 +141,13 @@ func (j *Journal) Add(e Entry) (bool, error) {
 	err := j.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte(bucketQueue))
 		if b.Get([]byte(e.Path)) != nil {
+			return nil
+		}
+		// A scan may list a file just before the daemon releases (moves or
+		// deletes) it; by the time the scan reaches Add the entry is in the
+		// history. Checked inside the write transaction, which the release's
+		// journal update also needs, so a file gone now was never a new one.
+		if _, err := os.Stat(e.Path); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		now := j.now().UTC()
