@@ -9,9 +9,15 @@ import (
 // upright source picture.
 type Detection struct {
 	Box Box
-	// Score is pigo's cluster score q (higher is surer; 5 is the usual
-	// acceptance threshold).
+	// Score is the detector's own confidence: YuNet's sqrt(cls·obj) in
+	// 0..1, or pigo's cluster score q (higher is surer; 5 is its usual
+	// acceptance threshold). Confidence normalises both to 0..1.
 	Score float64
+	// Landmarks are YuNet's five points (right eye, left eye, nose tip,
+	// right and left mouth corner); zero for pigo.
+	Landmarks [5]Point
+	// Detector names the model that found the face ("yunet", "pigo").
+	Detector string
 }
 
 // Observation is the detector's output for one analysed frame.
