@@ -30,9 +30,23 @@ type DetectOptions struct {
 	// Stride analyses every Stride-th decoded frame (2). Tracking bridges
 	// the frames in between.
 	Stride int
-	// MaxWidth downscales frames wider than this before detection (640),
-	// by an integer factor, which is what makes detection fast.
+	// MaxWidth downscales frames wider than this before detection (960
+	// for YuNet, whose smallest face is about 10 px, so faces from about
+	// 20 px tall are found at 1080p; 640 for pigo), by an integer factor.
 	MaxWidth int
+	// Detector selects the model: "yunet" (default), "pigo", or "union"
+	// (both, merged).
+	Detector string
+	// ONNXRuntimeLibrary locates libonnxruntime.so.1 (FindONNXRuntime).
+	ONNXRuntimeLibrary string
+	// YuNet tunes the YuNet detector (its Library defaults to
+	// ONNXRuntimeLibrary).
+	YuNet YuNetOptions
+	// Coarse are the extra, coarser analysis scales (integer shrink
+	// factors of the analysis picture; default {3}) that find faces too
+	// large for the network at the analysis size: with the analysis
+	// picture itself they cover faces from about 20 px up to the frame.
+	Coarse []int
 	// MinFace and MaxFace bound the face size in analysed (downscaled)
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
@@ -67,8 +81,20 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	if o.Stride <= 0 {
 		o.Stride = 2
 	}
+	if o.Detector == "" {
+		o.Detector = DetectorYuNet
+	}
 	if o.MaxWidth <= 0 {
-		o.MaxWidth = 640
+		o.MaxWidth = 960
+		if o.Detector == DetectorPigo {
+			o.MaxWidth = 640
+		}
+	}
+	if o.Coarse == nil {
+		o.Coarse = []int{3}
+	}
+	if o.YuNet.Library == "" {
+		o.YuNet.Library = o.ONNXRuntimeLibrary
 	}
 	if o.MinFace <= 0 {
 		o.MinFace = 20
@@ -186,22 +212,42 @@ type DetectResult struct {
 	FramesDecoded, FramesAnalysed int
 	// Media is what was probed from the input.
 	Media MediaInfo
+	// Detector names the model(s) that proposed the regions.
+	Detector string
+	// Review groups the regions per person for the records officer and
+	// says what needs a human look.
+	Review Review
 }
 
-type grayJob struct {
+type pictureJob struct {
 	t     float64
-	img   *image.Gray
+	img   *Picture
 	scale float64 // source pixels per analysed pixel
 }
 
 // Detect decodes the video of path, runs face detection on every Stride-th
-// frame (downscaled grayscale, opts.Workers classifiers in parallel),
-// tracks the faces and returns a validated spec proposal.
+// frame (BGR pictures at the analysis width, one detector per worker, each
+// with its scale schedule), tracks the faces and returns a validated spec
+// proposal with the people found, for review. Memory stays bounded: frames
+// stream through a queue of 2·Workers pictures, and only detections and
+// one thumbnail per person are kept.
 func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult, error) {
 	opts = opts.withDefaults()
-	det, err := NewFaceDetector(opts)
-	if err != nil {
-		return nil, err
+	// Open the detectors first: a missing ONNX Runtime fails fast.
+	dets := make([]Detector, opts.Workers)
+	defer func() {
+		for _, d := range dets {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
+	for i := range dets {
+		d, err := NewDetector(opts)
+		if err != nil {
+			return nil, err
+		}
+		dets[i] = d
 	}
 	c := transcode.NewCloser()
 	defer c.Close()
@@ -223,29 +269,44 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		total = 0
 	}
 
-	jobs := make(chan grayJob, opts.Workers*2)
+	jobs := make(chan pictureJob, opts.Workers*2)
 	var mu sync.Mutex
 	var obs []Observation
+	var detectErr error
+	thumbs := newThumbStore()
 	var wg sync.WaitGroup
-	for range opts.Workers {
+	for w := range opts.Workers {
 		wg.Add(1)
-		go func() {
+		go func(det Detector) {
 			defer wg.Done()
 			for j := range jobs {
-				dets := det.Detect(j.img)
-				for k := range dets {
-					b := &dets[k].Box
+				found, err := det.Detect(j.img)
+				if err != nil {
+					mu.Lock()
+					if detectErr == nil {
+						detectErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				for k := range found {
+					thumbs.offer(j.t, found[k], j.img)
+					b := &found[k].Box
 					b.X, b.Y, b.W, b.H = b.X*j.scale, b.Y*j.scale, b.W*j.scale, b.H*j.scale
+					for p := range found[k].Landmarks {
+						l := &found[k].Landmarks[p]
+						l.X, l.Y = l.X*j.scale, l.Y*j.scale
+					}
 				}
 				mu.Lock()
-				obs = append(obs, Observation{T: j.t, Detections: dets})
+				obs = append(obs, Observation{T: j.t, Detections: found})
 				mu.Unlock()
 			}
-		}()
+		}(dets[w])
 	}
 	var graph *transcode.FilterGraph
 	var scale float64
-	res := &DetectResult{Media: media}
+	res := &DetectResult{Media: media, Detector: dets[0].Name()}
 	decodeErr := transcode.DecodeStreams(c, in, []*transcode.Decoder{vdec}, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -260,8 +321,8 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			return nil
 		}
 		if graph == nil {
-			// Detect on the upright picture: pigo finds upright faces only,
-			// and spec coordinates are upright.
+			// Detect on the upright picture: the models find upright
+			// faces best, and spec coordinates are upright.
 			fw, fh := f.Width(), f.Height()
 			if media.Rotation == 90 || media.Rotation == 270 {
 				fw, fh = fh, fw
@@ -269,7 +330,7 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			factor := max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
 			w, h := max(1, fw/factor), max(1, fh/factor)
 			scale = float64(fw) / float64(w)
-			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h)
+			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=bgr24", w, h)
 			if rot := transcode.RotationFilter(media.Rotation); rot != "" {
 				spec = rot + "," + spec
 			}
@@ -280,18 +341,19 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			graph = g
 		}
 		return graph.Push(f, func(g *astiav.Frame) error {
-			view, err := grayView(g)
+			view, err := grayView(g) // first plane: packed BGR, 3 bytes a pixel
 			if err != nil {
 				return err
 			}
 			// Copy: the filter reuses the frame after this callback.
-			img := image.NewGray(view.Rect)
-			for y := 0; y < view.Rect.Dy(); y++ {
-				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:])
+			w, h := g.Width(), g.Height()
+			img := NewPicture(w, h)
+			for y := 0; y < h; y++ {
+				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:y*view.Stride+3*w])
 			}
 			res.FramesAnalysed++
 			select {
-			case jobs <- grayJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}:
+			case jobs <- pictureJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -305,6 +367,9 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			decodeErr = fmt.Errorf("%w (%w)", cerr, decodeErr)
 		}
 		return nil, fmt.Errorf("redact: detect %s: %w", path, decodeErr)
+	}
+	if detectErr != nil {
+		return nil, fmt.Errorf("redact: detect %s: %w", path, detectErr)
 	}
 	if res.FramesDecoded == 0 {
 		return nil, fmt.Errorf("redact: detect %s: %w: no video frame decoded", path, transcode.ErrCorruptMedia)
@@ -324,6 +389,7 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	if err := res.Spec.ValidateMedia(media); err != nil {
 		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
 	}
+	res.Review = buildReview(res, thumbs, scale)
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"math"
 	"sort"
@@ -118,12 +119,13 @@ func (d PigoDetector) Detect(p *Picture) ([]Detection, error) {
 func (PigoDetector) Close() error { return nil }
 
 // Confidence maps a detector's raw score to 0..1: YuNet's score already
-// is one; pigo's cluster score q is unbounded (q/(q+10)).
+// is one; pigo's cluster score q (also assumed when Detector is empty) is
+// unbounded (q/(q+10)).
 func (d Detection) Confidence() float64 {
-	if d.Detector == "pigo" {
-		return d.Score / (d.Score + 10)
+	if d.Detector == "yunet" {
+		return math.Min(1, math.Max(0, d.Score))
 	}
-	return math.Min(1, math.Max(0, d.Score))
+	return d.Score / (d.Score + 10)
 }
 
 // MultiScale runs Inner on the picture and on copies shrunk by each of
@@ -265,4 +267,46 @@ func unionBox(a, b Box) Box {
 	x0, y0 := math.Min(a.X, b.X), math.Min(a.Y, b.Y)
 	x1, y1 := math.Max(a.X+a.W, b.X+b.W), math.Max(a.Y+a.H, b.Y+b.H)
 	return Box{x0, y0, x1 - x0, y1 - y0}
+}
+
+// Detector names for DetectOptions.Detector.
+const (
+	DetectorYuNet = "yunet"
+	DetectorPigo  = "pigo"
+	DetectorUnion = "union"
+)
+
+// NewDetector makes one detector as opts says: YuNet with its scale
+// schedule (the default), pigo, or the union of both. Call it once per
+// worker goroutine.
+func NewDetector(opts DetectOptions) (Detector, error) {
+	opts = opts.withDefaults()
+	newYuNet := func() (Detector, error) {
+		y, err := NewYuNet(opts.YuNet)
+		if err != nil {
+			return nil, err
+		}
+		return &MultiScale{Inner: y, Coarse: opts.Coarse}, nil
+	}
+	newPigo := func() (Detector, error) {
+		p, err := NewFaceDetector(opts)
+		if err != nil {
+			return nil, err
+		}
+		return PigoDetector{p}, nil
+	}
+	switch opts.Detector {
+	case DetectorYuNet:
+		return newYuNet()
+	case DetectorPigo:
+		return newPigo()
+	case DetectorUnion:
+		y, err := newYuNet()
+		if err != nil {
+			return nil, err
+		}
+		p, _ := newPigo()
+		return &Union{Detectors: []Detector{y, p}}, nil
+	}
+	return nil, fmt.Errorf("redact: unknown detector %q (want %s, %s or %s)", opts.Detector, DetectorYuNet, DetectorPigo, DetectorUnion)
 }

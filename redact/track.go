@@ -43,6 +43,19 @@ type TrackerOptions struct {
 	// (Detect sets it to the analysis interval, covering the frames between
 	// the last miss and the first hit).
 	Lead float64
+	// Backfill extends each track further back than Lead, up to this many
+	// seconds (0.6), moving the box backwards along the track's first
+	// measured velocity until it has left the frame: a face walking in
+	// from the edge is masked while only part of it shows, before any
+	// detector can see it. A track whose first detection is within
+	// Backfill of the first frame starts at the first frame.
+	Backfill float64
+	// Bridge joins a track that was lost for longer than Hold (up to this
+	// many seconds, 4) with a new detection near the place the track's
+	// motion predicts and of similar size, and masks the gap by
+	// interpolation: a head turned or tilted past what the detector sees
+	// stays one region, with no bare frames between two.
+	Bridge float64
 	// Pad grows each box by this fraction of its size on every side
 	// (0.25): detectors box the inner face; hair, ears and chin identify too.
 	Pad float64
@@ -67,6 +80,8 @@ func (o TrackerOptions) withDefaults() TrackerOptions {
 	def(&o.MaxCenterDistance, 0.6)
 	def(&o.Hold, 1.0)
 	def(&o.Pad, 0.25)
+	def(&o.Backfill, 0.6)
+	def(&o.Bridge, 4)
 	def(&o.Tolerance, 0.75)
 	if o.MinDetections == 0 {
 		o.MinDetections = 2
@@ -80,21 +95,52 @@ func (o TrackerOptions) withDefaults() TrackerOptions {
 // Track is one tracked face: keyframes ready for a Region.
 type Track struct {
 	Keyframes []Keyframe
-	// Confidence is 0..1, from the mean pigo score of its detections.
+	// Confidence is 0..1, the mean of its detections' confidences.
 	Confidence float64
 	// Detections is how many frames the face was actually detected in.
 	Detections int
+	// Bridged counts gaps longer than the hold that were joined.
+	Bridged int
+	// First and Last are the times of the first and last detection.
+	First, Last float64
 }
 
 type trackState struct {
-	obs  []timedBox
-	last float64 // time of last detection
+	obs     []timedBox
+	last    float64 // time of last detection
+	bridged int     // gaps longer than Hold joined
+}
+
+// bridgeable returns the dormant track a detection at time t with box b
+// continues: its centre within MaxCenterDistance (widened with the time
+// lost, up to twice) of the box's size from where the track's velocity
+// (damped: people stop) puts it, and a size within a factor of 1.6. The
+// closest such track wins.
+func bridgeable(dormant []*trackState, t float64, b Box, o TrackerOptions) *trackState {
+	var best *trackState
+	bestDist := math.Inf(1)
+	for _, s := range dormant {
+		last := s.obs[len(s.obs)-1].b
+		pb := s.predict(math.Min(t, s.last+o.Hold)) // extrapolate no further than the hold
+		size := math.Max(last.W, last.H)
+		if r := sizeRatio(last, b); r > 1.6 {
+			continue
+		}
+		gap := t - s.last
+		allow := o.MaxCenterDistance * math.Min(2, 1+gap/o.Bridge)
+		dist := math.Hypot(pb.X+pb.W/2-b.X-b.W/2, pb.Y+pb.H/2-b.Y-b.H/2) / size
+		if dist <= allow && dist < bestDist {
+			best, bestDist = s, dist
+		}
+	}
+	return best
 }
 
 type timedBox struct {
 	t     float64
 	b     Box
 	score float64
+	conf  float64 // score mapped to 0..1 (Detection.Confidence)
 }
 
 func iou(a, b Box) float64 {
@@ -131,18 +177,28 @@ func (s *trackState) predict(t float64) Box {
 // per frame.
 func TrackFaces(obs []Observation, width, height int, duration float64, o TrackerOptions) []Track {
 	o = o.withDefaults()
-	var active, done []*trackState
+	var active, dormant, done []*trackState
 	for _, ob := range obs {
-		// Close tracks not seen for longer than Hold.
+		// Tracks not seen for longer than Hold become dormant; dormant
+		// tracks not seen for longer than Bridge are closed.
 		keep := active[:0]
 		for _, s := range active {
 			if ob.T-s.last > o.Hold {
-				done = append(done, s)
+				dormant = append(dormant, s)
 			} else {
 				keep = append(keep, s)
 			}
 		}
 		active = keep
+		keepD := dormant[:0]
+		for _, s := range dormant {
+			if ob.T-s.last > o.Bridge {
+				done = append(done, s)
+			} else {
+				keepD = append(keepD, s)
+			}
+		}
+		dormant = keepD
 		type pair struct {
 			s    *trackState
 			d    int
@@ -169,16 +225,31 @@ func TrackFaces(obs []Observation, width, height int, duration float64, o Tracke
 			}
 			usedT[p.s], usedD[p.d] = true, true
 			d := ob.Detections[p.d]
-			p.s.obs = append(p.s.obs, timedBox{ob.T, d.Box, d.Score})
+			p.s.obs = append(p.s.obs, timedBox{ob.T, d.Box, d.Score, d.Confidence()})
 			p.s.last = ob.T
 		}
 		for j, d := range ob.Detections {
-			if !usedD[j] {
-				active = append(active, &trackState{obs: []timedBox{{ob.T, d.Box, d.Score}}, last: ob.T})
+			if usedD[j] {
+				continue
 			}
+			if s := bridgeable(dormant, ob.T, d.Box, o); s != nil {
+				s.obs = append(s.obs, timedBox{ob.T, d.Box, d.Score, d.Confidence()})
+				s.last = ob.T
+				s.bridged++
+				active = append(active, s)
+				for i, x := range dormant {
+					if x == s {
+						dormant = append(dormant[:i], dormant[i+1:]...)
+						break
+					}
+				}
+				continue
+			}
+			active = append(active, &trackState{obs: []timedBox{{ob.T, d.Box, d.Score, d.Confidence()}}, last: ob.T})
 		}
 	}
 	done = append(done, active...)
+	done = append(done, dormant...)
 	sort.SliceStable(done, func(a, b int) bool { return done[a].obs[0].t < done[b].obs[0].t })
 	var tracks []Track
 	for _, s := range done {
@@ -194,7 +265,6 @@ func TrackFaces(obs []Observation, width, height int, duration float64, o Tracke
 func (s *trackState) keyframes(width, height int, duration float64, o TrackerOptions) Track {
 	n := len(s.obs)
 	smooth := make([]timedBox, n)
-	var qsum float64
 	for i := range s.obs {
 		// Widen the window only while it stays symmetric in time, so a face
 		// moving at constant speed is not lagged and a gap in detections
@@ -222,13 +292,12 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 		w, h = math.Max(w, s.obs[i].b.W), math.Max(h, s.obs[i].b.H)
 		w, h = w*(1+2*o.Pad), h*(1+2*o.Pad)
 		smooth[i] = timedBox{t: s.obs[i].t, b: Box{cx - w/2, cy - h/2, w, h}}
-		qsum += s.obs[i].score
 	}
-	// Lead before the first detection and hold after the last.
+	// Lead and backfill before the first detection, hold after the last.
 	first, last := smooth[0], smooth[n-1]
 	var kb []timedBox
-	if o.Lead > 0 && first.t > 0 {
-		kb = append(kb, timedBox{t: math.Max(0, first.t-o.Lead), b: first.b})
+	if first.t > 0 {
+		kb = append(kb, s.backfill(first, width, height, o)...)
 	}
 	kb = append(kb, smooth...)
 	if end := math.Min(duration, last.t+o.Hold); end > last.t {
@@ -242,8 +311,60 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 		}
 		kf = append(kf, Keyframe{Time: round3(t.t), X: b.X, Y: b.Y, Width: b.W, Height: b.H})
 	}
-	meanQ := qsum / float64(n)
-	return Track{Keyframes: simplify(kf, o.Tolerance), Confidence: meanQ / (meanQ + 10), Detections: n}
+	var csum float64
+	for _, ob := range s.obs {
+		csum += ob.conf
+	}
+	return Track{Keyframes: simplify(kf, o.Tolerance), Confidence: csum / float64(n), Detections: n, Bridged: s.bridged,
+		First: s.obs[0].t, Last: s.obs[n-1].t}
+}
+
+// backfill returns the keyframes before the track's first (smoothed,
+// padded) box: the box carried backwards along the velocity of the first
+// detections for up to Backfill seconds (at least Lead), stopping once it
+// is entirely outside the frame, and reaching the first frame (time 0)
+// when the track starts within Backfill of it.
+func (s *trackState) backfill(first timedBox, width, height int, o TrackerOptions) []timedBox {
+	span := math.Max(o.Lead, o.Backfill)
+	start := math.Max(0, first.t-span)
+	if first.t <= o.Backfill {
+		start = 0
+	}
+	// Velocity from the first detections (up to 0.5 s of them).
+	var vx, vy float64
+	for i := len(s.obs) - 1; i > 0; i-- {
+		if dt := s.obs[i].t - s.obs[0].t; dt > 0 && dt <= 0.5 {
+			a, b := s.obs[0].b, s.obs[i].b
+			vx = (b.X + b.W/2 - a.X - a.W/2) / dt
+			vy = (b.Y + b.H/2 - a.Y - a.H/2) / dt
+			break
+		}
+	}
+	at := func(t float64) Box {
+		d := t - first.t // negative
+		return Box{first.b.X + vx*d, first.b.Y + vy*d, first.b.W, first.b.H}
+	}
+	inside := func(b Box) bool {
+		return b.X+b.W > 0 && b.Y+b.H > 0 && b.X < float64(width) && b.Y < float64(height)
+	}
+	// Step back in small steps until the box has left the frame.
+	const step = 0.04
+	t := first.t
+	for t-step >= start && inside(at(t-step)) {
+		t -= step
+	}
+	if t-step < start && inside(at(start)) {
+		t = start
+	}
+	if t >= first.t {
+		t = math.Max(start, first.t-o.Lead)
+	}
+	// Keyframes at the start and midway: the box moves linearly.
+	out := []timedBox{{t: t, b: at(t)}}
+	if mid := (t + first.t) / 2; mid > t && mid < first.t {
+		out = append(out, timedBox{t: mid, b: at(mid)})
+	}
+	return out
 }
 
 // round3 rounds a time to the millisecond so proposals read well; the

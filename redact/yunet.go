@@ -331,7 +331,7 @@ func decodeYuNet(raw [12][]float32, padW, padH int, scoreThr float64) []Detectio
 				cy := (float64(r) + float64(b[1])) * fs
 				w := math.Exp(float64(b[2])) * fs
 				h := math.Exp(float64(b[3])) * fs
-				d := Detection{Box: Box{cx - w/2, cy - h/2, w, h}, Score: score}
+				d := Detection{Box: Box{cx - w/2, cy - h/2, w, h}, Score: score, Detector: "yunet"}
 				k := kps[10*i : 10*i+10]
 				for p := 0; p < 5; p++ {
 					d.Landmarks[p] = Point{(float64(c) + float64(k[2*p])) * fs, (float64(r) + float64(k[2*p+1])) * fs}
