@@ -42,6 +42,12 @@ type DetectOptions struct {
 	// YuNet tunes the YuNet detector (its Library defaults to
 	// ONNXRuntimeLibrary).
 	YuNet YuNetOptions
+	// MinPeak is the confidence (0..1) at least one detection of a track
+	// must reach for the track to be proposed as a region (0.75 with YuNet;
+	// pigo: 0, its cluster score threshold MinScore already gates). Weaker
+	// tracks, which animals' faces and patterns make, are listed in the
+	// review as candidates for a human look instead of being masked.
+	MinPeak float64
 	// Coarse are the extra, coarser analysis scales (integer shrink
 	// factors of the analysis picture; default {3}) that find faces too
 	// large for the network at the analysis size: with the analysis
@@ -92,6 +98,9 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	}
 	if o.Coarse == nil {
 		o.Coarse = []int{3}
+	}
+	if o.MinPeak == 0 && o.Detector != DetectorPigo {
+		o.MinPeak = 0.75
 	}
 	if o.YuNet.Library == "" {
 		o.YuNet.Library = o.ONNXRuntimeLibrary
@@ -206,6 +215,9 @@ type DetectResult struct {
 	Spec *Spec
 	// Tracks are the tracked faces behind the regions, in the same order.
 	Tracks []Track
+	// Doubtful are tracks whose best detection stayed under MinPeak: not
+	// proposed, listed in the review as candidates.
+	Doubtful []Track
 	// Observations are the raw per-frame detections (source pixels).
 	Observations []Observation
 	// FramesDecoded and FramesAnalysed count the work done.
@@ -384,7 +396,13 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	if math.IsInf(dur, 1) && len(obs) > 0 {
 		dur = obs[len(obs)-1].T
 	}
-	res.Tracks = TrackFaces(obs, media.Width, media.Height, dur, to)
+	for _, tr := range TrackFaces(obs, media.Width, media.Height, dur, to) {
+		if tr.Peak >= opts.MinPeak {
+			res.Tracks = append(res.Tracks, tr)
+		} else {
+			res.Doubtful = append(res.Doubtful, tr)
+		}
+	}
 	res.Spec = ProposeSpec(opts.sourceOr(path), res.Tracks, opts)
 	if err := res.Spec.ValidateMedia(media); err != nil {
 		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
@@ -405,9 +423,13 @@ func ProposeSpec(source string, tracks []Track, opts DetectOptions) *Spec {
 	opts = opts.withDefaults()
 	s := &Spec{Version: SpecVersion, Clip: Clip{Source: source}}
 	for i, t := range tracks {
+		shape := opts.Shape
+		if t.AtEdge {
+			shape = ShapeRectangle // see Track.AtEdge
+		}
 		s.Regions = append(s.Regions, Region{
 			ID:         fmt.Sprintf("face-%d", i+1),
-			Shape:      opts.Shape,
+			Shape:      shape,
 			Effect:     opts.Effect,
 			Reason:     opts.Reason,
 			Origin:     OriginAuto,

@@ -17,6 +17,11 @@ type Review struct {
 	Detector       string   `json:"detector"`
 	FramesAnalysed int      `json:"frames_analysed"`
 	People         []Person `json:"people"`
+	// Candidates are weak tracks that were not proposed (no detection
+	// reached the proposal threshold): often an animal's face or a
+	// pattern, sometimes a real face the detector barely sees. Their
+	// Regions list is empty; Keyframes say where to look.
+	Candidates []Candidate `json:"candidates"`
 	// NoDetections is set when no face was found in any analysed frame:
 	// the clip may still show faces the detector cannot see (turned away,
 	// masked, very small or dark), so it is never passed unseen.
@@ -43,6 +48,12 @@ type Person struct {
 	LowConfidence bool `json:"low_confidence"`
 	// Thumbnail is a small JPEG of the face's best detection, as a data URL.
 	Thumbnail string `json:"thumbnail,omitempty"`
+}
+
+// Candidate is a weak track, not proposed.
+type Candidate struct {
+	Person
+	Keyframes []Keyframe `json:"keyframes"`
 }
 
 // LowConfidenceBelow is the mean confidence under which a person is
@@ -139,7 +150,7 @@ func (p *Picture) jpegDataURL() string {
 // buildReview groups the proposal per person and decides what needs a
 // human look. scale converts analysis pixels to source pixels.
 func buildReview(res *DetectResult, thumbs *thumbStore, scale float64) Review {
-	rv := Review{Detector: res.Detector, FramesAnalysed: res.FramesAnalysed, People: []Person{}}
+	rv := Review{Detector: res.Detector, FramesAnalysed: res.FramesAnalysed, People: []Person{}, Candidates: []Candidate{}}
 	found := 0
 	for _, ob := range res.Observations {
 		found += len(ob.Detections)
@@ -147,7 +158,7 @@ func buildReview(res *DetectResult, thumbs *thumbStore, scale float64) Review {
 	if found == 0 {
 		rv.NoDetections = true
 		rv.Reasons = append(rv.Reasons, fmt.Sprintf("no face detected in %d analysed frames: check the clip by eye (faces turned away, covered, tiny or very dark are not found)", res.FramesAnalysed))
-	} else if len(res.Tracks) == 0 {
+	} else if len(res.Tracks)+len(res.Doubtful) == 0 {
 		rv.Reasons = append(rv.Reasons, fmt.Sprintf("%d isolated detections did not form a track: check the clip by eye", found))
 	}
 	for i, t := range res.Tracks {
@@ -162,6 +173,18 @@ func buildReview(res *DetectResult, thumbs *thumbStore, scale float64) Review {
 				p.ID, p.Regions[0], p.First, p.Last, p.Confidence))
 		}
 		rv.People = append(rv.People, p)
+	}
+	for i, t := range res.Doubtful {
+		c := Candidate{Person: Person{ID: fmt.Sprintf("candidate-%d", i+1), Regions: []string{},
+			Confidence: math.Round(t.Confidence*1000) / 1000, Detections: t.Detections,
+			First: round3(t.First), Last: round3(t.Last), LowConfidence: true}, Keyframes: t.Keyframes}
+		if e := thumbs.bestFor(&Region{Keyframes: t.Keyframes}, scale); e != nil {
+			c.Thumbnail = e.thumb.jpegDataURL()
+		}
+		rv.Candidates = append(rv.Candidates, c)
+	}
+	if len(rv.Candidates) > 0 {
+		rv.Reasons = append(rv.Reasons, fmt.Sprintf("%d weak face candidate(s) not proposed (best confidence under the threshold): check whether any is a person", len(rv.Candidates)))
 	}
 	rv.NeedsReview = len(rv.Reasons) > 0
 	return rv

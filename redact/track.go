@@ -33,7 +33,8 @@ type TrackerOptions struct {
 	MinIoU float64
 	// MaxCenterDistance continues a track when the detection's centre is
 	// within this fraction of the track's box size of the predicted centre
-	// (0.6); it catches fast motion where boxes no longer overlap.
+	// (0.8) or of its last box; it catches fast motion and camera shake
+	// where boxes no longer overlap.
 	MaxCenterDistance float64
 	// Hold keeps a box in place this many seconds after the last detection
 	// (1.0) and bridges gaps up to that long, so a missed detection or a
@@ -77,9 +78,9 @@ func (o TrackerOptions) withDefaults() TrackerOptions {
 		}
 	}
 	def(&o.MinIoU, 0.2)
-	def(&o.MaxCenterDistance, 0.6)
+	def(&o.MaxCenterDistance, 0.8)
 	def(&o.Hold, 1.0)
-	def(&o.Pad, 0.25)
+	def(&o.Pad, 0.15)
 	def(&o.Backfill, 0.6)
 	def(&o.Bridge, 4)
 	def(&o.Tolerance, 0.75)
@@ -103,6 +104,12 @@ type Track struct {
 	Bridged int
 	// First and Last are the times of the first and last detection.
 	First, Last float64
+	// Peak is the highest detection confidence.
+	Peak float64
+	// AtEdge is set when a keyframe box was cut by the frame's edge: an
+	// ellipse inscribed in a cut box would leave the face's visible part
+	// at the edge bare, so such a track is proposed as a rectangle.
+	AtEdge bool
 }
 
 type trackState struct {
@@ -143,6 +150,10 @@ type timedBox struct {
 	conf  float64 // score mapped to 0..1 (Detection.Confidence)
 }
 
+func centreDist(a, b Box) float64 {
+	return math.Hypot(a.X+a.W/2-b.X-b.W/2, a.Y+a.H/2-b.Y-b.H/2)
+}
+
 func iou(a, b Box) float64 {
 	x0, y0 := math.Max(a.X, b.X), math.Max(a.Y, b.Y)
 	x1, y1 := math.Min(a.X+a.W, b.X+b.W), math.Min(a.Y+a.H, b.Y+b.H)
@@ -153,15 +164,21 @@ func iou(a, b Box) float64 {
 	return in / (a.W*a.H + b.W*b.H - in)
 }
 
-// predict extrapolates the track's box to time t from its last two
-// detections (constant velocity), which keeps fast-moving faces matched.
+// predict extrapolates the track's box to time t at the velocity measured
+// over its last half second of detections (constant velocity). A longer
+// baseline than the last two detections keeps camera shake from being
+// amplified into the prediction.
 func (s *trackState) predict(t float64) Box {
 	n := len(s.obs)
 	b := s.obs[n-1].b
 	if n < 2 {
 		return b
 	}
-	p := s.obs[n-2]
+	k := n - 2
+	for k > 0 && s.obs[n-1].t-s.obs[k-1].t <= 0.5 {
+		k--
+	}
+	p := s.obs[k]
 	dt := s.obs[n-1].t - p.t
 	if dt <= 0 {
 		return b
@@ -207,10 +224,14 @@ func TrackFaces(obs []Observation, width, height int, duration float64, o Tracke
 		var pairs []pair
 		for _, s := range active {
 			pb := s.predict(ob.T)
+			lb := s.obs[len(s.obs)-1].b
 			size := math.Max(pb.W, pb.H)
 			for j, d := range ob.Detections {
-				ov := iou(pb, d.Box)
-				dist := math.Hypot(pb.X+pb.W/2-d.Box.X-d.Box.W/2, pb.Y+pb.H/2-d.Box.Y-d.Box.H/2) / size
+				if sizeRatio(lb, d.Box) > 1.6 {
+					continue // a face does not double in size between analysed frames
+				}
+				ov := math.Max(iou(pb, d.Box), iou(lb, d.Box))
+				dist := math.Min(centreDist(pb, d.Box), centreDist(lb, d.Box)) / size
 				if ov >= o.MinIoU || dist <= o.MaxCenterDistance {
 					pairs = append(pairs, pair{s, j, dist - ov})
 				}
@@ -291,7 +312,19 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 		// Never smaller than the raw detection: smoothing must not uncover.
 		w, h = math.Max(w, s.obs[i].b.W), math.Max(h, s.obs[i].b.H)
 		w, h = w*(1+2*o.Pad), h*(1+2*o.Pad)
-		smooth[i] = timedBox{t: s.obs[i].t, b: Box{cx - w/2, cy - h/2, w, h}}
+		b := Box{cx - w/2, cy - h/2, w, h}
+		// Jerky motion (camera shake) moves the face between analysed
+		// frames away from where interpolation puts it: widen the box by
+		// how far this detection strays from its neighbours' straight line
+		// (up to half the face), and make sure it covers the raw detection
+		// padded, wherever smoothing moved the centre.
+		if r := 0.75 * s.residual(i); r > 0 {
+			r = math.Min(r, 0.5*math.Max(s.obs[i].b.W, s.obs[i].b.H))
+			b = Box{b.X - r, b.Y - r, b.W + 2*r, b.H + 2*r}
+		}
+		raw := s.obs[i].b
+		b = unionBox(b, Box{raw.X - raw.W*o.Pad, raw.Y - raw.H*o.Pad, raw.W * (1 + 2*o.Pad), raw.H * (1 + 2*o.Pad)})
+		smooth[i] = timedBox{t: s.obs[i].t, b: b}
 	}
 	// Lead and backfill before the first detection, hold after the last.
 	first, last := smooth[0], smooth[n-1]
@@ -304,19 +337,24 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 		kb = append(kb, timedBox{t: end, b: last.b})
 	}
 	kf := make([]Keyframe, 0, len(kb))
+	atEdge := false
 	for _, t := range kb {
 		b := clipBox(t.b, width, height)
+		if b.X > t.b.X+0.5 || b.Y > t.b.Y+0.5 || b.X+b.W < t.b.X+t.b.W-0.5 || b.Y+b.H < t.b.Y+t.b.H-0.5 {
+			atEdge = true
+		}
 		if len(kf) > 0 && t.t <= kf[len(kf)-1].Time {
 			continue
 		}
 		kf = append(kf, Keyframe{Time: round3(t.t), X: b.X, Y: b.Y, Width: b.W, Height: b.H})
 	}
-	var csum float64
+	var csum, peak float64
 	for _, ob := range s.obs {
 		csum += ob.conf
+		peak = math.Max(peak, ob.conf)
 	}
 	return Track{Keyframes: simplify(kf, o.Tolerance), Confidence: csum / float64(n), Detections: n, Bridged: s.bridged,
-		First: s.obs[0].t, Last: s.obs[n-1].t}
+		First: s.obs[0].t, Last: s.obs[n-1].t, Peak: peak, AtEdge: atEdge}
 }
 
 // backfill returns the keyframes before the track's first (smoothed,
@@ -347,6 +385,13 @@ func (s *trackState) backfill(first timedBox, width, height int, o TrackerOption
 	inside := func(b Box) bool {
 		return b.X+b.W > 0 && b.Y+b.H > 0 && b.X < float64(width) && b.Y < float64(height)
 	}
+	// A face first found at the frame's edge came in from there: before it
+	// was found only part of it showed, at that edge. Keep the first box
+	// where it is (it is cut to the frame) for the whole backfill.
+	fb := first.b
+	if fb.X <= 0 || fb.Y <= 0 || fb.X+fb.W >= float64(width) || fb.Y+fb.H >= float64(height) {
+		return []timedBox{{t: start, b: fb}}
+	}
 	// Step back in small steps until the box has left the frame.
 	const step = 0.04
 	t := first.t
@@ -365,6 +410,23 @@ func (s *trackState) backfill(first timedBox, width, height int, o TrackerOption
 		out = append(out, timedBox{t: mid, b: at(mid)})
 	}
 	return out
+}
+
+// residual is how far detection i's centre lies from the line through
+// its neighbours' centres at its time (0 at either end of the track).
+func (s *trackState) residual(i int) float64 {
+	if i == 0 || i == len(s.obs)-1 {
+		return 0
+	}
+	a, b, c := s.obs[i-1], s.obs[i], s.obs[i+1]
+	dt := c.t - a.t
+	if dt <= 0 {
+		return 0
+	}
+	f := (b.t - a.t) / dt
+	ex := a.b.X + a.b.W/2 + (c.b.X+c.b.W/2-a.b.X-a.b.W/2)*f
+	ey := a.b.Y + a.b.H/2 + (c.b.Y+c.b.H/2-a.b.Y-a.b.H/2)*f
+	return math.Hypot(b.b.X+b.b.W/2-ex, b.b.Y+b.b.H/2-ey)
 }
 
 // round3 rounds a time to the millisecond so proposals read well; the
