@@ -53,6 +53,12 @@ type DetectOptions struct {
 	// large for the network at the analysis size: with the analysis
 	// picture itself they cover faces from about 20 px up to the frame.
 	Coarse []int
+	// FullEvery also runs YuNet on the full-resolution picture every
+	// FullEvery-th analysed frame when the frame is wider than MaxWidth
+	// (default 4; -1: never): it finds faces of 24-40 px at 1080p that the
+	// analysis width makes too small, and the tracker carries them between
+	// those frames.
+	FullEvery int
 	// MinFace and MaxFace bound the face size in analysed (downscaled)
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
@@ -98,6 +104,9 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	}
 	if o.Coarse == nil {
 		o.Coarse = []int{3}
+	}
+	if o.FullEvery == 0 {
+		o.FullEvery = 4
 	}
 	if o.MinPeak == 0 && o.Detector != DetectorPigo {
 		o.MinPeak = 0.75
@@ -235,6 +244,12 @@ type pictureJob struct {
 	t     float64
 	img   *Picture
 	scale float64 // source pixels per analysed pixel
+	// full, when set, is the full-resolution picture (img is then nil and
+	// the worker shrinks full by factor itself); fullPass says whether the
+	// full-resolution pass runs on this frame.
+	full     *Picture
+	factor   int
+	fullPass bool
 }
 
 // Detect decodes the video of path, runs face detection on every Stride-th
@@ -261,6 +276,17 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		}
 		dets[i] = d
 	}
+	// The full-resolution pass is YuNet's (pigo's scale range is set by
+	// MinFace instead).
+	useFull := opts.FullEvery > 0 && opts.Detector != DetectorPigo
+	fullDets := make([]*YuNet, opts.Workers)
+	defer func() {
+		for _, d := range fullDets {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
 	c := transcode.NewCloser()
 	defer c.Close()
 	in, err := transcode.OpenInput(ctx, c, path)
@@ -289,10 +315,10 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	var wg sync.WaitGroup
 	for w := range opts.Workers {
 		wg.Add(1)
-		go func(det Detector) {
+		go func(det Detector, w int) {
 			defer wg.Done()
 			for j := range jobs {
-				found, err := det.Detect(j.img)
+				found, err := detectJob(det, &fullDets[w], opts, &j)
 				if err != nil {
 					mu.Lock()
 					if detectErr == nil {
@@ -314,10 +340,11 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 				obs = append(obs, Observation{T: j.t, Detections: found})
 				mu.Unlock()
 			}
-		}(dets[w])
+		}(dets[w], w)
 	}
 	var graph *transcode.FilterGraph
 	var scale float64
+	var factor int
 	res := &DetectResult{Media: media, Detector: dets[0].Name()}
 	decodeErr := transcode.DecodeStreams(c, in, []*transcode.Decoder{vdec}, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
@@ -339,10 +366,16 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			if media.Rotation == 90 || media.Rotation == 270 {
 				fw, fh = fh, fw
 			}
-			factor := max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
+			factor = max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
 			w, h := max(1, fw/factor), max(1, fh/factor)
 			scale = float64(fw) / float64(w)
 			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=bgr24", w, h)
+			if useFull && factor > 1 {
+				// Full resolution to the workers, which shrink it
+				// themselves (the same box filter as flags=area).
+				spec = "format=bgr24"
+				scale = 1
+			}
 			if rot := transcode.RotationFilter(media.Rotation); rot != "" {
 				spec = rot + "," + spec
 			}
@@ -363,9 +396,13 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			for y := 0; y < h; y++ {
 				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:y*view.Stride+3*w])
 			}
+			job := pictureJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}
+			if useFull && factor > 1 {
+				job = pictureJob{t: job.t, full: img, factor: factor, scale: 1, fullPass: res.FramesAnalysed%opts.FullEvery == 0}
+			}
 			res.FramesAnalysed++
 			select {
-			case jobs <- pictureJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}:
+			case jobs <- job:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -409,6 +446,56 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	}
 	res.Review = buildReview(res, thumbs, scale)
 	return res, nil
+}
+
+// detectJob runs the worker's detector on one analysed frame. With a
+// full-resolution picture it shrinks it by the job's factor for the main
+// passes, adds YuNet on the full picture when the job asks for it, and
+// returns every box in full-resolution pixels (j.img is set to the full
+// picture for thumbnails).
+func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) ([]Detection, error) {
+	if j.full == nil {
+		return det.Detect(j.img)
+	}
+	small := j.full.Downscale(j.factor)
+	found, err := det.Detect(small)
+	if err != nil {
+		return nil, err
+	}
+	f := float64(j.factor)
+	for k := range found {
+		d := &found[k]
+		d.Box = Box{d.Box.X * f, d.Box.Y * f, d.Box.W * f, d.Box.H * f}
+		for p := range d.Landmarks {
+			d.Landmarks[p] = Point{d.Landmarks[p].X * f, d.Landmarks[p].Y * f}
+		}
+	}
+	j.img = j.full
+	if !j.fullPass {
+		return found, nil
+	}
+	if *full == nil {
+		y, err := NewYuNet(opts.YuNet)
+		if err != nil {
+			return nil, err
+		}
+		*full = y
+	}
+	more, err := (*full).Detect(j.full)
+	if err != nil {
+		return nil, err
+	}
+	// The full pass covers only the faces the analysis picture shows too
+	// small to be sure of (under 24 analysis pixels); larger ones are the
+	// main passes' band, and a second look at them at full resolution
+	// only adds false faces (an animal's face scoring higher on detail).
+	limit := 24 * f
+	for _, d := range more {
+		if d.Box.H < limit {
+			found = append(found, d)
+		}
+	}
+	return mergeDetections(found, 0.3), nil
 }
 
 func (o DetectOptions) sourceOr(path string) string {

@@ -57,6 +57,9 @@ type TrackerOptions struct {
 	// interpolation: a head turned or tilted past what the detector sees
 	// stays one region, with no bare frames between two.
 	Bridge float64
+	// MinPad is the least padding in pixels on every side (6): a small
+	// face's box is only a few pixels sure, whatever its size.
+	MinPad float64
 	// Pad grows each box by this fraction of its size on every side
 	// (0.25): detectors box the inner face; hair, ears and chin identify too.
 	Pad float64
@@ -82,6 +85,7 @@ func (o TrackerOptions) withDefaults() TrackerOptions {
 	def(&o.Hold, 1.0)
 	def(&o.Pad, 0.15)
 	def(&o.Backfill, 0.6)
+	def(&o.MinPad, 6)
 	def(&o.Bridge, 4)
 	def(&o.Tolerance, 0.75)
 	if o.MinDetections == 0 {
@@ -311,7 +315,7 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 		cx, cy, w, h = cx/m, cy/m, w/m, h/m
 		// Never smaller than the raw detection: smoothing must not uncover.
 		w, h = math.Max(w, s.obs[i].b.W), math.Max(h, s.obs[i].b.H)
-		w, h = w*(1+2*o.Pad), h*(1+2*o.Pad)
+		w, h = w+2*math.Max(w*o.Pad, o.MinPad), h+2*math.Max(h*o.Pad, o.MinPad)
 		b := Box{cx - w/2, cy - h/2, w, h}
 		// Jerky motion (camera shake) moves the face between analysed
 		// frames away from where interpolation puts it: widen the box by
@@ -323,7 +327,8 @@ func (s *trackState) keyframes(width, height int, duration float64, o TrackerOpt
 			b = Box{b.X - r, b.Y - r, b.W + 2*r, b.H + 2*r}
 		}
 		raw := s.obs[i].b
-		b = unionBox(b, Box{raw.X - raw.W*o.Pad, raw.Y - raw.H*o.Pad, raw.W * (1 + 2*o.Pad), raw.H * (1 + 2*o.Pad)})
+		px, py := math.Max(raw.W*o.Pad, o.MinPad), math.Max(raw.H*o.Pad, o.MinPad)
+		b = unionBox(b, Box{raw.X - px, raw.Y - py, raw.W + 2*px, raw.H + 2*py})
 		smooth[i] = timedBox{t: s.obs[i].t, b: b}
 	}
 	// Lead and backfill before the first detection, hold after the last.
