@@ -277,7 +277,7 @@ func scoreClip(t testing.TB, c evalClip, res *DetectResult) clipScore {
 		for k := range res.Spec.Regions {
 			r := &res.Spec.Regions[k]
 			if b, ok := r.BoxAt(ts); ok {
-				act = append(act, active{r, b})
+				act = append(act, active{r, Box(b)})
 			}
 		}
 		s.frames++
