@@ -23,7 +23,8 @@
 //
 //	IN ──Detect (every Nth frame, BGR at ≤ 960 px wide, one Detector per
 //	     worker: YuNet on the analysis picture and at 1/3 of it (MultiScale),
-//	     or pigo, or their Union)──► Observations
+//	     plus every 4th analysed frame at full resolution for faces under 24
+//	     analysis pixels; or pigo, or their Union)──► Observations
 //	     ──► Tracker (association on a half-second velocity, gap bridging,
 //	     backfill to the frame edge or the first frame, shake-aware padding,
 //	     hold, smoothing) ──► proposed Spec (regions with origin "auto" and a
