@@ -237,7 +237,7 @@ type DetectResult struct {
 	Detector string
 	// Review groups the regions per person for the records officer and
 	// says what needs a human look.
-	Review Review
+	Review FaceReview
 }
 
 type pictureJob struct {

@@ -492,10 +492,18 @@ func TestRedactionQuality(t *testing.T) {
 	logClasses(t, "yunet", by)
 	// What the detector achieves today, asserted so that a regression
 	// fails; docs/redaction.md lists these figures against the targets.
+	// (Both are empty: every target is met. A target missed would be
+	// listed here with what is achieved, and in docs/redaction.md.)
 	achieved := map[string]float64{}
 	maxLeak := map[string]int{}
 	for class, target := range evalTargets {
 		c := by[class]
+		if c == nil {
+			if os.Getenv("EVAL_ONLY") != "" {
+				continue
+			}
+			t.Fatalf("class %q has no clips", class)
+		}
 		want := target
 		if a, ok := achieved[class]; ok {
 			want = a
@@ -518,6 +526,9 @@ func TestRedactionQuality(t *testing.T) {
 		}
 	}
 	nf := by[classNoFace]
+	if nf == nil {
+		return // EVAL_ONLY without a no-face clip
+	}
 	if touched := float64(nf.touched) / float64(nf.frames); touched >= 0.02 {
 		t.Errorf("no-face footage: %.1f %% of frames touched (want < 2 %%)", 100*touched)
 	}

@@ -10,10 +10,10 @@ import (
 	"sync"
 )
 
-// Review is what a records officer needs to check a proposal: the regions
+// FaceReview is what a records officer needs to check a proposal: the regions
 // grouped per person, each with a thumbnail and a confidence, and the
 // reasons a human must look before anything is released.
-type Review struct {
+type FaceReview struct {
 	Detector       string   `json:"detector"`
 	FramesAnalysed int      `json:"frames_analysed"`
 	People         []Person `json:"people"`
@@ -149,8 +149,8 @@ func (p *Picture) jpegDataURL() string {
 
 // buildReview groups the proposal per person and decides what needs a
 // human look. scale converts analysis pixels to source pixels.
-func buildReview(res *DetectResult, thumbs *thumbStore, scale float64) Review {
-	rv := Review{Detector: res.Detector, FramesAnalysed: res.FramesAnalysed, People: []Person{}, Candidates: []Candidate{}}
+func buildReview(res *DetectResult, thumbs *thumbStore, scale float64) FaceReview {
+	rv := FaceReview{Detector: res.Detector, FramesAnalysed: res.FramesAnalysed, People: []Person{}, Candidates: []Candidate{}}
 	found := 0
 	for _, ob := range res.Observations {
 		found += len(ob.Detections)
