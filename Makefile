@@ -8,7 +8,17 @@ TEST_ROOT := $(CURDIR)/var/test
 TEST_TIMEOUT ?= 40m
 PKGS ?= ./...
 
-.PHONY: all deps deps-test build run test bench soak vet vuln clean services-start services-stop
+.PHONY: all deps deps-test build run test bench soak vet vuln clean services-start services-stop onnxruntime
+
+# ONNX Runtime's shared library (runs the YuNet face detector in redact),
+# from the npm package onnxruntime-node, SHA-256 pinned in the script. demsd
+# finds it beside its executable; tests through this variable (the same
+# name as the config option redact.onnxruntime_library).
+ORT_LIB := $(CURDIR)/bin/libonnxruntime.so.1
+export OPENDEMS_REDACT_ONNXRUNTIME_LIBRARY := $(ORT_LIB)
+
+onnxruntime:
+	@./.ci/onnxruntime.sh $(ORT_LIB)
 
 all: build
 
@@ -20,7 +30,7 @@ deps-test:
 
 FFMPEG_PC := libavcodec libavformat libavfilter libavdevice libavutil libswscale libswresample
 
-build: deps
+build: deps onnxruntime
 	@pkg-config --exists $(FFMPEG_PC) || { echo "FFmpeg development libraries not found: install them with apt-get install pkg-config libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev libavutil-dev libswscale-dev libswresample-dev (Debian 12: FFmpeg 5.1)"; exit 1; }
 	$(GO) build -o bin/ ./cmd/demsd
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/dems-dock ./cmd/dems
@@ -41,7 +51,7 @@ services-stop:
 
 # Runs every test with real PostgreSQL and MinIO and fails if any test was
 # skipped (integration tests skip only when services are absent).
-test: deps-test bin/minio
+test: deps-test onnxruntime bin/minio
 	$(GO) vet $(PKGS)
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/dems-dock
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/dems
@@ -57,14 +67,14 @@ test: deps-test bin/minio
 	  echo "make test: all tests passed, none skipped"
 
 # Benchmarks: each reports ours against a baseline measured in the same run.
-bench: deps-test bin/minio build
+bench: deps-test onnxruntime bin/minio build
 	@ROOT=$(TEST_ROOT) ./.ci/services.sh start
 	@set -o pipefail; source $(TEST_ROOT)/env; export OPENDEMS_BENCH=1; \
 	  $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m $(PKGS) 2>&1 | tee $(TEST_ROOT)/bench.log; status=$$?; \
 	  ROOT=$(TEST_ROOT) ./.ci/services.sh stop; exit $$status
 
 # Long fault-injection and soak runs (run by hand; results in docs/).
-soak: deps-test bin/minio build
+soak: deps-test onnxruntime bin/minio build
 	@ROOT=$(TEST_ROOT) ./.ci/services.sh start
 	@set -o pipefail; source $(TEST_ROOT)/env; export OPENDEMS_SOAK=1; \
 	  $(GO) test -count=1 -run 'Soak|Fault|Kill9' -timeout 6h -v $(PKGS) 2>&1 | tee $(TEST_ROOT)/soak.log; status=$$?; \

@@ -36,6 +36,7 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	Policy    Policy    `yaml:"policy"`
 	Log       Log       `yaml:"log"`
+	Redact    Redact    `yaml:"redact"`
 }
 
 // Server is the HTTP side.
@@ -134,6 +135,14 @@ type Policy struct {
 	ModelFile     string `yaml:"model_file"`
 	PolicyFile    string `yaml:"policy_file"`
 	RetentionFile string `yaml:"retention_file"`
+}
+
+// Redact configures face detection for redaction proposals.
+type Redact struct {
+	// ONNXRuntimeLibrary is the path of libonnxruntime.so.1, which runs the
+	// YuNet detector; empty means beside the demsd executable (where
+	// `make build` installs it).
+	ONNXRuntimeLibrary string `yaml:"onnxruntime_library"`
 }
 
 // Log configures slog.

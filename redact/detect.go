@@ -30,9 +30,35 @@ type DetectOptions struct {
 	// Stride analyses every Stride-th decoded frame (2). Tracking bridges
 	// the frames in between.
 	Stride int
-	// MaxWidth downscales frames wider than this before detection (640),
-	// by an integer factor, which is what makes detection fast.
+	// MaxWidth downscales frames wider than this before detection (960
+	// for YuNet, whose smallest face is about 10 px, so faces from about
+	// 20 px tall are found at 1080p; 640 for pigo), by an integer factor.
 	MaxWidth int
+	// Detector selects the model: "yunet" (default), "pigo", or "union"
+	// (both, merged).
+	Detector string
+	// ONNXRuntimeLibrary locates libonnxruntime.so.1 (FindONNXRuntime).
+	ONNXRuntimeLibrary string
+	// YuNet tunes the YuNet detector (its Library defaults to
+	// ONNXRuntimeLibrary).
+	YuNet YuNetOptions
+	// MinPeak is the confidence (0..1) at least one detection of a track
+	// must reach for the track to be proposed as a region (0.75 with YuNet;
+	// pigo: 0, its cluster score threshold MinScore already gates). Weaker
+	// tracks, which animals' faces and patterns make, are listed in the
+	// review as candidates for a human look instead of being masked.
+	MinPeak float64
+	// Coarse are the extra, coarser analysis scales (integer shrink
+	// factors of the analysis picture; default {3}) that find faces too
+	// large for the network at the analysis size: with the analysis
+	// picture itself they cover faces from about 20 px up to the frame.
+	Coarse []int
+	// FullEvery also runs YuNet on the full-resolution picture every
+	// FullEvery-th analysed frame when the frame is wider than MaxWidth
+	// (default 4; -1: never): it finds faces of 24-40 px at 1080p that the
+	// analysis width makes too small, and the tracker carries them between
+	// those frames.
+	FullEvery int
 	// MinFace and MaxFace bound the face size in analysed (downscaled)
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
@@ -67,8 +93,26 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	if o.Stride <= 0 {
 		o.Stride = 2
 	}
+	if o.Detector == "" {
+		o.Detector = DetectorYuNet
+	}
 	if o.MaxWidth <= 0 {
-		o.MaxWidth = 640
+		o.MaxWidth = 960
+		if o.Detector == DetectorPigo {
+			o.MaxWidth = 640
+		}
+	}
+	if o.Coarse == nil {
+		o.Coarse = []int{3}
+	}
+	if o.FullEvery == 0 {
+		o.FullEvery = 4
+	}
+	if o.MinPeak == 0 && o.Detector != DetectorPigo {
+		o.MinPeak = 0.75
+	}
+	if o.YuNet.Library == "" {
+		o.YuNet.Library = o.ONNXRuntimeLibrary
 	}
 	if o.MinFace <= 0 {
 		o.MinFace = 20
@@ -180,29 +224,69 @@ type DetectResult struct {
 	Spec *Spec
 	// Tracks are the tracked faces behind the regions, in the same order.
 	Tracks []Track
+	// Doubtful are tracks whose best detection stayed under MinPeak: not
+	// proposed, listed in the review as candidates.
+	Doubtful []Track
 	// Observations are the raw per-frame detections (source pixels).
 	Observations []Observation
 	// FramesDecoded and FramesAnalysed count the work done.
 	FramesDecoded, FramesAnalysed int
 	// Media is what was probed from the input.
 	Media MediaInfo
+	// Detector names the model(s) that proposed the regions.
+	Detector string
+	// Review groups the regions per person for the records officer and
+	// says what needs a human look.
+	Review FaceReview
 }
 
-type grayJob struct {
+type pictureJob struct {
 	t     float64
-	img   *image.Gray
+	img   *Picture
 	scale float64 // source pixels per analysed pixel
+	// full, when set, is the full-resolution picture (img is then nil and
+	// the worker shrinks full by factor itself); fullPass says whether the
+	// full-resolution pass runs on this frame.
+	full     *Picture
+	factor   int
+	fullPass bool
 }
 
 // Detect decodes the video of path, runs face detection on every Stride-th
-// frame (downscaled grayscale, opts.Workers classifiers in parallel),
-// tracks the faces and returns a validated spec proposal.
+// frame (BGR pictures at the analysis width, one detector per worker, each
+// with its scale schedule), tracks the faces and returns a validated spec
+// proposal with the people found, for review. Memory stays bounded: frames
+// stream through a queue of 2·Workers pictures, and only detections and
+// one thumbnail per person are kept.
 func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult, error) {
 	opts = opts.withDefaults()
-	det, err := NewFaceDetector(opts)
-	if err != nil {
-		return nil, err
+	// Open the detectors first: a missing ONNX Runtime fails fast.
+	dets := make([]Detector, opts.Workers)
+	defer func() {
+		for _, d := range dets {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
+	for i := range dets {
+		d, err := NewDetector(opts)
+		if err != nil {
+			return nil, err
+		}
+		dets[i] = d
 	}
+	// The full-resolution pass is YuNet's (pigo's scale range is set by
+	// MinFace instead).
+	useFull := opts.FullEvery > 0 && opts.Detector != DetectorPigo
+	fullDets := make([]*YuNet, opts.Workers)
+	defer func() {
+		for _, d := range fullDets {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
 	c := transcode.NewCloser()
 	defer c.Close()
 	in, err := transcode.OpenInput(ctx, c, path)
@@ -223,29 +307,45 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		total = 0
 	}
 
-	jobs := make(chan grayJob, opts.Workers*2)
+	jobs := make(chan pictureJob, opts.Workers*2)
 	var mu sync.Mutex
 	var obs []Observation
+	var detectErr error
+	thumbs := newThumbStore()
 	var wg sync.WaitGroup
-	for range opts.Workers {
+	for w := range opts.Workers {
 		wg.Add(1)
-		go func() {
+		go func(det Detector, w int) {
 			defer wg.Done()
 			for j := range jobs {
-				dets := det.Detect(j.img)
-				for k := range dets {
-					b := &dets[k].Box
+				found, err := detectJob(det, &fullDets[w], opts, &j)
+				if err != nil {
+					mu.Lock()
+					if detectErr == nil {
+						detectErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				for k := range found {
+					thumbs.offer(j.t, found[k], j.img)
+					b := &found[k].Box
 					b.X, b.Y, b.W, b.H = b.X*j.scale, b.Y*j.scale, b.W*j.scale, b.H*j.scale
+					for p := range found[k].Landmarks {
+						l := &found[k].Landmarks[p]
+						l.X, l.Y = l.X*j.scale, l.Y*j.scale
+					}
 				}
 				mu.Lock()
-				obs = append(obs, Observation{T: j.t, Detections: dets})
+				obs = append(obs, Observation{T: j.t, Detections: found})
 				mu.Unlock()
 			}
-		}()
+		}(dets[w], w)
 	}
 	var graph *transcode.FilterGraph
 	var scale float64
-	res := &DetectResult{Media: media}
+	var factor int
+	res := &DetectResult{Media: media, Detector: dets[0].Name()}
 	decodeErr := transcode.DecodeStreams(c, in, []*transcode.Decoder{vdec}, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -260,16 +360,22 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			return nil
 		}
 		if graph == nil {
-			// Detect on the upright picture: pigo finds upright faces only,
-			// and spec coordinates are upright.
+			// Detect on the upright picture: the models find upright
+			// faces best, and spec coordinates are upright.
 			fw, fh := f.Width(), f.Height()
 			if media.Rotation == 90 || media.Rotation == 270 {
 				fw, fh = fh, fw
 			}
-			factor := max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
+			factor = max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
 			w, h := max(1, fw/factor), max(1, fh/factor)
 			scale = float64(fw) / float64(w)
-			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h)
+			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=bgr24", w, h)
+			if useFull && factor > 1 {
+				// Full resolution to the workers, which shrink it
+				// themselves (the same box filter as flags=area).
+				spec = "format=bgr24"
+				scale = 1
+			}
 			if rot := transcode.RotationFilter(media.Rotation); rot != "" {
 				spec = rot + "," + spec
 			}
@@ -280,18 +386,23 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 			graph = g
 		}
 		return graph.Push(f, func(g *astiav.Frame) error {
-			view, err := grayView(g)
+			view, err := grayView(g) // first plane: packed BGR, 3 bytes a pixel
 			if err != nil {
 				return err
 			}
 			// Copy: the filter reuses the frame after this callback.
-			img := image.NewGray(view.Rect)
-			for y := 0; y < view.Rect.Dy(); y++ {
-				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:])
+			w, h := g.Width(), g.Height()
+			img := NewPicture(w, h)
+			for y := 0; y < h; y++ {
+				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:y*view.Stride+3*w])
+			}
+			job := pictureJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}
+			if useFull && factor > 1 {
+				job = pictureJob{t: job.t, full: img, factor: factor, scale: 1, fullPass: res.FramesAnalysed%opts.FullEvery == 0}
 			}
 			res.FramesAnalysed++
 			select {
-			case jobs <- grayJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}:
+			case jobs <- job:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -306,6 +417,9 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		}
 		return nil, fmt.Errorf("redact: detect %s: %w", path, decodeErr)
 	}
+	if detectErr != nil {
+		return nil, fmt.Errorf("redact: detect %s: %w", path, detectErr)
+	}
 	if res.FramesDecoded == 0 {
 		return nil, fmt.Errorf("redact: detect %s: %w: no video frame decoded", path, transcode.ErrCorruptMedia)
 	}
@@ -319,12 +433,69 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	if math.IsInf(dur, 1) && len(obs) > 0 {
 		dur = obs[len(obs)-1].T
 	}
-	res.Tracks = TrackFaces(obs, media.Width, media.Height, dur, to)
+	for _, tr := range TrackFaces(obs, media.Width, media.Height, dur, to) {
+		if tr.Peak >= opts.MinPeak {
+			res.Tracks = append(res.Tracks, tr)
+		} else {
+			res.Doubtful = append(res.Doubtful, tr)
+		}
+	}
 	res.Spec = ProposeSpec(opts.sourceOr(path), res.Tracks, opts)
 	if err := res.Spec.ValidateMedia(media); err != nil {
 		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
 	}
+	res.Review = buildReview(res, thumbs, scale)
 	return res, nil
+}
+
+// detectJob runs the worker's detector on one analysed frame. With a
+// full-resolution picture it shrinks it by the job's factor for the main
+// passes, adds YuNet on the full picture when the job asks for it, and
+// returns every box in full-resolution pixels (j.img is set to the full
+// picture for thumbnails).
+func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) ([]Detection, error) {
+	if j.full == nil {
+		return det.Detect(j.img)
+	}
+	small := j.full.Downscale(j.factor)
+	found, err := det.Detect(small)
+	if err != nil {
+		return nil, err
+	}
+	f := float64(j.factor)
+	for k := range found {
+		d := &found[k]
+		d.Box = Box{d.Box.X * f, d.Box.Y * f, d.Box.W * f, d.Box.H * f}
+		for p := range d.Landmarks {
+			d.Landmarks[p] = Point{d.Landmarks[p].X * f, d.Landmarks[p].Y * f}
+		}
+	}
+	j.img = j.full
+	if !j.fullPass {
+		return found, nil
+	}
+	if *full == nil {
+		y, err := NewYuNet(opts.YuNet)
+		if err != nil {
+			return nil, err
+		}
+		*full = y
+	}
+	more, err := (*full).Detect(j.full)
+	if err != nil {
+		return nil, err
+	}
+	// The full pass covers only the faces the analysis picture shows too
+	// small to be sure of (under 24 analysis pixels); larger ones are the
+	// main passes' band, and a second look at them at full resolution
+	// only adds false faces (an animal's face scoring higher on detail).
+	limit := 24 * f
+	for _, d := range more {
+		if d.Box.H < limit {
+			found = append(found, d)
+		}
+	}
+	return mergeDetections(found, 0.3), nil
 }
 
 func (o DetectOptions) sourceOr(path string) string {
@@ -339,9 +510,13 @@ func ProposeSpec(source string, tracks []Track, opts DetectOptions) *Spec {
 	opts = opts.withDefaults()
 	s := &Spec{Version: SpecVersion, Clip: Clip{Source: source}}
 	for i, t := range tracks {
+		shape := opts.Shape
+		if t.AtEdge {
+			shape = ShapeRectangle // see Track.AtEdge
+		}
 		s.Regions = append(s.Regions, Region{
 			ID:         fmt.Sprintf("face-%d", i+1),
-			Shape:      opts.Shape,
+			Shape:      shape,
 			Effect:     opts.Effect,
 			Reason:     opts.Reason,
 			Origin:     OriginAuto,

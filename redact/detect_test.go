@@ -136,8 +136,8 @@ func TestTrackFaces(t *testing.T) {
 		t.Errorf("track A should be held to the end of media, ends %g", end)
 	}
 	bStart, bEnd := (&Region{Keyframes: tracks[1].Keyframes}).Window()
-	if bStart != 1.9 || bEnd != 3.5 {
-		t.Errorf("track B window [%g, %g], want [1.9, 3.5] (lead 0.1, hold to end)", bStart, bEnd)
+	if bStart != 1.4 || bEnd != 3.5 {
+		t.Errorf("track B window [%g, %g], want [1.4, 3.5] (backfill 0.6 of a still face, hold to end)", bStart, bEnd)
 	}
 	if len(tracks[1].Keyframes) > 3 {
 		t.Errorf("static face should simplify to <= 3 keyframes, got %d", len(tracks[1].Keyframes))

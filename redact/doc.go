@@ -21,9 +21,26 @@
 //	                                   │
 //	                       Report (OUT.redaction.json, OUT.redaction.csv)
 //
-//	IN ──Detect (downscaled gray frames, every Nth frame, pigo facefinder)──►
-//	     Tracker (IoU / centre association, padding, hold, smoothing) ──► proposed Spec
-//	     (regions with origin "auto" and a confidence)
+//	IN ──Detect (every Nth frame, BGR at ≤ 960 px wide, one Detector per
+//	     worker: YuNet on the analysis picture and at 1/3 of it (MultiScale),
+//	     plus every 4th analysed frame at full resolution for faces under 24
+//	     analysis pixels; or pigo, or their Union)──► Observations
+//	     ──► Tracker (association on a half-second velocity, gap bridging,
+//	     backfill to the frame edge or the first frame, shake-aware padding,
+//	     hold, smoothing) ──► proposed Spec (regions with origin "auto" and a
+//	     confidence) + Review (people with thumbnails, weak candidates, flags)
+//
+// Face detection: the default model is YuNet_n (yunet_n_dynamic.onnx,
+// github.com/ShiqiYu/libfacedetection.train, commit 0047ac24, Apache-2.0;
+// models/yunet/LICENSE and the repository's NOTICE credit it), embedded in
+// the binary and run by ONNX Runtime 1.30 (libonnxruntime.so.1 from the npm
+// package onnxruntime-node, MIT, installed by `make`; located by the
+// redact.onnxruntime_library setting, $OPENDEMS_REDACT_ONNXRUNTIME_LIBRARY
+// or beside the executable) through github.com/yalue/onnxruntime_go. The
+// decoding (score sqrt(cls·obj), boxes and landmarks on strides 8/16/32)
+// and non-maximum suppression are Go (yunet.go). pigo's cascade stays
+// available as a second model (Detector interface, detector.go).
+// docs/redaction.md reports the evaluation set's results and the limits.
 //
 // Times in a spec are seconds on the source's presentation timeline (the
 // first frame of the source is 0). A frame is inside a window when its pts
@@ -40,9 +57,10 @@
 //     after end of media (31.2s > 30.0s)").
 //   - Render(ctx, spec, in, out, RenderOptions) → *Report, writing
 //     OUT.redaction.json and OUT.redaction.csv (Report.WriteFiles).
-//   - Detect(ctx, in, DetectOptions) → *DetectResult with a proposed Spec;
-//     the pieces are usable alone: FaceDetector.Detect on an *image.Gray,
-//     TrackFaces on []Observation, ProposeSpec.
+//   - Detect(ctx, in, DetectOptions) → *DetectResult with a proposed Spec
+//     and a Review; the pieces are usable alone: NewDetector / NewYuNet /
+//     FaceDetector (pigo) on a Picture, TrackFaces on []Observation,
+//     ProposeSpec.
 //   - NewPlan(spec).ApplyVideo / ApplyAudio apply a spec to one frame or one
 //     block of samples, for callers that decode themselves.
 //

@@ -43,14 +43,18 @@ func mediaCommands() []*cobra.Command {
 	thumbs.Flags().StringVar(&topts.SpritePath, "sprite", "sprite.jpg", "sprite output")
 
 	var dopts redact.DetectOptions
+	var reviewPath string
 	detect := &cobra.Command{
 		Use: "detect IN", Short: "Detect and track faces; print a redaction spec proposal (JSON)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return redactcli.DetectCommand(cmd.Context(), os.Stdout, os.Stderr, args[0], dopts)
+			return redactcli.DetectReviewCommand(cmd.Context(), os.Stdout, os.Stderr, args[0], reviewPath, dopts)
 		},
 	}
 	detect.Flags().IntVar(&dopts.Stride, "stride", 0, "analyse every Nth frame (default 2)")
-	detect.Flags().IntVar(&dopts.MaxWidth, "max-width", 0, "downscale frames wider than this before detection (default 640)")
+	detect.Flags().IntVar(&dopts.MaxWidth, "max-width", 0, "downscale frames wider than this before detection (default 960; pigo 640)")
+	detect.Flags().StringVar(&dopts.Detector, "detector", "", "face detector: yunet (default), pigo or union")
+	detect.Flags().StringVar(&dopts.ONNXRuntimeLibrary, "onnxruntime", "", "libonnxruntime.so.1 for YuNet (default: $"+redact.ONNXRuntimeLibraryEnv+", else beside demsd)")
+	detect.Flags().StringVar(&reviewPath, "review", "", "also write the review (people, thumbnails, flags; JSON) to this file")
 
 	var spec string
 	red := &cobra.Command{

@@ -10,6 +10,7 @@ package redactcli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -110,10 +111,17 @@ func readSpecFile(path string) ([]byte, error) {
 
 // DetectCommand detects and tracks faces in in and prints the spec
 // proposal (JSON, regions with origin "auto") to stdout; a progress bar
-// goes to stderr when it is a terminal, and a one-line summary after it.
-// opts may be the zero value (defaults: every 2nd frame, 640 px analysis
-// width, all cores).
+// goes to stderr when it is a terminal, and a summary after it, with every
+// reason the clip needs a human look. opts may be the zero value
+// (defaults: YuNet, every 2nd frame, 960 px analysis width, all cores).
 func DetectCommand(ctx context.Context, stdout, stderr io.Writer, in string, opts redact.DetectOptions) error {
+	return DetectReviewCommand(ctx, stdout, stderr, in, "", opts)
+}
+
+// DetectReviewCommand is DetectCommand that also writes the review (people
+// with thumbnails and confidences, candidates, flags; JSON) to reviewPath
+// when it is not empty.
+func DetectReviewCommand(ctx context.Context, stdout, stderr io.Writer, in, reviewPath string, opts redact.DetectOptions) error {
 	update, finish := newBar(stderr, "detecting")
 	opts.Progress = update
 	started := time.Now()
@@ -126,11 +134,23 @@ func DetectCommand(ctx context.Context, stdout, stderr io.Writer, in string, opt
 	if err != nil {
 		return err
 	}
+	if reviewPath != "" {
+		rv, err := json.MarshalIndent(res.Review, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(reviewPath, append(rv, '\n'), 0o644); err != nil {
+			return fmt.Errorf("writing review: %w", err)
+		}
+	}
 	if _, err := stdout.Write(js); err != nil {
 		return fmt.Errorf("writing proposal: %w", err)
 	}
 	el := time.Since(started).Seconds()
-	fmt.Fprintf(stderr, "detect: %d faces tracked; %d frames decoded, %d analysed in %.1fs (%.1f frames/s)\n",
-		len(res.Spec.Regions), res.FramesDecoded, res.FramesAnalysed, el, float64(res.FramesDecoded)/el)
+	fmt.Fprintf(stderr, "detect (%s): %d faces tracked; %d frames decoded, %d analysed in %.1fs (%.1f frames/s)\n",
+		res.Detector, len(res.Spec.Regions), res.FramesDecoded, res.FramesAnalysed, el, float64(res.FramesDecoded)/el)
+	for _, r := range res.Review.Reasons {
+		fmt.Fprintf(stderr, "detect: needs review: %s\n", r)
+	}
 	return nil
 }
