@@ -79,6 +79,9 @@ type TranscodeWorker struct {
 	// rescued by river while it is still running, which would run it twice
 	// at once. Zero means no cap.
 	MaxTimeout time.Duration
+	// MediaSeconds, when set, counts the seconds of media made into
+	// proxies (throughput; a prometheus.Counter).
+	MediaSeconds interface{ Add(float64) }
 	// Logger receives progress and failures (nil: slog.Default()).
 	Logger *slog.Logger
 	// FFmpegLog, when set (the router main installed), tags FFmpeg's own
@@ -304,6 +307,9 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	res, _ := transcode.Process(ctx, src, opts)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("transcode %s: %w", id, err)
+	}
+	if w.MediaSeconds != nil && want[KindProxy] && res.ProxyErr == nil {
+		w.MediaSeconds.Add(res.Duration)
 	}
 	pr.set(ctx, 95, true)
 

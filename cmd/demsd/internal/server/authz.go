@@ -42,10 +42,14 @@ func Resource(a *evidence.Attributes) policy.Resource {
 		Categories: a.Categories, Restricted: a.Restricted}
 }
 
+// policyErrorReason starts the reason of a decision the policy could not
+// take (a deny); metrics count these apart from real denials.
+const policyErrorReason = "policy error"
+
 func decision(d policy.Decision, err error, what string) api.Decision {
 	if err != nil {
 		slog.Error("policy decision failed; denying", "what", what, "err", err)
-		return api.Decision{Allowed: false, Reason: "policy error: " + err.Error()}
+		return api.Decision{Allowed: false, Reason: policyErrorReason + ": " + err.Error()}
 	}
 	return api.Decision{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason}
 }

@@ -25,7 +25,10 @@ func registerWorkers(a *App, ws *river.Workers) {
 		// superuser could rewrite either unnoticed is the job's interval.
 		cp, err := custody.Checkpoint(ctx, a.Pool, a.Storage, a.Key)
 		if err == nil {
+			a.Metrics.CheckpointsSigned.Inc()
 			a.Logger.Debug("custody checkpoint", "id", cp.ID, "heads", cp.TreeSize)
+		} else {
+			a.Metrics.CheckpointsFailed.Inc()
 		}
 		an, created, aerr := audit.SignAnchor(ctx, a.Pool, a.Key)
 		if aerr == nil && created {
@@ -118,7 +121,7 @@ func registerMediaWorkers(a *App, ws *river.Workers) {
 	river.AddWorker(ws, &jobs.TranscodeWorker{
 		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout,
 		MaxTimeout: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger,
-		FFmpegLog: ffmpegLog,
+		FFmpegLog: ffmpegLog, MediaSeconds: a.Metrics.TranscodeMediaSeconds,
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"gopkg.in/yaml.v3"
 
 	"github.com/opendems/opendems/configs"
@@ -52,6 +53,7 @@ type App struct {
 	River    *river.Client[pgx.Tx]
 	API      *api.Server
 	Registry *prometheus.Registry
+	Metrics  *Metrics
 	Logger   *slog.Logger
 
 	working bool // this process runs jobs
@@ -171,6 +173,9 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if a.Pool, err = pg.Open(ctx, cfg.Database.URL.Reveal(), cfg.Database.MaxConns); err != nil {
 		return nil, err
 	}
+	if a.Metrics, err = newMetrics(a.Registry, a.Pool, a.Logger); err != nil {
+		return nil, err
+	}
 	if cfg.Database.MigrateOnStart {
 		applied, err := pg.Migrate(ctx, a.Pool)
 		if err != nil {
@@ -198,7 +203,8 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if err = a.loadSchedule(); err != nil {
 		return nil, err
 	}
-	authz := Authorizer{Access: a.Access}
+	decider := Authorizer{Access: a.Access}
+	authz := meteredAuthorizer{Authorizer: decider, m: a.Metrics}
 	a.Identity = identity.NewStore(a.Pool)
 	a.Identity.Lockout = identity.Lockout{Attempts: cfg.Server.LockoutAttempts, Duration: cfg.Server.LockoutDuration}
 	a.Identity.TokenMaxLifetime = cfg.Server.TokenMaxLifetime
@@ -222,8 +228,8 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 		return nil, err
 	}
 	a.Ingest, err = ingest.NewService(ingest.Config{RetainFor: initialLock(a.schedule),
-		Pool: a.Pool, Storage: a.Storage, OnCommit: ingestCommitted(a.River), Custody: ingestCustody{}, ReceiptKey: a.Key,
-		Policy: ingestPolicy{authz, a.Evidence}, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
+		Pool: a.Pool, Storage: meteredUploads{Backend: a.Storage, m: a.Metrics}, OnCommit: ingestCommitted(a.River), Custody: ingestCustody{}, ReceiptKey: a.Key,
+		Policy: ingestPolicy{decider, a.Evidence}, ChunkSize: cfg.Ingest.ChunkSize, SessionMaxAge: cfg.Ingest.AbandonedAfter, Logger: a.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -310,6 +316,7 @@ func newRiver(a *App, working bool) (*river.Client[pgx.Tx], error) {
 		cfg.JobTimeout = a.Config.Workers.JobTimeout
 		cfg.RescueStuckJobsAfter = a.Config.Workers.RescueStuckAfter
 		cfg.PeriodicJobs = periodicJobs(a)
+		cfg.Middleware = []rivertype.Middleware{&jobMetrics{m: a.Metrics}}
 	}
 	c, err := river.NewClient(riverpgxv5.New(a.Pool), cfg)
 	if err != nil {

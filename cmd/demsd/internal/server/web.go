@@ -148,7 +148,7 @@ func registerHTTP(a *App) error {
 		return err
 	}
 	a.API.SetPageErrorWriter(ui.PageError)
-	a.API.Mount(a.Ingest.Routes()...)
+	a.API.Mount(meterIngestRoutes(a.Metrics, a.Ingest.Routes())...)
 	a.API.Mount(custody.Routes(a.Custody)...)
 	a.API.Mount(audit.Routes(a.Pool)...)
 	a.API.Mount(rv.Routes()...)
