@@ -263,7 +263,7 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Jobs: only unfinished states, which river's fetch index leads with.
 	rows, err := d.pool.Query(ctx, `SELECT kind, state::text, count(*),
-			coalesce(extract(epoch FROM now() - min(scheduled_at)) FILTER (WHERE state = 'available'), 0)
+			coalesce(extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE state = 'available'))::float8, 0)
 		FROM river_job WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 		GROUP BY kind, state`)
 	if err != nil {
