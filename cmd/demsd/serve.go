@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/opendems/opendems/cmd/demsd/internal/server"
@@ -135,7 +139,7 @@ func migrateCmd() *cobra.Command {
 }
 
 func workerCmd() *cobra.Command {
-	var path string
+	var path, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run background jobs only (transcode, fixity, checkpoints), sharing the queue with other demsd processes",
@@ -150,12 +154,43 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer app.Close()
-			slog.Info("demsd worker running", "concurrency", cfg.Workers.Concurrency)
+			if metricsAddr != "" {
+				stop, err := serveWorkerMetrics(app, metricsAddr)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			slog.Info("demsd worker running", "concurrency", cfg.Workers.Concurrency, "metrics", metricsAddr)
 			return app.Serve(cmd.Context(), nil)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "YAML config file")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-listen", "", "host:port to serve /metrics and /healthz on (a worker has no API; empty: none)")
 	return cmd
+}
+
+// serveWorkerMetrics serves the worker's Prometheus registry (its job run
+// times, failures and throughput exist only in this process) and a
+// liveness probe on addr.
+func serveWorkerMetrics(app *server.App, addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(app.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("worker metrics server stopped", "err", err)
+		}
+	}()
+	return func() { srv.Close() }, nil
 }
 
 // buildTool assembles the app for a one-shot command: no HTTP, no workers.
