@@ -188,7 +188,6 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 	maxGOP := opts.MaxKeyframeInterval
 	tbSec := in.Video.TimeBase().Float64()
 	lastKey := int64(astiav.NoPtsValue)
-	var videoEnd int64 = astiav.NoPtsValue
 	var decodedEnd float64
 	total := time.Duration(duration * float64(time.Second))
 	lastPercent := -1.0
@@ -203,7 +202,9 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 			return nil, withOp("proxy", in.Path, err)
 		}
 		t, ok := tracks[pkt.StreamIndex()]
-		if !ok {
+		// A packet the demuxer could read only in part (a file cut short)
+		// is left out rather than copied damaged into the proxy.
+		if !ok || pkt.Flags().Has(astiav.PacketFlagCorrupt) {
 			continue
 		}
 		pts := pkt.Pts()
@@ -218,13 +219,15 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 			res.VideoFrames++
 			if pts != astiav.NoPtsValue {
 				if pkt.Flags().Has(astiav.PacketFlagKey) {
-					if lastKey != astiav.NoPtsValue && float64(pts-lastKey)*tbSec > maxGOP {
-						return nil, &errNotRemuxable{reason: fmt.Sprintf("keyframe interval %.1f s is above %.1f s", float64(pts-lastKey)*tbSec, maxGOP)}
-					}
 					lastKey = pts
 				}
-				if e := pts + max(pkt.Duration(), 0); videoEnd == astiav.NoPtsValue || e > videoEnd {
-					videoEnd = e
+				// Every frame must lie within maxGOP of the keyframe before
+				// it: checked per packet, so a long GOP is found (and the
+				// encode takes over) within its first seconds.
+				if lastKey != astiav.NoPtsValue {
+					if gap := float64(pts-lastKey) * tbSec; gap > maxGOP {
+						return nil, &errNotRemuxable{reason: fmt.Sprintf("keyframe interval above %.1f s", maxGOP)}
+					}
 				}
 			}
 			if needFrames() {
@@ -261,10 +264,6 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 	if res.VideoFrames == 0 || lastKey == astiav.NoPtsValue {
 		return nil, &errNotRemuxable{reason: "no video keyframe"}
 	}
-	// The last keyframe must also be close enough to the end.
-	if gap := float64(videoEnd-lastKey) * tbSec; gap > maxGOP+0.5 {
-		return nil, &errNotRemuxable{reason: fmt.Sprintf("keyframe interval %.1f s at the end is above %.1f s", gap, maxGOP)}
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, mediaErr("proxy", in.Path, nil, err)
 	}
@@ -285,6 +284,18 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 // through restart. It returns the result and the output's Closer, which
 // the caller closes (through commitOutput) before renaming.
 func makeProxy(ctx context.Context, c *Closer, input *Input, duration float64, durationSource, tmpPath string, opts ProxyOptions, progress func(Progress), st *stills, restart func(*Input) *stills) (*ProxyResult, *Closer, error) {
+	if progress != nil {
+		// A remux abandoned midway has reported some progress; the encode
+		// that takes over starts again from 0. Never show progress going
+		// back.
+		report, shown := progress, -1.0
+		progress = func(p Progress) {
+			if p.Percent > shown || p.Percent == 100 {
+				shown = p.Percent
+				report(p)
+			}
+		}
+	}
 	blocker := remuxBlocker(input, opts)
 	if blocker == "" {
 		oc := NewCloser()
