@@ -264,6 +264,10 @@ func remuxProxy(ctx context.Context, c, oc *Closer, in *Input, duration float64,
 	if res.VideoFrames == 0 || lastKey == astiav.NoPtsValue {
 		return nil, &errNotRemuxable{reason: "no video keyframe"}
 	}
+	if !checked {
+		// Nothing decoded: the encode will say why in its own words.
+		return nil, &errNotRemuxable{reason: "no decodable video frame"}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, mediaErr("proxy", in.Path, nil, err)
 	}
