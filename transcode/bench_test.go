@@ -141,3 +141,93 @@ func pollHWM(pid int, done <-chan struct{}) int64 {
 		}
 	}
 }
+
+// BenchmarkProxyRemux: a browser-ready source (60 s 720p30 H.264 High,
+// 1 s GOP, AAC-LC, moov at the end, like a phone or body-worn camera set
+// to 720p) is remuxed, not encoded. In one run, each side twice in ABBA
+// order:
+//
+//   - ours_s: Proxy (remux: packets copied, first frame decoded for the
+//     interlace check, faststart);
+//   - ffmpeg_s: `ffmpeg -i src -c copy -movflags +faststart` (the same
+//     work by the CLI); ratio = ffmpeg_s/ours_s, cpu_ratio likewise;
+//   - process_s: Process with poster and sprite (the job's call: the
+//     whole video is decoded for the stills, nothing is encoded);
+//   - encode_s: Proxy with NoRemux (what the job did before), speedup =
+//     encode_s/ours_s and encode_cpu_s/process_cpu_s.
+func BenchmarkProxyRemux(b *testing.B) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		b.Fatalf("ffmpeg CLI needed for the baseline: %v", err)
+	}
+	const seconds = 60.0
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src.mp4")
+	ffmpeg(b, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=60",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=60", "-ac", "2",
+		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-b:v", "4M", "-g", "30", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "128k", src)
+	out := filepath.Join(dir, "ours.mp4")
+	timed := func(wall, cpu *time.Duration, f func()) {
+		cpu0 := selfCPU()
+		start := time.Now()
+		f()
+		*wall += time.Since(start)
+		*cpu += selfCPU() - cpu0
+	}
+	var ours, oursCPU, theirs, theirsCPU, process, processCPU, encode, encodeCPU time.Duration
+	runOurs := func() {
+		timed(&ours, &oursCPU, func() {
+			res, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{}, nil)
+			if err != nil || res.Method != transcode.ProxyRemuxed {
+				b.Fatalf("remux: %+v %v", res, err)
+			}
+		})
+	}
+	runFFmpeg := func() {
+		cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", src,
+			"-map", "0:v:0", "-map", "0:a:0", "-c", "copy", "-movflags", "+faststart", filepath.Join(dir, "ffmpeg.mp4"))
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+		theirs += time.Since(start)
+		theirsCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	b.ResetTimer()
+	runs := 0
+	for i := 0; i < b.N; i++ {
+		runOurs()
+		runFFmpeg()
+		runFFmpeg()
+		runOurs()
+		runs += 2
+		timed(&process, &processCPU, func() {
+			res, err := transcode.Process(context.Background(), src, transcode.ProcessOptions{ProxyPath: out,
+				Poster: &transcode.PosterOptions{}, Sprite: &transcode.SpriteOptions{Tiles: 12, Columns: 10, TileWidth: 160}})
+			if err != nil || res.Proxy == nil || res.Proxy.Method != transcode.ProxyRemuxed || res.Sprite == nil {
+				b.Fatalf("process: %+v %v", res, err)
+			}
+		})
+		timed(&encode, &encodeCPU, func() {
+			if _, err := transcode.Proxy(context.Background(), src, out, transcode.ProxyOptions{NoRemux: true}, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	b.StopTimer()
+	n, it := float64(runs), float64(b.N)
+	b.ReportMetric(ours.Seconds()/n, "ours_s")
+	b.ReportMetric(theirs.Seconds()/n, "ffmpeg_s")
+	b.ReportMetric(theirs.Seconds()/ours.Seconds(), "ratio")
+	b.ReportMetric(oursCPU.Seconds()/n, "ours_cpu_s")
+	b.ReportMetric(theirsCPU.Seconds()/n, "ffmpeg_cpu_s")
+	b.ReportMetric(theirsCPU.Seconds()/oursCPU.Seconds(), "cpu_ratio")
+	b.ReportMetric(process.Seconds()/it, "process_s")
+	b.ReportMetric(processCPU.Seconds()/it, "process_cpu_s")
+	b.ReportMetric(encode.Seconds()/it, "encode_s")
+	b.ReportMetric(encodeCPU.Seconds()/it, "encode_cpu_s")
+	b.ReportMetric(encode.Seconds()/it/(ours.Seconds()/n), "speedup")
+	b.ReportMetric(encodeCPU.Seconds()/processCPU.Seconds(), "process_cpu_speedup")
+	b.ReportMetric(seconds/(process.Seconds()/it), "process_x_realtime")
+}

@@ -57,19 +57,33 @@ func TestProxyPlaysInChromium(t *testing.T) {
 		t.Skip("chromium not installed")
 	}
 	dir := t.TempDir()
+	// A browser-ready source (1 s GOP, AAC-LC): its proxy is a remux,
+	// which must play and seek as well as an encode.
+	ready := filepath.Join(t.TempDir(), "ready.mp4")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=3", "-f", "lavfi", "-i", "sine=duration=3",
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a", "aac", "-shortest", ready)
 	cases := []struct {
 		in, out      string
 		wantW, wantH int
 	}{
+		{ready, "remuxed.mp4", 640, 360},
 		{"normal.mp4", "normal.mp4", 640, 360},
 		{"rotated.mp4", "rotated.mp4", 240, 320},
 		{"vfr.mp4", "vfr.mp4", 320, 240},
 		{"audioonly.wav", "audio.m4a", 0, 0},
 	}
 	for _, tc := range cases {
-		if _, err := transcode.Proxy(context.Background(), media(t, tc.in), filepath.Join(dir, tc.out),
-			transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}, nil); err != nil {
+		in := tc.in
+		if !filepath.IsAbs(in) {
+			in = media(t, in)
+		}
+		res, err := transcode.Proxy(context.Background(), in, filepath.Join(dir, tc.out),
+			transcode.ProxyOptions{Threads: 1, Preset: "ultrafast"}, nil)
+		if err != nil {
 			t.Fatalf("proxy %s: %v", tc.in, err)
+		}
+		if remuxed := res.Method == transcode.ProxyRemuxed; remuxed != (in == ready) {
+			t.Fatalf("proxy %s made by %s (%s)", tc.in, res.Method, res.NotRemuxed)
 		}
 	}
 	// Control: Chromium cannot show the MPEG-4 part 2 video of this original

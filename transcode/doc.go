@@ -13,7 +13,10 @@
 //     stored on the evidence item.
 //   - Proxy(ctx, in, out, ProxyOptions, progress): H.264 (libx264, yuv420p,
 //     ≤720p, even dimensions, rotation applied) + AAC in a faststart MP4;
-//     audio-only inputs give an AAC-only MP4 (m4a).
+//     audio-only inputs give an AAC-only MP4 (m4a). A source that already
+//     plays in browsers within these limits is remuxed instead (see "Remux
+//     rule"); ProxyResult.Method says which ("remux" or "encode") and
+//     NotRemuxed which part of the rule an encoded source broke.
 //   - Poster / Sprite (thumbnails): one JPEG poster frame, and a JPEG
 //     sprite of N evenly spaced tiles with each tile's geometry and time.
 //     They seek; inputs without timestamps (raw .h264/.265 elementary
@@ -27,6 +30,39 @@
 //   - MediaDuration: the container's duration or, for raw elementary
 //     streams, one derived from the stream (frame count at the stream's
 //     rate), labelled with how it was derived (ProbeResult.DurationSource).
+//
+// # Remux rule
+//
+// The proxy contract is: H.264 8-bit 4:2:0 that every browser decodes,
+// upright pictures (the redaction editor draws boxes on the proxy's frames
+// as shown), square pixels, even size within MaxShortSide × MaxLongSide,
+// progressive, AAC or no audio, index at the front, and keyframes close
+// enough for the editor to scrub. A source that already meets it is
+// remuxed: its video packets (and its AAC packets) are copied bit for bit
+// into a new MP4 with movflags +faststart, timestamps shifted to start at
+// 0, container metadata (GPS, device tags) not copied. No quality is lost
+// and nothing is encoded. A source is remuxed only when all of these hold:
+//
+//   - container MP4/MOV (ISO BMFF: length-prefixed H.264 with an avcC
+//     header, as an MP4 stores it; MPEG-TS and raw streams are encoded);
+//   - video H.264, profile constrained baseline, baseline, main or high,
+//     pixel format yuv420p (8-bit, limited range);
+//   - no rotation (display matrix or rotate tag): a rotated source is
+//     encoded upright rather than left to the player's display matrix;
+//   - size equal to what ProxySize gives it: within the bounds, even,
+//     square pixels;
+//   - overall bit rate known and at most RemuxMaxBitRate (8 Mb/s);
+//   - audio absent, or AAC-LC mono/stereo at an AAC sample rate (other
+//     audio, such as G.711 or 5.1, sends the whole file to the encoder);
+//   - checked while copying: the first decoded frame is progressive, and
+//     no frame lies more than MaxKeyframeInterval (2 s) after the keyframe
+//     before it. A source that fails either midway is encoded from the
+//     start instead, with the reason recorded (the copy is abandoned within
+//     the first long GOP, so the wasted work is small).
+//
+// Process still makes the poster and the sprite from the same single pass:
+// the video is decoded (no encode) only until the stills have their frames.
+// ProxyOptions.NoRemux turns remuxing off.
 //
 // # Building blocks (used by package redact; API kept stable)
 //

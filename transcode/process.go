@@ -6,8 +6,6 @@ import (
 	"errors"
 	"image"
 	"image/jpeg"
-
-	"github.com/asticode/go-astiav"
 )
 
 // ProcessOptions selects the outputs Process makes from one recording. A
@@ -116,7 +114,11 @@ func Process(ctx context.Context, in string, opts ProcessOptions) (*ProcessResul
 	}
 
 	if wantProxy {
-		res.Proxy, res.ProxyErr = processProxy(ctx, c, input, res, opts, st)
+		restart := func(again *Input) *stills {
+			st = newStills(c, again, res.Duration, poster, sprite)
+			return st
+		}
+		res.Proxy, res.ProxyErr = processProxy(ctx, c, input, res, opts, st, restart)
 	}
 	// Thumbnails still waiting for frames (no proxy wanted, no video for
 	// it to decode, or the proxy stopped early) get a pass of their own on
@@ -170,7 +172,7 @@ func checkProxyOptions(in, out string, opts ProxyOptions) error {
 }
 
 // processProxy runs the proxy pass with the stills tapping its frames.
-func processProxy(ctx context.Context, c *Closer, input *Input, res *ProcessResult, opts ProcessOptions, st *stills) (*ProxyResult, error) {
+func processProxy(ctx context.Context, c *Closer, input *Input, res *ProcessResult, opts ProcessOptions, st *stills, restart func(*Input) *stills) (*ProxyResult, error) {
 	tmpPath, cleanup, err := tempOutput(opts.ProxyPath)
 	if err != nil {
 		return nil, err
@@ -181,16 +183,11 @@ func processProxy(ctx context.Context, c *Closer, input *Input, res *ProcessResu
 			cleanup()
 		}
 	}()
-	oc := NewCloser()
-	defer oc.Close()
-	var tap func(f *astiav.Frame)
-	if st != nil {
-		tap = st.take
-	}
-	pr, err := proxy(ctx, c, oc, input, res.Duration, res.DurationSource, tmpPath, opts.Proxy.withDefaults(), opts.Progress, tap)
+	pr, oc, err := makeProxy(ctx, c, input, res.Duration, res.DurationSource, tmpPath, opts.Proxy.withDefaults(), opts.Progress, st, restart)
 	if err != nil {
 		return nil, err
 	}
+	defer oc.Close()
 	if err := commitOutput(oc, tmpPath, opts.ProxyPath); err != nil {
 		return nil, err
 	}

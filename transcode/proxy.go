@@ -29,6 +29,15 @@ type ProxyOptions struct {
 	Threads int `json:"threads,omitempty"`
 	// AudioBitRate in bits per second (128000 when 0).
 	AudioBitRate int64 `json:"audio_bit_rate,omitempty"`
+
+	// NoRemux always encodes, even a source that passes the remux rule.
+	NoRemux bool `json:"no_remux,omitempty"`
+	// RemuxMaxBitRate is the highest overall bit rate (b/s) of a source
+	// that is remuxed rather than encoded (8 Mb/s when 0).
+	RemuxMaxBitRate int64 `json:"remux_max_bit_rate,omitempty"`
+	// MaxKeyframeInterval is the longest keyframe interval (seconds) of a
+	// source that is remuxed: the editor scrubs by keyframe (2 s when 0).
+	MaxKeyframeInterval float64 `json:"max_keyframe_interval,omitempty"`
 }
 
 // Validate reports options that are out of range.
@@ -44,6 +53,8 @@ func (o ProxyOptions) Validate() error {
 		return fmt.Errorf("threads %d < 0: %w", o.Threads, ErrInvalidOptions)
 	case o.AudioBitRate < 0:
 		return fmt.Errorf("audio bit rate %d < 0: %w", o.AudioBitRate, ErrInvalidOptions)
+	case o.RemuxMaxBitRate < 0 || o.MaxKeyframeInterval < 0:
+		return fmt.Errorf("negative remux limit: %w", ErrInvalidOptions)
 	}
 	switch o.Preset {
 	case "", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo":
@@ -69,6 +80,12 @@ func (o ProxyOptions) withDefaults() ProxyOptions {
 	if o.AudioBitRate == 0 {
 		o.AudioBitRate = 128000
 	}
+	if o.RemuxMaxBitRate == 0 {
+		o.RemuxMaxBitRate = defaultRemuxMaxBitRate
+	}
+	if o.MaxKeyframeInterval == 0 {
+		o.MaxKeyframeInterval = defaultMaxKeyframeInterval
+	}
 	return o
 }
 
@@ -85,6 +102,10 @@ type Progress struct {
 
 // ProxyResult describes the proxy that was written.
 type ProxyResult struct {
+	// Method is ProxyRemuxed (the source's packets copied) or ProxyEncoded.
+	Method string `json:"method"`
+	// NotRemuxed says which part of the remux rule an encoded source broke.
+	NotRemuxed  string  `json:"not_remuxed,omitempty"`
 	HasVideo    bool    `json:"has_video"`
 	HasAudio    bool    `json:"has_audio"`
 	Width       int     `json:"width,omitempty"`
@@ -128,7 +149,9 @@ func newCompleteness(declared float64, source string, decoded float64) Completen
 	return c
 }
 
-// Proxy transcodes in into a browser-playable MP4 at out: H.264 (libx264,
+// Proxy makes a browser-playable MP4 of in at out. A source that passes
+// the remux rule (see the package doc) is remuxed: its packets are copied
+// into a faststart MP4, nothing is encoded. Any other is transcoded: H.264 (libx264,
 // yuv420p, upright, at most 720p, even dimensions, square pixels, source
 // timestamps kept so variable frame rate stays in sync) and AAC audio, with
 // the index at the front. An input without video gives an AAC-only MP4
@@ -169,12 +192,11 @@ func Proxy(ctx context.Context, in, out string, opts ProxyOptions, progress func
 	if err != nil {
 		return nil, withOp(op, in, err)
 	}
-	oc := NewCloser()
-	defer oc.Close()
-	res, err := proxy(ctx, c, oc, input, duration, source, tmpPath, opts, progress, nil)
+	res, oc, err := makeProxy(ctx, c, input, duration, source, tmpPath, opts, progress, nil, nil)
 	if err != nil {
 		return nil, err
 	}
+	defer oc.Close()
 	if err := commitOutput(oc, tmpPath, out); err != nil {
 		return nil, err
 	}

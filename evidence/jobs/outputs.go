@@ -32,6 +32,11 @@ type OutputState struct {
 	Error     string    `json:"error,omitempty"`
 	Attempts  int       `json:"attempts"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Method, for a ready proxy, is how it was made: "remux" (the
+	// original's packets copied, no re-encode) or "encode"; NotRemuxed says
+	// why an original was re-encoded.
+	Method     string `json:"method,omitempty"`
+	NotRemuxed string `json:"not_remuxed,omitempty"`
 }
 
 // setOutput stores one output's state. It runs on a fresh context when the

@@ -331,6 +331,9 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 		switch {
 		case err == nil:
 			proxyReady = proxyReady || kind == KindProxy
+			if kind == KindProxy && res.Proxy != nil {
+				st.Method, st.NotRemuxed = res.Proxy.Method, res.Proxy.NotRemuxed
+			}
 		case permanent(err):
 			st.Status, st.Error = OutputFailed, Describe(err, name)
 			log.Warn("transcode: output failed", "output", kind, "reason", st.Error)

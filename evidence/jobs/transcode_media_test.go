@@ -149,10 +149,11 @@ func TestTranscodeJobCCTV(t *testing.T) {
 		cut     bool
 		source  string
 		partial bool
+		method  string // how the proxy is made: NVR streams are encoded, a browser-ready MP4 remuxed
 	}{
-		{"cam1.h264", append(append([]string{}, enc...), "-f", "h264"), false, transcode.DurationFromFrameCount, false},
-		{"cam2.ts", append(append([]string{}, enc...), "-f", "mpegts"), false, transcode.DurationFromContainer, false},
-		{"bwc.mp4", append(append([]string{}, enc...), "-movflags", "+faststart", "-f", "mp4"), true, transcode.DurationFromContainer, true},
+		{"cam1.h264", append(append([]string{}, enc...), "-f", "h264"), false, transcode.DurationFromFrameCount, false, transcode.ProxyEncoded},
+		{"cam2.ts", append(append([]string{}, enc...), "-f", "mpegts"), false, transcode.DurationFromContainer, false, transcode.ProxyEncoded},
+		{"bwc.mp4", append(append([]string{}, enc...), "-g", "12", "-movflags", "+faststart", "-f", "mp4"), true, transcode.DurationFromContainer, true, transcode.ProxyRemuxed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,6 +183,9 @@ func TestTranscodeJobCCTV(t *testing.T) {
 				if st := m.Outputs[k]; st.Status != OutputReady || st.Attempts != 1 {
 					t.Errorf("output %s: %+v", k, st)
 				}
+			}
+			if got := m.Outputs[KindProxy].Method; got != tc.method {
+				t.Errorf("proxy made by %q (%s), want %q", got, m.Outputs[KindProxy].NotRemuxed, tc.method)
 			}
 			if d := b.derivatives(t, id); len(d) != 3 {
 				t.Errorf("derivatives %v", d)

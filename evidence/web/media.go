@@ -20,6 +20,10 @@ type mediaStatus struct {
 	// DurationDerived explains a duration the container did not declare
 	// ("counted frames at the stream's rate" for raw NVR streams).
 	DurationDerived string
+	// ProxyMethod is how the ready proxy was made ("remux" or "encode";
+	// empty for proxies made before this was recorded), and ProxyNote why
+	// an original was re-encoded.
+	ProxyMethod, ProxyNote string
 }
 
 type outputStatus struct {
@@ -35,9 +39,11 @@ var outputOrder = map[string]int{"proxy": 0, "poster": 1, "thumbstrip": 2}
 func parseMediaStatus(meta json.RawMessage) mediaStatus {
 	var m struct {
 		Outputs map[string]struct {
-			Status   string `json:"status"`
-			Error    string `json:"error"`
-			Attempts int    `json:"attempts"`
+			Status     string `json:"status"`
+			Error      string `json:"error"`
+			Attempts   int    `json:"attempts"`
+			Method     string `json:"method"`
+			NotRemuxed string `json:"not_remuxed"`
 		} `json:"outputs"`
 		Probe struct {
 			DurationSource string `json:"duration_source"`
@@ -60,6 +66,8 @@ func parseMediaStatus(meta json.RawMessage) mediaStatus {
 		s.Outputs = append(s.Outputs, outputStatus{Kind: kind, Label: label, Status: o.Status, Error: o.Error, Attempts: o.Attempts})
 		if o.Status != "ready" {
 			s.Problem = true
+		} else if kind == "proxy" {
+			s.ProxyMethod, s.ProxyNote = o.Method, o.NotRemuxed
 		}
 	}
 	sort.Slice(s.Outputs, func(i, j int) bool {

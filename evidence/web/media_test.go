@@ -57,7 +57,29 @@ func TestItemPageShowsOutputsAndPartial(t *testing.T) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
+	if strings.Contains(page, `id="proxy-method"`) {
+		t.Error("a proxy without a recorded method names one")
+	}
 	// A complete recording with every output ready shows neither.
+	d.Item = &evidence.Item{ID: it.ID, Metadata: json.RawMessage(`{"outputs":{"proxy":{"status":"ready","method":"remux"}}}`)}
+	v.Data = d
+	buf.Reset()
+	if err := u.pages["item"].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "proxy: remuxed from the original (no re-encode)") {
+		t.Error("remuxed proxy not said so")
+	}
+	d.Item = &evidence.Item{ID: it.ID, Metadata: json.RawMessage(`{"outputs":{"proxy":{"status":"ready","method":"encode","not_remuxed":"video codec hevc is not H.264"}}}`)}
+	v.Data = d
+	buf.Reset()
+	if err := u.pages["item"].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "proxy: re-encoded (video codec hevc is not H.264)") || strings.Contains(buf.String(), "remuxed from") {
+		t.Error("re-encoded proxy not said so")
+	}
+
 	d.Item = &evidence.Item{ID: it.ID, Metadata: json.RawMessage(`{"outputs":{"proxy":{"status":"ready"}},"recording":{"status":"complete"}}`)}
 	v.Data = d
 	buf.Reset()
