@@ -1,8 +1,12 @@
 // Package devseed fills a development server (`demsd dev`, and the server
 // tests) with the demo agency: units, users of every role with passwords
 // and API tokens (written to var/dev-credentials.json), a docking station,
-// and a few playable recordings ingested through the real upload path. It
-// is not part of the server: cmd/demsd's dev command calls it.
+// and a few playable recordings uploaded through the real ingest path by a
+// dock of each officer's unit (custody names the dock). Two of them show
+// real, freely licensed faces moving at 720p (faces/, embedded; see
+// faces/SOURCES.md), drawn in Go and encoded with transcode.Proxy (go-astiav)
+// once, then cached under the scratch directory (var/seed). It is not part
+// of the server: cmd/demsd's dev command calls it.
 package devseed
 
 import (
