@@ -89,8 +89,9 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 				if err != nil {
 					return err
 				}
-				// A few playable recordings per unit, ingested through the
-				// real upload path (only on an empty database).
+				// A few playable recordings per unit (two with real faces
+				// moving), uploaded by a dock of the unit through the real
+				// ingest path (only on an empty database).
 				if ids, err := devseed.SeedDemoMedia(ctx, seed, filepath.Join(varDir, "seed")); err != nil {
 					slog.Error("seeding demo recordings failed", "err", err)
 				} else if len(ids) > 0 {
