@@ -34,6 +34,7 @@ type Config struct {
 	Custody   Custody   `yaml:"custody"`
 	Fixity    Fixity    `yaml:"fixity"`
 	Retention Retention `yaml:"retention"`
+	Requests  Requests  `yaml:"requests"`
 	Policy    Policy    `yaml:"policy"`
 	Log       Log       `yaml:"log"`
 	Redact    Redact    `yaml:"redact"`
@@ -128,6 +129,39 @@ type Fixity struct {
 type Retention struct {
 	PurgeGrace time.Duration `yaml:"purge_grace"`
 	SweepEvery time.Duration `yaml:"sweep_every"`
+}
+
+// Requests configures public access requests: tracking numbers, the
+// public intake page, the statutory clock and the exemption codes.
+type Requests struct {
+	TrackingPrefix      string        `yaml:"tracking_prefix"`
+	DueSoon             time.Duration `yaml:"due_soon"`
+	PublicIntakePerHour int           `yaml:"public_intake_per_hour"`
+	Clock               RequestClock  `yaml:"clock"`
+	Exemptions          []Exemption   `yaml:"exemptions"`
+}
+
+// RequestClock is a jurisdiction's statutory clock.
+type RequestClock struct {
+	Jurisdiction string            `yaml:"jurisdiction"`
+	TimeZone     string            `yaml:"time_zone"`
+	Days         string            `yaml:"days"` // calendar or business
+	ResponseDays int               `yaml:"response_days"`
+	Holidays     []string          `yaml:"holidays"` // YYYY-MM-DD
+	Extensions   RequestExtensions `yaml:"extensions"`
+	PauseOn      []string          `yaml:"pause_on"` // requester, fee
+}
+
+// RequestExtensions limits extensions of the clock.
+type RequestExtensions struct {
+	MaxCount int `yaml:"max_count"`
+	MaxDays  int `yaml:"max_days"`
+}
+
+// Exemption is one exemption code staff may cite.
+type Exemption struct {
+	Code  string `yaml:"code"`
+	Title string `yaml:"title"`
 }
 
 // Policy locates the casbin and retention files (empty: embedded defaults).
@@ -429,6 +463,7 @@ func (c Config) Validate() error {
 	if (c.Policy.ModelFile == "") != (c.Policy.PolicyFile == "") {
 		bad("policy.model_file", "set both policy.model_file and policy.policy_file, or neither")
 	}
+	c.validateRequests(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -438,4 +473,66 @@ func (c Config) Validate() error {
 		bad("log.format", "want text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) validateRequests(bad func(field, reason string, args ...any)) {
+	r := c.Requests
+	if len(r.TrackingPrefix) < 1 || len(r.TrackingPrefix) > 10 || strings.Trim(r.TrackingPrefix, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		bad("requests.tracking_prefix", "want 1 to 10 capital letters, got %q", r.TrackingPrefix)
+	}
+	if r.DueSoon < 0 {
+		bad("requests.due_soon", "must not be negative, got %s", r.DueSoon)
+	}
+	if r.PublicIntakePerHour < 1 {
+		bad("requests.public_intake_per_hour", "must be at least 1, got %d", r.PublicIntakePerHour)
+	}
+	k := r.Clock
+	if strings.TrimSpace(k.Jurisdiction) == "" {
+		bad("requests.clock.jurisdiction", "required")
+	}
+	if _, err := time.LoadLocation(k.TimeZone); err != nil || k.TimeZone == "" {
+		bad("requests.clock.time_zone", "want an IANA time zone such as America/New_York, got %q", k.TimeZone)
+	}
+	if k.Days != "calendar" && k.Days != "business" {
+		bad("requests.clock.days", "want calendar or business, got %q", k.Days)
+	}
+	if k.ResponseDays < 1 || k.ResponseDays > 365 {
+		bad("requests.clock.response_days", "must be between 1 and 365, got %d", k.ResponseDays)
+	}
+	for i, h := range k.Holidays {
+		if _, err := time.Parse(time.DateOnly, h); err != nil {
+			bad(fmt.Sprintf("requests.clock.holidays[%d]", i), "want a date YYYY-MM-DD, got %q", h)
+		}
+	}
+	if k.Extensions.MaxCount < 0 || k.Extensions.MaxCount > 10 {
+		bad("requests.clock.extensions.max_count", "must be between 0 and 10, got %d", k.Extensions.MaxCount)
+	}
+	if k.Extensions.MaxDays < 0 || k.Extensions.MaxDays > 365 {
+		bad("requests.clock.extensions.max_days", "must be between 0 and 365, got %d", k.Extensions.MaxDays)
+	}
+	if k.Extensions.MaxCount > 0 && k.Extensions.MaxDays == 0 {
+		bad("requests.clock.extensions.max_days", "must be positive when max_count allows extensions")
+	}
+	for i, p := range k.PauseOn {
+		if p != "requester" && p != "fee" {
+			bad(fmt.Sprintf("requests.clock.pause_on[%d]", i), "want requester or fee, got %q", p)
+		}
+	}
+	if len(r.Exemptions) == 0 {
+		bad("requests.exemptions", "at least one exemption code is required")
+	}
+	seen := map[string]bool{}
+	for i, e := range r.Exemptions {
+		field := fmt.Sprintf("requests.exemptions[%d]", i)
+		switch {
+		case e.Code == "" || len(e.Code) > 40 || strings.TrimSpace(e.Code) != e.Code || strings.ContainsAny(e.Code, ",;\x00\n\r\t"):
+			bad(field+".code", "want 1 to 40 characters without spaces at the ends, commas or semicolons, got %q", e.Code)
+		case seen[e.Code]:
+			bad(field+".code", "%q listed twice", e.Code)
+		}
+		seen[e.Code] = true
+		if strings.TrimSpace(e.Title) == "" || len(e.Title) > 300 {
+			bad(field+".title", "want 1 to 300 characters")
+		}
+	}
 }

@@ -59,6 +59,13 @@ func TestValidateNamesField(t *testing.T) {
 		{"no mfa attempts", "server:\n  mfa_attempts: 0\n", nil, "server.mfa_attempts"},
 		{"bad db url", "database:\n  url: mysql://x\n", nil, "database.url"},
 		{"policy model without policy", "policy:\n  model_file: /etc/m.conf\n", nil, "policy.model_file"},
+		{"bad clock days", "requests:\n  clock:\n    days: lunar\n", nil, "requests.clock.days"},
+		{"bad holiday", "requests:\n  clock:\n    holidays: [\"2026-13-01\"]\n", nil, "requests.clock.holidays[0]"},
+		{"bad pause", "requests:\n  clock:\n    pause_on: [weather]\n", nil, "requests.clock.pause_on[0]"},
+		{"bad zone", "requests:\n  clock:\n    time_zone: Mars/Olympus\n", nil, "requests.clock.time_zone"},
+		{"duplicate exemption", "requests:\n  exemptions:\n    - {code: x, title: a}\n    - {code: x, title: b}\n", nil, "requests.exemptions[1].code"},
+		{"no exemptions", "requests:\n  exemptions: []\n", nil, "requests.exemptions"},
+		{"bad prefix", "requests:\n  tracking_prefix: par\n", nil, "requests.tracking_prefix"},
 		{"unknown env", "", []string{"OPENDEMS_SERVER_LISTN=x"}, "OPENDEMS_SERVER_LISTN"},
 		{"bad env int", "", []string{"OPENDEMS_WORKERS_CONCURRENCY=many"}, "OPENDEMS_WORKERS_CONCURRENCY"},
 	}
