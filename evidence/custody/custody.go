@@ -51,6 +51,8 @@ const (
 	ActionPurgeCancelled     = chain.ActionPurgeCancelled
 	ActionPurged             = chain.ActionPurged
 	ActionAccessDenied       = chain.ActionAccessDenied
+	ActionRequestClipLinked  = chain.ActionRequestClipLinked
+	ActionRequestClipRemoved = chain.ActionRequestClipRemoved
 )
 
 // Errors of this package beyond the evidence kinds (bad input is

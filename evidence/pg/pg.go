@@ -182,6 +182,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO opendems_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON custody_events, custody_checkpoints, audit_log, audit_anchors FROM opendems_app, PUBLIC;
 REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON access_request_events, access_request_extensions, redaction_spec_versions, redaction_job_outputs FROM opendems_app, PUBLIC;
+REVOKE DELETE, TRUNCATE ON access_requests, access_request_pauses, request_clips, request_withheld, access_request_counters FROM opendems_app, PUBLIC;
 `
 
 // NotFound translates pgx.ErrNoRows into evidence.ErrNotFound and leaves

@@ -35,6 +35,9 @@ const (
 	ActionPurgeCancelled     Action = "purge_cancelled"
 	ActionPurged             Action = "purged" // details carry the certificate of destruction
 	ActionAccessDenied       Action = "access_denied"
+	// A public access request took (or gave back) a clip of the item.
+	ActionRequestClipLinked  Action = "request_clip_linked"
+	ActionRequestClipRemoved Action = "request_clip_removed"
 )
 
 // Actions lists every known action, in a stable order (for documentation,
@@ -46,6 +49,7 @@ var Actions = []Action{
 	ActionMarkerAdded, ActionNoteAdded, ActionShared, ActionRedactionCreated,
 	ActionRedactionApproved, ActionReleased, ActionFixityOK, ActionFixityFailed,
 	ActionPurgeScheduled, ActionPurgeCancelled, ActionPurged, ActionAccessDenied,
+	ActionRequestClipLinked, ActionRequestClipRemoved,
 }
 
 // requiredDetails names the detail keys an action must carry so that the
@@ -67,6 +71,8 @@ func requiredDetails(a Action) []string {
 		return []string{"sha256", "error"}
 	case ActionPurged:
 		return []string{"certificate"}
+	case ActionRequestClipLinked, ActionRequestClipRemoved:
+		return []string{"request", "clip_id"}
 	}
 	return nil
 }
