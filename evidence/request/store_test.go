@@ -392,7 +392,10 @@ func TestClipsSpecsCustody(t *testing.T) {
 
 	// Spec versions: exemption codes checked, stale saves refused with who and when.
 	bad := strings.Replace(spec1, `"b(7)(C)"`, `"privacy"`, 1)
-	err = func() error { _, err := b.store.SaveSpec(ctx, clip.ID, b.rita, 0, []byte(bad), request.OriginEditor); return err }()
+	err = func() error {
+		_, err := b.store.SaveSpec(ctx, clip.ID, b.rita, 0, []byte(bad), request.OriginEditor)
+		return err
+	}()
 	var ie *request.InvalidError
 	if !errors.As(err, &ie) || ie.Fields[0].Field != "regions[0].reason" || !strings.Contains(err.Error(), `unknown exemption code "privacy"`) {
 		t.Fatalf("unknown code in spec: %v", err)
