@@ -183,7 +183,7 @@ REVOKE UPDATE, DELETE, TRUNCATE ON custody_events, custody_checkpoints, audit_lo
 REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON access_request_events, access_request_extensions, redaction_spec_versions, redaction_job_outputs FROM opendems_app, PUBLIC;
-REVOKE DELETE, TRUNCATE ON access_requests, access_request_pauses, request_clips, request_withheld, access_request_counters FROM opendems_app, PUBLIC;
+REVOKE DELETE, TRUNCATE ON access_requests, access_request_pauses, request_clips, request_withheld, access_request_counters, redaction_jobs FROM opendems_app, PUBLIC;
 `
 
 // NotFound translates pgx.ErrNoRows into evidence.ErrNotFound and leaves

@@ -256,5 +256,7 @@ const (
 	EventWithheld      EventKind = "item_withheld"
 	EventWithholdEnded EventKind = "item_withhold_ended"
 	EventJobOutput     EventKind = "job_output"
+	EventJobStarted    EventKind = "job_started"
+	EventJobCancelled  EventKind = "job_cancelled"
 	EventNote          EventKind = "note"
 )

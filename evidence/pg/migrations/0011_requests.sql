@@ -166,3 +166,19 @@ CREATE TRIGGER redaction_job_outputs_append_only BEFORE UPDATE OR DELETE ON reda
     FOR EACH ROW EXECUTE FUNCTION opendems_reject_change();
 CREATE TRIGGER redaction_job_outputs_no_truncate BEFORE TRUNCATE ON redaction_job_outputs
     FOR EACH STATEMENT EXECUTE FUNCTION opendems_reject_change();
+
+-- Redaction jobs (detect, preview, render) of a clip: the river job's id
+-- and what the UI shows while it runs. river_job holds the queue state
+-- (available, running, retryable, completed, cancelled, discarded).
+CREATE TABLE redaction_jobs (
+    job_id        bigint PRIMARY KEY,
+    clip_id       uuid NOT NULL REFERENCES request_clips(id),
+    kind          text NOT NULL CHECK (kind IN ('detect', 'preview', 'render')),
+    spec_version  integer NOT NULL DEFAULT 0 CHECK (spec_version >= 0),
+    requested_by  text NOT NULL,
+    requested_at  timestamptz NOT NULL,
+    progress      real NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+    message       text NOT NULL DEFAULT '',
+    updated_at    timestamptz NOT NULL
+);
+CREATE INDEX redaction_jobs_clip ON redaction_jobs(clip_id, requested_at DESC);

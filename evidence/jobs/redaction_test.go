@@ -1,0 +1,325 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/opendems/opendems/configs"
+	"github.com/opendems/opendems/evidence/jobs"
+	"github.com/opendems/opendems/evidence/pg/pgtest"
+	"github.com/opendems/opendems/evidence/request"
+	"github.com/opendems/opendems/redact"
+	"github.com/opendems/opendems/storage"
+	"github.com/opendems/opendems/storage/fs"
+)
+
+func ffmpeg(t *testing.T, args ...string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		if os.Getenv("OPENDEMS_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ffmpeg CLI (test reference) not found")
+		}
+		t.Skip("ffmpeg CLI (test reference) not found")
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"-nostdin", "-v", "error", "-y"}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, stderr.String())
+	}
+	return out
+}
+
+// faceClip makes 4 s of 640×360 test pattern with the real face
+// photograph of redact's testdata moving right, and a 440 Hz tone.
+func faceClip(t *testing.T, path string) {
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15:duration=4",
+		"-loop", "1", "-framerate", "15", "-i", filepath.Join("..", "..", "redact", "testdata", "face.jpg"),
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+		"-filter_complex", "[1]scale=120:150,format=yuv420p[f];[0][f]overlay=x='100+40*t':y=80:shortest=1:eval=frame[v]",
+		"-map", "[v]", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-t", "4", path)
+}
+
+type world struct {
+	db       *pgtest.DB
+	store    storage.Store
+	requests *request.Store
+	rita     request.Actor
+	clip     request.Clip
+	river    *river.Client[pgx.Tx]
+}
+
+func setup(t *testing.T, work bool) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{db: pgtest.NewDB(t)}
+	st, err := fs.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.store = st
+	settings, err := request.SettingsFrom(configs.Default().Requests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.requests = request.NewStore(w.db.Pool, settings, request.Options{})
+	var unit, uid uuid.UUID
+	if err := w.db.Pool.QueryRow(ctx, `INSERT INTO units (slug, name, path) VALUES ('records', 'Records', 'records') RETURNING id`).Scan(&unit); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.Pool.QueryRow(ctx, `INSERT INTO users (username, role, unit_id, password_hash) VALUES ('rita', 'records', $1, 'x') RETURNING id`, unit).Scan(&uid); err != nil {
+		t.Fatal(err)
+	}
+	w.rita = request.Actor{Name: "user:rita", UserID: uid}
+
+	src := filepath.Join(t.TempDir(), "face.mp4")
+	faceClip(t, src)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if _, err := st.Put(ctx, storage.Ref{Namespace: storage.Originals, Digest: sum}, int64(len(data)), bytes.NewReader(data), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var item uuid.UUID
+	if err := w.db.Pool.QueryRow(ctx, `INSERT INTO evidence_items (sha256, size, unit_id, metadata) VALUES ($1, $2, $3, '{"probe":{"duration":4}}') RETURNING id`,
+		sum[:], len(data), unit).Scan(&item); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := w.requests.Create(ctx, w.rita, request.Intake{RequesterName: "Ann", RequesterType: request.RequesterMedia,
+		Contact: "ann@example.org", Description: "the stop", Channel: request.ChannelEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []request.TransitionInput{{To: request.StateAssigned, Assignee: "rita"}, {To: request.StateSearching}} {
+		if _, err := w.requests.Transition(ctx, r.ID, w.rita, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.clip, err = w.requests.AddClip(ctx, r.ID, w.rita, request.ClipInput{EvidenceID: item, InMs: 0, OutMs: 4000}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &river.Config{}
+	if work {
+		ws := river.NewWorkers()
+		river.AddWorker(ws, &jobs.RedactionWorker{Pool: w.db.Pool, Storage: st, Requests: w.requests})
+		cfg.Workers = ws
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}
+		cfg.FetchPollInterval = 200 * time.Millisecond
+	}
+	if w.river, err = river.NewClient(riverpgxv5.New(w.db.Pool), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if work {
+		if err := w.river.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			w.river.Stop(sctx)
+		})
+	}
+	return w
+}
+
+func (w *world) run(t *testing.T, kind string, version int) request.Job {
+	t.Helper()
+	ctx := context.Background()
+	j, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, kind, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		j, err = w.requests.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch j.State {
+		case "completed":
+			if j.Progress != 100 {
+				t.Fatalf("completed job at %.0f %%", j.Progress)
+			}
+			return j
+		case "cancelled", "discarded", "retryable":
+			t.Fatalf("%s job %s: %s", kind, j.State, j.Message+" "+j.LastError)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s job did not finish: %+v", kind, j)
+	return j
+}
+
+func (w *world) output(t *testing.T, kind string) (request.JobOutput, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	outs, err := w.requests.JobOutputs(ctx, w.clip.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if o.Kind != kind {
+			continue
+		}
+		var d storage.Digest
+		raw, err := hex.DecodeString(o.SHA256)
+		if err != nil || copy(d[:], raw) != 32 {
+			t.Fatalf("output sha256 %q", o.SHA256)
+		}
+		rc, err := w.store.Open(ctx, storage.Ref{Namespace: storage.Derivatives, Digest: d}, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(storage.NewHashingReader(rc, d, o.Size)); err != nil {
+			t.Fatalf("stored %s output does not match its recorded SHA-256: %v", kind, err)
+		}
+		if o.SourceSHA256 != w.clip.SourceSHA256 {
+			t.Fatalf("%s output names source %s, want %s", kind, o.SourceSHA256, w.clip.SourceSHA256)
+		}
+		return o, buf.Bytes()
+	}
+	t.Fatalf("no %s output", kind)
+	return request.JobOutput{}, nil
+}
+
+// Detect proposes the moving face; rendering the proposals leaves no face
+// for the leak check, while rendering a spec that misses the face is
+// flagged frame by frame.
+func TestRedactionJobsDetectRenderLeakCheck(t *testing.T) {
+	w := setup(t, true)
+	ctx := context.Background()
+	w.run(t, request.JobDetect, 0)
+	_, proposal := w.output(t, request.OutputDetect)
+	spec, err := redact.Parse(proposal)
+	if err != nil {
+		t.Fatalf("proposal is not a valid spec: %v", err)
+	}
+	if len(spec.Regions) == 0 {
+		t.Fatal("no face proposed")
+	}
+	for _, r := range spec.Regions {
+		if r.Origin != redact.OriginAuto || r.Reason != "b(7)(C)" {
+			t.Fatalf("proposal %+v", r)
+		}
+	}
+
+	// A spec that misses the face: a box in the corner.
+	miss := `{"version":1,"clip":{"source":"x"},"regions":[{"shape":"rectangle","effect":{"type":"fill"},"reason":"b(6)","origin":"manual",
+		"keyframes":[{"time":0,"x":0,"y":300,"width":40,"height":40},{"time":4,"x":0,"y":300,"width":40,"height":40}]}]}`
+	if _, err := w.requests.SaveSpec(ctx, w.clip.ID, w.rita, 0, []byte(miss), request.OriginEditor); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, request.JobRender, 1)
+	_, leakJSON := w.output(t, request.OutputLeakCheck)
+	var leaks jobs.LeakReport
+	if err := json.Unmarshal(leakJSON, &leaks); err != nil {
+		t.Fatal(err)
+	}
+	if len(leaks.Flagged) < leaks.FramesAnalysed/2 || leaks.FramesAnalysed == 0 {
+		t.Fatalf("unredacted face flagged in %d of %d analysed frames", len(leaks.Flagged), leaks.FramesAnalysed)
+	}
+
+	// Accept every proposal: nothing is flagged.
+	accepted, err := spec.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := w.requests.SaveSpec(ctx, w.clip.ID, w.rita, 1, accepted, request.OriginEditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, request.JobRender, v2.Version)
+	outs, _ := w.requests.JobOutputs(ctx, w.clip.ID)
+	var render, check request.JobOutput
+	for _, o := range outs { // newest first
+		if o.Kind == request.OutputRender && render.ID == uuid.Nil {
+			render = o
+		}
+		if o.Kind == request.OutputLeakCheck && check.ID == uuid.Nil {
+			check = o
+		}
+	}
+	if render.SpecVersion != v2.Version || check.SpecVersion != v2.Version {
+		t.Fatalf("outputs of version %d: render %d, leak check %d", v2.Version, render.SpecVersion, check.SpecVersion)
+	}
+	var det map[string]any
+	json.Unmarshal(check.Details, &det)
+	if det["flagged_frames"] != float64(0) {
+		t.Fatalf("redacted render still flagged: %v", det)
+	}
+	// The preview renders the same spec quickly.
+	w.run(t, request.JobPreview, 0)
+	if o, _ := w.output(t, request.OutputPreview); o.SpecVersion != v2.Version {
+		t.Fatalf("preview of version %d, want latest %d", o.SpecVersion, v2.Version)
+	}
+}
+
+func TestRedactionJobCancelAndRefusals(t *testing.T) {
+	w := setup(t, false) // no workers: jobs wait in the queue
+	ctx := context.Background()
+	if _, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, request.JobRender, 0); err == nil || !strings.Contains(err.Error(), "no saved spec") {
+		t.Fatalf("render without a spec: %v", err)
+	}
+	if _, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, "transcode", 0); err == nil {
+		t.Fatal("unknown job kind accepted")
+	}
+	j, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, request.JobDetect, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != "available" || j.MaxAttempts != request.RedactionMaxAttempts {
+		t.Fatalf("queued job %+v", j)
+	}
+	if j, err = w.requests.CancelJob(ctx, w.river, j.ID, w.rita); err != nil || j.State != "cancelled" {
+		t.Fatalf("cancel: %v %+v", err, j)
+	}
+	if _, err := w.requests.CancelJob(ctx, w.river, j.ID, w.rita); err == nil {
+		t.Fatal("cancelled twice")
+	}
+	list, err := w.requests.Jobs(ctx, w.clip.ID)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("jobs %+v %v", list, err)
+	}
+}
+
+func TestFindLeaks(t *testing.T) {
+	spec := &redact.Spec{Clip: redact.Clip{In: 10},
+		Regions: []redact.Region{{Keyframes: []redact.Keyframe{{Time: 10, X: 0, Y: 0, Width: 100, Height: 100}, {Time: 12, X: 200, Y: 0, Width: 100, Height: 100}}}},
+		FullFrameBlur: []redact.FullFrameBlur{{Start: 13, End: 14}}}
+	obs := []redact.Observation{
+		{T: 0, Detections: []redact.Detection{{Box: redact.Box{X: 10, Y: 10, W: 50, H: 50}}}},    // inside at 10 s
+		{T: 1, Detections: []redact.Detection{{Box: redact.Box{X: 10, Y: 10, W: 50, H: 50}}}},    // region moved to x 100..200: leak
+		{T: 1, Detections: []redact.Detection{{Box: redact.Box{X: 120, Y: 10, W: 50, H: 50}}}},   // inside at 11 s
+		{T: 2.5, Detections: []redact.Detection{{Box: redact.Box{X: 210, Y: 10, W: 50, H: 50}}}}, // after the region ends: leak
+		{T: 3.5, Detections: []redact.Detection{{Box: redact.Box{X: 500, Y: 10, W: 50, H: 50}}}}, // full-frame blur
+	}
+	rep := FindLeaksForTest(spec, obs)
+	if len(rep.Flagged) != 2 || rep.Flagged[0].SourceTime != 11 || rep.Flagged[1].SourceTime != 12.5 {
+		t.Fatalf("flagged %+v", rep.Flagged)
+	}
+}
+
+func FindLeaksForTest(spec *redact.Spec, obs []redact.Observation) *jobs.LeakReport {
+	return jobs.FindLeaks(spec, obs, len(obs))
+}
