@@ -305,7 +305,7 @@ func TestRedactionJobCancelAndRefusals(t *testing.T) {
 
 func TestFindLeaks(t *testing.T) {
 	spec := &redact.Spec{Clip: redact.Clip{In: 10},
-		Regions: []redact.Region{{Keyframes: []redact.Keyframe{{Time: 10, X: 0, Y: 0, Width: 100, Height: 100}, {Time: 12, X: 200, Y: 0, Width: 100, Height: 100}}}},
+		Regions:       []redact.Region{{Keyframes: []redact.Keyframe{{Time: 10, X: 0, Y: 0, Width: 100, Height: 100}, {Time: 12, X: 200, Y: 0, Width: 100, Height: 100}}}},
 		FullFrameBlur: []redact.FullFrameBlur{{Start: 13, End: 14}}}
 	obs := []redact.Observation{
 		{T: 0, Detections: []redact.Detection{{Box: redact.Box{X: 10, Y: 10, W: 50, H: 50}}}},    // inside at 10 s
