@@ -51,8 +51,13 @@ const (
 	ActionPurgeCancelled     = chain.ActionPurgeCancelled
 	ActionPurged             = chain.ActionPurged
 	ActionAccessDenied       = chain.ActionAccessDenied
-	ActionRequestClipLinked  = chain.ActionRequestClipLinked
-	ActionRequestClipRemoved = chain.ActionRequestClipRemoved
+)
+
+// Custody actions of public access requests (package evidence/request).
+const (
+	ActionRequestClipLinked       = chain.ActionRequestClipLinked
+	ActionRequestClipRemoved      = chain.ActionRequestClipRemoved
+	ActionRequestOutputDownloaded = chain.ActionRequestOutputDownloaded
 )
 
 // Errors of this package beyond the evidence kinds (bad input is

@@ -138,7 +138,7 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "source")
 	w.progress(jobID, 1, "copying the original")
-	if err := w.fetchOriginal(ctx, clip, src); err != nil {
+	if err := w.FetchOriginal(ctx, clip, src); err != nil {
 		return fmt.Errorf("fetch original: %w", err)
 	}
 	who := request.Actor{Name: "system:redaction-" + a.Job}
@@ -300,9 +300,9 @@ func FindLeaks(spec *redact.Spec, obs []redact.Observation, analysed int) *LeakR
 	return rep
 }
 
-// fetchOriginal copies the clip's original out of storage, verifying its
+// FetchOriginal copies the clip's original out of storage, verifying its
 // SHA-256 on the way: redaction works only from verified bytes.
-func (w *RedactionWorker) fetchOriginal(ctx context.Context, clip request.Clip, path string) error {
+func (w *RedactionWorker) FetchOriginal(ctx context.Context, clip request.Clip, path string) error {
 	var sum []byte
 	var size int64
 	if err := w.Pool.QueryRow(ctx, `SELECT sha256, size FROM evidence_items WHERE id = $1 AND state NOT IN ('purge_scheduled', 'purged')`,

@@ -641,3 +641,7 @@ func isForeignKeyViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
+
+// SetHolds sets the retention holds collaborator once it exists (cmd
+// builds retention after the store). Call it before serving.
+func (s *Store) SetHolds(h Holds) { s.opt.Holds = h }

@@ -38,6 +38,8 @@ const (
 	// A public access request took (or gave back) a clip of the item.
 	ActionRequestClipLinked  Action = "request_clip_linked"
 	ActionRequestClipRemoved Action = "request_clip_removed"
+	// A redacted render or preview made from the item was downloaded.
+	ActionRequestOutputDownloaded Action = "request_output_downloaded"
 )
 
 // Actions lists every known action, in a stable order (for documentation,
@@ -49,7 +51,7 @@ var Actions = []Action{
 	ActionMarkerAdded, ActionNoteAdded, ActionShared, ActionRedactionCreated,
 	ActionRedactionApproved, ActionReleased, ActionFixityOK, ActionFixityFailed,
 	ActionPurgeScheduled, ActionPurgeCancelled, ActionPurged, ActionAccessDenied,
-	ActionRequestClipLinked, ActionRequestClipRemoved,
+	ActionRequestClipLinked, ActionRequestClipRemoved, ActionRequestOutputDownloaded,
 }
 
 // requiredDetails names the detail keys an action must carry so that the
@@ -73,6 +75,8 @@ func requiredDetails(a Action) []string {
 		return []string{"certificate"}
 	case ActionRequestClipLinked, ActionRequestClipRemoved:
 		return []string{"request", "clip_id"}
+	case ActionRequestOutputDownloaded:
+		return []string{"clip_id", "sha256"}
 	}
 	return nil
 }
