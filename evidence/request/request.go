@@ -1,23 +1,24 @@
 package request
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence"
 )
 
 // Error kinds of this package. Callers decide by kind with errors.Is; the
 // HTTP layer maps them to statuses (not found 404, invalid 400, conflict
 // 409, too large 413).
 var (
-	ErrNotFound = errors.New("request: not found")
-	ErrInvalid  = errors.New("request: invalid")
-	ErrConflict = errors.New("request: conflict")
-	ErrTooLarge = errors.New("request: too large")
+	ErrNotFound = evidence.ErrNotFound
+	ErrInvalid  = evidence.ErrInvalid
+	ErrConflict = evidence.ErrConflict
+	ErrTooLarge = evidence.ErrTooLarge
 )
 
 // FieldError names one bad input field.

@@ -54,6 +54,7 @@ func registerWorkers(a *App, ws *river.Workers) {
 		return err
 	}))
 	registerMediaWorkers(a, ws)
+	registerRequestWorkers(a, ws)
 	registerRetentionWorkers(a, ws)
 }
 

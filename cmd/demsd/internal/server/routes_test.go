@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/storage"
 )
 
@@ -162,12 +163,41 @@ var routeTable = map[string]expect{
 	"POST /admin/holds":                       {page: true, allow: "records admin"},
 	"POST /admin/holds/evidence/:id/release":  {page: true, allow: "records admin"},
 	"POST /admin/holds/cases/:id/release":     {page: true, allow: "admin"},
+
+	// public access requests (evidence/request)
+	"GET /api/v1/requests":                                   {allow: "records auditor"},
+	"POST /api/v1/requests":                                  {allow: "records"},
+	"GET /api/v1/request-exemptions":                         {allow: "records auditor"},
+	"GET /api/v1/requests/:id":                               {allow: "records auditor"},
+	"GET /api/v1/requests/:id/timeline":                      {allow: "records auditor"},
+	"POST /api/v1/requests/:id/transition":                   {allow: "records"},
+	"POST /api/v1/requests/:id/pause":                        {allow: "records"},
+	"POST /api/v1/requests/:id/resume":                       {allow: "records"},
+	"POST /api/v1/requests/:id/extend":                       {allow: "records"},
+	"POST /api/v1/requests/:id/clips":                        {allow: "records"},
+	"GET /api/v1/requests/:id/clips/:clip":                   {allow: "records auditor"},
+	"DELETE /api/v1/requests/:id/clips/:clip":                {allow: "records"},
+	"GET /api/v1/requests/:id/clips/:clip/spec":              {allow: "records auditor"},
+	"GET /api/v1/requests/:id/clips/:clip/spec/versions":     {allow: "records auditor"},
+	"PUT /api/v1/requests/:id/clips/:clip/spec":              {allow: "records"},
+	"POST /api/v1/requests/:id/clips/:clip/track":            {allow: "records"},
+	"GET /api/v1/requests/:id/clips/:clip/jobs":              {allow: "records auditor"},
+	"POST /api/v1/requests/:id/clips/:clip/jobs":             {allow: "records"},
+	"POST /api/v1/requests/:id/clips/:clip/jobs/:job/cancel": {allow: "records", override: map[string]string{"records": "hide"}}, // no such job
+	"GET /api/v1/requests/:id/clips/:clip/outputs":           {allow: "records auditor"},
+	"GET /api/v1/requests/:id/clips/:clip/outputs/:output":   {allow: "records auditor", override: map[string]string{"records": "hide", "auditor": "hide"}}, // no such output
+	"POST /api/v1/requests/:id/withheld":                     {allow: "records"},
+	"DELETE /api/v1/requests/:id/withheld/:withheld":         {allow: "records", override: map[string]string{"records": "hide"}}, // no such withholding
+	"POST /api/v1/public/requests":                           {public: true},
+	"POST /api/v1/public/requests/status":                    {public: true, override: map[string]string{"*": "any"}}, // an unknown number answers 404 by design
 }
 
 // tableWorld is what the table test's requests point at.
 type tableWorld struct {
 	north, south uuid.UUID // items of officer.north and officer.south
 	caseID       uuid.UUID // a case of unit north holding the north item
+	requestID    uuid.UUID // a public access request, searching, with clipID of the north item
+	clipID       uuid.UUID
 	victimUser   uuid.UUID // a user admin routes may change
 	victimDock   uuid.UUID // a dock the revoke route may revoke
 	tokens       map[string]string
@@ -227,6 +257,7 @@ func newTableWorld(t *testing.T, a *App, creds Credentials) tableWorld {
 			t.Fatalf("no demo user %s", name)
 		}
 	}
+	w.requestID, w.clipID = tableRequest(t, a, w.north)
 	w.tokens["dock"] = creds.Dock.Token
 	w.sessions = map[string]*caller{}
 	return w
@@ -276,12 +307,15 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 		p = strings.Replace(p, ":id", w.victimUser.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/docks/:id"), strings.HasPrefix(p, "/admin/docks/:id"):
 		p = strings.Replace(p, ":id", w.victimDock.String(), 1)
+	case strings.HasPrefix(p, "/api/v1/requests/:id"):
+		p = strings.Replace(p, ":id", w.requestID.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/cases/:id"), strings.HasPrefix(p, "/cases/:id"), strings.HasPrefix(p, "/admin/holds/cases/:id"):
 		p = strings.Replace(p, ":id", w.caseID.String(), 1)
 	default:
 		p = strings.Replace(p, ":id", uuid.NewString(), 1) // ingest sessions: none exists
 	}
 	p = strings.Replace(p, ":case", w.caseID.String(), 1)
+	p = strings.Replace(p, ":clip", w.clipID.String(), 1)
 	return strings.Replace(p, "*file", "app.css", 1)
 }
 
@@ -415,6 +449,8 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 				want = "hide"
 			case access.Resource == "case" && !hasRole("supervisor records auditor admin", role):
 				want = "hide"
+			case access.Resource == request.KindRequest && !hasRole("records auditor", role):
+				want = "hide"
 			default:
 				want = "deny"
 			}
@@ -454,4 +490,31 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 	if len(routes) < 40 {
 		t.Fatalf("only %d routes mounted; the table test would prove little", len(routes))
 	}
+}
+
+// tableRequest makes a public access request being searched, with a clip
+// of item and a saved spec, for the request routes of the table.
+func tableRequest(t *testing.T, a *App, item uuid.UUID) (uuid.UUID, uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	who := request.Actor{Name: "user:records"}
+	r, _, err := a.Requests.Create(ctx, who, request.Intake{RequesterName: "Ann Reporter", RequesterType: request.RequesterMedia,
+		Contact: "ann@example.org", Description: "footage of the stop", Channel: request.ChannelEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []request.TransitionInput{{To: request.StateAssigned, Assignee: "records"}, {To: request.StateSearching}} {
+		if _, err := a.Requests.Transition(ctx, r.ID, who, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clip, err := a.Requests.AddClip(ctx, r.ID, who, request.ClipInput{EvidenceID: item, InMs: 0, OutMs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := `{"version":1,"clip":{"source":"x"},"regions":[{"shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.5,"x":1,"y":1,"width":5,"height":5}]}]}`
+	if _, err := a.Requests.SaveSpec(ctx, clip.ID, who, 0, []byte(spec), request.OriginEditor); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID, clip.ID
 }

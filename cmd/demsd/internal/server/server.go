@@ -33,6 +33,7 @@ import (
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest"
 	"github.com/opendems/opendems/evidence/pg"
+	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
 	"github.com/opendems/opendems/storage/fs"
@@ -51,6 +52,7 @@ type App struct {
 	Custody  *custody.Service
 	Ingest   *ingest.Service
 	River    *river.Client[pgx.Tx]
+	Requests *request.Store
 	API      *api.Server
 	Registry *prometheus.Registry
 	Metrics  *Metrics
@@ -220,6 +222,9 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	a.Evidence = evidence.NewStore(a.Pool)
 	a.Custody = custody.NewService(a.Pool, a.Storage, a.Key.Public().(ed25519.PublicKey), a.Logger)
 
+	if a.Requests, err = newRequests(a); err != nil {
+		return nil, err
+	}
 	workers := cfg.Workers.Enabled
 	if opts.Workers != nil {
 		workers = *opts.Workers

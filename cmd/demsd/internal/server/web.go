@@ -12,6 +12,7 @@ import (
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/evidence/review"
 	"github.com/opendems/opendems/evidence/web"
@@ -139,6 +140,8 @@ func registerHTTP(a *App) error {
 		Retention: scheduleCategories{sched}, Auditor: auditor{a}, Keeper: retentionKeeper{keeper},
 	})
 	a.API.RegisterLoader(api.KindCase, rv.CaseLoader())
+	a.API.RegisterLoader(request.KindRequest, a.Requests.Loader())
+	a.Requests.SetHolds(requestHolds{keeper})
 	ui, err := web.New(web.Deps{
 		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,
@@ -154,5 +157,6 @@ func registerHTTP(a *App) error {
 	a.API.Mount(rv.Routes()...)
 	a.API.Mount(keeper.Routes()...)
 	a.API.Mount(ui.Routes()...)
+	a.API.Mount((&request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage, Tracker: boxTracker{a}}).Routes()...)
 	return nil
 }

@@ -1,0 +1,870 @@
+package request
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
+	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/storage"
+)
+
+// KindRequest is the resource kind of public access requests in the
+// HTTP kit's route table; Store.Loader loads it.
+const KindRequest = "request"
+
+// UnitPath is the unit a request is decided in. Requests belong to the
+// agency, not to a unit, so policy rows about requests use scope any;
+// a unit-scoped row never matches one.
+const UnitPath = "agency"
+
+// Attributes implements api.Loaded: a request as the policy sees it.
+func (r *Request) Attributes() evidence.Attributes {
+	return evidence.Attributes{Kind: KindRequest, ID: r.ID.String(), UnitPath: UnitPath}
+}
+
+// Loader loads requests for the enforcement point; knowing a request
+// exists takes request:read.
+func (s *Store) Loader() api.Loader {
+	return api.Loader{View: "request:read", Load: func(ctx context.Context, id uuid.UUID) (api.Loaded, error) {
+		r, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &r, nil
+	}}
+}
+
+// Tracker follows a box drawn on one frame of a clip through the clip
+// (package evidence/jobs, wired by cmd/demsd).
+type Tracker interface {
+	Track(ctx context.Context, clip Clip, at float64, box TrackBox) (any, error)
+}
+
+// TrackBox is a box drawn on a frame, in source pixels.
+type TrackBox struct {
+	X      float64 `json:"x"`
+	Y      float64 `json:"y"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+}
+
+// HTTP is the request floor's part of the route table.
+type HTTP struct {
+	Store   *Store
+	Queue   Queue         // river client; nil: job routes answer 503
+	Storage storage.Store // job outputs
+	Tracker Tracker       // nil: the track route answers 503
+	// Limiter bounds the public intake and status pages per address
+	// (nil: NewLimiter with the settings' per-hour number).
+	Limiter *Limiter
+}
+
+// Routes declares every route of the request floor: the staff API
+// (request:read, request:edit, redaction:create, decided on the loaded
+// request) and the public intake and status API (no account, rate
+// limited per address).
+func (h *HTTP) Routes() []api.Route {
+	if h.Limiter == nil {
+		h.Limiter = NewLimiter(h.Store.settings.PublicIntakePerHour, time.Hour)
+	}
+	on := func(action, summary string) api.Access {
+		return api.Access{Action: action, Resource: KindRequest, Summary: summary}
+	}
+	const base = "/api/v1/requests"
+	const clip = base + "/:id/clips/:clip"
+	return []api.Route{
+		{Method: "GET", Path: base, Access: api.Access{Action: "request:read", Summary: "Dashboard: requests sorted by due date (overdue first); ?open=true, ?state=, ?assignee="}, Handler: h.list},
+		{Method: "POST", Path: base, Access: api.Access{Action: "request:edit", Summary: "Staff intake of a public access request; returns it with its public status code (shown once)"}, Handler: h.create},
+		{Method: "GET", Path: "/api/v1/request-exemptions", Access: api.Access{Action: "request:read", Summary: "Exemption codes staff may cite, and the statutory clock in force"}, Handler: h.exemptions},
+		{Method: "GET", Path: base + "/:id", Access: on("request:read", "One request with its clock, clips and withheld items"), Handler: h.get},
+		{Method: "GET", Path: base + "/:id/timeline", Access: on("request:read", "The request's timeline (append-only)"), Handler: h.timeline},
+		{Method: "POST", Path: base + "/:id/transition", Access: on("request:edit", "Move the request to another state; 409 names the allowed ones"), Handler: h.transition},
+		{Method: "POST", Path: base + "/:id/pause", Access: on("request:edit", "Pause the clock while awaiting the requester or a fee (reason required)"), Handler: h.pause},
+		{Method: "POST", Path: base + "/:id/resume", Access: on("request:edit", "Resume the clock (reason required)"), Handler: h.resume},
+		{Method: "POST", Path: base + "/:id/extend", Access: on("request:edit", "Extend the clock within the jurisdiction's limits (reason required)"), Handler: h.extend},
+		{Method: "POST", Path: base + "/:id/clips", Access: on("request:edit", "Link a clip of an evidence item (the item is decided for evidence:view; custody: request_clip_linked)"), Handler: h.addClip},
+		{Method: "GET", Path: clip, Access: on("request:read", "A clip for the redaction editor: item, in/out, proxy and sprite URLs, current spec version and document, proposals, jobs, outputs"), Handler: h.getClip},
+		{Method: "DELETE", Path: clip, Access: on("request:edit", "Remove a clip (reason required; custody: request_clip_removed)"), Handler: h.removeClip},
+		{Method: "GET", Path: clip + "/spec", Access: on("request:read", "A spec version of the clip (?version=N; latest when absent)"), Handler: h.getSpec},
+		{Method: "GET", Path: clip + "/spec/versions", Access: on("request:read", "The clip's spec versions, newest first"), Handler: h.specVersions},
+		{Method: "PUT", Path: clip + "/spec", Access: on("redaction:create", "Save a new spec version: {base_version, spec}; 409 when someone saved since"), Handler: h.saveSpec},
+		{Method: "POST", Path: clip + "/track", Access: on("redaction:create", "Track a box drawn on one frame forward and backward: {time, box} → region keyframes"), Handler: h.track},
+		{Method: "GET", Path: clip + "/jobs", Access: on("request:read", "Redaction jobs of the clip with progress"), Handler: h.jobs},
+		{Method: "POST", Path: clip + "/jobs", Access: on("redaction:create", "Start a detect, preview or render job: {kind, spec_version}"), Handler: h.startJob},
+		{Method: "POST", Path: clip + "/jobs/:job/cancel", Access: on("redaction:create", "Cancel a redaction job"), Handler: h.cancelJob},
+		{Method: "GET", Path: clip + "/outputs", Access: on("request:read", "Outputs of the clip's jobs with their SHA-256, source SHA-256 and spec version"), Handler: h.outputs},
+		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody)"), Handler: h.downloadOutput},
+		{Method: "POST", Path: base + "/:id/withheld", Access: on("request:edit", "Withhold an item with exemption codes"), Handler: h.withhold},
+		{Method: "DELETE", Path: base + "/:id/withheld/:withheld", Access: on("request:edit", "End a withholding (reason required)"), Handler: h.endWithhold},
+
+		{Method: "POST", Path: "/api/v1/public/requests", Access: api.Access{Public: true, MaxBody: 64 << 10, Summary: "Public intake (no account; rate limited per address): returns the tracking number and status code"}, Handler: h.publicCreate},
+		{Method: "POST", Path: "/api/v1/public/requests/status", Access: api.Access{Public: true, MaxBody: 4 << 10, Summary: "Public status: {tracking_number, status_code} → state and due date only (rate limited)"}, Handler: h.publicStatus},
+	}
+}
+
+// requestOf is the request the enforcement point loaded and authorized.
+func requestOf(c *gin.Context) *Request {
+	r, _ := api.ResourceOf[*Request](c, KindRequest)
+	return r
+}
+
+// actorOf is the caller as this package records it.
+func actorOf(c *gin.Context) Actor {
+	p, _ := api.Principal(c)
+	return Actor{Name: p.Actor(), UserID: p.ID, Addr: c.ClientIP()}
+}
+
+// fail writes err, giving the kit's error writer the structured details
+// the editor shows (bad fields, allowed states, who saved a newer spec).
+func fail(c *gin.Context, err error) {
+	api.WriteError(c, httpError(err))
+}
+
+func httpError(err error) error {
+	var ie *InvalidError
+	var te *TransitionError
+	var se *StaleSpecError
+	switch {
+	case errors.As(err, &ie):
+		kind := evidence.ErrInvalid
+		if ie.TooLarge {
+			kind = evidence.ErrTooLarge
+		}
+		return &evidence.Error{Kind: kind, Op: ie.Op, Msg: ie.Error(), Detail: map[string]any{"fields": ie.Fields}, Err: err}
+	case errors.As(err, &te):
+		return &evidence.Error{Kind: evidence.ErrConflict, Code: "transition_not_allowed", Msg: te.Error(),
+			Detail: map[string]any{"state": te.From, "allowed": te.Allowed}, Err: err}
+	case errors.As(err, &se):
+		return &evidence.Error{Kind: evidence.ErrConflict, Code: "stale_spec", Msg: se.Error(),
+			Detail: map[string]any{"current_version": se.Current, "edited_by": se.Author, "edited_at": se.At}, Err: err}
+	case errors.Is(err, ErrTooLarge):
+		return &evidence.Error{Kind: evidence.ErrTooLarge, Msg: err.Error(), Err: err}
+	}
+	return err
+}
+
+func (h *HTTP) list(c *gin.Context) {
+	f := ListFilter{Open: c.Query("open") == "true" || c.Query("open") == "1", Assignee: c.Query("assignee")}
+	for _, s := range c.QueryArray("state") {
+		for _, p := range strings.Split(s, ",") {
+			if p != "" {
+				f.States = append(f.States, State(p))
+			}
+		}
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			fail(c, evidence.Invalid("limit", "want a positive number"))
+			return
+		}
+		f.Limit = n
+	}
+	list, err := h.Store.List(c.Request.Context(), f)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	who := actorOf(c)
+	h.Store.AuditView(c.Request.Context(), who, "dashboard", uuid.Nil, uuid.Nil, map[string]any{"count": len(list)})
+	c.JSON(http.StatusOK, gin.H{"requests": list})
+}
+
+func (h *HTTP) create(c *gin.Context) {
+	var in Intake
+	if !api.Bind(c, &in) {
+		return
+	}
+	r, code, err := h.Store.Create(c.Request.Context(), actorOf(c), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"request": r, "status_code": code})
+}
+
+func (h *HTTP) exemptions(c *gin.Context) {
+	r := h.Store.settings.Rules
+	c.JSON(http.StatusOK, gin.H{"exemptions": h.Store.settings.Exemptions.List(), "clock": gin.H{
+		"jurisdiction": r.Jurisdiction, "days": r.Days, "response_days": r.ResponseDays, "time_zone": r.Location.String(),
+		"max_extensions": r.MaxExtensions, "max_extension_days": r.MaxExtensionDays, "pause_on": r.PauseOn}})
+}
+
+// RequestView is a request with what its page shows.
+type RequestView struct {
+	Request  *Request   `json:"request"`
+	Clips    []Clip     `json:"clips"`
+	Withheld []Withheld `json:"withheld"`
+}
+
+func (h *HTTP) get(c *gin.Context) {
+	r := requestOf(c)
+	ctx := c.Request.Context()
+	clips, err := h.Store.Clips(ctx, r.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	withheld, err := h.Store.WithheldItems(ctx, r.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := h.Store.AuditView(ctx, actorOf(c), "request", r.ID, uuid.Nil, nil); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, RequestView{Request: r, Clips: clips, Withheld: withheld})
+}
+
+func (h *HTTP) timeline(c *gin.Context) {
+	r := requestOf(c)
+	tl, err := h.Store.Timeline(c.Request.Context(), r.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	h.Store.AuditView(c.Request.Context(), actorOf(c), "timeline", r.ID, uuid.Nil, nil)
+	c.JSON(http.StatusOK, gin.H{"events": tl})
+}
+
+func (h *HTTP) transition(c *gin.Context) {
+	var in TransitionInput
+	if !api.Bind(c, &in) {
+		return
+	}
+	r, err := h.Store.Transition(c.Request.Context(), requestOf(c).ID, actorOf(c), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"request": r})
+}
+
+type pauseBody struct {
+	Kind   PauseKind `json:"kind"`
+	Reason string    `json:"reason"`
+}
+
+func (h *HTTP) pause(c *gin.Context) {
+	var in pauseBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	r, err := h.Store.Pause(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Kind, in.Reason)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"request": r})
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (h *HTTP) resume(c *gin.Context) {
+	var in reasonBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	r, err := h.Store.Resume(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Reason)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"request": r})
+}
+
+type extendBody struct {
+	Days   int    `json:"days"`
+	Reason string `json:"reason"`
+}
+
+func (h *HTTP) extend(c *gin.Context) {
+	var in extendBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	r, err := h.Store.Extend(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Days, in.Reason)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"request": r})
+}
+
+func (h *HTTP) addClip(c *gin.Context) {
+	var in ClipInput
+	if !api.Bind(c, &in) {
+		return
+	}
+	if in.EvidenceID == uuid.Nil {
+		fail(c, evidence.Invalid("evidence_id", "required"))
+		return
+	}
+	// The caller must be allowed to see the footage they link.
+	if _, ok := api.Load[*evidence.Item](c, api.KindItem, in.EvidenceID, "evidence:view"); !ok {
+		return
+	}
+	clip, err := h.Store.AddClip(c.Request.Context(), requestOf(c).ID, actorOf(c), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"clip": clip})
+}
+
+// clipOf returns the path's clip, which must belong to the path's request.
+func (h *HTTP) clipOf(c *gin.Context) (Clip, bool) {
+	id, err := uuid.Parse(c.Param("clip"))
+	if err != nil {
+		fail(c, evidence.NotFound("clip"))
+		return Clip{}, false
+	}
+	clip, err := h.Store.Clip(c.Request.Context(), id)
+	if err != nil || clip.RequestID != requestOf(c).ID {
+		fail(c, evidence.NotFound("clip"))
+		return Clip{}, false
+	}
+	return clip, true
+}
+
+// ClipView is what the redaction editor opens.
+type ClipView struct {
+	Clip      Clip         `json:"clip"`
+	Request   ClipRequest  `json:"request"`
+	ProxyURL  string       `json:"proxy_url"`
+	SpriteURL string       `json:"sprite_url"`
+	ReviewURL string       `json:"review_url"`
+	Spec      *SpecVersion `json:"spec"`
+	// Proposals is the latest detection output's spec (regions with
+	// origin auto), for the editor to accept or reject one by one.
+	Proposals  json.RawMessage `json:"proposals,omitempty"`
+	Jobs       []Job           `json:"jobs"`
+	Outputs    []JobOutput     `json:"outputs"`
+	Exemptions []Exemption     `json:"exemptions"`
+}
+
+// ClipRequest names the clip's request.
+type ClipRequest struct {
+	ID             uuid.UUID `json:"id"`
+	TrackingNumber string    `json:"tracking_number"`
+	State          State     `json:"state"`
+}
+
+func (h *HTTP) getClip(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	r := requestOf(c)
+	v := ClipView{Clip: clip, Request: ClipRequest{ID: r.ID, TrackingNumber: r.TrackingNumber, State: r.State},
+		ProxyURL:   "/api/v1/evidence/" + clip.EvidenceID.String() + "/proxy",
+		SpriteURL:  "/api/v1/evidence/" + clip.EvidenceID.String() + "/sprite",
+		ReviewURL:  "/api/v1/evidence/" + clip.EvidenceID.String() + "/review",
+		Exemptions: h.Store.settings.Exemptions.List()}
+	if clip.SpecVersion > 0 {
+		sv, err := h.Store.Spec(ctx, clip.ID, 0)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		v.Spec = &sv
+	}
+	var err error
+	if v.Jobs, err = h.Store.Jobs(ctx, clip.ID); err != nil {
+		fail(c, err)
+		return
+	}
+	if v.Outputs, err = h.Store.JobOutputs(ctx, clip.ID); err != nil {
+		fail(c, err)
+		return
+	}
+	for _, o := range v.Outputs { // newest first
+		if o.Kind == OutputDetect && h.Storage != nil {
+			b, err := h.readOutput(ctx, o, 16<<20)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			v.Proposals = b
+			break
+		}
+	}
+	if err := h.Store.AuditView(ctx, actorOf(c), "clip", r.ID, clip.EvidenceID, map[string]any{"clip_id": clip.ID.String()}); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+func (h *HTTP) removeClip(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	var in reasonBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	out, err := h.Store.RemoveClip(c.Request.Context(), clip.RequestID, clip.ID, actorOf(c), in.Reason)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"clip": out})
+}
+
+func (h *HTTP) getSpec(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	version := 0
+	if v := c.Query("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fail(c, evidence.Invalid("version", "want a version number from 1"))
+			return
+		}
+		version = n
+	}
+	sv, err := h.Store.Spec(c.Request.Context(), clip.ID, version)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	h.Store.AuditView(c.Request.Context(), actorOf(c), "spec", clip.RequestID, clip.EvidenceID, map[string]any{"clip_id": clip.ID.String(), "version": sv.Version})
+	c.JSON(http.StatusOK, sv)
+}
+
+func (h *HTTP) specVersions(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	list, err := h.Store.SpecVersions(c.Request.Context(), clip.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"versions": list})
+}
+
+// SaveSpecBody is PUT .../spec.
+type SaveSpecBody struct {
+	BaseVersion *int            `json:"base_version"`
+	Spec        json.RawMessage `json:"spec"`
+}
+
+func (h *HTTP) saveSpec(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	var in SaveSpecBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	if in.BaseVersion == nil {
+		fail(c, evidence.Invalid("base_version", "required: the version your edit started from (0 for the first)"))
+		return
+	}
+	sv, err := h.Store.SaveSpec(c.Request.Context(), clip.ID, actorOf(c), *in.BaseVersion, in.Spec, OriginEditor)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, sv)
+}
+
+type trackBody struct {
+	Time float64  `json:"time"`
+	Box  TrackBox `json:"box"`
+}
+
+func (h *HTTP) track(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	var in trackBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	if h.Tracker == nil {
+		fail(c, evidence.E(evidence.ErrUnavailable, "track", "box tracking is not available on this server", nil))
+		return
+	}
+	if in.Time*1000 < float64(clip.InMs) || in.Time*1000 > float64(clip.OutMs) {
+		fail(c, evidence.Invalid("time", fmt.Sprintf("%.3f s is outside the clip (%.3f to %.3f s)", in.Time, float64(clip.InMs)/1000, float64(clip.OutMs)/1000)))
+		return
+	}
+	res, err := h.Tracker.Track(c.Request.Context(), clip, in.Time, in.Box)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	h.Store.AuditView(c.Request.Context(), actorOf(c), "track", clip.RequestID, clip.EvidenceID, map[string]any{"clip_id": clip.ID.String(), "time": in.Time})
+	c.JSON(http.StatusOK, res)
+}
+
+func (h *HTTP) jobs(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	list, err := h.Store.Jobs(c.Request.Context(), clip.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"jobs": list})
+}
+
+type jobBody struct {
+	Kind        string `json:"kind"`
+	SpecVersion int    `json:"spec_version"`
+}
+
+func (h *HTTP) startJob(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	var in jobBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	if h.Queue == nil {
+		fail(c, evidence.E(evidence.ErrUnavailable, "redaction job", "the job queue is not available on this server", nil))
+		return
+	}
+	j, err := h.Store.EnqueueJob(c.Request.Context(), h.Queue, clip.ID, actorOf(c), in.Kind, in.SpecVersion)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"job": j})
+}
+
+func (h *HTTP) cancelJob(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("job"), 10, 64)
+	if err != nil {
+		fail(c, evidence.NotFound("job"))
+		return
+	}
+	j, err := h.Store.Job(c.Request.Context(), id)
+	if err != nil || j.ClipID != clip.ID {
+		fail(c, evidence.NotFound("job"))
+		return
+	}
+	if h.Queue == nil {
+		fail(c, evidence.E(evidence.ErrUnavailable, "redaction job", "the job queue is not available on this server", nil))
+		return
+	}
+	if j, err = h.Store.CancelJob(c.Request.Context(), h.Queue, id, actorOf(c)); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"job": j})
+}
+
+func (h *HTTP) outputs(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	list, err := h.Store.JobOutputs(c.Request.Context(), clip.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"outputs": list})
+}
+
+func outputRef(o JobOutput) (storage.Ref, error) {
+	var d storage.Digest
+	raw, err := hex.DecodeString(o.SHA256)
+	if err != nil || len(raw) != len(d) {
+		return storage.Ref{}, fmt.Errorf("output %s: bad sha256", o.ID)
+	}
+	copy(d[:], raw)
+	return storage.Ref{Namespace: storage.Derivatives, Digest: d}, nil
+}
+
+// readOutput reads a small output (JSON) verified against its SHA-256.
+func (h *HTTP) readOutput(ctx context.Context, o JobOutput, limit int64) ([]byte, error) {
+	if o.Size > limit {
+		return nil, fmt.Errorf("output %s: %d bytes is more than %d", o.ID, o.Size, limit)
+	}
+	ref, err := outputRef(o)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := h.Storage.Open(ctx, ref, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(storage.NewHashingReader(rc, ref.Digest, o.Size))
+}
+
+func (h *HTTP) downloadOutput(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	id, err := uuid.Parse(c.Param("output"))
+	if err != nil {
+		fail(c, evidence.NotFound("output"))
+		return
+	}
+	ctx := c.Request.Context()
+	outs, err := h.Store.JobOutputs(ctx, clip.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var o *JobOutput
+	for i := range outs {
+		if outs[i].ID == id {
+			o = &outs[i]
+		}
+	}
+	if o == nil || h.Storage == nil {
+		fail(c, evidence.NotFound("output"))
+		return
+	}
+	ref, err := outputRef(*o)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	rc, err := h.Storage.Open(ctx, ref, 0, -1)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	defer rc.Close()
+	who := actorOf(c)
+	// Recorded before the bytes leave: a download that fails half way was
+	// still attempted.
+	if err := h.Store.RecordDownload(ctx, who, clip, *o); err != nil {
+		fail(c, err)
+		return
+	}
+	ct := "application/json"
+	ext := "json"
+	if o.Kind == OutputPreview || o.Kind == OutputRender {
+		ct, ext = "video/mp4", "mp4"
+	}
+	c.Header("Content-Type", ct)
+	c.Header("Content-Length", strconv.FormatInt(o.Size, 10))
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-v%d.%s"`, o.Kind, clip.ID.String()[:8], o.SpecVersion, ext))
+	c.Header("X-Content-SHA256", o.SHA256)
+	c.Status(http.StatusOK)
+	if _, err := io.Copy(c.Writer, storage.NewHashingReader(rc, ref.Digest, o.Size)); err != nil {
+		// Headers are gone: abort the connection so the client sees a
+		// failed download, never a complete-looking wrong file.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// RecordDownload audits a download of a job output and, for a render,
+// records it in the source item's chain of custody.
+func (s *Store) RecordDownload(ctx context.Context, who Actor, clip Clip, o JobOutput) error {
+	details := map[string]any{"clip_id": clip.ID.String(), "output_id": o.ID.String(), "kind": o.Kind,
+		"sha256": o.SHA256, "spec_version": o.SpecVersion}
+	if o.Kind == OutputRender || o.Kind == OutputPreview {
+		if _, err := custody.NewService(s.db, nil, nil, s.opt.Logger).Append(ctx, custody.NewEvent{EvidenceID: clip.EvidenceID,
+			Actor: who.Name, Action: custody.ActionRequestOutputDownloaded, Details: details}); err != nil {
+			return fmt.Errorf("record download: %w", err)
+		}
+	}
+	return s.AuditView(ctx, who, "output_download", clip.RequestID, clip.EvidenceID, details)
+}
+
+func (h *HTTP) withhold(c *gin.Context) {
+	var in WithholdInput
+	if !api.Bind(c, &in) {
+		return
+	}
+	if in.EvidenceID == uuid.Nil {
+		fail(c, evidence.Invalid("evidence_id", "required"))
+		return
+	}
+	if _, ok := api.Load[*evidence.Item](c, api.KindItem, in.EvidenceID, "evidence:view"); !ok {
+		return
+	}
+	w, err := h.Store.Withhold(c.Request.Context(), requestOf(c).ID, actorOf(c), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"withheld": w})
+}
+
+func (h *HTTP) endWithhold(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("withheld"))
+	if err != nil {
+		fail(c, evidence.NotFound("withholding"))
+		return
+	}
+	var in reasonBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	if err := h.Store.EndWithhold(c.Request.Context(), requestOf(c).ID, id, actorOf(c), in.Reason); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// publicIntake is what the public intake form sends; the channel is
+// always web and the receipt time is the server's.
+type publicIntake struct {
+	RequesterName string        `json:"requester_name"`
+	RequesterType RequesterType `json:"requester_type"`
+	Contact       string        `json:"contact"`
+	Description   string        `json:"description"`
+	DateFrom      *time.Time    `json:"date_from,omitempty"`
+	DateTo        *time.Time    `json:"date_to,omitempty"`
+	Place         string        `json:"place,omitempty"`
+	Incident      string        `json:"incident,omitempty"`
+}
+
+// PublicReceipt is what a member of the public gets back.
+type PublicReceipt struct {
+	TrackingNumber string `json:"tracking_number"`
+	StatusCode     string `json:"status_code"`
+	DueDate        string `json:"due_date"`
+	StatusURL      string `json:"status_url"`
+}
+
+func publicActor(c *gin.Context) Actor {
+	return Actor{Name: "anonymous:public", Addr: c.ClientIP()}
+}
+
+// PublicCreate records a request from the public intake (page or API)
+// within the per-address limit.
+func (h *HTTP) PublicCreate(ctx context.Context, addr string, in Intake) (PublicReceipt, error) {
+	if err := h.Limiter.Allow(addr, "intake"); err != nil {
+		return PublicReceipt{}, err
+	}
+	in.Channel, in.ReceivedAt = ChannelWeb, time.Time{}
+	r, code, err := h.Store.Create(ctx, Actor{Name: "anonymous:public", Addr: addr}, in)
+	if err != nil {
+		return PublicReceipt{}, err
+	}
+	return PublicReceipt{TrackingNumber: r.TrackingNumber, StatusCode: code, DueDate: r.Clock.DueDate, StatusURL: "/public/requests/status"}, nil
+}
+
+// PublicLookup answers the public status page within the per-address
+// limit (guessing status codes is bounded too).
+func (h *HTTP) PublicLookup(ctx context.Context, addr, number, code string) (PublicStatus, error) {
+	if err := h.Limiter.Allow(addr, "status"); err != nil {
+		return PublicStatus{}, err
+	}
+	return h.Store.PublicStatus(ctx, Actor{Name: "anonymous:public", Addr: addr}, strings.TrimSpace(number), code)
+}
+
+func (h *HTTP) publicCreate(c *gin.Context) {
+	var in publicIntake
+	if !api.Bind(c, &in) {
+		return
+	}
+	rec, err := h.PublicCreate(c.Request.Context(), c.ClientIP(), Intake{RequesterName: in.RequesterName, RequesterType: in.RequesterType,
+		Contact: in.Contact, Description: in.Description, DateFrom: in.DateFrom, DateTo: in.DateTo, Place: in.Place, Incident: in.Incident})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, rec)
+}
+
+type statusBody struct {
+	TrackingNumber string `json:"tracking_number"`
+	StatusCode     string `json:"status_code"`
+}
+
+func (h *HTTP) publicStatus(c *gin.Context) {
+	var in statusBody
+	if !api.Bind(c, &in) {
+		return
+	}
+	st, err := h.PublicLookup(c.Request.Context(), c.ClientIP(), in.TrackingNumber, in.StatusCode)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+// Limiter counts attempts per address and purpose in a sliding window.
+// In memory, per process: behind several demsd processes each has its own
+// count, so the effective limit is the per-process limit times the
+// processes (documented in docs/requests.md).
+type Limiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	seen   map[string][]time.Time
+	now    func() time.Time
+}
+
+// NewLimiter allows max attempts per window per address and purpose.
+func NewLimiter(max int, window time.Duration) *Limiter {
+	return &Limiter{max: max, window: window, seen: map[string][]time.Time{}, now: time.Now}
+}
+
+// Allow records an attempt; beyond the limit it returns an
+// evidence.ErrRateLimited error saying when to retry (429).
+func (l *Limiter) Allow(addr, purpose string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	key := purpose + " " + addr
+	ts := l.seen[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) >= l.max {
+		l.seen[key] = ts
+		retry := ts[0].Add(l.window).Sub(now).Round(time.Second)
+		return evidence.E(evidence.ErrRateLimited, "public "+purpose,
+			fmt.Sprintf("too many requests from your address; try again in %s", retry), nil)
+	}
+	l.seen[key] = append(ts, now)
+	if len(l.seen) > 100_000 { // bound memory under a flood of addresses
+		for k, v := range l.seen {
+			if len(v) == 0 || now.Sub(v[len(v)-1]) >= l.window {
+				delete(l.seen, k)
+			}
+		}
+	}
+	return nil
+}
