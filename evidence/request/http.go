@@ -71,6 +71,16 @@ type HTTP struct {
 	// Limiter bounds the public intake and status pages per address
 	// (nil: NewLimiter with the settings' per-hour number).
 	Limiter *Limiter
+	once    sync.Once
+}
+
+func (h *HTTP) limiter() *Limiter {
+	h.once.Do(func() {
+		if h.Limiter == nil {
+			h.Limiter = NewLimiter(h.Store.settings.PublicIntakePerHour, time.Hour)
+		}
+	})
+	return h.Limiter
 }
 
 // Routes declares every route of the request floor: the staff API
@@ -78,9 +88,7 @@ type HTTP struct {
 // request) and the public intake and status API (no account, rate
 // limited per address).
 func (h *HTTP) Routes() []api.Route {
-	if h.Limiter == nil {
-		h.Limiter = NewLimiter(h.Store.settings.PublicIntakePerHour, time.Hour)
-	}
+	h.limiter()
 	on := func(action, summary string) api.Access {
 		return api.Access{Action: action, Resource: KindRequest, Summary: summary}
 	}
@@ -770,7 +778,7 @@ func publicActor(c *gin.Context) Actor {
 // PublicCreate records a request from the public intake (page or API)
 // within the per-address limit.
 func (h *HTTP) PublicCreate(ctx context.Context, addr string, in Intake) (PublicReceipt, error) {
-	if err := h.Limiter.Allow(addr, "intake"); err != nil {
+	if err := h.limiter().Allow(addr, "intake"); err != nil {
 		return PublicReceipt{}, err
 	}
 	in.Channel, in.ReceivedAt = ChannelWeb, time.Time{}
@@ -784,7 +792,7 @@ func (h *HTTP) PublicCreate(ctx context.Context, addr string, in Intake) (Public
 // PublicLookup answers the public status page within the per-address
 // limit (guessing status codes is bounded too).
 func (h *HTTP) PublicLookup(ctx context.Context, addr, number, code string) (PublicStatus, error) {
-	if err := h.Limiter.Allow(addr, "status"); err != nil {
+	if err := h.limiter().Allow(addr, "status"); err != nil {
 		return PublicStatus{}, err
 	}
 	return h.Store.PublicStatus(ctx, Actor{Name: "anonymous:public", Addr: addr}, strings.TrimSpace(number), code)

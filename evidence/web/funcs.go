@@ -44,6 +44,10 @@ var funcs = template.FuncMap{
 		return string(b), err
 	},
 	"add": func(a, b int) int { return a + b },
+	// msSeconds shows a clip point (milliseconds) in seconds.
+	"msSeconds": func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64) },
+	// timelineText shows a request timeline event's details briefly.
+	"timelineText": timelineText,
 	// trimNoProxy drops the stored "no playable proxy: " prefix where the
 	// page already says it.
 	"trimNoProxy": func(s string) string { return strings.TrimPrefix(s, "no playable proxy: ") },
@@ -186,4 +190,23 @@ func eventText(e custody.Event) string {
 		parts = append(parts, k+": "+s)
 	}
 	return strings.Join(parts, " · ")
+}
+
+// timelineText renders the details of a request's timeline event as
+// "key: value" pairs in a stable order.
+func timelineText(d map[string]any) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		v := d[k]
+		if v == nil || v == "" {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %v", strings.ReplaceAll(k, "_", " "), v))
+	}
+	return strings.Join(parts, "; ")
 }

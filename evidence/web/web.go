@@ -21,6 +21,7 @@ import (
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/evidence/review"
 )
 
@@ -65,6 +66,9 @@ type Deps struct {
 	// Retention, when set, serves the retention schedule and legal holds
 	// admin pages (evidence/retention through an adapter in cmd/demsd).
 	Retention RetentionAdmin
+	// Requests, when set, serves the public access request pages (staff
+	// and public; RequestRoutes).
+	Requests *request.HTTP
 	// SessionMax is the web session's lifetime.
 	SessionMax time.Duration
 	// SecureCookies marks the login CSRF cookie Secure (HTTPS only).
@@ -203,7 +207,7 @@ func (u *UI) newView(c *gin.Context) *view {
 // navigation shows.
 func routeAbilities(c *gin.Context) map[string]bool {
 	can := map[string]bool{}
-	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "admin:retention", "purge:schedule", "purge:cancel", "evidence:hold"} {
+	for _, a := range []string{"evidence:list", "case:read", "case:edit", "case:hold", "admin:users", "admin:units", "admin:docks", "admin:retention", "purge:schedule", "purge:cancel", "evidence:hold", "request:read", "request:edit"} {
 		can[a] = api.Can(c, a, nil)
 	}
 	can["admin"] = can["admin:users"] || can["admin:units"] || can["admin:docks"] || can["admin:retention"] || can["evidence:hold"] || can["case:hold"]

@@ -190,6 +190,17 @@ var routeTable = map[string]expect{
 	"DELETE /api/v1/requests/:id/withheld/:withheld":         {allow: "records", override: map[string]string{"records": "hide"}}, // no such withholding
 	"POST /api/v1/public/requests":                           {public: true},
 	"POST /api/v1/public/requests/status":                    {public: true, override: map[string]string{"*": "any"}}, // an unknown number answers 404 by design
+	"GET /requests":                                          {page: true, allow: "records auditor"},
+	"GET /requests/new":                                      {page: true, allow: "records"},
+	"POST /requests/new":                                     {page: true, allow: "records"},
+	"GET /requests/:id":                                      {page: true, allow: "records auditor"},
+	"POST /requests/:id/transition":                          {page: true, allow: "records"},
+	"POST /requests/:id/extend":                              {page: true, allow: "records"},
+	"POST /requests/:id/clips":                               {page: true, allow: "records"},
+	"GET /public/requests":                                   {web: "open"},
+	"POST /public/requests":                                  {web: "csrf"}, // the form's double-submit token is missing
+	"GET /public/requests/status":                            {web: "open"},
+	"POST /public/requests/status":                           {public: true, override: map[string]string{"*": "any"}}, // 404 for an unknown number, 429 when flooded
 }
 
 // tableWorld is what the table test's requests point at.
@@ -307,7 +318,7 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 		p = strings.Replace(p, ":id", w.victimUser.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/docks/:id"), strings.HasPrefix(p, "/admin/docks/:id"):
 		p = strings.Replace(p, ":id", w.victimDock.String(), 1)
-	case strings.HasPrefix(p, "/api/v1/requests/:id"):
+	case strings.HasPrefix(p, "/api/v1/requests/:id"), strings.HasPrefix(p, "/requests/:id"):
 		p = strings.Replace(p, ":id", w.requestID.String(), 1)
 	case strings.HasPrefix(p, "/api/v1/cases/:id"), strings.HasPrefix(p, "/cases/:id"), strings.HasPrefix(p, "/admin/holds/cases/:id"):
 		p = strings.Replace(p, ":id", w.caseID.String(), 1)

@@ -142,7 +142,8 @@ func registerHTTP(a *App) error {
 	a.API.RegisterLoader(api.KindCase, rv.CaseLoader())
 	a.API.RegisterLoader(request.KindRequest, a.Requests.Loader())
 	a.Requests.SetHolds(requestHolds{keeper})
-	ui, err := web.New(web.Deps{
+	reqHTTP := &request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage, Tracker: boxTracker{a}}
+	ui, err := web.New(web.Deps{Requests: reqHTTP,
 		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,
 		Purges: upcomingPurges{keeper}, Retention: retentionAdmin{s: keeper, sched: view},
@@ -157,6 +158,7 @@ func registerHTTP(a *App) error {
 	a.API.Mount(rv.Routes()...)
 	a.API.Mount(keeper.Routes()...)
 	a.API.Mount(ui.Routes()...)
-	a.API.Mount((&request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage, Tracker: boxTracker{a}}).Routes()...)
+	a.API.Mount(reqHTTP.Routes()...)
+	a.API.Mount(ui.RequestRoutes()...)
 	return nil
 }
