@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +67,7 @@ type world struct {
 	rita     request.Actor
 	clip     request.Clip
 	river    *river.Client[pgx.Tx]
+	srcPath  string
 }
 
 func setup(t *testing.T, work bool) *world {
@@ -91,6 +95,7 @@ func setup(t *testing.T, work bool) *world {
 
 	src := filepath.Join(t.TempDir(), "face.mp4")
 	faceClip(t, src)
+	w.srcPath = src
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +245,11 @@ func TestRedactionJobsDetectRenderLeakCheck(t *testing.T) {
 		t.Fatalf("unredacted face flagged in %d of %d analysed frames", len(leaks.Flagged), leaks.FramesAnalysed)
 	}
 
-	// Accept every proposal: nothing is flagged.
+	// Accept every proposal, add a manual box over the moving bar of the
+	// test pattern and mute 1.0–2.0 s: the leak check flags nothing.
+	spec.Regions = append(spec.Regions, redact.Region{Shape: redact.ShapeRectangle, Effect: redact.Effect{Type: redact.EffectFill},
+		Reason: "b(6)", Origin: redact.OriginManual, Keyframes: []redact.Keyframe{{Time: 0, X: 500, Y: 250, Width: 100, Height: 80}, {Time: 4, X: 500, Y: 250, Width: 100, Height: 80}}})
+	spec.Audio = append(spec.Audio, redact.AudioRange{Start: 1, End: 2, Action: redact.AudioMute, Reason: "b(7)(C)", Origin: redact.OriginManual})
 	accepted, err := spec.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +277,37 @@ func TestRedactionJobsDetectRenderLeakCheck(t *testing.T) {
 	if det["flagged_frames"] != float64(0) {
 		t.Fatalf("redacted render still flagged: %v", det)
 	}
+	// Independent check with the ffmpeg CLI: the face is obscured, the
+	// picture elsewhere is not, and the muted second is silent.
+	_, rendered := w.output(t, request.OutputRender)
+	renderPath := filepath.Join(t.TempDir(), "render.mp4")
+	if err := os.WriteFile(renderPath, rendered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []float64{1, 2.5} {
+		face := redact.Box{X: 100 + 40*at, Y: 80, W: 120, H: 150}
+		src, out := grayFrame(t, w.srcPath, at), grayFrame(t, renderPath, at)
+		inner := redact.Box{X: face.X + 0.2*face.W, Y: face.Y + 0.2*face.H, W: 0.6 * face.W, H: 0.6 * face.H}
+		detailSrc, detailOut := gradient(src, inner), gradient(out, inner)
+		t.Logf("t=%.1f: face detail %.1f (source %.1f)", at, detailOut, detailSrc)
+		if detailOut > 0.35*detailSrc {
+			t.Errorf("t=%.1f: face detail %.1f of the source's %.1f: not obscured", at, detailOut, detailSrc)
+		}
+		control := redact.Box{X: 20, Y: 260, W: 60, H: 60}
+		if c1, c2 := gradient(src, control), gradient(out, control); c2 < 0.6*c1 {
+			t.Errorf("t=%.1f: picture outside every region lost detail (%.1f → %.1f)", at, c1, c2)
+		}
+		if m := meanIn(out, redact.Box{X: 510, Y: 260, W: 80, H: 60}); m > 20 {
+			t.Errorf("t=%.1f: manual black box has mean luma %.0f", at, m)
+		}
+	}
+	pcm := audioRMS(t, renderPath)
+	loud, muted, after := pcm(0.2, 0.9), pcm(1.1, 1.9), pcm(2.2, 3.5)
+	t.Logf("audio RMS %.4f / %.6f / %.4f", loud, muted, after)
+	if muted > 1e-4 || loud < 0.05 || after < 0.05 {
+		t.Errorf("audio RMS before/in/after the muted range: %.4f %.6f %.4f", loud, muted, after)
+	}
+
 	// The preview renders the same spec quickly.
 	w.run(t, request.JobPreview, 0)
 	if o, _ := w.output(t, request.OutputPreview); o.SpecVersion != v2.Version {
@@ -322,4 +362,61 @@ func TestFindLeaks(t *testing.T) {
 
 func FindLeaksForTest(spec *redact.Spec, obs []redact.Observation) *jobs.LeakReport {
 	return jobs.FindLeaks(spec, obs, len(obs))
+}
+
+// grayFrame decodes the frame at t seconds as 640×360 8-bit luma with the
+// ffmpeg CLI.
+func grayFrame(t *testing.T, path string, at float64) []byte {
+	t.Helper()
+	b := ffmpeg(t, "-ss", fmt.Sprint(at), "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-s", "640x360", "-")
+	if len(b) != 640*360 {
+		t.Fatalf("frame of %s at %.1f: %d bytes", path, at, len(b))
+	}
+	return b
+}
+
+// gradient is the mean absolute horizontal and vertical luma difference
+// inside box: high for a sharp face, low for a blurred one.
+func gradient(img []byte, b redact.Box) float64 {
+	var sum float64
+	var n int
+	for y := int(b.Y); y < int(b.Y+b.H)-1; y++ {
+		for x := int(b.X); x < int(b.X+b.W)-1; x++ {
+			p := float64(img[y*640+x])
+			sum += math.Abs(p-float64(img[y*640+x+1])) + math.Abs(p-float64(img[(y+1)*640+x]))
+			n++
+		}
+	}
+	return sum / float64(n)
+}
+
+func meanIn(img []byte, b redact.Box) float64 {
+	var sum float64
+	var n int
+	for y := int(b.Y); y < int(b.Y+b.H); y++ {
+		for x := int(b.X); x < int(b.X+b.W); x++ {
+			sum += float64(img[y*640+x])
+			n++
+		}
+	}
+	return sum / float64(n)
+}
+
+// audioRMS decodes the audio with the ffmpeg CLI (mono float, 48 kHz) and
+// returns the RMS of a time range.
+func audioRMS(t *testing.T, path string) func(from, to float64) float64 {
+	t.Helper()
+	raw := ffmpeg(t, "-i", path, "-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-")
+	samples := make([]float32, len(raw)/4)
+	for i := range samples {
+		samples[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return func(from, to float64) float64 {
+		a, b := int(from*48000), min(int(to*48000), len(samples))
+		var sum float64
+		for _, v := range samples[a:b] {
+			sum += float64(v) * float64(v)
+		}
+		return math.Sqrt(sum / float64(max(b-a, 1)))
+	}
 }
