@@ -19,6 +19,7 @@ import (
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/custody"
+	"github.com/opendems/opendems/evidence/review"
 	"github.com/opendems/opendems/storage"
 )
 
@@ -115,7 +116,7 @@ func (h *HTTP) Routes() []api.Route {
 		{Method: "POST", Path: clip + "/jobs", Access: on("redaction:create", "Start a detect, preview or render job: {kind, spec_version}"), Handler: h.startJob},
 		{Method: "POST", Path: clip + "/jobs/:job/cancel", Access: on("redaction:create", "Cancel a redaction job"), Handler: h.cancelJob},
 		{Method: "GET", Path: clip + "/outputs", Access: on("request:read", "Outputs of the clip's jobs with their SHA-256, source SHA-256 and spec version"), Handler: h.outputs},
-		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody)"), Handler: h.downloadOutput},
+		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody); previews and renders also answer Range requests for playback"), Handler: h.downloadOutput},
 		{Method: "POST", Path: base + "/:id/withheld", Access: on("request:edit", "Withhold an item with exemption codes"), Handler: h.withhold},
 		{Method: "DELETE", Path: base + "/:id/withheld/:withheld", Access: on("request:edit", "End a withholding (reason required)"), Handler: h.endWithhold},
 
@@ -669,13 +670,31 @@ func (h *HTTP) downloadOutput(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	who := actorOf(c)
+	if rng := c.GetHeader("Range"); rng != "" && (o.Kind == OutputPreview || o.Kind == OutputRender) {
+		// A player seeking in a preview or render (the editor's side by
+		// side view): ranges, recorded once per playback, when it starts
+		// from the beginning. Partial reads cannot be hash-checked; a full
+		// download (no Range) is.
+		if strings.HasPrefix(rng, "bytes=0-") {
+			if err := h.Store.RecordDownload(ctx, who, clip, *o); err != nil {
+				fail(c, err)
+				return
+			}
+		}
+		or := review.NewObjectReader(ctx, h.Storage, ref, o.Size)
+		defer or.Close()
+		c.Header("Content-Type", "video/mp4")
+		c.Header("X-Content-SHA256", o.SHA256)
+		http.ServeContent(c.Writer, c.Request, "", o.CreatedAt, or)
+		return
+	}
 	rc, err := h.Storage.Open(ctx, ref, 0, -1)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	defer rc.Close()
-	who := actorOf(c)
 	// Recorded before the bytes leave: a download that fails half way was
 	// still attempted.
 	if err := h.Store.RecordDownload(ctx, who, clip, *o); err != nil {
