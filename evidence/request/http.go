@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -353,20 +354,54 @@ func (h *HTTP) clipOf(c *gin.Context) (Clip, bool) {
 	return clip, true
 }
 
-// ClipView is what the redaction editor opens.
+// ClipView is what the redaction editor opens (the contract is written
+// down in evidence/web's package documentation): the clip flat, with the
+// media facts the editor's frame model needs, the current spec document,
+// and the latest preview; then the request floor's details.
 type ClipView struct {
-	Clip      Clip         `json:"clip"`
-	Request   ClipRequest  `json:"request"`
-	ProxyURL  string       `json:"proxy_url"`
-	SpriteURL string       `json:"sprite_url"`
-	ReviewURL string       `json:"review_url"`
-	Spec      *SpecVersion `json:"spec"`
+	ID        uuid.UUID `json:"id"`
+	RequestID uuid.UUID `json:"request_id"`
+	ItemID    uuid.UUID `json:"item_id"`
+	In        float64   `json:"in"`  // seconds of the source
+	Out       float64   `json:"out"` // seconds of the source
+	ProxyURL  string    `json:"proxy_url"`
+	SpriteURL string    `json:"sprite_url"`
+	ReviewURL string    `json:"review_url"`
+	// Sprite is the sprite geometry stored with the item's thumbnail strip.
+	Sprite json.RawMessage `json:"sprite,omitempty"`
+	// FPS and FrameCount describe the proxy; Width and Height the upright
+	// source picture (spec coordinates). Absent until the item is probed.
+	FPS        *Rational `json:"fps,omitempty"`
+	FrameCount int64     `json:"frame_count,omitempty"`
+	Width      int       `json:"width,omitempty"`
+	Height     int       `json:"height,omitempty"`
+	// SpecVersion is the latest saved version (0: none) and Spec its
+	// document (null for none); SpecInfo says who saved it when.
+	SpecVersion int             `json:"spec_version"`
+	Spec        json.RawMessage `json:"spec"`
+	SpecInfo    *SpecVersion    `json:"spec_info,omitempty"`
+	// Preview is the latest preview render.
+	Preview *PreviewRef `json:"preview,omitempty"`
 	// Proposals is the latest detection output's spec (regions with
 	// origin auto), for the editor to accept or reject one by one.
 	Proposals  json.RawMessage `json:"proposals,omitempty"`
+	Clip       Clip            `json:"clip"`
+	Request    ClipRequest     `json:"request"`
 	Jobs       []Job           `json:"jobs"`
 	Outputs    []JobOutput     `json:"outputs"`
 	Exemptions []Exemption     `json:"exemptions"`
+}
+
+// Rational is a frame rate as num/den.
+type Rational struct {
+	Num int `json:"num"`
+	Den int `json:"den"`
+}
+
+// PreviewRef points at a preview render.
+type PreviewRef struct {
+	URL         string `json:"url"`
+	SpecVersion int    `json:"spec_version"`
 }
 
 // ClipRequest names the clip's request.
@@ -376,6 +411,88 @@ type ClipRequest struct {
 	State          State     `json:"state"`
 }
 
+// fpsOf turns an average frame rate into a rational, recognising the NTSC
+// rates.
+func fpsOf(f float64) *Rational {
+	if f <= 0 {
+		return nil
+	}
+	for _, n := range []int{24000, 30000, 60000} {
+		if math.Abs(f-float64(n)/1001) < 0.005 {
+			return &Rational{Num: n, Den: 1001}
+		}
+	}
+	if r := math.Round(f); math.Abs(f-r) < 0.01 {
+		return &Rational{Num: int(r), Den: 1}
+	}
+	return &Rational{Num: int(math.Round(f * 1000)), Den: 1000}
+}
+
+// clipMedia fills the media facts of a clip view from the item's probe and
+// its proxy and sprite derivatives.
+func (s *Store) clipMedia(ctx context.Context, v *ClipView) error {
+	var probe []byte
+	if err := s.db.QueryRow(ctx, `SELECT coalesce(metadata -> 'probe', 'null'::jsonb) FROM evidence_items WHERE id = $1`, v.ItemID).Scan(&probe); err != nil {
+		return fmt.Errorf("clip media: %w", err)
+	}
+	var p struct {
+		Duration float64 `json:"duration"`
+		Rotation int     `json:"rotation"`
+		Streams  []struct {
+			Kind            string  `json:"kind"`
+			Width           int     `json:"width"`
+			Height          int     `json:"height"`
+			FrameRate       float64 `json:"frame_rate"`
+			AttachedPicture bool    `json:"attached_picture"`
+		} `json:"streams"`
+	}
+	if json.Unmarshal(probe, &p) == nil {
+		for _, st := range p.Streams {
+			if st.Kind == "video" && !st.AttachedPicture && st.Width > 0 {
+				v.Width, v.Height = st.Width, st.Height
+				if p.Rotation == 90 || p.Rotation == 270 {
+					v.Width, v.Height = st.Height, st.Width
+				}
+				v.FPS = fpsOf(st.FrameRate)
+				break
+			}
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT ON (kind) kind, details FROM evidence_derivatives
+		WHERE evidence_id = $1 AND kind IN ('proxy', 'thumbstrip') ORDER BY kind, created_at DESC`, v.ItemID)
+	if err != nil {
+		return fmt.Errorf("clip media: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var details []byte
+		if err := rows.Scan(&kind, &details); err != nil {
+			return fmt.Errorf("clip media: %w", err)
+		}
+		var d struct {
+			Proxy *struct {
+				VideoFrames int64   `json:"video_frames"`
+				Duration    float64 `json:"duration"`
+			} `json:"proxy"`
+			Sprite json.RawMessage `json:"sprite"`
+		}
+		if json.Unmarshal(details, &d) != nil {
+			continue
+		}
+		switch {
+		case kind == "proxy" && d.Proxy != nil:
+			v.FrameCount = d.Proxy.VideoFrames
+			if v.FPS == nil && d.Proxy.Duration > 0 && d.Proxy.VideoFrames > 0 {
+				v.FPS = fpsOf(float64(d.Proxy.VideoFrames) / d.Proxy.Duration)
+			}
+		case kind == "thumbstrip" && len(d.Sprite) > 0:
+			v.Sprite = d.Sprite
+		}
+	}
+	return rows.Err()
+}
+
 func (h *HTTP) getClip(c *gin.Context) {
 	clip, ok := h.clipOf(c)
 	if !ok {
@@ -383,18 +500,26 @@ func (h *HTTP) getClip(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	r := requestOf(c)
-	v := ClipView{Clip: clip, Request: ClipRequest{ID: r.ID, TrackingNumber: r.TrackingNumber, State: r.State},
-		ProxyURL:   "/api/v1/evidence/" + clip.EvidenceID.String() + "/proxy",
-		SpriteURL:  "/api/v1/evidence/" + clip.EvidenceID.String() + "/sprite",
-		ReviewURL:  "/api/v1/evidence/" + clip.EvidenceID.String() + "/review",
+	item := clip.EvidenceID.String()
+	clipURL := "/api/v1/requests/" + r.ID.String() + "/clips/" + clip.ID.String()
+	v := ClipView{ID: clip.ID, RequestID: r.ID, ItemID: clip.EvidenceID, In: float64(clip.InMs) / 1000, Out: float64(clip.OutMs) / 1000,
+		ProxyURL: "/api/v1/evidence/" + item + "/proxy", SpriteURL: "/api/v1/evidence/" + item + "/sprite",
+		ReviewURL: "/api/v1/evidence/" + item + "/review", SpecVersion: clip.SpecVersion, Spec: json.RawMessage("null"),
+		Clip: clip, Request: ClipRequest{ID: r.ID, TrackingNumber: r.TrackingNumber, State: r.State},
 		Exemptions: h.Store.settings.Exemptions.List()}
+	if err := h.Store.clipMedia(ctx, &v); err != nil {
+		fail(c, err)
+		return
+	}
 	if clip.SpecVersion > 0 {
 		sv, err := h.Store.Spec(ctx, clip.ID, 0)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		v.Spec = &sv
+		v.Spec, v.SpecVersion = sv.Spec, sv.Version
+		sv.Spec = nil
+		v.SpecInfo = &sv
 	}
 	var err error
 	if v.Jobs, err = h.Store.Jobs(ctx, clip.ID); err != nil {
@@ -406,14 +531,16 @@ func (h *HTTP) getClip(c *gin.Context) {
 		return
 	}
 	for _, o := range v.Outputs { // newest first
-		if o.Kind == OutputDetect && h.Storage != nil {
+		if o.Kind == OutputPreview && v.Preview == nil {
+			v.Preview = &PreviewRef{URL: clipURL + "/outputs/" + o.ID.String(), SpecVersion: o.SpecVersion}
+		}
+		if o.Kind == OutputDetect && v.Proposals == nil && h.Storage != nil {
 			b, err := h.readOutput(ctx, o, 16<<20)
 			if err != nil {
 				fail(c, err)
 				return
 			}
 			v.Proposals = b
-			break
 		}
 	}
 	if err := h.Store.AuditView(ctx, actorOf(c), "clip", r.ID, clip.EvidenceID, map[string]any{"clip_id": clip.ID.String()}); err != nil {

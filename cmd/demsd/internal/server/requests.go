@@ -85,7 +85,7 @@ func specError(err error) error {
 	}
 	fields := make([]request.FieldError, len(ve.Problems))
 	for i, p := range ve.Problems {
-		fields[i] = request.FieldError{Field: "spec." + p.Field, Reason: p.Reason}
+		fields[i] = request.FieldError{Field: p.Field, Reason: p.Reason}
 	}
 	return &request.InvalidError{Op: "redaction spec", Fields: fields}
 }

@@ -108,7 +108,8 @@ func TestRequestAPI(t *testing.T) {
 	}
 	clipPath := base + "/clips/" + clipID
 	st, m = records.do("GET", clipPath, "")
-	if st != 200 || m["spec"] != nil || m["proxy_url"] != "/api/v1/evidence/"+item.String()+"/proxy" ||
+	if st != 200 || m["spec"] != nil || m["spec_version"] != float64(0) || m["item_id"] != item.String() || m["in"] != float64(0) || m["out"] != 0.8 ||
+		m["proxy_url"] != "/api/v1/evidence/"+item.String()+"/proxy" ||
 		m["sprite_url"] != "/api/v1/evidence/"+item.String()+"/sprite" || len(m["exemptions"].([]any)) < 20 {
 		t.Fatalf("clip view: %d %v", st, m)
 	}
@@ -118,7 +119,7 @@ func TestRequestAPI(t *testing.T) {
 		t.Fatalf("spec with an unknown code: %d %v", st, m)
 	}
 	if st, m = records.do("PUT", clipPath+"/spec", `{"base_version":0,"spec":`+strings.Replace(spec, `"shape":"ellipse"`, `"shape":"star"`, 1)+`}`); st != 400 ||
-		!strings.Contains(fmt.Sprint(m), "spec.regions[0].shape") {
+		!strings.Contains(fmt.Sprint(m), "regions[0].shape") {
 		t.Fatalf("invalid spec: %d %v", st, m)
 	}
 	if st, m = records.do("PUT", clipPath+"/spec", `{"base_version":0,"spec":`+spec+`}`); st != 201 || m["version"] != float64(1) {
@@ -130,7 +131,7 @@ func TestRequestAPI(t *testing.T) {
 		t.Fatalf("stale save: %d %v", st, m)
 	}
 	st, m = records.do("GET", clipPath, "")
-	if st != 200 || m["spec"].(map[string]any)["version"] != float64(1) || m["spec"].(map[string]any)["spec"].(map[string]any)["regions"] == nil {
+	if st != 200 || m["spec_version"] != float64(1) || m["spec"].(map[string]any)["regions"] == nil || m["spec_info"].(map[string]any)["author"] != "user:records" {
 		t.Fatalf("clip view with spec: %d %v", st, m)
 	}
 	if st, m = records.do("POST", clipPath+"/jobs", `{"kind":"render","spec_version":7}`); st != 400 {
@@ -303,6 +304,34 @@ func TestRequestJobsThroughAPI(t *testing.T) {
 	if resp.StatusCode != 206 || len(part) != 100 || !bytes.Equal(part, body[:100]) {
 		t.Fatalf("range: %d, %d bytes", resp.StatusCode, len(part))
 	}
+	// The editor's clip view: the media facts of the transcoded item, the
+	// spec document, and the preview once one is rendered.
+	if st, m = records.do("POST", clipPath+"/jobs", `{"kind":"preview"}`); st != 202 {
+		t.Fatalf("preview: %d %v", st, m)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		st, m = records.do("GET", clipPath, "")
+		if st != 200 {
+			t.Fatalf("clip view: %d %v", st, m)
+		}
+		if m["preview"] != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fps, _ := m["fps"].(map[string]any)
+	sprite, _ := m["sprite"].(map[string]any)
+	preview, _ := m["preview"].(map[string]any)
+	if fps == nil || fps["num"].(float64) <= 0 || m["width"] != float64(320) || m["height"] != float64(240) || m["frame_count"].(float64) < 100 ||
+		sprite == nil || len(sprite["tiles"].([]any)) == 0 || m["in"] != float64(1) || m["out"] != float64(5) ||
+		m["spec_version"] != float64(1) || m["spec"].(map[string]any)["regions"] == nil || preview == nil || preview["spec_version"] != float64(1) {
+		t.Fatalf("clip view for the editor: %v", m)
+	}
+	if st, _ := records.do("GET", strings.TrimPrefix(preview["url"].(string), ""), ""); st != 200 {
+		t.Fatalf("preview url: %d", st)
+	}
+
 	events, err := custody.Events(ctx, e.app.Pool, item)
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +345,7 @@ func TestRequestJobsThroughAPI(t *testing.T) {
 			renders++
 		}
 	}
-	if downloads != 2 || renders != 2 { // spec saved + render recorded
+	if downloads != 3 || renders != 2 { // whole, range and preview; spec saved + render recorded
 		t.Fatalf("custody: %d downloads, %d redaction events", downloads, renders)
 	}
 }
