@@ -95,7 +95,7 @@ func TestRequestsInBrowser(t *testing.T) {
 	// An out-of-order step is refused with the allowed states named.
 	var id string
 	must(t, "request id", e.app.Pool.QueryRow(context.Background(), `SELECT id FROM access_requests WHERE tracking_number = $1`, number).Scan(&id))
-	st, m := newCaller(t, base, e.creds.user("records", "").APIToken).do("POST", "/api/v1/requests/"+id+"/transition", `{"state":"released"}`)
+	st, m := newCaller(t, base, credUser(e.creds, "records", "").APIToken).do("POST", "/api/v1/requests/"+id+"/transition", `{"state":"released"}`)
 	if st != 409 || !strings.Contains(m["error"].(map[string]any)["message"].(string), "allowed: redacting") {
 		t.Fatalf("out of order: %d %v", st, m)
 	}

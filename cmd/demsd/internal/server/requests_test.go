@@ -27,7 +27,7 @@ import (
 func TestRequestAPI(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
 	ctx := context.Background()
-	records := newCaller(t, srv.URL, creds.user("records", "").APIToken)
+	records := newCaller(t, srv.URL, credUser(creds, "records", "").APIToken)
 	public := newCaller(t, srv.URL, "")
 
 	// Public intake: tracking number and status code; the status page
@@ -145,7 +145,7 @@ func TestRequestAPI(t *testing.T) {
 		t.Fatalf("cancel: %d %v", st, m)
 	}
 	// The auditor reads, never writes.
-	auditor := newCaller(t, srv.URL, creds.user("auditor", "").APIToken)
+	auditor := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
 	if st, _ = auditor.do("GET", base+"/timeline", ""); st != 200 {
 		t.Fatalf("auditor timeline: %d", st)
 	}
@@ -167,7 +167,7 @@ func TestRequestAPI(t *testing.T) {
 		t.Fatalf("build dems: %v\n%s", err, out)
 	}
 	run := func(args ...string) (string, error) {
-		out, err := exec.Command(bin, append([]string{"--server", srv.URL, "--token", creds.user("records", "").APIToken}, args...)...).CombinedOutput()
+		out, err := exec.Command(bin, append([]string{"--server", srv.URL, "--token", credUser(creds, "records", "").APIToken}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	out, err := run("--json", "request", "create", "--requester", "Dana Attorney", "--type", "attorney", "--contact", "dana@law.example",
@@ -211,7 +211,7 @@ func TestRequestAPI(t *testing.T) {
 func TestRequestJobsThroughAPI(t *testing.T) {
 	e := newReviewEnv(t)
 	ctx := context.Background()
-	records := newCaller(t, e.srv.URL, e.creds.user("records", "").APIToken)
+	records := newCaller(t, e.srv.URL, credUser(e.creds, "records", "").APIToken)
 	st, m := records.do("POST", "/api/v1/requests", `{"requester_name":"Ann Reporter","requester_type":"media","contact":"ann@example.org","description":"the stop","channel":"email"}`)
 	if st != 201 {
 		t.Fatalf("create: %d %v", st, m)
@@ -283,7 +283,7 @@ func TestRequestJobsThroughAPI(t *testing.T) {
 	url := e.srv.URL + clipPath + "/outputs/" + render["id"].(string)
 	get := func(rng string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("Authorization", "Bearer "+e.creds.user("records", "").APIToken)
+		req.Header.Set("Authorization", "Bearer "+credUser(e.creds, "records", "").APIToken)
 		if rng != "" {
 			req.Header.Set("Range", rng)
 		}
