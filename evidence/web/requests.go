@@ -191,6 +191,8 @@ type requestPageData struct {
 	Allowed    []request.State
 	Exemptions []request.Exemption
 	CanEdit    bool
+	// LastJob is each clip's newest redaction job (progress while it runs).
+	LastJob map[uuid.UUID]request.Job
 }
 
 func (u *UI) requestPage(c *gin.Context, v *view) {
@@ -214,6 +216,16 @@ func (u *UI) renderRequest(c *gin.Context, v *view, r *request.Request) error {
 	}
 	if d.Clips, err = st.Clips(ctx, r.ID); err != nil {
 		return err
+	}
+	d.LastJob = map[uuid.UUID]request.Job{}
+	for _, cl := range d.Clips {
+		jobs, err := st.Jobs(ctx, cl.ID)
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 {
+			d.LastJob[cl.ID] = jobs[0]
+		}
 	}
 	if d.Withheld, err = st.WithheldItems(ctx, r.ID); err != nil {
 		return err

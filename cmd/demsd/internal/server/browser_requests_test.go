@@ -90,12 +90,27 @@ func TestRequestsInBrowser(t *testing.T) {
 			t.Fatalf("timeline lacks %s:\n%s", want, tl)
 		}
 	}
+	// A detect job on the clip: the page shows its state as it runs and
+	// when it is done.
+	clipHref := evalT[string](t, ctx, `document.querySelector('#clips tbody a[href^="/requests/"]').getAttribute('href')`)
+	records := newCaller(t, base, credUser(e.creds, "records", "").APIToken)
+	if st, m := records.do("POST", "/api/v1"+clipHref+"/jobs", `{"kind":"detect"}`); st != 202 {
+		t.Fatalf("detect: %d %v", st, m)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !evalT[bool](t, ctx, `document.getElementById('clips').innerText.includes('detect: completed')`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job never shown completed: %s", evalT[string](t, ctx, `document.getElementById('clips').innerText`))
+		}
+		time.Sleep(300 * time.Millisecond)
+		must(t, "reload", chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#clips"))))
+	}
 	shot(t, ctx, dir, "requests-05-request-page")
 
 	// An out-of-order step is refused with the allowed states named.
 	var id string
 	must(t, "request id", e.app.Pool.QueryRow(context.Background(), `SELECT id FROM access_requests WHERE tracking_number = $1`, number).Scan(&id))
-	st, m := newCaller(t, base, credUser(e.creds, "records", "").APIToken).do("POST", "/api/v1/requests/"+id+"/transition", `{"state":"released"}`)
+	st, m := records.do("POST", "/api/v1/requests/"+id+"/transition", `{"state":"released"}`)
 	if st != 409 || !strings.Contains(m["error"].(map[string]any)["message"].(string), "allowed: redacting") {
 		t.Fatalf("out of order: %d %v", st, m)
 	}
