@@ -30,7 +30,9 @@ import (
 	"github.com/opendems/opendems/storage/fs"
 )
 
-func ffmpeg(t *testing.T, args ...string) []byte {
+func ffmpeg(t *testing.T, args ...string) []byte { return ffmpegB(t, args...) }
+
+func ffmpegB(t testing.TB, args ...string) []byte {
 	t.Helper()
 	bin, err := exec.LookPath("ffmpeg")
 	if err != nil {
