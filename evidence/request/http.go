@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -70,19 +69,6 @@ type HTTP struct {
 	Queue   Queue         // river client; nil: job routes answer 503
 	Storage storage.Store // job outputs
 	Tracker Tracker       // nil: the track route answers 503
-	// Limiter bounds the public intake and status pages per address
-	// (nil: NewLimiter with the settings' per-hour number).
-	Limiter *Limiter
-	once    sync.Once
-}
-
-func (h *HTTP) limiter() *Limiter {
-	h.once.Do(func() {
-		if h.Limiter == nil {
-			h.Limiter = NewLimiter(h.Store.settings.PublicIntakePerHour, time.Hour)
-		}
-	})
-	return h.Limiter
 }
 
 // Routes declares every route of the request floor: the staff API
@@ -90,7 +76,6 @@ func (h *HTTP) limiter() *Limiter {
 // request) and the public intake and status API (no account, rate
 // limited per address).
 func (h *HTTP) Routes() []api.Route {
-	h.limiter()
 	on := func(action, summary string) api.Access {
 		return api.Access{Action: action, Resource: KindRequest, Summary: summary}
 	}
@@ -924,7 +909,7 @@ func publicActor(c *gin.Context) Actor {
 // PublicCreate records a request from the public intake (page or API)
 // within the per-address limit.
 func (h *HTTP) PublicCreate(ctx context.Context, addr string, in Intake) (PublicReceipt, error) {
-	if err := h.limiter().Allow(addr, "intake"); err != nil {
+	if err := h.Store.AllowPublic(ctx, addr, "intake"); err != nil {
 		return PublicReceipt{}, err
 	}
 	in.Channel, in.ReceivedAt = ChannelWeb, time.Time{}
@@ -938,7 +923,7 @@ func (h *HTTP) PublicCreate(ctx context.Context, addr string, in Intake) (Public
 // PublicLookup answers the public status page within the per-address
 // limit (guessing status codes is bounded too).
 func (h *HTTP) PublicLookup(ctx context.Context, addr, number, code string) (PublicStatus, error) {
-	if err := h.limiter().Allow(addr, "status"); err != nil {
+	if err := h.Store.AllowPublic(ctx, addr, "status"); err != nil {
 		return PublicStatus{}, err
 	}
 	return h.Store.PublicStatus(ctx, Actor{Name: "anonymous:public", Addr: addr}, strings.TrimSpace(number), code)
@@ -974,51 +959,4 @@ func (h *HTTP) publicStatus(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, st)
-}
-
-// Limiter counts attempts per address and purpose in a sliding window.
-// In memory, per process: behind several demsd processes each has its own
-// count, so the effective limit is the per-process limit times the
-// processes (documented in docs/requests.md).
-type Limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	seen   map[string][]time.Time
-	now    func() time.Time
-}
-
-// NewLimiter allows max attempts per window per address and purpose.
-func NewLimiter(max int, window time.Duration) *Limiter {
-	return &Limiter{max: max, window: window, seen: map[string][]time.Time{}, now: time.Now}
-}
-
-// Allow records an attempt; beyond the limit it returns an
-// evidence.ErrRateLimited error saying when to retry (429).
-func (l *Limiter) Allow(addr, purpose string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	key := purpose + " " + addr
-	ts := l.seen[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) >= l.max {
-		l.seen[key] = ts
-		retry := ts[0].Add(l.window).Sub(now).Round(time.Second)
-		return evidence.E(evidence.ErrRateLimited, "public "+purpose,
-			fmt.Sprintf("too many requests from your address; try again in %s", retry), nil)
-	}
-	l.seen[key] = append(ts, now)
-	if len(l.seen) > 100_000 { // bound memory under a flood of addresses
-		for k, v := range l.seen {
-			if len(v) == 0 || now.Sub(v[len(v)-1]) >= l.window {
-				delete(l.seen, k)
-			}
-		}
-	}
-	return nil
 }

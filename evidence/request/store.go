@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody/audit"
 )
 
@@ -645,3 +646,52 @@ func isForeignKeyViolation(err error) bool {
 // SetHolds sets the retention holds collaborator once it exists (cmd
 // builds retention after the store). Call it before serving.
 func (s *Store) SetHolds(h Holds) { s.opt.Holds = h }
+
+// PublicWindow is the window of the public pages' rate limit.
+const PublicWindow = time.Hour
+
+// AllowPublic records an attempt on the public intake ("intake") or status
+// ("status") page from addr and refuses it beyond
+// requests.public_intake_per_hour attempts in the last hour, with an
+// evidence.ErrRateLimited error saying when to retry (429). The count
+// lives in PostgreSQL, so several demsd processes share one limit.
+func (s *Store) AllowPublic(ctx context.Context, addr, purpose string) error {
+	limit := s.settings.PublicIntakePerHour
+	if limit <= 0 {
+		limit = 5
+	}
+	now := s.opt.Now()
+	cutoff := now.Add(-PublicWindow)
+	var retry time.Duration
+	limited := false
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// One attempt at a time per address and purpose, so a burst
+		// cannot slip past the count.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, purpose+" "+addr); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM public_request_attempts WHERE at < $1`, cutoff); err != nil {
+			return err
+		}
+		var n int
+		var oldest *time.Time
+		if err := tx.QueryRow(ctx, `SELECT count(*), min(at) FROM public_request_attempts WHERE addr = $1 AND purpose = $2 AND at >= $3`,
+			addr, purpose, cutoff).Scan(&n, &oldest); err != nil {
+			return err
+		}
+		if n >= limit {
+			retry, limited = max(oldest.Add(PublicWindow).Sub(now).Round(time.Second), time.Second), true
+			return nil
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO public_request_attempts (addr, purpose, at) VALUES ($1, $2, $3)`, addr, purpose, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("public %s: rate limit: %w", purpose, err)
+	}
+	if limited {
+		return evidence.E(evidence.ErrRateLimited, "public "+purpose,
+			fmt.Sprintf("too many requests from your address; try again in %s", retry), nil)
+	}
+	return nil
+}

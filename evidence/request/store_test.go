@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/opendems/opendems/configs"
+	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/pg/pgtest"
 	"github.com/opendems/opendems/evidence/request"
@@ -585,5 +586,46 @@ func TestAppRoleCannotRewriteRequests(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The public pages' limit is kept in PostgreSQL: exactly the configured
+// number of attempts per address and hour pass, even when they race (as
+// they would across several demsd processes); others are unaffected; the
+// window slides.
+func TestAllowPublic(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 12)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.store.AllowPublic(ctx, "198.51.100.7", "intake")
+		}()
+	}
+	wg.Wait()
+	allowed := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			allowed++
+		case !errors.Is(err, evidence.ErrRateLimited) || !strings.Contains(err.Error(), "try again in"):
+			t.Fatalf("refusal %v", err)
+		}
+	}
+	if allowed != 5 {
+		t.Fatalf("%d of 12 racing attempts allowed, want 5", allowed)
+	}
+	if err := b.store.AllowPublic(ctx, "198.51.100.8", "intake"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if err := b.store.AllowPublic(ctx, "198.51.100.7", "status"); err != nil {
+		t.Fatalf("the status page has its own count: %v", err)
+	}
+	b.clock.Set(b.clock.Now().Add(request.PublicWindow + time.Second))
+	if err := b.store.AllowPublic(ctx, "198.51.100.7", "intake"); err != nil {
+		t.Fatalf("after the window: %v", err)
 	}
 }

@@ -182,3 +182,14 @@ CREATE TABLE redaction_jobs (
     updated_at    timestamptz NOT NULL
 );
 CREATE INDEX redaction_jobs_clip ON redaction_jobs(clip_id, requested_at DESC);
+
+-- Attempts on the public intake and status pages, per client address, for
+-- the rate limit shared by every demsd process; rows older than the
+-- window are deleted as new attempts arrive.
+CREATE TABLE public_request_attempts (
+    addr     text NOT NULL,
+    purpose  text NOT NULL CHECK (purpose IN ('intake', 'status')),
+    at       timestamptz NOT NULL
+);
+CREATE INDEX public_request_attempts_addr ON public_request_attempts(addr, purpose, at);
+CREATE INDEX public_request_attempts_at ON public_request_attempts(at);
