@@ -58,6 +58,8 @@ const (
 	ActionRequestClipLinked       = chain.ActionRequestClipLinked
 	ActionRequestClipRemoved      = chain.ActionRequestClipRemoved
 	ActionRequestOutputDownloaded = chain.ActionRequestOutputDownloaded
+	ActionRequestWithheld         = chain.ActionRequestWithheld
+	ActionRequestWithholdEnded    = chain.ActionRequestWithholdEnded
 )
 
 // Errors of this package beyond the evidence kinds (bad input is

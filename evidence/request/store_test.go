@@ -486,6 +486,11 @@ func TestClipsSpecsCustody(t *testing.T) {
 	if len(ws) != 1 || ws[0].EndedAt == nil {
 		t.Fatalf("withheld %+v", ws)
 	}
+	wev, _ := custody.Events(ctx, b.db.Pool, other2)
+	if len(wev) != 2 || wev[0].Action != custody.ActionRequestWithheld || !strings.Contains(string(wev[0].Details), `"b(7)(A)"`) ||
+		wev[1].Action != custody.ActionRequestWithholdEnded {
+		t.Fatalf("withholding not in the item's custody: %+v", wev)
+	}
 
 	// Removing a clip is recorded, not deleted.
 	if _, err := b.store.RemoveClip(ctx, r.ID, clip.ID, b.rita, ""); !errors.Is(err, request.ErrInvalid) {

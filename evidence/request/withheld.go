@@ -72,6 +72,11 @@ func (s *Store) Withhold(ctx context.Context, requestID uuid.UUID, who Actor, in
 		if err != nil {
 			return err
 		}
+		if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: in.EvidenceID, Actor: who.Name, Action: custody.ActionRequestWithheld,
+			Details: map[string]any{"request": r.TrackingNumber, "request_id": requestID.String(), "withheld_id": out.ID.String(),
+				"exemptions": in.Exemptions, "note": in.Note}, Time: now}); err != nil {
+			return err
+		}
 		details := map[string]any{"evidence_id": in.EvidenceID.String(), "exemptions": in.Exemptions, "note": in.Note}
 		if err := s.appendEvent(ctx, tx, requestID, who.Name, EventWithheld, details); err != nil {
 			return err
@@ -110,6 +115,11 @@ func (s *Store) EndWithhold(ctx context.Context, requestID, withheldID uuid.UUID
 			return fmt.Errorf("withholding %s: %w", withheldID, ErrNotFound)
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: evidenceID, Actor: who.Name, Action: custody.ActionRequestWithholdEnded,
+			Details: map[string]any{"request": r.TrackingNumber, "request_id": requestID.String(), "withheld_id": withheldID.String(),
+				"reason": reason}, Time: s.opt.Now()}); err != nil {
 			return err
 		}
 		details := map[string]any{"withheld_id": withheldID.String(), "evidence_id": evidenceID.String(), "reason": reason}

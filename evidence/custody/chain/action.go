@@ -40,6 +40,10 @@ const (
 	ActionRequestClipRemoved Action = "request_clip_removed"
 	// A redacted render or preview made from the item was downloaded.
 	ActionRequestOutputDownloaded Action = "request_output_downloaded"
+	// A public access request withheld the item (citing exemption codes)
+	// or stopped withholding it.
+	ActionRequestWithheld      Action = "request_item_withheld"
+	ActionRequestWithholdEnded Action = "request_item_withhold_ended"
 )
 
 // Actions lists every known action, in a stable order (for documentation,
@@ -52,6 +56,7 @@ var Actions = []Action{
 	ActionRedactionApproved, ActionReleased, ActionFixityOK, ActionFixityFailed,
 	ActionPurgeScheduled, ActionPurgeCancelled, ActionPurged, ActionAccessDenied,
 	ActionRequestClipLinked, ActionRequestClipRemoved, ActionRequestOutputDownloaded,
+	ActionRequestWithheld, ActionRequestWithholdEnded,
 }
 
 // requiredDetails names the detail keys an action must carry so that the
@@ -75,6 +80,10 @@ func requiredDetails(a Action) []string {
 		return []string{"certificate"}
 	case ActionRequestClipLinked, ActionRequestClipRemoved:
 		return []string{"request", "clip_id"}
+	case ActionRequestWithheld:
+		return []string{"request", "exemptions"}
+	case ActionRequestWithholdEnded:
+		return []string{"request", "reason"}
 	case ActionRequestOutputDownloaded:
 		return []string{"clip_id", "sha256"}
 	}
