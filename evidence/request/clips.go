@@ -373,10 +373,8 @@ func (s *Store) SaveSpec(ctx context.Context, clipID uuid.UUID, who Actor, base 
 	if err != nil {
 		return SpecVersion{}, err
 	}
-	if s.opt.CheckSpec != nil {
-		if err := s.opt.CheckSpec(ctx, spec, &clip); err != nil {
-			return SpecVersion{}, err
-		}
+	if err := s.checkSpec(ctx, spec, &clip); err != nil {
+		return SpecVersion{}, err
 	}
 	sum := sha256.Sum256(spec)
 	var out SpecVersion

@@ -86,11 +86,10 @@
 // A save names the version it was edited from (base version). If another
 // version was saved meanwhile, the save is a *StaleSpecError (ErrConflict,
 // 409) saying who saved the newer version and when ("edited by rita at
-// 2026-12-07T21:40:00Z"); nothing is overwritten. Spec JSON is checked by
-// a SpecChecker the caller wires (package redact's Parse and Validate, kept
-// out of this package so the pure-Go CLI can use its types), and every
-// region, audio range and full-frame blur must carry a known exemption code
-// as its reason.
+// 2026-12-07T21:40:00Z"); nothing is overwritten. Spec JSON is checked
+// with package redact/spec (pure Go: structure, then against the item's
+// probed media), and every region, audio range and full-frame blur must
+// carry a known exemption code as its reason.
 //
 // # Jobs
 //

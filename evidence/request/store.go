@@ -39,13 +39,9 @@ type Holds interface {
 
 // Options are a Store's optional collaborators; nil means the default.
 type Options struct {
-	Now func() time.Time
-	// CheckSpec validates a spec document against its clip (redact.Parse
-	// and Validate, wired by cmd/demsd). The store itself checks that it
-	// is a JSON object and that every reason is a known exemption code.
-	CheckSpec func(ctx context.Context, spec []byte, clip *Clip) error
-	Holds     Holds
-	Logger    *slog.Logger
+	Now    func() time.Time
+	Holds  Holds
+	Logger *slog.Logger
 }
 
 // Store keeps requests in PostgreSQL.

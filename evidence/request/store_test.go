@@ -634,3 +634,41 @@ func TestAllowPublic(t *testing.T) {
 		t.Fatalf("after the window: %v", err)
 	}
 }
+
+// A spec beyond the media (a time after the end, a box outside the
+// picture) is refused with each problem at its path, and nothing is saved.
+func TestSpecBeyondTheMedia(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	r, _, _ := b.store.Create(ctx, b.rita, intake())
+	toSearching(t, b, r.ID)
+	item, _ := b.item(t, 10)
+	if _, err := b.db.Pool.Exec(ctx, `UPDATE evidence_items SET metadata = '{"probe":{"duration":10,"has_video":true,"has_audio":true,
+		"streams":[{"kind":"video","width":640,"height":360}]}}' WHERE id = $1`, item); err != nil {
+		t.Fatal(err)
+	}
+	clip, err := b.store.AddClip(ctx, r.ID, b.rita, request.ClipInput{EvidenceID: item, OutMs: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := `{"version":1,"clip":{"source":"x"},"regions":[{"shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual",
+		"keyframes":[{"time":12,"x":600,"y":10,"width":80,"height":60}]}]}`
+	_, err = b.store.SaveSpec(ctx, clip.ID, b.rita, 0, []byte(bad), request.OriginEditor)
+	var ie *request.InvalidError
+	if !errors.As(err, &ie) || len(ie.Fields) < 2 {
+		t.Fatalf("spec beyond the media: %v", err)
+	}
+	paths := ""
+	for _, f := range ie.Fields {
+		paths += f.Field + " "
+	}
+	if !strings.Contains(paths, "regions[0].keyframes[0].time") || !strings.Contains(paths, "regions[0].keyframes[0]") {
+		t.Fatalf("field paths %q", paths)
+	}
+	if vs, _ := b.store.SpecVersions(ctx, clip.ID); len(vs) != 0 {
+		t.Fatalf("a refused spec was saved: %+v", vs)
+	}
+	if _, err := b.store.SaveSpec(ctx, clip.ID, b.rita, 0, []byte(strings.Replace(strings.Replace(bad, `"time":12`, `"time":2`, 1), `"x":600`, `"x":500`, 1)), request.OriginEditor); err != nil {
+		t.Fatalf("the same spec within the media: %v", err)
+	}
+}

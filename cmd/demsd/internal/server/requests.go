@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,74 +19,13 @@ import (
 )
 
 // newRequests builds the public access request store from the requests
-// section of the configuration, with package redact's spec validation
-// (against the item's probed media when it has been probed).
+// section of the configuration.
 func newRequests(a *App) (*request.Store, error) {
 	settings, err := request.SettingsFrom(a.Config.Requests)
 	if err != nil {
 		return nil, err
 	}
-	return request.NewStore(a.Pool, settings, request.Options{Logger: a.Logger, CheckSpec: specChecker(a)}), nil
-}
-
-// specChecker validates a spec with package redact: structure, then
-// against the media (times within the duration, boxes inside the frame).
-func specChecker(a *App) func(ctx context.Context, spec []byte, clip *request.Clip) error {
-	return func(ctx context.Context, spec []byte, clip *request.Clip) error {
-		s, err := redact.Parse(spec)
-		if err != nil {
-			return specError(err)
-		}
-		var probe []byte
-		err = a.Pool.QueryRow(ctx, `SELECT metadata -> 'probe' FROM evidence_items WHERE id = $1`, clip.EvidenceID).Scan(&probe)
-		if err != nil || len(probe) == 0 || string(probe) == "null" {
-			return nil // not probed yet: the render validates against the media
-		}
-		var p struct {
-			Duration float64 `json:"duration"`
-			HasVideo bool    `json:"has_video"`
-			HasAudio bool    `json:"has_audio"`
-			Rotation int     `json:"rotation"`
-			Streams  []struct {
-				Kind            string `json:"kind"`
-				Width           int    `json:"width"`
-				Height          int    `json:"height"`
-				AttachedPicture bool   `json:"attached_picture"`
-			} `json:"streams"`
-		}
-		if json.Unmarshal(probe, &p) != nil || !p.HasVideo || p.Duration <= 0 {
-			return nil
-		}
-		w, h := 0, 0
-		for _, st := range p.Streams {
-			if st.Kind == "video" && !st.AttachedPicture && st.Width > 0 {
-				w, h = st.Width, st.Height
-				break
-			}
-		}
-		if w == 0 {
-			return nil
-		}
-		if p.Rotation == 90 || p.Rotation == 270 {
-			w, h = h, w
-		}
-		m := redact.MediaInfo{Duration: p.Duration, Width: w, Height: h, Rotation: p.Rotation, HasVideo: true, HasAudio: p.HasAudio}
-		return specError(s.ValidateMedia(m))
-	}
-}
-
-// specError turns redact's field errors into the request package's, so
-// the editor shows each at its field.
-func specError(err error) error {
-	var ve *redact.ValidationError
-	if !errors.As(err, &ve) {
-		return err
-	}
-	fields := make([]request.FieldError, len(ve.Problems))
-	for i, p := range ve.Problems {
-		fields[i] = request.FieldError{Field: p.Field, Reason: p.Reason}
-	}
-	return &request.InvalidError{Op: "redaction spec", Fields: fields}
+	return request.NewStore(a.Pool, settings, request.Options{Logger: a.Logger}), nil
 }
 
 // requestHolds keeps linked items from being purged while their request
