@@ -48,6 +48,7 @@ func (u *UI) RequestRoutes() []api.Route {
 		{Method: "POST", Path: "/requests/:id/transition", Access: on("request:edit", "move a request to another state"), Handler: u.page(u.requestTransition)},
 		{Method: "POST", Path: "/requests/:id/extend", Access: on("request:edit", "extend a request's clock"), Handler: u.page(u.requestExtend)},
 		{Method: "POST", Path: "/requests/:id/clips", Access: on("request:edit", "link a clip (the item is decided for evidence:view)"), Handler: u.page(u.requestAddClip)},
+		{Method: "GET", Path: "/requests/:id/clips/:clip/edit", Access: on("redaction:create", "the redaction editor of one clip"), Handler: u.RedactionEditor(u.requestClipEditor)},
 		{Method: "GET", Path: "/public/requests", Access: pub("public records request form"), Handler: u.publicIntakePage},
 		{Method: "POST", Path: "/public/requests", Access: pub("file a public records request (rate limited)"), Handler: u.publicIntake},
 		{Method: "GET", Path: "/public/requests/status", Access: pub("request status form"), Handler: u.publicStatusPage},
@@ -379,4 +380,22 @@ func (u *UI) publicStatus(c *gin.Context) {
 	}
 	v.Data = d
 	u.render(c, "public_status", v)
+}
+
+// requestClipEditor is the redaction editor's loader for a clip of the
+// request the route loaded and authorized; a clip of another request is
+// missing.
+func (u *UI) requestClipEditor(c *gin.Context) (string, EditorData, error) {
+	r, _ := api.ResourceOf[*request.Request](c, request.KindRequest)
+	id, err := uuid.Parse(c.Param("clip"))
+	if err != nil {
+		return "", EditorData{}, evidence.NotFound("clip")
+	}
+	clip, err := u.d.Requests.Store.Clip(c.Request.Context(), id)
+	if err != nil || clip.RequestID != r.ID {
+		return "", EditorData{}, evidence.NotFound("clip")
+	}
+	base := "/requests/" + r.ID.String()
+	return "Request " + r.TrackingNumber + " · clip " + shortID(clip.ID.String()),
+		EditorData{ClipURL: "/api/v1" + base + "/clips/" + clip.ID.String(), BackURL: base}, nil
 }

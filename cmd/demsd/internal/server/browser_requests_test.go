@@ -92,7 +92,8 @@ func TestRequestsInBrowser(t *testing.T) {
 	}
 	// A detect job on the clip: the page shows its state as it runs and
 	// when it is done.
-	clipHref := evalT[string](t, ctx, `document.querySelector('#clips tbody a[href^="/requests/"]').getAttribute('href')`)
+	editHref := evalT[string](t, ctx, `document.querySelector('#clips tbody a[href^="/requests/"]').getAttribute('href')`)
+	clipHref := strings.TrimSuffix(editHref, "/edit")
 	records := newCaller(t, base, credUser(e.creds, "records", "").APIToken)
 	if st, m := records.do("POST", "/api/v1"+clipHref+"/jobs", `{"kind":"detect"}`); st != 202 {
 		t.Fatalf("detect: %d %v", st, m)
@@ -106,6 +107,11 @@ func TestRequestsInBrowser(t *testing.T) {
 		must(t, "reload", chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#clips"))))
 	}
 	shot(t, ctx, dir, "requests-05-request-page")
+
+	// The clip opens in the redaction editor, which reads the clip view.
+	must(t, "editor", chromedp.Do(ctx, chromedp.Navigate(base+editHref)))
+	waitJS(t, ctx, "editor loaded the clip", `document.getElementById('editor').dataset.version === '0'`, 30*time.Second)
+	must(t, "back", chromedp.Do(ctx, chromedp.Navigate(base+strings.Split(editHref, "/clips/")[0]), chromedp.WaitVisible(chromedp.CSS("#clips"))))
 
 	// An out-of-order step is refused with the allowed states named.
 	var id string
