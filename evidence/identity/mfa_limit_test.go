@@ -56,6 +56,12 @@ func wrong(valid string) string {
 func TestMFAAttemptsLockWithBackoff(t *testing.T) {
 	ctx := context.Background()
 	s, u, now := enrolled(t, identity.MFALimit{Attempts: 5, Lockout: 400 * time.Millisecond, MaxLockout: time.Hour})
+	// The store's clock, not the wall clock, decides when a lock ends, so a
+	// slow machine cannot outlast the lock while the 300 guesses run.
+	var mu sync.Mutex
+	clock := time.Now()
+	identity.SetClock(s, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock })
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	var locks []identity.MFALockEvent
 	s.OnMFALock = func(_ context.Context, e identity.MFALockEvent) { locks = append(locks, e) }
 	for i := 1; i <= 300; i++ {
@@ -74,7 +80,10 @@ func TestMFAAttemptsLockWithBackoff(t *testing.T) {
 		t.Fatalf("lock events %+v", locks)
 	}
 	first := locks[0].Until
-	time.Sleep(time.Until(first) + 50*time.Millisecond)
+	if d := first.Sub(clock); d < 300*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("first lock lasts %s, want 400ms", d)
+	}
+	advance(first.Sub(clock) + 50*time.Millisecond)
 	var le *identity.MFALockedError
 	for i := 0; i < 5; i++ {
 		err := s.VerifySecondFactor(ctx, u.ID, wrong(now()))
@@ -82,10 +91,10 @@ func TestMFAAttemptsLockWithBackoff(t *testing.T) {
 			t.Fatalf("second lock: %v", err)
 		}
 	}
-	if d := time.Until(le.Until); d < 600*time.Millisecond {
-		t.Fatalf("second lock lasts %s, want about 800ms (doubled)", d)
+	if d := le.Until.Sub(clock); d < 700*time.Millisecond || d > 900*time.Millisecond {
+		t.Fatalf("second lock lasts %s, want 800ms (doubled)", d)
 	}
-	time.Sleep(time.Until(le.Until) + 50*time.Millisecond)
+	advance(le.Until.Sub(clock) + 50*time.Millisecond)
 	if err := s.VerifySecondFactor(ctx, u.ID, now()); err != nil {
 		t.Fatalf("right code after the lock: %v", err)
 	}
