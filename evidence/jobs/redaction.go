@@ -238,6 +238,8 @@ func (w *RedactionWorker) proposalReason() string {
 // LeakReport lists the frames of a render in which the detector still
 // finds a face outside all of the spec's regions.
 type LeakReport struct {
+	// Detector names the model that looked for leaks (see leakDetector).
+	Detector       string       `json:"detector"`
 	FramesAnalysed int          `json:"frames_analysed"`
 	Flagged        []LeakedFace `json:"flagged"`
 }
@@ -256,6 +258,7 @@ type LeakedFace struct {
 // range) is covered; any other face is flagged.
 func (w *RedactionWorker) leakCheck(ctx context.Context, jobID int64, output string, spec *redact.Spec) (*LeakReport, error) {
 	opts := w.Detect
+	opts.Detector = leakDetector(opts.Detector)
 	opts.Threads = w.Threads
 	opts.Reason = w.proposalReason()
 	opts.Progress = w.throttled(jobID, 66, 32, "leak check")
@@ -263,7 +266,23 @@ func (w *RedactionWorker) leakCheck(ctx context.Context, jobID int64, output str
 	if err != nil {
 		return nil, err
 	}
-	return FindLeaks(spec, res.Observations, res.FramesAnalysed), nil
+	rep := FindLeaks(spec, res.Observations, res.FramesAnalysed)
+	rep.Detector = opts.Detector
+	return rep, nil
+}
+
+// leakDetector is the model the leak check runs after a render made from
+// proposals of the proposer model. A second check with the same model
+// shares its blind spots (a size, a pose, a lighting it misses), so the
+// check always includes the other model: the union of YuNet and pigo
+// when one of them proposed. The proposer's own model stays in the union
+// because a face it found may have been rejected or edited away by hand.
+func leakDetector(proposer string) string {
+	switch proposer {
+	case "", redact.DetectorYuNet, redact.DetectorPigo:
+		return redact.DetectorUnion
+	}
+	return proposer
 }
 
 // FindLeaks decides, for detections made on a render of spec (times on
