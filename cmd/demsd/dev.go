@@ -84,7 +84,7 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 			}
 			credPath := filepath.Join(varDir, "dev-credentials.json")
 			return serve(ctx, cfg, func(app *server.App) error {
-				seed := &devseed.App{Pool: app.Pool, Identity: app.Identity, Ingest: app.Ingest, Logger: app.Logger}
+				seed := &devseed.App{Pool: app.Pool, Identity: app.Identity, Ingest: app.Ingest, Requests: app.Requests, Logger: app.Logger}
 				creds, err := devseed.SeedDemo(ctx, seed, credPath, cfg.Server.PublicURL)
 				if err != nil {
 					return err
@@ -96,9 +96,23 @@ process, seeds demo accounts and writes var/dev-credentials.json.`,
 					slog.Error("seeding demo recordings failed", "err", err)
 				} else if len(ids) > 0 {
 					slog.Info("seeded demo recordings", "count", len(ids))
+					// One public access request in redacting, the lobby
+					// recording linked, so the records floor has work.
+					if dr, err := devseed.SeedDemoRequest(ctx, seed, ids); err != nil {
+						slog.Error("seeding the demo public access request failed", "err", err)
+					} else if dr != nil {
+						creds.DemoRequest = dr
+						if err := devseed.WriteCredentials(credPath, creds); err != nil {
+							return err
+						}
+					}
 				}
 				b, _ := json.MarshalIndent(creds, "", "  ")
 				fmt.Printf("OpenDEMS dev server: %s\ncredentials (also in %s):\n%s\n", cfg.Server.PublicURL, credPath, b)
+				if creds.DemoRequest != nil {
+					fmt.Printf("demo public access request: %s (redacting, assigned to records): %s/requests/%s\n",
+						creds.DemoRequest.TrackingNumber, cfg.Server.PublicURL, creds.DemoRequest.ID)
+				}
 				return nil
 			})
 		},

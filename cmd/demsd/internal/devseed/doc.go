@@ -5,7 +5,10 @@
 // dock of each officer's unit (custody names the dock). Two of them show
 // real, freely licensed faces moving at 720p (faces/, embedded; see
 // faces/SOURCES.md), drawn in Go and encoded with transcode.Proxy (go-astiav)
-// once, then cached under the scratch directory (var/seed). It is not part
+// once, then cached under the scratch directory (var/seed); and one public
+// access request for the City Hall lobby recording, already in redacting
+// for the records user with that recording linked as a clip (written to
+// the credentials file as "demo_request"). It is not part
 // of the server: cmd/demsd's dev command calls it.
 package devseed
 
@@ -16,6 +19,7 @@ import (
 
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest"
+	"github.com/opendems/opendems/evidence/request"
 )
 
 // App is what seeding needs of a built demsd (server.App's parts).
@@ -23,5 +27,6 @@ type App struct {
 	Pool     *pgxpool.Pool
 	Identity *identity.Store
 	Ingest   *ingest.Service
+	Requests *request.Store
 	Logger   *slog.Logger
 }

@@ -18,6 +18,9 @@ type Credentials struct {
 	URL   string     `json:"url"`
 	Users []DemoUser `json:"users"`
 	Dock  DemoDock   `json:"dock"`
+	// DemoRequest is the seeded public access request (SeedDemoRequest);
+	// absent when none was seeded with these credentials.
+	DemoRequest *DemoRequest `json:"demo_request,omitempty"`
 }
 
 // DemoUser is one seeded account.
@@ -114,6 +117,10 @@ func SeedDemo(ctx context.Context, a *App, credPath, url string) (Credentials, e
 	creds.Dock = DemoDock{ID: d.ID.String(), Token: token}
 	return creds, writeJSON(credPath, creds)
 }
+
+// WriteCredentials writes c to path (var/dev-credentials.json), e.g. once
+// SeedDemoRequest has added the demo request.
+func WriteCredentials(path string, c Credentials) error { return writeJSON(path, c) }
 
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")

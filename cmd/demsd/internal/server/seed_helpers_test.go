@@ -18,7 +18,7 @@ type (
 )
 
 func seedApp(a *App) *devseed.App {
-	return &devseed.App{Pool: a.Pool, Identity: a.Identity, Ingest: a.Ingest, Logger: a.Logger}
+	return &devseed.App{Pool: a.Pool, Identity: a.Identity, Ingest: a.Ingest, Requests: a.Requests, Logger: a.Logger}
 }
 
 func SeedDemo(ctx context.Context, a *App, credPath, url string) (Credentials, error) {
