@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -21,6 +22,10 @@ type Scope struct {
 	EvidenceID uuid.UUID
 	CaseID     uuid.UUID
 	All        bool
+	// Items selects several items (a release's source items); Label
+	// names them in the header ("release:<id>").
+	Items []uuid.UUID
+	Label string
 	// AllCheckpoints includes every checkpoint covering an exported item;
 	// by default only the latest one is included, which suffices: a head
 	// hash commits to the whole chain before it.
@@ -34,6 +39,11 @@ func (s Scope) String() string {
 		return "evidence:" + s.EvidenceID.String()
 	case s.CaseID != uuid.Nil:
 		return "case:" + s.CaseID.String()
+	case len(s.Items) > 0:
+		if s.Label != "" {
+			return s.Label
+		}
+		return fmt.Sprintf("items:%d", len(s.Items))
 	}
 	return "all"
 }
@@ -41,13 +51,13 @@ func (s Scope) String() string {
 // Validate checks that exactly one selector is set.
 func (s Scope) Validate() error {
 	n := 0
-	for _, set := range []bool{s.EvidenceID != uuid.Nil, s.CaseID != uuid.Nil, s.All} {
+	for _, set := range []bool{s.EvidenceID != uuid.Nil, s.CaseID != uuid.Nil, s.All, len(s.Items) > 0} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("%w: export scope needs exactly one of evidence, case or all", evidence.ErrInvalid)
+		return fmt.Errorf("%w: export scope needs exactly one of evidence, case, items or all", evidence.ErrInvalid)
 	}
 	return nil
 }
@@ -135,6 +145,18 @@ func scopeItems(ctx context.Context, q Querier, s Scope) ([]uuid.UUID, error) {
 			return nil, evidence.ErrNotFound
 		}
 		return []uuid.UUID{s.EvidenceID}, nil
+	case len(s.Items) > 0:
+		ids := append([]uuid.UUID(nil), s.Items...)
+		sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+		ids = slices.Compact(ids)
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM evidence_items WHERE id = ANY($1)`, ids).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n != len(ids) {
+			return nil, evidence.ErrNotFound
+		}
+		return ids, nil
 	}
 	rows, err := q.Query(ctx, `
 		SELECT evidence_id FROM custody_events

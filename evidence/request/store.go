@@ -539,6 +539,12 @@ func (s *Store) Transition(ctx context.Context, id uuid.UUID, who Actor, in Tran
 		details["request_id"], details["tracking_number"] = id.String(), r.TrackingNumber
 		return s.audit(ctx, tx, who, AuditChanged, audit.OutcomeSuccess, uuid.Nil, details)
 	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Hint == "opendems:review" {
+		// The database's release gate (migration 0015): approved and
+		// released are reached through review and release only.
+		err = &ConflictError{Msg: pe.Message}
+	}
 	if err != nil {
 		return Request{}, fmt.Errorf("request transition %s: %w", id, err)
 	}
