@@ -35,6 +35,7 @@ type Config struct {
 	Fixity    Fixity    `yaml:"fixity"`
 	Retention Retention `yaml:"retention"`
 	Requests  Requests  `yaml:"requests"`
+	Releases  Releases  `yaml:"releases"`
 	Policy    Policy    `yaml:"policy"`
 	Log       Log       `yaml:"log"`
 	Redact    Redact    `yaml:"redact"`
@@ -129,6 +130,30 @@ type Fixity struct {
 type Retention struct {
 	PurgeGrace time.Duration `yaml:"purge_grace"`
 	SweepEvery time.Duration `yaml:"sweep_every"`
+}
+
+// Releases configures release packages and share links (evidence/release).
+type Releases struct {
+	Agency ReleaseAgency `yaml:"agency"`
+	// RetainFor is how long a release package stays locked in storage.
+	RetainFor time.Duration `yaml:"retain_for"`
+	// ShareDefaultExpiry applies when a share link names no expiry;
+	// ShareMaxExpiry is the longest allowed.
+	ShareDefaultExpiry time.Duration `yaml:"share_default_expiry"`
+	ShareMaxExpiry     time.Duration `yaml:"share_max_expiry"`
+	// PasscodeAttempts wrong passcodes lock a link for PasscodeLockout.
+	PasscodeAttempts int           `yaml:"passcode_attempts"`
+	PasscodeLockout  time.Duration `yaml:"passcode_lockout"`
+}
+
+// ReleaseAgency is who releases: the package's Source-Organization and
+// the response letter's sender.
+type ReleaseAgency struct {
+	Name         string   `yaml:"name"`
+	ContactEmail string   `yaml:"contact_email"`
+	Address      []string `yaml:"address"`
+	Signatory    string   `yaml:"signatory"`
+	Title        string   `yaml:"title"`
 }
 
 // Requests configures public access requests: tracking numbers, the
@@ -364,6 +389,18 @@ func (c Config) Validate() error {
 		}
 	}
 	positive("server.session_idle", c.Server.SessionIdle)
+	positive("releases.retain_for", c.Releases.RetainFor)
+	positive("releases.share_default_expiry", c.Releases.ShareDefaultExpiry)
+	positive("releases.passcode_lockout", c.Releases.PasscodeLockout)
+	if c.Releases.ShareMaxExpiry < c.Releases.ShareDefaultExpiry {
+		bad("releases.share_max_expiry", "must be at least releases.share_default_expiry (%s < %s)", c.Releases.ShareMaxExpiry, c.Releases.ShareDefaultExpiry)
+	}
+	if c.Releases.PasscodeAttempts < 1 {
+		bad("releases.passcode_attempts", "must be at least 1, got %d", c.Releases.PasscodeAttempts)
+	}
+	if c.Releases.Agency.Name == "" || !strings.Contains(c.Releases.Agency.ContactEmail, "@") {
+		bad("releases.agency", "name and contact_email are required (they go into every release package)")
+	}
 	positive("server.session_max", c.Server.SessionMax)
 	if c.Server.SessionIdle > c.Server.SessionMax {
 		bad("server.session_idle", "must not exceed server.session_max (%s > %s)", c.Server.SessionIdle, c.Server.SessionMax)

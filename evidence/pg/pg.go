@@ -184,6 +184,8 @@ REVOKE DELETE, TRUNCATE ON custody_heads, audit_head FROM opendems_app, PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON opendems_migrations FROM opendems_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON access_request_events, access_request_extensions, redaction_spec_versions, redaction_job_outputs FROM opendems_app, PUBLIC;
 REVOKE DELETE, TRUNCATE ON access_requests, access_request_pauses, request_clips, request_withheld, access_request_counters, redaction_jobs FROM opendems_app, PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE ON release_events, release_share_events, release_clips, release_withheld FROM opendems_app, PUBLIC;
+REVOKE DELETE, TRUNCATE ON redaction_reviews, releases, release_shares FROM opendems_app, PUBLIC;
 `
 
 // NotFound translates pgx.ErrNoRows into evidence.ErrNotFound and leaves

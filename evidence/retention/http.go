@@ -49,7 +49,7 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: "/api/v1/evidence/:id/purge", Access: item(policy.ActPurgeSchedule, "Schedule the item's purge now (refused unless the purge policy allows it)"), Handler: s.postPurge},
 		{Method: "POST", Path: "/api/v1/evidence/:id/purge/cancel", Access: item(policy.ActPurgeCancel, "Cancel the item's scheduled purge during its grace period"), Handler: s.postPurgeCancel},
 		{Method: "GET", Path: "/api/v1/retention/schedule", Access: api.Access{Action: act(policy.ActAdminRetention), Summary: "The retention schedule in force"}, Handler: s.getSchedule},
-		{Method: "GET", Path: "/api/v1/policy/explain", Access: api.Access{Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction)"}, Handler: s.getExplain},
+		{Method: "GET", Path: "/api/v1/policy/explain", Access: api.Access{Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction; &review= adds the separation of duties of a redaction review)"}, Handler: s.getExplain},
 	}
 }
 
@@ -509,12 +509,44 @@ func (s *Service) getExplain(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
+	for param, explain := range s.explainers {
+		v := c.Query(param)
+		if v == "" {
+			continue
+		}
+		id, err := uuid.Parse(v)
+		if err != nil {
+			api.WriteError(c, evidence.NotFound(param))
+			return
+		}
+		out, err := explain(c, u.Principal("explain"), actionParam, id)
+		if err != nil {
+			api.WriteError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, out)
+		return
+	}
 	ex, err := api.Explain(c, u.Principal("explain"), actionParam, res)
 	if err != nil {
 		api.WriteError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ex)
+}
+
+// Explainer explains a decision about a resource of another package that
+// involves more than the policy file (e.g. evidence/release's separation
+// of duties on a review), named by a query parameter of the explain route.
+type Explainer func(c *gin.Context, subject identity.Principal, action string, id uuid.UUID) (any, error)
+
+// SetExplainer makes GET /api/v1/policy/explain?<param>=<id> answer with
+// explain; call it while wiring, before serving.
+func (s *Service) SetExplainer(param string, explain Explainer) {
+	if s.explainers == nil {
+		s.explainers = map[string]Explainer{}
+	}
+	s.explainers[param] = explain
 }
 
 // Report returns an item's retention, holds, schedule history and the

@@ -119,7 +119,8 @@ type Config struct {
 // Service carries out retention, holds and purges. It holds no mutable
 // state of its own: several instances (API, workers) may share a database.
 type Service struct {
-	cfg Config
+	cfg        Config
+	explainers map[string]Explainer
 }
 
 // New validates cfg and returns a Service.

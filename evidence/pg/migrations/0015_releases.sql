@@ -34,7 +34,8 @@ CREATE TABLE redaction_reviews (
     -- per region or time range: [{"region": "face-1", "start": 1.5, "end": 3, "text": "..."}]
     comments       jsonb NOT NULL DEFAULT '[]',
     void_reason    text NOT NULL DEFAULT '',
-    CHECK ((state IN ('approved', 'rejected')) = (decided_by IS NOT NULL))
+    CHECK (state NOT IN ('approved', 'rejected') OR decided_by IS NOT NULL),
+    CHECK (state <> 'pending' OR decided_by IS NULL)
 );
 -- One live review per clip.
 CREATE UNIQUE INDEX redaction_reviews_live ON redaction_reviews(clip_id) WHERE state IN ('pending', 'approved');

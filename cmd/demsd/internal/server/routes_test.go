@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/storage"
 )
@@ -202,6 +203,17 @@ var routeTable = map[string]expect{
 	"POST /public/requests":                                  {web: "csrf"}, // the form's double-submit token is missing
 	"GET /public/requests/status":                            {web: "open"},
 	"POST /public/requests/status":                           {public: true, override: map[string]string{"*": "any"}}, // 404 for an unknown number, 429 when flooded
+	// reviews and releases (evidence/release); the table's request is
+	// searching (submit and release answer 409), its review id names none,
+	// and its release failed (the package answers 409)
+	"GET /api/v1/requests/:id/reviews":                  {allow: "records auditor"},
+	"POST /api/v1/requests/:id/clips/:clip/review":      {allow: "records"},
+	"POST /api/v1/requests/:id/reviews/:review/approve": {allow: "records", override: map[string]string{"records": "hide"}},
+	"POST /api/v1/requests/:id/reviews/:review/reject":  {allow: "records"}, // empty body: 400, comment required
+	"GET /api/v1/requests/:id/releases":                 {allow: "records auditor"},
+	"POST /api/v1/requests/:id/releases":                {allow: "records"},
+	"GET /api/v1/releases/:release":                     {allow: "records auditor"},
+	"GET /api/v1/releases/:release/package":             {allow: "records"},
 }
 
 // tableWorld is what the table test's requests point at.
@@ -210,6 +222,7 @@ type tableWorld struct {
 	caseID       uuid.UUID // a case of unit north holding the north item
 	requestID    uuid.UUID // a public access request, searching, with clipID of the north item
 	clipID       uuid.UUID
+	releaseID    uuid.UUID // a failed release of requestID
 	victimUser   uuid.UUID // a user admin routes may change
 	victimDock   uuid.UUID // a dock the revoke route may revoke
 	tokens       map[string]string
@@ -270,6 +283,11 @@ func newTableWorld(t *testing.T, a *App, creds Credentials) tableWorld {
 		}
 	}
 	w.requestID, w.clipID = tableRequest(t, a, w.north)
+	w.releaseID = uuid.New()
+	if _, err := a.Pool.Exec(ctx, `INSERT INTO releases (id, request_id, state, created_by, created_at, error)
+		VALUES ($1, $2, 'failed', 'user:records', now(), 'table test')`, w.releaseID, w.requestID); err != nil {
+		t.Fatal(err)
+	}
 	w.tokens["dock"] = creds.Dock.Token
 	w.sessions = map[string]*caller{}
 	return w
@@ -328,6 +346,8 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 	}
 	p = strings.Replace(p, ":case", w.caseID.String(), 1)
 	p = strings.Replace(p, ":clip", w.clipID.String(), 1)
+	p = strings.Replace(p, ":release", w.releaseID.String(), 1)
+	p = strings.Replace(p, ":review", uuid.NewString(), 1)
 	return strings.Replace(p, "*file", "app.css", 1)
 }
 
@@ -461,7 +481,7 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 				want = "hide"
 			case access.Resource == "case" && !hasRole("supervisor records auditor admin", role):
 				want = "hide"
-			case access.Resource == request.KindRequest && !hasRole("records auditor", role):
+			case (access.Resource == request.KindRequest || access.Resource == release.KindRelease) && !hasRole("records auditor", role):
 				want = "hide"
 			default:
 				want = "deny"

@@ -33,6 +33,7 @@ import (
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest"
 	"github.com/opendems/opendems/evidence/pg"
+	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/policy"
 	"github.com/opendems/opendems/storage"
@@ -53,6 +54,7 @@ type App struct {
 	Ingest   *ingest.Service
 	River    *river.Client[pgx.Tx]
 	Requests *request.Store
+	Releases *release.Service
 	API      *api.Server
 	Registry *prometheus.Registry
 	Metrics  *Metrics

@@ -12,6 +12,7 @@ import (
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/evidence/retention"
 	"github.com/opendems/opendems/evidence/review"
@@ -160,5 +161,9 @@ func registerHTTP(a *App) error {
 	a.API.Mount(ui.Routes()...)
 	a.API.Mount(reqHTTP.Routes()...)
 	a.API.Mount(ui.RequestRoutes()...)
+	a.Releases = newReleases(a)
+	a.API.RegisterLoader(release.KindRelease, a.Releases.Loader())
+	a.API.Mount(a.Releases.Routes()...)
+	keeper.SetExplainer("review", a.Releases.ExplainReview)
 	return nil
 }

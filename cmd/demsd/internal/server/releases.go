@@ -1,0 +1,32 @@
+package server
+
+import (
+	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/release"
+)
+
+// newReleases builds the review, release and share service from the
+// releases section of the configuration. Packages are signed with the
+// custody checkpoint key, so `dems verify --server` checks them against
+// GET /api/v1/custody/public-key.
+func newReleases(a *App) *release.Service {
+	c := a.Config.Releases
+	return release.New(release.Deps{
+		Pool: a.Pool, Requests: a.Requests, Storage: a.Storage, SigningKey: a.Key, Logger: a.Logger,
+		Hasher: passcodeHasher{},
+		Settings: release.Settings{
+			Agency: release.Agency{Name: c.Agency.Name, ContactEmail: c.Agency.ContactEmail, Address: c.Agency.Address,
+				Signatory: c.Agency.Signatory, Title: c.Agency.Title},
+			RetainFor: c.RetainFor, ShareDefault: c.ShareDefaultExpiry, ShareMax: c.ShareMaxExpiry,
+			PasscodeAttempts: c.PasscodeAttempts, PasscodeLockout: c.PasscodeLockout,
+		},
+	})
+}
+
+// passcodeHasher hashes share link passcodes like passwords (argon2id).
+type passcodeHasher struct{}
+
+func (passcodeHasher) Hash(p string) (string, error) {
+	return identity.HashPassword(p, identity.DefaultArgon2)
+}
+func (passcodeHasher) Verify(p, enc string) (bool, error) { return identity.VerifyPassword(p, enc) }

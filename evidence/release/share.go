@@ -1,0 +1,5 @@
+package release
+
+import "github.com/opendems/opendems/evidence/api"
+
+func (s *Service) shareRoutes() []api.Route { return nil }
