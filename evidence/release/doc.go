@@ -34,25 +34,25 @@
 // Release (release:create) builds the package from the request's approved
 // reviews and its open withholdings:
 //
-//	1. checkpoint: custody.Checkpoint signs a Merkle root over every chain
-//	   head, so the excerpt's heads are covered by a signed checkpoint;
-//	2. excerpt: custody.Export of the source items (scope Items) in one
-//	   REPEATABLE READ snapshot; checked with chain.VerifyExport before use
-//	   (a head that moved between 1 and 2 retries once);
-//	3. release events: release_created, each clip's redaction_submitted and
-//	   redaction_approved, released; a hash chain keyed by the release id
-//	   (table release_events, exported in the custody format);
-//	4. releasepkg.Build streams each approved output from storage through
-//	   the ZIP writer into a temporary file while hashing it (memory stays
-//	   bounded; disk holds one package), refusing any clip whose bytes are
-//	   not the approved SHA-256;
-//	5. the file is stored in the derivatives namespace under a retention
-//	   lock (PutOptions.RetainUntil: S3 Object Lock; fs keeps its own
-//	   retain-until and refuses deletes before it);
-//	6. one transaction: the release is marked released with the package's
-//	   SHA-256, size and file list; released is appended to every source
-//	   item's custody; the request goes approved → released with a timeline
-//	   line; audited.
+//  1. checkpoint: custody.Checkpoint signs a Merkle root over every chain
+//     head, so the excerpt's heads are covered by a signed checkpoint;
+//  2. excerpt: custody.Export of the source items (scope Items) in one
+//     REPEATABLE READ snapshot; checked with chain.VerifyExport before use
+//     (a head that moved between 1 and 2 retries once);
+//  3. release events: release_created, each clip's redaction_submitted and
+//     redaction_approved, released; a hash chain keyed by the release id
+//     (table release_events, exported in the custody format);
+//  4. releasepkg.Build streams each approved output from storage through
+//     the ZIP writer into a temporary file while hashing it (memory stays
+//     bounded; disk holds one package), refusing any clip whose bytes are
+//     not the approved SHA-256;
+//  5. the file is stored in the derivatives namespace under a retention
+//     lock (PutOptions.RetainUntil: S3 Object Lock; fs keeps its own
+//     retain-until and refuses deletes before it);
+//  6. one transaction: the release is marked released with the package's
+//     SHA-256, size and file list; released is appended to every source
+//     item's custody; the request goes approved → released with a timeline
+//     line; audited.
 //
 // The package is signed with the custody checkpoint key (the one served at
 // GET /api/v1/custody/public-key), so `dems verify --server` checks it
