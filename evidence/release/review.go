@@ -67,7 +67,9 @@ type Review struct {
 
 // Settings are the release settings (configs' releases section).
 type Settings struct {
-	Agency       Agency
+	Agency Agency
+	// PublicURL is the server's address, for share links.
+	PublicURL    string
 	RetainFor    time.Duration // how long a package is locked in storage
 	ShareDefault time.Duration // share link expiry when none is asked for
 	ShareMax     time.Duration // the longest expiry a link may have

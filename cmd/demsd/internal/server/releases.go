@@ -17,7 +17,7 @@ func newReleases(a *App) *release.Service {
 		Settings: release.Settings{
 			Agency: release.Agency{Name: c.Agency.Name, ContactEmail: c.Agency.ContactEmail, Address: c.Agency.Address,
 				Signatory: c.Agency.Signatory, Title: c.Agency.Title},
-			RetainFor: c.RetainFor, ShareDefault: c.ShareDefaultExpiry, ShareMax: c.ShareMaxExpiry,
+			PublicURL: a.Config.Server.PublicURL, RetainFor: c.RetainFor, ShareDefault: c.ShareDefaultExpiry, ShareMax: c.ShareMaxExpiry,
 			PasscodeAttempts: c.PasscodeAttempts, PasscodeLockout: c.PasscodeLockout,
 		},
 	})

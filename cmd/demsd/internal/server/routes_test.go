@@ -206,14 +206,25 @@ var routeTable = map[string]expect{
 	// reviews and releases (evidence/release); the table's request is
 	// searching (submit and release answer 409), its review id names none,
 	// and its release failed (the package answers 409)
-	"GET /api/v1/requests/:id/reviews":                  {allow: "records auditor"},
-	"POST /api/v1/requests/:id/clips/:clip/review":      {allow: "records"},
-	"POST /api/v1/requests/:id/reviews/:review/approve": {allow: "records", override: map[string]string{"records": "hide"}},
-	"POST /api/v1/requests/:id/reviews/:review/reject":  {allow: "records"}, // empty body: 400, comment required
-	"GET /api/v1/requests/:id/releases":                 {allow: "records auditor"},
-	"POST /api/v1/requests/:id/releases":                {allow: "records"},
-	"GET /api/v1/releases/:release":                     {allow: "records auditor"},
-	"GET /api/v1/releases/:release/package":             {allow: "records"},
+	"GET /api/v1/requests/:id/reviews":                    {allow: "records auditor"},
+	"POST /api/v1/requests/:id/clips/:clip/review":        {allow: "records"},
+	"POST /api/v1/requests/:id/reviews/:review/approve":   {allow: "records", override: map[string]string{"records": "hide"}},
+	"POST /api/v1/requests/:id/reviews/:review/reject":    {allow: "records"}, // empty body: 400, comment required
+	"GET /api/v1/requests/:id/releases":                   {allow: "records auditor"},
+	"POST /api/v1/requests/:id/releases":                  {allow: "records"},
+	"GET /api/v1/releases/:release":                       {allow: "records auditor"},
+	"GET /api/v1/releases/:release/shares":                {allow: "records auditor"},
+	"POST /api/v1/releases/:release/shares":               {allow: "records"}, // the table's release failed: 409
+	"GET /api/v1/releases/:release/shares/:share":         {allow: "records auditor", override: map[string]string{"records": "hide", "auditor": "hide"}},
+	"POST /api/v1/releases/:release/shares/:share/revoke": {allow: "records"}, // empty body: 400, reason required
+	"GET /releases/:release/shares":                       {allow: "records auditor", page: true},
+	"POST /releases/:release/shares/:share/revoke":        {allow: "records", page: true},
+	"GET /share/:token":                                   {public: true, override: map[string]string{"*": "any"}}, // an unknown token: 404 page
+	"POST /share/:token":                                  {public: true, override: map[string]string{"*": "any"}},
+	"GET /share/:token/package":                           {public: true, override: map[string]string{"*": "any"}},
+	"GET /share/:token/files/*file":                       {public: true, override: map[string]string{"*": "any"}},
+	"GET /api/v1/public/shares/:token":                    {public: true, override: map[string]string{"*": "any"}},
+	"GET /api/v1/releases/:release/package":               {allow: "records"},
 }
 
 // tableWorld is what the table test's requests point at.
@@ -348,6 +359,8 @@ func (w tableWorld) path(route string, item uuid.UUID) string {
 	p = strings.Replace(p, ":clip", w.clipID.String(), 1)
 	p = strings.Replace(p, ":release", w.releaseID.String(), 1)
 	p = strings.Replace(p, ":review", uuid.NewString(), 1)
+	p = strings.Replace(p, ":share", uuid.NewString(), 1)
+	p = strings.Replace(p, ":token", "AAAAAAAAAAAAAAAAAAAAAA", 1)
 	return strings.Replace(p, "*file", "app.css", 1)
 }
 

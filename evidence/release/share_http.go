@@ -1,0 +1,453 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/opendems/opendems/evidence"
+	"github.com/opendems/opendems/evidence/api"
+)
+
+// shareRoutes: the records officer's API and page for links (on the
+// loaded release), and the recipient's public page and downloads (the
+// token is the only credential; declared public in the route table).
+func (s *Service) shareRoutes() []api.Route {
+	onRelease := func(action, summary string) api.Access {
+		return api.Access{Action: action, Resource: KindRelease, Param: "release", Summary: summary}
+	}
+	page := func(action, summary string) api.Access {
+		return api.Access{Page: true, Action: action, Resource: KindRelease, Param: "release", Summary: "Web UI: " + summary}
+	}
+	public := func(summary string) api.Access { return api.Access{Public: true, MaxBody: 4 << 10, Summary: summary} }
+	const rel = "/api/v1/releases/:release/shares"
+	return []api.Route{
+		{Method: "GET", Path: rel, Access: onRelease("request:read", "Share links of a release with their activity"), Handler: s.listShares},
+		{Method: "POST", Path: rel, Access: onRelease("release:create", "Create a share link {recipient, expires_in_days|expires_at, passcode?, max_downloads?}; the token is shown once"), Handler: s.createShare},
+		{Method: "GET", Path: rel + "/:share", Access: onRelease("request:read", "One share link and every view and download of it"), Handler: s.getShare},
+		{Method: "POST", Path: rel + "/:share/revoke", Access: onRelease("release:create", "Revoke a share link {reason}; its recipient gets 410"), Handler: s.revokeShare},
+		{Method: "GET", Path: "/releases/:release/shares", Access: page("request:read", "share links of a release: activity and revoke"), Handler: s.sharesPage},
+		{Method: "POST", Path: "/releases/:release/shares/:share/revoke", Access: page("release:create", "revoke a share link"), Handler: s.revokeSharePage},
+
+		{Method: "GET", Path: "/share/:token", Access: public("Recipient page of a share link (no account): summary, files with sizes and SHA-256, downloads"), Handler: s.recipientPage},
+		{Method: "POST", Path: "/share/:token", Access: public("Recipient passcode form (401 when wrong, locked after repeated failures)"), Handler: s.recipientUnlock},
+		{Method: "GET", Path: "/share/:token/package", Access: public("Download the whole package through a share link (HTTP Range, resumable)"), Handler: s.recipientPackage},
+		{Method: "GET", Path: "/share/:token/files/*file", Access: public("Download one file of the package through a share link (HTTP Range, resumable)"), Handler: s.recipientFile},
+		{Method: "GET", Path: "/api/v1/public/shares/:token", Access: public("A share link's summary as JSON (passcode in X-Share-Passcode)"), Handler: s.recipientJSON},
+	}
+}
+
+// ShareURL is the recipient's address of a token.
+func (s *Service) ShareURL(token string) string {
+	return strings.TrimRight(s.settings.PublicURL, "/") + "/share/" + token
+}
+
+func (s *Service) listShares(c *gin.Context) {
+	out, err := s.Shares(c.Request.Context(), releaseOf(c).ID)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if out == nil {
+		out = []Share{}
+	}
+	c.JSON(http.StatusOK, gin.H{"shares": out})
+}
+
+func (s *Service) createShare(c *gin.Context) {
+	var in ShareInput
+	if !api.Bind(c, &in) {
+		return
+	}
+	sh, token, err := s.CreateShare(c.Request.Context(), releaseOf(c), actorOf(c), in)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"share": sh, "token": token, "url": s.ShareURL(token),
+		"note": "the token is shown only now; the agency keeps only its hash"})
+}
+
+func (s *Service) shareParam(c *gin.Context) (Share, bool) {
+	id, ok := param(c, "share")
+	if !ok {
+		return Share{}, false
+	}
+	sh, err := s.Share(c.Request.Context(), releaseOf(c).ID, id)
+	if err != nil {
+		api.WriteError(c, err)
+		return sh, false
+	}
+	return sh, true
+}
+
+func (s *Service) getShare(c *gin.Context) {
+	sh, ok := s.shareParam(c)
+	if !ok {
+		return
+	}
+	evs, err := s.ShareEvents(c.Request.Context(), sh.ID)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	if evs == nil {
+		evs = []ShareEvent{}
+	}
+	c.JSON(http.StatusOK, gin.H{"share": sh, "events": evs})
+}
+
+func (s *Service) revokeShare(c *gin.Context) {
+	id, ok := param(c, "share")
+	if !ok {
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if !api.Bind(c, &in) {
+		return
+	}
+	sh, err := s.RevokeShare(c.Request.Context(), releaseOf(c), id, actorOf(c), in.Reason)
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sh)
+}
+
+// staffShare is one link with its recent activity, for the staff page.
+type staffShare struct {
+	Share
+	Events []ShareEvent
+}
+
+func (s *Service) sharesPage(c *gin.Context) {
+	rel := releaseOf(c)
+	ctx := c.Request.Context()
+	shares, err := s.Shares(ctx, rel.ID)
+	if err != nil {
+		s.pageError(c, err)
+		return
+	}
+	var rows []staffShare
+	for _, sh := range shares {
+		evs, err := s.ShareEvents(ctx, sh.ID)
+		if err != nil {
+			s.pageError(c, err)
+			return
+		}
+		rows = append(rows, staffShare{Share: sh, Events: evs})
+	}
+	var csrf string
+	if sess, ok := api.SessionOf(c); ok {
+		csrf = sess.CSRFToken
+	}
+	s.render(c, http.StatusOK, "staff", map[string]any{"Release": rel, "Shares": rows, "CSRF": csrf,
+		"CanRevoke": api.Can(c, "release:create", ptr(rel.Attributes())), "Flash": c.Query("done")})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (s *Service) revokeSharePage(c *gin.Context) {
+	rel := releaseOf(c)
+	id, err := uuid.Parse(c.Param("share"))
+	if err != nil {
+		s.pageError(c, evidence.NotFound("share link"))
+		return
+	}
+	if _, err := s.RevokeShare(c.Request.Context(), rel, id, actorOf(c), c.PostForm("reason")); err != nil {
+		s.pageError(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/releases/"+rel.ID.String()+"/shares?done=revoked")
+}
+
+// recipient resolves the token of a public request and checks the
+// passcode (cookie set by the form, or X-Share-Passcode). ok false means
+// the answer was written (html selects a page or JSON).
+func (s *Service) recipient(c *gin.Context, html, exhaustedOK bool) (*Share, *Release, bool) {
+	ctx := c.Request.Context()
+	sh, rel, err := s.resolve(ctx, c.Param("token"), exhaustedOK)
+	if err != nil {
+		var gone *ShareGoneError
+		if errors.As(err, &gone) && sh.ID != uuid.Nil {
+			_ = s.recordShare(ctx, &sh, nil, ShareEvent{Kind: "refused", File: c.Request.URL.Path, Address: c.ClientIP(),
+				Agent: c.Request.UserAgent(), Detail: gone.Error()})
+		}
+		s.recipientError(c, html, err, nil)
+		return nil, nil, false
+	}
+	if sh.HasPasscode {
+		if v, _ := c.Cookie(unlockCookie); v != "" && v == s.unlockValue(&sh) {
+			return &sh, &rel, true
+		}
+		ev := ShareEvent{File: c.Request.URL.Path, Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+		if err := s.checkPasscode(ctx, &sh, c.GetHeader("X-Share-Passcode"), ev); err != nil {
+			s.recipientError(c, html, err, &sh)
+			return nil, nil, false
+		}
+	}
+	return &sh, &rel, true
+}
+
+const unlockCookie = "dems_share"
+
+func (s *Service) recipientError(c *gin.Context, html bool, err error, sh *Share) {
+	if !html {
+		var pe *PasscodeError
+		if errors.As(err, &pe) {
+			code := "passcode_required"
+			if pe.Locked {
+				code = "passcode_locked"
+			} else if !pe.Missing {
+				code = "passcode_wrong"
+			}
+			api.WriteError(c, &evidence.Error{Kind: evidence.ErrUnauthenticated, Code: code, Msg: pe.Error()})
+			return
+		}
+		api.WriteError(c, err)
+		return
+	}
+	status, msg := api.StatusOf(err)
+	var pe *PasscodeError
+	if errors.As(err, &pe) {
+		data := map[string]any{"Token": c.Param("token"), "Recipient": sh.Recipient}
+		if !pe.Missing {
+			data["Error"] = pe.Error()
+		}
+		s.render(c, http.StatusUnauthorized, "passcode", data)
+		return
+	}
+	title := "Link not found"
+	switch status {
+	case http.StatusGone:
+		title = "This link no longer works"
+	case http.StatusNotFound:
+		msg = "No release is shared under this address. Check that you copied the whole link."
+	}
+	s.render(c, status, "gone", map[string]any{"Title": title, "Message": msg})
+}
+
+func (s *Service) recipientPage(c *gin.Context) {
+	sh, rel, ok := s.recipient(c, true, true)
+	if !ok {
+		return
+	}
+	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+		s.pageError(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "recipient", map[string]any{"Share": sh, "Release": rel, "Token": c.Param("token")})
+}
+
+func (s *Service) recipientUnlock(c *gin.Context) {
+	ctx := c.Request.Context()
+	sh, _, err := s.resolve(ctx, c.Param("token"), true)
+	if err != nil {
+		s.recipientError(c, true, err, nil)
+		return
+	}
+	if sh.HasPasscode {
+		ev := ShareEvent{File: c.Request.URL.Path, Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+		if err := s.checkPasscode(ctx, &sh, c.PostForm("passcode"), ev); err != nil {
+			s.recipientError(c, true, err, &sh)
+			return
+		}
+		http.SetCookie(c.Writer, &http.Cookie{Name: unlockCookie, Value: s.unlockValue(&sh), Path: "/share/" + c.Param("token"),
+			HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode, Expires: sh.ExpiresAt})
+	}
+	c.Redirect(http.StatusSeeOther, "/share/"+c.Param("token"))
+}
+
+func (s *Service) recipientJSON(c *gin.Context) {
+	sh, rel, ok := s.recipient(c, false, true)
+	if !ok {
+		return
+	}
+	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	base := "/share/" + c.Param("token")
+	files := make([]gin.H, 0, len(rel.Files))
+	for _, f := range rel.Files {
+		files = append(files, gin.H{"path": f.Path, "size": f.Size, "sha256": f.SHA256, "url": base + "/files/" + f.Path})
+	}
+	c.JSON(http.StatusOK, gin.H{"recipient": sh.Recipient, "request": rel.TrackingNumber, "release_id": rel.ID,
+		"released_at": rel.ReleasedAt, "expires_at": sh.ExpiresAt, "key_id": rel.KeyID, "status": sh.Status,
+		"package": gin.H{"name": rel.PackageName, "size": rel.PackageSize, "sha256": rel.PackageSHA256, "url": base + "/package"},
+		"files":   files})
+}
+
+func (s *Service) recipientPackage(c *gin.Context) { s.recipientDownload(c, "") }
+
+func (s *Service) recipientFile(c *gin.Context) {
+	s.recipientDownload(c, strings.TrimPrefix(c.Param("file"), "/"))
+}
+
+// recipientDownload serves the package or one payload file with Range,
+// counts a new download against the link's limit, and records the bytes
+// sent and whether the file was sent whole.
+func (s *Service) recipientDownload(c *gin.Context, file string) {
+	sh, rel, ok := s.recipient(c, true, false)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	ref, err := rel.PackageRef()
+	if err != nil {
+		s.recipientError(c, true, err, sh)
+		return
+	}
+	e := entry{offset: 0, size: rel.PackageSize}
+	name, label, ctype := rel.PackageName, "package", "application/zip"
+	if file != "" {
+		if e, err = s.payloadEntry(ctx, rel, ref, file); err != nil {
+			s.recipientError(c, true, err, sh)
+			return
+		}
+		name, label, ctype = path.Base(file), file, contentType(file)
+	}
+	if err := s.startDownload(ctx, sh, c.GetHeader("Range")); err != nil {
+		s.recipientError(c, true, err, sh)
+		return
+	}
+	rd := &sectionReader{ctx: ctx, store: s.store, ref: ref, base: e.offset, n: e.size}
+	defer rd.Close()
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, name))
+	at := rel.CreatedAt
+	if rel.ReleasedAt != nil {
+		at = *rel.ReleasedAt
+	}
+	http.ServeContent(c.Writer, c.Request, "", at, rd)
+	sent := int64(c.Writer.Size())
+	if sent < 0 {
+		sent = 0
+	}
+	ev := ShareEvent{Kind: "download", File: label, Bytes: sent, Complete: sent == e.size && c.Writer.Status() < 300,
+		Range: c.GetHeader("Range"), Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+	if c.Writer.Status() >= 300 {
+		ev.Detail = fmt.Sprintf("answered %d", c.Writer.Status())
+	}
+	// Recorded even when the recipient went away half way: the bytes that
+	// left are what the record says.
+	if err := s.recordShare(context.WithoutCancel(ctx), sh, rel, ev); err != nil {
+		s.log.Error("share download not recorded", "share", sh.ID, "file", label, "bytes", sent, "err", err)
+	}
+}
+
+func contentType(p string) string {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".mp4":
+		return "video/mp4"
+	case ".json":
+		return "application/json"
+	case ".jsonl":
+		return "application/jsonl"
+	case ".csv":
+		return "text/csv; charset=utf-8"
+	case ".pdf":
+		return "application/pdf"
+	}
+	return "application/octet-stream"
+}
+
+func (s *Service) pageError(c *gin.Context, err error) {
+	status, msg := api.StatusOf(err)
+	s.render(c, status, "gone", map[string]any{"Title": http.StatusText(status), "Message": msg})
+}
+
+func (s *Service) render(c *gin.Context, status int, name string, data map[string]any) {
+	data["Agency"] = s.settings.Agency
+	c.Status(status)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(c.Writer, name, data); err != nil {
+		s.log.Error("release page", "page", name, "err", err)
+	}
+}
+
+var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
+	"size": humanSize,
+	"time": func(t any) string {
+		switch v := t.(type) {
+		case interface{ Format(string) string }:
+			return v.Format("2006-01-02 15:04 MST")
+		}
+		return ""
+	},
+}).Parse(pageTemplates))
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+const pageTemplates = `
+{{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.}}</title><link rel="stylesheet" href="/static/app.css">
+<style>.mono{font-family:ui-monospace,monospace;font-size:.85rem;word-break:break-all}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}.status{font-weight:600}.gone{color:var(--danger)}</style>
+</head><body>{{end}}
+{{define "recipient"}}{{template "head" "Records release"}}
+<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
+<main id="main">
+<h1>Records release for {{.Share.Recipient}}</h1>
+<div class="card">
+<p>Request <strong>{{.Release.TrackingNumber}}</strong>, released {{if .Release.ReleasedAt}}{{time .Release.ReleasedAt}}{{end}}. This link works until <strong>{{time .Share.ExpiresAt}}</strong>{{if .Share.MaxDownloads}} and for {{.Share.MaxDownloads}} downloads ({{.Share.Downloads}} used){{end}}.</p>
+<p><a class="button" href="/share/{{.Token}}/package">Download the whole package</a> ({{.Release.PackageName}}, {{size .Release.PackageSize}})<br>
+SHA-256 <span class="mono">{{.Release.PackageSHA256}}</span></p>
+<p>The package is a signed BagIt bag. Anyone can check it offline with <code>dems verify {{.Release.PackageName}}</code>; the agency's signing key id is <span class="mono">{{.Release.KeyID}}</span>. Downloads can be resumed.</p>
+</div>
+<div class="card"><h2>Files</h2>
+<table><thead><tr><th>File</th><th>Size</th><th>SHA-256</th></tr></thead><tbody>
+{{range .Release.Files}}<tr><td><a href="/share/{{$.Token}}/files/{{.Path}}">{{.Path}}</a></td><td>{{size .Size}}</td><td class="mono">{{.SHA256}}</td></tr>{{end}}
+</tbody></table></div>
+<p>Questions: <a href="mailto:{{.Agency.ContactEmail}}">{{.Agency.ContactEmail}}</a>. Every view and download of this link is recorded.</p>
+</main></body></html>{{end}}
+{{define "passcode"}}{{template "head" "Passcode required"}}
+<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
+<main id="main"><h1>Passcode required</h1>
+<div class="card"><p>This release for {{.Recipient}} is protected by a passcode the agency gave you separately.</p>
+{{if .Error}}<p class="gone" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="/share/{{.Token}}"><label for="passcode">Passcode</label>
+<input id="passcode" name="passcode" type="password" autocomplete="off" required> <button type="submit">Open</button></form></div>
+</main></body></html>{{end}}
+{{define "gone"}}{{template "head" .Title}}
+<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
+<main id="main"><h1>{{.Title}}</h1><div class="card"><p class="gone">{{.Message}}</p>
+<p>If you still need these records, contact <a href="mailto:{{.Agency.ContactEmail}}">{{.Agency.ContactEmail}}</a>.</p></div></main></body></html>{{end}}
+{{define "staff"}}{{template "head" "Share links"}}
+<header class="top"><a class="brand" href="/">OpenDEMS</a></header>
+<main id="main"><h1>Share links of release {{.Release.ID}}</h1>
+{{if .Flash}}<p class="card" role="status">Link {{.Flash}}.</p>{{end}}
+<p>Request {{.Release.TrackingNumber}} · package {{.Release.PackageName}} ({{size .Release.PackageSize}}) · {{.Release.State}}</p>
+{{if not .Shares}}<p class="card">No share links yet.</p>{{end}}
+{{range .Shares}}<section class="card"><h2>{{.Recipient}} <span class="status {{if ne .Status "active"}}gone{{end}}">{{.Status}}</span></h2>
+<p>Created by {{.CreatedBy}} {{time .CreatedAt}} · expires {{time .ExpiresAt}} · passcode {{if .HasPasscode}}yes{{else}}no{{end}} ·
+downloads {{.Downloads}}{{if .MaxDownloads}} of {{.MaxDownloads}}{{end}} · views {{.Views}} · {{size .BytesServed}} sent
+{{if .RevokedAt}}· revoked by {{.RevokedBy}} {{time .RevokedAt}}: {{.RevokeReason}}{{end}}</p>
+<table><thead><tr><th>When</th><th>What</th><th>File</th><th>Bytes</th><th>Whole</th><th>Address</th><th>Agent</th></tr></thead><tbody>
+{{range .Events}}<tr><td>{{time .At}}</td><td>{{.Kind}}{{if .Detail}} ({{.Detail}}){{end}}</td><td>{{.File}}{{if .Range}} [{{.Range}}]{{end}}</td><td>{{.Bytes}}</td><td>{{if .Complete}}complete{{else}}partial{{end}}</td><td>{{.Address}}</td><td>{{.Agent}}</td></tr>{{end}}
+</tbody></table>
+{{if and $.CanRevoke (eq .Status "active")}}<form method="post" action="/releases/{{$.Release.ID}}/shares/{{.ID}}/revoke">
+<input type="hidden" name="csrf_token" value="{{$.CSRF}}"><label for="reason-{{.ID}}">Reason</label>
+<input id="reason-{{.ID}}" name="reason" required> <button type="submit">Revoke</button></form>{{end}}
+</section>{{end}}
+</main></body></html>{{end}}
+`
