@@ -297,7 +297,9 @@ func (s *Service) recipientFile(c *gin.Context) {
 // counts a new download against the link's limit, and records the bytes
 // sent and whether the file was sent whole.
 func (s *Service) recipientDownload(c *gin.Context, file string) {
-	sh, rel, ok := s.recipient(c, true, false)
+	// A download that reached the limit may still be resumed (a range
+	// after the first byte); a new one may not.
+	sh, rel, ok := s.recipient(c, true, resumed(c.GetHeader("Range")))
 	if !ok {
 		return
 	}

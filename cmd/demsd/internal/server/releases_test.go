@@ -5,17 +5,21 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -324,3 +328,268 @@ func buildDems(t *testing.T) string {
 	}
 	return bin
 }
+
+// releasedPackage takes a new request through review to a released
+// package (maker links and edits, checker approves) and returns the
+// request id and the release JSON.
+func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, map[string]any) {
+	t.Helper()
+	item := ingestedItem(t, app, "north", "N1001")
+	st, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"Sam Media","requester_type":"media","contact":"sam@example.org","description":"d","channel":"email"}`)
+	if st != 201 {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	reqID := m["request"].(map[string]any)["id"].(string)
+	base := "/api/v1/requests/" + reqID
+	for _, body := range []string{`{"state":"assigned","assignee":"records"}`, `{"state":"searching"}`} {
+		maker.do("POST", base+"/transition", body)
+	}
+	_, m = maker.do("POST", base+"/clips", `{"evidence_id":"`+item.String()+`","in_ms":0,"out_ms":1000}`)
+	clipID := m["clip"].(map[string]any)["id"].(string)
+	spec := `{"version":1,"clip":{"source":"` + item.String() + `"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":10,"y":10,"width":40,"height":50}]}]}`
+	maker.do("PUT", base+"/clips/"+clipID+"/spec", `{"base_version":0,"spec":`+spec+`}`)
+	maker.do("POST", base+"/transition", `{"state":"redacting"}`)
+	recordRender(t, app, uuid.MustParse(clipID), 1)
+	_, m = maker.do("POST", base+"/clips/"+clipID+"/review", "")
+	if st, m = checker.do("POST", base+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"ok"}`); st != 200 {
+		t.Fatalf("approve: %d %v", st, m)
+	}
+	if st, m = maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`); st != 201 {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	return reqID, m
+}
+
+// TestShareLinks: a link to a released package is created with its token
+// shown once (stored hashed), opened without an account, its files and
+// package downloaded whole and by range (resumable), every view and
+// download recorded in the link's activity, the audit log, the timeline
+// and the source custody; wrong passcodes answer 401 and lock the link;
+// the download limit, expiry and revocation answer 410; the records
+// officer sees the activity and revokes on the staff page.
+func TestShareLinks(t *testing.T) {
+	app, srv, creds := leadTestApp(t)
+	ctx := context.Background()
+	maker := newCaller(t, srv.URL, creds.user("records", "").APIToken)
+	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
+	reqID, rel := releasedPackage(t, app, maker, checker)
+	relID := rel["id"].(string)
+	shares := "/api/v1/releases/" + relID + "/shares"
+
+	// Bad input.
+	for body, want := range map[string]int{
+		`{"recipient":""}`: 400, `{"recipient":"Sam","expires_in_days":365}`: 400, `{"recipient":"Sam","passcode":"123"}`: 400,
+		`{"recipient":"Sam","max_downloads":0}`: 400, `{"recipient":"Sam","expires_at":"2020-01-01T00:00:00Z"}`: 400,
+	} {
+		if st, m := maker.do("POST", shares, body); st != want {
+			t.Errorf("create %s: %d %v", body, st, m)
+		}
+	}
+	// A failed release cannot be shared.
+	failed := uuid.New()
+	app.Pool.Exec(ctx, `INSERT INTO releases (id, request_id, state, created_by, created_at) VALUES ($1, $2, 'failed', 'user:records', now())`, failed, reqID)
+	if st, m := maker.do("POST", "/api/v1/releases/"+failed.String()+"/shares", `{"recipient":"Sam"}`); st != 409 {
+		t.Fatalf("sharing a failed release: %d %v", st, m)
+	}
+
+	st, m := maker.do("POST", shares, `{"recipient":"Sam Media (newsroom)","max_downloads":3}`)
+	if st != 201 {
+		t.Fatalf("create share: %d %v", st, m)
+	}
+	token := m["token"].(string)
+	share := m["share"].(map[string]any)
+	raw, _ := base64.RawURLEncoding.DecodeString(token)
+	if len(raw) < 16 || !strings.HasSuffix(m["url"].(string), "/share/"+token) {
+		t.Fatalf("token %q (%d bytes), url %v", token, len(raw), m["url"])
+	}
+	if exp, _ := time.Parse(time.RFC3339, share["expires_at"].(string)); exp.Sub(time.Now()) < 29*24*time.Hour || exp.Sub(time.Now()) > 31*24*time.Hour {
+		t.Fatalf("default expiry %v", share["expires_at"])
+	}
+	var stored []byte
+	app.Pool.QueryRow(ctx, `SELECT token_sha256 FROM release_shares WHERE id = $1`, share["id"]).Scan(&stored)
+	if sum := sha256.Sum256([]byte(token)); !bytes.Equal(stored, sum[:]) {
+		t.Fatalf("stored token is not its hash")
+	}
+	if st, m = maker.do("GET", shares, ""); st != 200 || strings.Contains(fmt.Sprint(m), token) {
+		t.Fatalf("the token is listed again: %d %v", st, m)
+	}
+
+	// The recipient: no account.
+	anon := newCaller(t, srv.URL, "")
+	resp, body := shareGet(t, srv.URL+"/share/"+token, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Sam Media (newsroom)") || !strings.Contains(body, rel["package_sha256"].(string)) ||
+		!strings.Contains(body, "data/clips/") {
+		t.Fatalf("recipient page: %d %s", resp.StatusCode, body)
+	}
+	st, m = anon.do("GET", "/api/v1/public/shares/"+token, "")
+	if st != 200 || m["package"].(map[string]any)["sha256"] != rel["package_sha256"] {
+		t.Fatalf("share JSON: %d %v", st, m)
+	}
+	var clipFile map[string]any
+	for _, f := range m["files"].([]any) {
+		if strings.HasPrefix(f.(map[string]any)["path"].(string), "data/clips/") {
+			clipFile = f.(map[string]any)
+		}
+	}
+	// One file whole, then resumed by range: the bytes are the clip's.
+	resp, whole := shareGet(t, srv.URL+clipFile["url"].(string), nil)
+	if resp.StatusCode != 200 || int64(len(whole)) != int64(clipFile["size"].(float64)) {
+		t.Fatalf("file download: %d %d bytes", resp.StatusCode, len(whole))
+	}
+	if h := sha256.Sum256([]byte(whole)); hex.EncodeToString(h[:]) != clipFile["sha256"] {
+		t.Fatalf("file bytes do not match the listed SHA-256")
+	}
+	resp, tail := shareGet(t, srv.URL+clipFile["url"].(string), map[string]string{"Range": "bytes=1000-"})
+	if resp.StatusCode != 206 || tail != whole[1000:] {
+		t.Fatalf("resumed file: %d %d bytes", resp.StatusCode, len(tail))
+	}
+	resp, pkg := shareGet(t, srv.URL+"/share/"+token+"/package", nil)
+	if h := sha256.Sum256([]byte(pkg)); resp.StatusCode != 200 || hex.EncodeToString(h[:]) != rel["package_sha256"] {
+		t.Fatalf("package download: %d", resp.StatusCode)
+	}
+	// The limit (3) counts new downloads, not resumptions: the third new
+	// one is the last.
+	if resp, _ = shareGet(t, srv.URL+"/share/"+token+"/package", map[string]string{"Range": "bytes=0-99"}); resp.StatusCode != 206 {
+		t.Fatalf("third download: %d", resp.StatusCode)
+	}
+	if resp, body = shareGet(t, srv.URL+"/share/"+token+"/package", nil); resp.StatusCode != 410 || !strings.Contains(body, "download limit") {
+		t.Fatalf("download past the limit: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ = shareGet(t, srv.URL+"/share/"+token+"/package", map[string]string{"Range": "bytes=100-"}); resp.StatusCode != 206 {
+		t.Fatalf("resuming the last download: %d", resp.StatusCode)
+	}
+	// Activity: the staff API and page, audit, timeline, custody.
+	st, m = maker.do("GET", shares+"/"+share["id"].(string), "")
+	evs := m["events"].([]any)
+	var partial, complete int
+	for _, e := range evs {
+		e := e.(map[string]any)
+		if e["kind"] == "download" && e["complete"] == true {
+			complete++
+		}
+		if e["kind"] == "download" && e["complete"] == false && e["bytes"].(float64) > 0 {
+			partial++
+		}
+		if e["address"] == "" || e["agent"] == "" {
+			t.Fatalf("event without address or agent: %v", e)
+		}
+	}
+	if st != 200 || complete != 2 || partial != 3 || m["share"].(map[string]any)["views"] != float64(2) {
+		t.Fatalf("activity: %d complete %d partial %d %v", st, complete, partial, m)
+	}
+	var audited, shared int
+	app.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE event_type = 'release_share' AND details::text LIKE '%download%'`).Scan(&audited)
+	app.Pool.QueryRow(ctx, `SELECT count(*) FROM custody_events WHERE action = 'shared'`).Scan(&shared)
+	if audited < 5 || shared < 7 {
+		t.Fatalf("audited downloads %d, custody shared events %d", audited, shared)
+	}
+	if _, m = maker.do("GET", "/api/v1/requests/"+reqID+"/timeline", ""); !strings.Contains(fmt.Sprint(m), "share_download") || !strings.Contains(fmt.Sprint(m), "share_view") {
+		t.Fatalf("timeline lacks share activity")
+	}
+
+	// Passcode: 401 without or wrong, locked after 5 wrong ones (even the
+	// right passcode is refused while locked), opened with the right one.
+	st, m = maker.do("POST", shares, `{"recipient":"Pat Attorney","passcode":"correct horse","expires_in_days":2}`)
+	if st != 201 {
+		t.Fatalf("create passcode share: %d %v", st, m)
+	}
+	ptoken, pshare := m["token"].(string), m["share"].(map[string]any)["id"].(string)
+	if resp, body = shareGet(t, srv.URL+"/share/"+ptoken, nil); resp.StatusCode != 401 || !strings.Contains(body, "Passcode required") {
+		t.Fatalf("passcode page: %d", resp.StatusCode)
+	}
+	if st, m = anon.do("GET", "/api/v1/public/shares/"+ptoken, ""); st != 401 || errCode(m) != "passcode_required" {
+		t.Fatalf("JSON without passcode: %d %v", st, m)
+	}
+	if resp, _ = shareGet(t, srv.URL+"/share/"+ptoken+"/package", map[string]string{"X-Share-Passcode": "correct horse"}); resp.StatusCode != 200 {
+		t.Fatalf("download with the passcode header: %d", resp.StatusCode)
+	}
+	for i := 1; i <= 5; i++ {
+		resp, body = sharePost(t, srv.URL+"/share/"+ptoken, "passcode=wrong-guess")
+		if resp.StatusCode != 401 {
+			t.Fatalf("wrong passcode %d: %d", i, resp.StatusCode)
+		}
+	}
+	if !strings.Contains(body, "locked until") {
+		t.Fatalf("fifth wrong passcode does not lock: %s", body)
+	}
+	if resp, body = sharePost(t, srv.URL+"/share/"+ptoken, "passcode=correct+horse"); resp.StatusCode != 401 || !strings.Contains(body, "locked") {
+		t.Fatalf("right passcode while locked: %d", resp.StatusCode)
+	}
+	app.Pool.Exec(ctx, `UPDATE release_shares SET locked_until = now() - interval '1 second' WHERE id = $1`, pshare)
+	resp, body = sharePost(t, srv.URL+"/share/"+ptoken, "passcode=correct+horse")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Pat Attorney") {
+		t.Fatalf("right passcode after the lockout (cookie, redirect to the page): %d %s", resp.StatusCode, body)
+	}
+
+	// Expired: 410 with a clear page.
+	app.Pool.Exec(ctx, `UPDATE release_shares SET expires_at = now() - interval '1 minute' WHERE id = $1`, pshare)
+	if resp, body = shareGet(t, srv.URL+"/share/"+ptoken, nil); resp.StatusCode != 410 || !strings.Contains(body, "expired") {
+		t.Fatalf("expired link: %d %s", resp.StatusCode, body)
+	}
+	// Revoked on the staff page (web session, CSRF): 410.
+	w := &tableWorld{sessions: map[string]*caller{}}
+	w.webSessions(t, srv.URL, creds)
+	web := w.sessions["records"]
+	pr, err := web.client.Get(srv.URL + "/releases/" + relID + "/shares")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(pr.Body)
+	pr.Body.Close()
+	body = string(page)
+	if pr.StatusCode != 200 || !strings.Contains(body, "Sam Media (newsroom)") || !strings.Contains(body, "complete") || !strings.Contains(body, "partial") {
+		t.Fatalf("staff page: %d %s", pr.StatusCode, body)
+	}
+	pr, err = web.client.PostForm(srv.URL+"/releases/"+relID+"/shares/"+share["id"].(string)+"/revoke",
+		url.Values{"csrf_token": {web.csrf}, "reason": {"sent to the wrong address"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close()
+	if pr.StatusCode != 303 {
+		t.Fatalf("revoke on the staff page: %d", pr.StatusCode)
+	}
+	if resp, body = shareGet(t, srv.URL+"/share/"+token, nil); resp.StatusCode != 410 || !strings.Contains(body, "revoked") {
+		t.Fatalf("revoked link: %d %s", resp.StatusCode, body)
+	}
+	if st, m = maker.do("POST", shares+"/"+share["id"].(string)+"/revoke", `{"reason":"again"}`); st != 409 {
+		t.Fatalf("revoking twice: %d %v", st, m)
+	}
+	if resp, _ = shareGet(t, srv.URL+"/share/AAAAAAAAAAAAAAAAAAAAAA", nil); resp.StatusCode != 404 {
+		t.Fatalf("unknown token: %d", resp.StatusCode)
+	}
+}
+
+func shareGet(t *testing.T, url string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("User-Agent", "share-test/1.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// sharePost posts a form with a cookie jar (the passcode cookie) and
+// follows the redirect.
+func sharePost(t *testing.T, url, form string) (*http.Response, string) {
+	t.Helper()
+	resp, err := shareClient.Post(url, "application/x-www-form-urlencoded", strings.NewReader(form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var shareClient = func() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}()
