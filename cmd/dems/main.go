@@ -36,7 +36,9 @@ func main() {
 	root.PersistentFlags().StringVar(&cl.server, "server", os.Getenv("DEMS_SERVER"), "server URL (or DEMS_SERVER)")
 	root.PersistentFlags().StringVar(&cl.token, "token", "", "API token (an administrator's, or a records officer's for request commands; or DEMS_TOKEN)")
 	root.PersistentFlags().BoolVar(&cl.json, "json", false, "print JSON")
-	root.AddCommand(unitCmd(&cl), userCmd(&cl), dockCmd(&cl), tokenCmd(&cl), requestCmd(&cl))
+	requests := requestCmd(&cl)
+	requests.AddCommand(releaseCommands(&cl)...)
+	root.AddCommand(unitCmd(&cl), userCmd(&cl), dockCmd(&cl), tokenCmd(&cl), requests)
 	root.AddCommand(extraCommands()...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "dems:", err)

@@ -593,3 +593,95 @@ var shareClient = func() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar}
 }()
+
+// TestReleaseCLI drives the workflow with `dems request ...` (CGO-free):
+// submit, the maker's approval refused with the reason, reject with a
+// region comment, approve by a second officer, release with the package
+// downloaded and verified by `dems verify --server`, share, list, revoke.
+func TestReleaseCLI(t *testing.T) {
+	app, srv, creds := leadTestApp(t)
+	makerTok := creds.user("records", "").APIToken
+	checkerTok := secondRecordsOfficer(t, app, "checker")
+	maker := newCaller(t, srv.URL, makerTok)
+	bin := buildDems(t)
+	run := func(token string, args ...string) (string, error) {
+		out, err := exec.Command(bin, append([]string{"--server", srv.URL, "--token", token}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	item := ingestedItem(t, app, "north", "N1001")
+	_, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"Cli User","requester_type":"public","contact":"c@example.org","description":"d","channel":"email"}`)
+	number := m["request"].(map[string]any)["tracking_number"].(string)
+	id := m["request"].(map[string]any)["id"].(string)
+	base := "/api/v1/requests/" + id
+	maker.do("POST", base+"/transition", `{"state":"assigned","assignee":"records"}`)
+	maker.do("POST", base+"/transition", `{"state":"searching"}`)
+	_, m = maker.do("POST", base+"/clips", `{"evidence_id":"`+item.String()+`","in_ms":0,"out_ms":1000}`)
+	clipID := m["clip"].(map[string]any)["id"].(string)
+	spec := `{"version":1,"clip":{"source":"` + item.String() + `"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":10,"y":10,"width":40,"height":50}]}]}`
+	maker.do("PUT", base+"/clips/"+clipID+"/spec", `{"base_version":0,"spec":`+spec+`}`)
+	maker.do("POST", base+"/transition", `{"state":"redacting"}`)
+	recordRender(t, app, uuid.MustParse(clipID), 1)
+
+	out, err := run(makerTok, "--json", "request", "submit", number, clipID, "--note", "ready")
+	var rv cliReview
+	if err != nil || json.Unmarshal([]byte(out), &rv) != nil || rv.State != "pending" {
+		t.Fatalf("dems request submit: %v %s", err, out)
+	}
+	if out, err = run(makerTok, "request", "approve", number, clipID); err == nil || !strings.Contains(out, "separation of duties") {
+		t.Fatalf("maker approving through dems: %v %s", err, out)
+	}
+	if out, err = run(checkerTok, "request", "reject", number, clipID, "--at", "face-1:blur misses the chin", "--at", "0.2-0.5:check again"); err != nil || !strings.Contains(out, "rejected by user:checker") {
+		t.Fatalf("dems request reject: %v %s", err, out)
+	}
+	_, m = maker.do("GET", base+"/reviews", "")
+	if c := m["reviews"].([]any)[0].(map[string]any)["comments"].([]any); len(c) != 2 || c[0].(map[string]any)["region"] != "face-1" || c[1].(map[string]any)["end"] != 0.5 {
+		t.Fatalf("region comments: %v", m)
+	}
+	if out, err = run(makerTok, "request", "submit", number, clipID); err != nil {
+		t.Fatalf("resubmit: %v %s", err, out)
+	}
+	if out, err = run(checkerTok, "request", "approve", number, clipID, "--comment", "ok now"); err != nil || !strings.Contains(out, "approved") {
+		t.Fatalf("dems request approve: %v %s", err, out)
+	}
+	pkg := filepath.Join(t.TempDir(), "package.zip")
+	out, err = run(makerTok, "--json", "request", "release", number, "--output", pkg, "--letter", "Enclosed.")
+	var rel cliRelease
+	if err != nil || json.Unmarshal([]byte(out), &rel) != nil || rel.State != "released" {
+		t.Fatalf("dems request release: %v %s", err, out)
+	}
+	pins := filepath.Join(t.TempDir(), "pins")
+	if out, err := exec.Command(bin, "verify", "--server", srv.URL, "--pin-dir", pins, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("dems verify of the CLI's download: %v %s", err, out)
+	}
+	out, err = run(makerTok, "--json", "request", "share", rel.ID, "--recipient", "Cli User", "--days", "7", "--max-downloads", "2")
+	var sh struct {
+		Share struct{ ID string } `json:"share"`
+		URL   string              `json:"url"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &sh) != nil || !strings.Contains(sh.URL, "/share/") {
+		t.Fatalf("dems request share: %v %s", err, out)
+	}
+	if out, err = run(makerTok, "request", "shares", rel.ID); err != nil || !strings.Contains(out, "Cli User") || !strings.Contains(out, "active") {
+		t.Fatalf("dems request shares: %v %s", err, out)
+	}
+	if out, err = run(makerTok, "request", "revoke", rel.ID, sh.Share.ID); err == nil {
+		t.Fatalf("revoke without a reason: %s", out)
+	}
+	if out, err = run(makerTok, "request", "revoke", rel.ID, sh.Share.ID, "--reason", "test"); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("dems request revoke: %v %s", err, out)
+	}
+	if out, err = run(makerTok, "request", "shares", rel.ID); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("shares after revoke: %v %s", err, out)
+	}
+}
+
+// cliReview and cliRelease mirror what `dems --json` prints.
+type cliReview struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
+
+type cliRelease struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
