@@ -179,7 +179,7 @@ func (s *Service) recipient(c *gin.Context, html, exhaustedOK bool) (*Share, *Re
 	if err != nil {
 		var gone *ShareGoneError
 		if errors.As(err, &gone) && sh.ID != uuid.Nil {
-			_ = s.recordShare(ctx, &sh, nil, ShareEvent{Kind: "refused", File: c.Request.URL.Path, Address: c.ClientIP(),
+			_ = s.recordShare(ctx, &sh, nil, ShareEvent{Kind: "refused", File: whatOf(c), Address: c.ClientIP(),
 				Agent: c.Request.UserAgent(), Detail: gone.Error()})
 		}
 		s.recipientError(c, html, err, nil)
@@ -189,7 +189,7 @@ func (s *Service) recipient(c *gin.Context, html, exhaustedOK bool) (*Share, *Re
 		if v, _ := c.Cookie(unlockCookie); v != "" && v == s.unlockValue(&sh) {
 			return &sh, &rel, true
 		}
-		ev := ShareEvent{File: c.Request.URL.Path, Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+		ev := ShareEvent{File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}
 		if err := s.checkPasscode(ctx, &sh, c.GetHeader("X-Share-Passcode"), ev); err != nil {
 			s.recipientError(c, html, err, &sh)
 			return nil, nil, false
@@ -241,7 +241,7 @@ func (s *Service) recipientPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
 		s.pageError(c, err)
 		return
 	}
@@ -256,7 +256,7 @@ func (s *Service) recipientUnlock(c *gin.Context) {
 		return
 	}
 	if sh.HasPasscode {
-		ev := ShareEvent{File: c.Request.URL.Path, Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+		ev := ShareEvent{File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}
 		if err := s.checkPasscode(ctx, &sh, c.PostForm("passcode"), ev); err != nil {
 			s.recipientError(c, true, err, &sh)
 			return
@@ -272,7 +272,7 @@ func (s *Service) recipientJSON(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
 		api.WriteError(c, err)
 		return
 	}
@@ -345,6 +345,21 @@ func (s *Service) recipientDownload(c *gin.Context, file string) {
 	if err := s.recordShare(context.WithoutCancel(ctx), sh, rel, ev); err != nil {
 		s.log.Error("share download not recorded", "share", sh.ID, "file", label, "bytes", sent, "err", err)
 	}
+}
+
+// whatOf names what a recipient request asked for without its token
+// (records keep only the token's hash): page, summary, package or the
+// file's path.
+func whatOf(c *gin.Context) string {
+	switch {
+	case c.Param("file") != "":
+		return strings.TrimPrefix(c.Param("file"), "/")
+	case strings.HasSuffix(c.FullPath(), "/package"):
+		return "package"
+	case strings.HasPrefix(c.FullPath(), "/api/"):
+		return "summary"
+	}
+	return "page"
 }
 
 func contentType(p string) string {
@@ -445,7 +460,7 @@ SHA-256 <span class="mono">{{.Release.PackageSHA256}}</span></p>
 downloads {{.Downloads}}{{if .MaxDownloads}} of {{.MaxDownloads}}{{end}} · views {{.Views}} · {{size .BytesServed}} sent
 {{if .RevokedAt}}· revoked by {{.RevokedBy}} {{time .RevokedAt}}: {{.RevokeReason}}{{end}}</p>
 <table><thead><tr><th>When</th><th>What</th><th>File</th><th>Bytes</th><th>Whole</th><th>Address</th><th>Agent</th></tr></thead><tbody>
-{{range .Events}}<tr><td>{{time .At}}</td><td>{{.Kind}}{{if .Detail}} ({{.Detail}}){{end}}</td><td>{{.File}}{{if .Range}} [{{.Range}}]{{end}}</td><td>{{.Bytes}}</td><td>{{if .Complete}}complete{{else}}partial{{end}}</td><td>{{.Address}}</td><td>{{.Agent}}</td></tr>{{end}}
+{{range .Events}}<tr><td>{{time .At}}</td><td>{{.Kind}}{{if .Detail}} ({{.Detail}}){{end}}</td><td>{{.File}}{{if .Range}} [{{.Range}}]{{end}}</td><td>{{if eq .Kind "download"}}{{.Bytes}}{{end}}</td><td>{{if eq .Kind "download"}}{{if .Complete}}complete{{else}}partial{{end}}{{end}}</td><td>{{.Address}}</td><td>{{.Agent}}</td></tr>{{end}}
 </tbody></table>
 {{if and $.CanRevoke (eq .Status "active")}}<form method="post" action="/releases/{{$.Release.ID}}/shares/{{.ID}}/revoke">
 <input type="hidden" name="csrf_token" value="{{$.CSRF}}"><label for="reason-{{.ID}}">Reason</label>

@@ -555,6 +555,17 @@ func TestShareLinks(t *testing.T) {
 	if st, m = maker.do("POST", shares+"/"+share["id"].(string)+"/revoke", `{"reason":"again"}`); st != 409 {
 		t.Fatalf("revoking twice: %d %v", st, m)
 	}
+	// The tokens appear in no record: only their hashes are kept.
+	for _, tok := range []string{token, ptoken} {
+		var leaks int
+		err := app.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_log WHERE details::text LIKE '%' || $1 || '%')
+			+ (SELECT count(*) FROM access_request_events WHERE details::text LIKE '%' || $1 || '%')
+			+ (SELECT count(*) FROM custody_events WHERE details::text LIKE '%' || $1 || '%')
+			+ (SELECT count(*) FROM release_share_events WHERE file LIKE '%' || $1 || '%' OR detail LIKE '%' || $1 || '%')`, tok).Scan(&leaks)
+		if err != nil || leaks != 0 {
+			t.Fatalf("a share token is in %d records (%v)", leaks, err)
+		}
+	}
 	if resp, _ = shareGet(t, srv.URL+"/share/AAAAAAAAAAAAAAAAAAAAAA", nil); resp.StatusCode != 404 {
 		t.Fatalf("unknown token: %d", resp.StatusCode)
 	}

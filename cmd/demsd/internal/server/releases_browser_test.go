@@ -1,0 +1,136 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestReleaseEndToEndInBrowser: a demo recording is redacted by a real
+// render job (FFmpeg in-process), submitted, approved by a second records
+// officer and released; the package the server built verifies with
+// `dems verify --server`. The recipient opens share links in chromium
+// without an account (plain and passcode-protected), a revoked link shows
+// its 410 page, and the records officer's share page shows the activity.
+// Every page is photographed.
+func TestReleaseEndToEndInBrowser(t *testing.T) {
+	e := newReviewEnv(t)
+	ctx := browser(t)
+	dir := screenshotDir(t)
+	app, base := e.app, e.srv.URL
+	maker := newCaller(t, base, e.creds.user("records", "").APIToken)
+	checker := newCaller(t, base, secondRecordsOfficer(t, app, "checker"))
+	item := e.items[0]
+
+	st, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"Jordan Press","requester_type":"media","contact":"jordan@news.example","description":"Body camera video of the stop","channel":"email"}`)
+	if st != 201 {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	reqID := m["request"].(map[string]any)["id"].(string)
+	req := "/api/v1/requests/" + reqID
+	maker.do("POST", req+"/transition", `{"state":"assigned","assignee":"records"}`)
+	maker.do("POST", req+"/transition", `{"state":"searching"}`)
+	if st, m = maker.do("POST", req+"/clips", `{"evidence_id":"`+item.String()+`","in_ms":0,"out_ms":2000}`); st != 201 {
+		t.Fatalf("clip: %d %v", st, m)
+	}
+	clipID := m["clip"].(map[string]any)["id"].(string)
+	clip := req + "/clips/" + clipID
+	spec := `{"version":1,"clip":{"source":"` + item.String() + `"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":40,"y":40,"width":80,"height":90}]}]}`
+	if st, m = maker.do("PUT", clip+"/spec", `{"base_version":0,"spec":`+spec+`}`); st != 201 {
+		t.Fatalf("spec: %d %v", st, m)
+	}
+	maker.do("POST", req+"/transition", `{"state":"redacting"}`)
+	if st, m = maker.do("POST", clip+"/jobs", `{"kind":"render","spec_version":1}`); st != 202 {
+		t.Fatalf("render job: %d %v", st, m)
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		_, m = maker.do("GET", clip+"/outputs", "")
+		if strings.Contains(fmt.Sprint(m), "kind:render") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, j := maker.do("GET", clip+"/jobs", "")
+			t.Fatalf("no render output: %v %v", m, j)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Let the job finish (leak check) so no retry renders again.
+	for time.Now().Before(deadline) {
+		_, j := maker.do("GET", clip+"/jobs", "")
+		if strings.Contains(fmt.Sprint(j), "state:completed") {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if st, m = maker.do("POST", clip+"/review", `{"note":"bystander blurred"}`); st != 201 {
+		t.Fatalf("submit: %d %v", st, m)
+	}
+	if st, m = checker.do("POST", req+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"checked"}`); st != 200 {
+		t.Fatalf("approve: %d %v", st, m)
+	}
+	if st, m = maker.do("POST", req+"/releases", ""); st != 201 {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	rel := m
+	relID := rel["id"].(string)
+	pkg := filepath.Join(t.TempDir(), "package.zip")
+	out, err := exec.Command(buildDems(t), "--server", base, "--token", e.creds.user("records", "").APIToken, "request", "release", reqID, "--output", pkg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "409") {
+		t.Fatalf("releasing a released request again: %v %s", err, out)
+	}
+	pkgBytes := download(t, base+"/api/v1/releases/"+relID+"/package", e.creds.user("records", "").APIToken, "")
+	writeFile(t, pkg, pkgBytes)
+	if out, err := exec.Command(buildDems(t), "verify", "--server", base, "--pin-dir", filepath.Join(t.TempDir(), "pins"), pkg).CombinedOutput(); err != nil {
+		t.Fatalf("dems verify --server of a package with a real render: %v\n%s", err, out)
+	}
+
+	_, m = maker.do("POST", "/api/v1/releases/"+relID+"/shares", `{"recipient":"Jordan Press (newsroom)","max_downloads":5}`)
+	token := m["token"].(string)
+	_, m = maker.do("POST", "/api/v1/releases/"+relID+"/shares", `{"recipient":"Counsel for the subject","passcode":"river stone 42","expires_in_days":7}`)
+	ptoken := m["token"].(string)
+	_, m = maker.do("POST", "/api/v1/releases/"+relID+"/shares", `{"recipient":"Wrong address","expires_in_days":3}`)
+	rtoken, rshare := m["token"].(string), m["share"].(map[string]any)["id"].(string)
+	maker.do("POST", "/api/v1/releases/"+relID+"/shares/"+rshare+"/revoke", `{"reason":"sent to the wrong address"}`)
+
+	must(t, "recipient page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+token), chromedp.WaitVisible(chromedp.CSS("table"))))
+	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "Jordan Press (newsroom)") || !strings.Contains(txt, "data/clips/") ||
+		!strings.Contains(txt, rel["package_sha256"].(string)) {
+		t.Fatalf("recipient page: %s", txt)
+	}
+	shot(t, ctx, dir, "30-share-recipient")
+	must(t, "passcode page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+ptoken), chromedp.WaitVisible(chromedp.CSS("#passcode")),
+		chromedp.SendKeys(chromedp.CSS("#passcode"), "not it"), chromedp.Click(chromedp.CSS("form button[type=submit]"))))
+	waitJS(t, ctx, "wrong passcode", `document.body.innerText.includes('wrong passcode')`, 10*time.Second)
+	shot(t, ctx, dir, "31-share-passcode-wrong")
+	must(t, "right passcode", chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#passcode"), "river stone 42"), chromedp.Click(chromedp.CSS("form button[type=submit]"))))
+	waitJS(t, ctx, "unlocked", `document.body.innerText.includes('Counsel for the subject') && !!document.querySelector('table')`, 10*time.Second)
+	must(t, "revoked page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+rtoken), chromedp.WaitVisible(chromedp.CSS("h1"))))
+	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "no longer works") || !strings.Contains(txt, "revoked") {
+		t.Fatalf("revoked page: %s", txt)
+	}
+	shot(t, ctx, dir, "32-share-revoked")
+
+	// A download, then the staff page with the activity.
+	shareGet(t, base+"/share/"+token+"/package", map[string]string{"Range": "bytes=0-1023"})
+	mfaLogin(t, ctx, e, "records")
+	must(t, "staff page", chromedp.Do(ctx, chromedp.Navigate(base+"/releases/"+relID+"/shares"), chromedp.WaitVisible(chromedp.CSS("section.card"))))
+	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "Jordan Press (newsroom)") || !strings.Contains(txt, "partial") ||
+		!strings.Contains(txt, "passcode_failed") || !strings.Contains(txt, "revoked by user:records") {
+		t.Fatalf("staff page: %s", txt)
+	}
+	shot(t, ctx, dir, "33-share-staff")
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
