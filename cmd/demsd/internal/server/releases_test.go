@@ -696,3 +696,58 @@ type cliRelease struct {
 	ID    string `json:"id"`
 	State string `json:"state"`
 }
+
+// TestReviewVoidedBySpecSave: a spec saved after a clip was submitted
+// voids its review (the database trigger, whoever saves), so an approval
+// can only ever bind the version that was reviewed.
+func TestReviewVoidedBySpecSave(t *testing.T) {
+	app, srv, creds := leadTestApp(t)
+	maker := newCaller(t, srv.URL, creds.user("records", "").APIToken)
+	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
+	_, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"V","requester_type":"public","contact":"v@example.org","description":"d","channel":"email"}`)
+	base := "/api/v1/requests/" + m["request"].(map[string]any)["id"].(string)
+	maker.do("POST", base+"/transition", `{"state":"assigned","assignee":"records"}`)
+	maker.do("POST", base+"/transition", `{"state":"searching"}`)
+	var clips []string
+	for i := 0; i < 2; i++ {
+		item := ingestedItem(t, app, "north", "N1001")
+		_, m = maker.do("POST", base+"/clips", `{"evidence_id":"`+item.String()+`","in_ms":0,"out_ms":1000}`)
+		clips = append(clips, m["clip"].(map[string]any)["id"].(string))
+	}
+	spec := `{"version":1,"clip":{"source":"x"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":10,"y":10,"width":40,"height":50}]}]}`
+	maker.do("PUT", base+"/clips/"+clips[0]+"/spec", `{"base_version":0,"spec":`+spec+`}`)
+	maker.do("POST", base+"/transition", `{"state":"redacting"}`)
+	recordRender(t, app, uuid.MustParse(clips[0]), 1)
+	st, m := maker.do("POST", base+"/clips/"+clips[0]+"/review", "")
+	if st != 201 {
+		t.Fatalf("submit: %d %v", st, m)
+	}
+	reviewID := m["id"].(string)
+	// One clip is not submitted yet: the request stays redacting, and a
+	// spec can still be saved; that voids the submitted review.
+	if _, m = maker.do("GET", base, ""); m["request"].(map[string]any)["state"] != "redacting" {
+		t.Fatalf("request with an unsubmitted clip: %v", m["request"])
+	}
+	if st, m = checker.do("PUT", base+"/clips/"+clips[0]+"/spec", `{"base_version":1,"spec":`+strings.Replace(spec, `"x":10`, `"x":12`, 1)+`}`); st != 201 {
+		t.Fatalf("save v2: %d %v", st, m)
+	}
+	_, m = maker.do("GET", base+"/reviews", "")
+	r := m["reviews"].([]any)[0].(map[string]any)
+	if r["state"] != "voided" || !strings.Contains(r["void_reason"].(string), "spec version 2 saved by user:checker") {
+		t.Fatalf("review after a spec save: %v", r)
+	}
+	third := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "third"))
+	if st, m = third.do("POST", base+"/reviews/"+reviewID+"/approve", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "voided") {
+		t.Fatalf("approving a voided review: %d %v", st, m)
+	}
+	// v2 is not rendered: it cannot be submitted until it is.
+	if st, m = maker.do("POST", base+"/clips/"+clips[0]+"/review", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "spec version 1, the spec is at version 2") {
+		t.Fatalf("submitting an unrendered version: %d %v", st, m)
+	}
+	// The checker now authored v2: they may no longer approve this clip.
+	recordRender(t, app, uuid.MustParse(clips[0]), 2)
+	_, m = maker.do("POST", base+"/clips/"+clips[0]+"/review", "")
+	if st, m = checker.do("POST", base+"/reviews/"+m["id"].(string)+"/approve", ""); st != 403 || !strings.Contains(fmt.Sprint(m), "authored spec version 2") {
+		t.Fatalf("an editor approving: %d %v", st, m)
+	}
+}
