@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -403,7 +404,7 @@ func (in *DecisionInput) validate(requireComment bool) error {
 		if err := checkText(fmt.Sprintf("comments[%d].region", i), c.Region, 100, false); err != nil {
 			return err
 		}
-		if c.Start < 0 || c.End < 0 || (c.End != 0 && c.End < c.Start) {
+		if c.Start < 0 || c.End < 0 || (c.End != 0 && c.End < c.Start) || math.IsNaN(c.Start+c.End) || math.IsInf(c.Start+c.End, 0) {
 			return evidence.Invalid(fmt.Sprintf("comments[%d]", i), "start and end are seconds, end not before start")
 		}
 	}
