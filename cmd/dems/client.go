@@ -18,6 +18,8 @@ type client struct {
 	token  string
 	json   bool
 	http   http.Client
+	// timeout bounds one call (0: 60 s); building a release takes longer.
+	timeout time.Duration
 }
 
 // apiError is the server's JSON error.
@@ -50,7 +52,11 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	timeout := c.timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, body)
 	if err != nil {

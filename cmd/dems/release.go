@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -137,7 +138,9 @@ func releaseCommands(cl *client) []*cobra.Command {
 				return err
 			}
 			var out release
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/releases", map[string]any{"letter": letter, "description": description}, &out); err != nil {
+			long := *cl
+			long.timeout = 6 * time.Hour // the server streams every clip into the package first
+			if err := long.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/releases", map[string]any{"letter": letter, "description": description}, &out); err != nil {
 				return err
 			}
 			if output != "" {

@@ -254,7 +254,9 @@ func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.
 	if withheld, err = s.requests.WithheldItems(ctx, requestID); err != nil {
 		return Release{}, err
 	}
-	rel, err := s.build(ctx, req, releaseID, clips, withheld, who, in, key)
+	// The build finishes even if the caller goes away: a half-built
+	// release would only be marked failed and built again.
+	rel, err := s.build(context.WithoutCancel(ctx), req, releaseID, clips, withheld, who, in, key)
 	if err != nil {
 		// Keep the attempt: the failed row says what went wrong; the
 		// request stays approved and may be released again.
