@@ -24,7 +24,7 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	ctx := browser(t)
 	dir := screenshotDir(t)
 	app, base := e.app, e.srv.URL
-	maker := newCaller(t, base, e.creds.user("records", "").APIToken)
+	maker := newCaller(t, base, credUser(e.creds, "records", "").APIToken)
 	checker := newCaller(t, base, secondRecordsOfficer(t, app, "checker"))
 	item := e.items[0]
 
@@ -81,11 +81,11 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	rel := m
 	relID := rel["id"].(string)
 	pkg := filepath.Join(t.TempDir(), "package.zip")
-	out, err := exec.Command(buildDems(t), "--server", base, "--token", e.creds.user("records", "").APIToken, "request", "release", reqID, "--output", pkg).CombinedOutput()
+	out, err := exec.Command(buildDems(t), "--server", base, "--token", credUser(e.creds, "records", "").APIToken, "request", "release", reqID, "--output", pkg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "409") {
 		t.Fatalf("releasing a released request again: %v %s", err, out)
 	}
-	pkgBytes := download(t, base+"/api/v1/releases/"+relID+"/package", e.creds.user("records", "").APIToken, "")
+	pkgBytes := download(t, base+"/api/v1/releases/"+relID+"/package", credUser(e.creds, "records", "").APIToken, "")
 	writeFile(t, pkg, pkgBytes)
 	if out, err := exec.Command(buildDems(t), "verify", "--server", base, "--pin-dir", filepath.Join(t.TempDir(), "pins"), pkg).CombinedOutput(); err != nil {
 		t.Fatalf("dems verify --server of a package with a real render: %v\n%s", err, out)

@@ -370,7 +370,7 @@ func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, ma
 func TestShareLinks(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
 	ctx := context.Background()
-	maker := newCaller(t, srv.URL, creds.user("records", "").APIToken)
+	maker := newCaller(t, srv.URL, credUser(creds, "records", "").APIToken)
 	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
 	reqID, rel := releasedPackage(t, app, maker, checker)
 	relID := rel["id"].(string)
@@ -611,7 +611,7 @@ var shareClient = func() *http.Client {
 // downloaded and verified by `dems verify --server`, share, list, revoke.
 func TestReleaseCLI(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
-	makerTok := creds.user("records", "").APIToken
+	makerTok := credUser(creds, "records", "").APIToken
 	checkerTok := secondRecordsOfficer(t, app, "checker")
 	maker := newCaller(t, srv.URL, makerTok)
 	bin := buildDems(t)
@@ -702,7 +702,7 @@ type cliRelease struct {
 // can only ever bind the version that was reviewed.
 func TestReviewVoidedBySpecSave(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
-	maker := newCaller(t, srv.URL, creds.user("records", "").APIToken)
+	maker := newCaller(t, srv.URL, credUser(creds, "records", "").APIToken)
 	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
 	_, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"V","requester_type":"public","contact":"v@example.org","description":"d","channel":"email"}`)
 	base := "/api/v1/requests/" + m["request"].(map[string]any)["id"].(string)
