@@ -52,6 +52,7 @@ func (s *Service) Routes() []api.Route {
 		{Method: "GET", Path: rel, Access: onRelease("request:read", "A release: state, package SHA-256 and size, files"), Handler: s.getRelease},
 		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 unless released)"), Handler: s.downloadPackage},
 	}
+	routes = append(routes, s.reviewPageRoutes()...)
 	return append(routes, s.shareRoutes()...)
 }
 

@@ -220,6 +220,11 @@ func (s *Service) recipientError(c *gin.Context, html bool, err error, sh *Share
 	var pe *PasscodeError
 	if errors.As(err, &pe) {
 		data := map[string]any{"Token": c.Param("token"), "Recipient": sh.Recipient}
+		// A staff member opening the link in a logged-in browser posts
+		// with their session cookie, which the kit checks for CSRF.
+		if sess, ok := api.SessionOf(c); ok {
+			data["CSRF"] = sess.CSRFToken
+		}
 		if !pe.Missing {
 			data["Error"] = pe.Error()
 		}
@@ -401,7 +406,7 @@ var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 		}
 		return ""
 	},
-}).Parse(pageTemplates))
+}).Parse(pageTemplates + reviewTemplate))
 
 func humanSize(n int64) string {
 	const unit = 1024
@@ -442,7 +447,7 @@ SHA-256 <span class="mono">{{.Release.PackageSHA256}}</span></p>
 <main id="main"><h1>Passcode required</h1>
 <div class="card"><p>This release for {{.Recipient}} is protected by a passcode the agency gave you separately.</p>
 {{if .Error}}<p class="gone" role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="/share/{{.Token}}"><label for="passcode">Passcode</label>
+<form method="post" action="/share/{{.Token}}">{{if .CSRF}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">{{end}}<label for="passcode">Passcode</label>
 <input id="passcode" name="passcode" type="password" autocomplete="off" required> <button type="submit">Open</button></form></div>
 </main></body></html>{{end}}
 {{define "gone"}}{{template "head" .Title}}

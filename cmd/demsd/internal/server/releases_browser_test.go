@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 )
 
 // TestReleaseEndToEndInBrowser: a demo recording is redacted by a real
@@ -72,8 +74,39 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if st, m = maker.do("POST", clip+"/review", `{"note":"bystander blurred"}`); st != 201 {
 		t.Fatalf("submit: %d %v", st, m)
 	}
-	if st, m = checker.do("POST", req+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"checked"}`); st != 200 {
-		t.Fatalf("approve: %d %v", st, m)
+	reviewID := m["id"].(string)
+	_ = checker
+	// The maker sees the review page without the decision form and why.
+	mfaLogin(t, ctx, e, "records")
+	must(t, "review page (maker)", chromedp.Do(ctx, chromedp.Navigate(base+"/requests/"+reqID+"/review"), chromedp.WaitVisible(chromedp.CSS("article.card"))))
+	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "separation of duties") || strings.Contains(txt, "Approve") {
+		t.Fatalf("review page for the maker: %s", txt)
+	}
+	shot(t, ctx, dir, "34-review-maker")
+	// The second officer approves on the page, with a region comment.
+	ctx2 := browser(t)
+	login(t, ctx2, base, "checker", "a long enough password")
+	must(t, "mfa enrol page", chromedp.Do(ctx2, chromedp.WaitVisible(chromedp.CSS("#totp-secret"))))
+	secret := evalT[string](t, ctx2, `document.getElementById('totp-secret').innerText`)
+	code, err := totp.GenerateCodeCustom(secret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	must(t, "totp", err)
+	must(t, "mfa confirm", chromedp.Do(ctx2, chromedp.SendKeys(chromedp.CSS("#code"), code),
+		chromedp.Click(chromedp.CSS("form[action='/mfa'] button[type=submit]"))))
+	waitJS(t, ctx2, "recovery codes", `document.readyState === 'complete' && document.querySelectorAll('ol.recovery li').length > 0`, 30*time.Second)
+	must(t, "review page (checker)", chromedp.Do(ctx2, chromedp.Navigate(base+"/requests/"+reqID+"/review"),
+		chromedp.WaitVisible(chromedp.CSS("#comment-"+reviewID)),
+		chromedp.SendKeys(chromedp.CSS("#comment-"+reviewID), "checked frame by frame"),
+		chromedp.SendKeys(chromedp.CSS("#region-"+reviewID), "face-1"),
+		chromedp.SendKeys(chromedp.CSS("#start-"+reviewID), "0.2"),
+		chromedp.SendKeys(chromedp.CSS("#end-"+reviewID), "1.5"),
+		chromedp.SendKeys(chromedp.CSS("#text-"+reviewID), "blur covers the face throughout"),
+	))
+	shot(t, ctx2, dir, "35-review-checker")
+	must(t, "approve", chromedp.Do(ctx2, chromedp.Click(chromedp.CSS("button[value=approve]"))))
+	waitJS(t, ctx2, "approved", `document.body.innerText.includes('Done: approved') && document.body.innerText.includes('State approved')`, 20*time.Second)
+	shot(t, ctx2, dir, "36-review-approved")
+	if _, m = maker.do("GET", req+"/reviews", ""); m["reviews"].([]any)[0].(map[string]any)["comments"].([]any)[0].(map[string]any)["region"] != "face-1" {
+		t.Fatalf("region comment from the page: %v", m)
 	}
 	if st, m = maker.do("POST", req+"/releases", ""); st != 201 {
 		t.Fatalf("release: %d %v", st, m)
@@ -119,7 +152,6 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 
 	// A download, then the staff page with the activity.
 	shareGet(t, base+"/share/"+token+"/package", map[string]string{"Range": "bytes=0-1023"})
-	mfaLogin(t, ctx, e, "records")
 	must(t, "staff page", chromedp.Do(ctx, chromedp.Navigate(base+"/releases/"+relID+"/shares"), chromedp.WaitVisible(chromedp.CSS("section.card"))))
 	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "Jordan Press (newsroom)") || !strings.Contains(txt, "partial") ||
 		!strings.Contains(txt, "passcode_failed") || !strings.Contains(txt, "revoked by user:records") {

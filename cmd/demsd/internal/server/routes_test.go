@@ -217,6 +217,10 @@ var routeTable = map[string]expect{
 	"POST /api/v1/releases/:release/shares":               {allow: "records"}, // the table's release failed: 409
 	"GET /api/v1/releases/:release/shares/:share":         {allow: "records auditor", override: map[string]string{"records": "hide", "auditor": "hide"}},
 	"POST /api/v1/releases/:release/shares/:share/revoke": {allow: "records"}, // empty body: 400, reason required
+	"GET /requests/:id/review":                            {page: true, allow: "records auditor"},
+	"POST /requests/:id/clips/:clip/submit":               {page: true, allow: "records"}, // the table's request is searching: 409
+	"POST /requests/:id/reviews/:review/decide":           {page: true, allow: "records"}, // no decision given: 400
+	"POST /requests/:id/release":                          {page: true, allow: "records"}, // not approved: 409
 	"GET /releases/:release/shares":                       {allow: "records auditor", page: true},
 	"POST /releases/:release/shares/:share/revoke":        {allow: "records", page: true},
 	"GET /share/:token":                                   {public: true, override: map[string]string{"*": "any"}}, // an unknown token: 404 page
