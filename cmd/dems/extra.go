@@ -8,7 +8,7 @@ import (
 	"golang.org/x/term"
 
 	custodycli "github.com/opendems/opendems/cmd/dems/internal/custodycli"
-	releasecli "github.com/opendems/opendems/evidence/release/cli"
+	releasecli "github.com/opendems/opendems/cmd/dems/internal/releasecli"
 	"github.com/opendems/opendems/evidence/release/releasepkg"
 )
 
