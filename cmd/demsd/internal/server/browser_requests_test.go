@@ -112,6 +112,10 @@ func TestRequestsInBrowser(t *testing.T) {
 	must(t, "editor", chromedp.Do(ctx, chromedp.Navigate(base+editHref)))
 	waitJS(t, ctx, "editor loaded the clip", `document.getElementById('editor').dataset.version === '0'`, 30*time.Second)
 	must(t, "back", chromedp.Do(ctx, chromedp.Navigate(base+strings.Split(editHref, "/clips/")[0]), chromedp.WaitVisible(chromedp.CSS("#clips"))))
+	// The request page leads to the review and release page (a real click).
+	must(t, "review link", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#review-link"))))
+	waitJS(t, ctx, "review page", `location.pathname.endsWith('/review') && !!document.querySelector('h1') && document.querySelector('h1').textContent.includes('Review and release')`, 30*time.Second)
+	must(t, "back again", chromedp.Do(ctx, chromedp.Navigate(base+strings.Split(editHref, "/clips/")[0]), chromedp.WaitVisible(chromedp.CSS("#clips"))))
 
 	// An out-of-order step is refused with the allowed states named.
 	var id string
