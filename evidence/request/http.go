@@ -237,18 +237,25 @@ func (h *HTTP) timeline(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"events": tl})
 }
 
-func (h *HTTP) transition(c *gin.Context) {
-	var in TransitionInput
-	if !api.Bind(c, &in) {
-		return
+// changeRequest is the shape of every route that changes the loaded
+// request's state or clock: bind the body, apply the change as the caller,
+// answer with the request as it now stands.
+func changeRequest[In any](apply func(ctx context.Context, id uuid.UUID, who Actor, in In) (Request, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in In
+		if !api.Bind(c, &in) {
+			return
+		}
+		r, err := apply(c.Request.Context(), requestOf(c).ID, actorOf(c), in)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"request": r})
 	}
-	r, err := h.Store.Transition(c.Request.Context(), requestOf(c).ID, actorOf(c), in)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"request": r})
 }
+
+func (h *HTTP) transition(c *gin.Context) { changeRequest(h.Store.Transition)(c) }
 
 type pauseBody struct {
 	Kind   PauseKind `json:"kind"`
@@ -256,16 +263,9 @@ type pauseBody struct {
 }
 
 func (h *HTTP) pause(c *gin.Context) {
-	var in pauseBody
-	if !api.Bind(c, &in) {
-		return
-	}
-	r, err := h.Store.Pause(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Kind, in.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"request": r})
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in pauseBody) (Request, error) {
+		return h.Store.Pause(ctx, id, who, in.Kind, in.Reason)
+	})(c)
 }
 
 type reasonBody struct {
@@ -273,16 +273,9 @@ type reasonBody struct {
 }
 
 func (h *HTTP) resume(c *gin.Context) {
-	var in reasonBody
-	if !api.Bind(c, &in) {
-		return
-	}
-	r, err := h.Store.Resume(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"request": r})
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in reasonBody) (Request, error) {
+		return h.Store.Resume(ctx, id, who, in.Reason)
+	})(c)
 }
 
 type extendBody struct {
@@ -291,16 +284,9 @@ type extendBody struct {
 }
 
 func (h *HTTP) extend(c *gin.Context) {
-	var in extendBody
-	if !api.Bind(c, &in) {
-		return
-	}
-	r, err := h.Store.Extend(c.Request.Context(), requestOf(c).ID, actorOf(c), in.Days, in.Reason)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"request": r})
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in extendBody) (Request, error) {
+		return h.Store.Extend(ctx, id, who, in.Days, in.Reason)
+	})(c)
 }
 
 func (h *HTTP) addClip(c *gin.Context) {
