@@ -115,9 +115,12 @@ type Workers struct {
 	RescueStuckAfter time.Duration `yaml:"rescue_stuck_after"`
 }
 
-// Custody tunes checkpoints.
+// Custody tunes checkpoints and the periodic verification.
 type Custody struct {
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// VerifyInterval is how often every chain is re-verified against the
+	// latest signed checkpoint (and the audit log against its anchors).
+	VerifyInterval time.Duration `yaml:"verify_interval"`
 }
 
 // Fixity tunes re-hashing of originals.
@@ -473,6 +476,9 @@ func (c Config) Validate() error {
 	// could rewrite custody or audit records unnoticed: seconds, not hours.
 	if c.Custody.CheckpointInterval < time.Second || c.Custody.CheckpointInterval > 10*time.Minute {
 		bad("custody.checkpoint_interval", "must be between 1s and 10m, got %s", c.Custody.CheckpointInterval)
+	}
+	if c.Custody.VerifyInterval < time.Minute || c.Custody.VerifyInterval > 7*24*time.Hour {
+		bad("custody.verify_interval", "must be between 1m and 168h, got %s", c.Custody.VerifyInterval)
 	}
 	for _, p := range c.Server.TrustedProxies {
 		if net.ParseIP(p) == nil {

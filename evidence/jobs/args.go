@@ -37,3 +37,11 @@ type CheckpointArgs struct{}
 
 // Kind is river's job kind.
 func (CheckpointArgs) Kind() string { return "custody_checkpoint" }
+
+// CustodyVerifyArgs re-verifies every custody chain against the latest
+// signed checkpoint, and the audit log against its signed anchors (the
+// periodic integrity check; custody.verify_interval).
+type CustodyVerifyArgs struct{}
+
+// Kind is river's job kind.
+func (CustodyVerifyArgs) Kind() string { return "custody_verify" }

@@ -62,6 +62,9 @@ type RedactionWorker struct {
 	// MaxDuration bounds one attempt (default 2h).
 	MaxDuration time.Duration
 	Logger      *slog.Logger
+	// Meter, when set, receives each detection, render and leak check
+	// (work: detect, preview, render, leak_check).
+	Meter MediaMeter
 }
 
 // Timeout is river's per-attempt deadline.
@@ -150,10 +153,12 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 		opts.Reason = w.proposalReason()
 		opts.Threads = w.Threads
 		opts.Progress = w.throttled(jobID, 5, 90, "detecting faces")
+		started := time.Now()
 		res, err := redact.Detect(ctx, src, opts)
 		if err != nil {
 			return err
 		}
+		meter(w.Meter, a.Job, res.Media.Duration, int64(res.FramesDecoded), started)
 		spec := res.Spec
 		spec.Clip.In, spec.Clip.Out = in, out
 		// Keep the proposals that touch the clip.
@@ -193,10 +198,12 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 			span = 60
 		}
 		opts.Progress = w.throttled(jobID, 5, span, "rendering")
+		started := time.Now()
 		rep, err := redact.Render(ctx, spec, src, outPath, opts)
 		if err != nil {
 			return err
 		}
+		meter(w.Meter, a.Job, rep.Out-rep.In, int64(rep.Frames), started)
 		kind := request.OutputPreview
 		if a.Job == request.JobRender {
 			kind = request.OutputRender
@@ -262,10 +269,12 @@ func (w *RedactionWorker) leakCheck(ctx context.Context, jobID int64, output str
 	opts.Threads = w.Threads
 	opts.Reason = w.proposalReason()
 	opts.Progress = w.throttled(jobID, 66, 32, "leak check")
+	started := time.Now()
 	res, err := redact.Detect(ctx, output, opts)
 	if err != nil {
 		return nil, err
 	}
+	meter(w.Meter, "leak_check", res.Media.Duration, int64(res.FramesDecoded), started)
 	rep := FindLeaks(spec, res.Observations, res.FramesAnalysed)
 	rep.Detector = opts.Detector
 	return rep, nil

@@ -79,9 +79,10 @@ type TranscodeWorker struct {
 	// rescued by river while it is still running, which would run it twice
 	// at once. Zero means no cap.
 	MaxTimeout time.Duration
-	// MediaSeconds, when set, counts the seconds of media made into
-	// proxies (throughput; a prometheus.Counter).
-	MediaSeconds interface{ Add(float64) }
+	// Meter, when set, receives each proxy made (work: the proxy's
+	// method, remux or encode) with the wall time of the whole pass
+	// (proxy, poster and sprite share one decode).
+	Meter MediaMeter
 	// Logger receives progress and failures (nil: slog.Default()).
 	Logger *slog.Logger
 	// FFmpegLog, when set (the router main installed), tags FFmpeg's own
@@ -304,12 +305,13 @@ func (w *TranscodeWorker) work(ctx context.Context, job *river.Job[TranscodeArgs
 	for kind := range want {
 		w.setOutput(ctx, id, kind, OutputState{Status: OutputProcessing, Attempts: job.Attempt})
 	}
+	started := time.Now()
 	res, _ := transcode.Process(ctx, src, opts)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("transcode %s: %w", id, err)
 	}
-	if w.MediaSeconds != nil && want[KindProxy] && res.ProxyErr == nil {
-		w.MediaSeconds.Add(res.Duration)
+	if want[KindProxy] && res.ProxyErr == nil && res.Proxy != nil {
+		meter(w.Meter, res.Proxy.Method, res.Duration, res.Proxy.VideoFrames, started)
 	}
 	pr.set(ctx, 95, true)
 

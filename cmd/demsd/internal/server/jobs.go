@@ -53,6 +53,10 @@ func registerWorkers(a *App, ws *river.Workers) {
 		a.Logger.Info("fixity run", "checked", sum.Checked, "ok", sum.OK, "total", sum.Total)
 		return err
 	}))
+	river.AddWorker(ws, river.WorkFunc(func(ctx context.Context, j *river.Job[jobs.CustodyVerifyArgs]) error {
+		_, err := VerifyCustody(ctx, a)
+		return err
+	}))
 	registerMediaWorkers(a, ws)
 	registerRequestWorkers(a, ws)
 	registerRetentionWorkers(a, ws)
@@ -74,6 +78,7 @@ func periodicJobs(a *App) []*river.PeriodicJob {
 	}
 	return append([]*river.PeriodicJob{
 		every(a.Config.Custody.CheckpointInterval, jobs.CheckpointArgs{}),
+		every(a.Config.Custody.VerifyInterval, jobs.CustodyVerifyArgs{}),
 		every(time.Hour, jobs.UploadCleanupArgs{}),
 		every(a.Config.Fixity.RunEvery, jobs.FixityArgs{}),
 	}, retentionPeriodicJobs(a)...)
@@ -122,7 +127,7 @@ func registerMediaWorkers(a *App, ws *river.Workers) {
 	river.AddWorker(ws, &jobs.TranscodeWorker{
 		Pool: a.Pool, Storage: a.Storage, MinTimeout: a.Config.Workers.JobTimeout,
 		MaxTimeout: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger,
-		FFmpegLog: ffmpegLog, MediaSeconds: a.Metrics.TranscodeMediaSeconds,
+		FFmpegLog: ffmpegLog, Meter: a.Metrics.Transcode,
 	})
 }
 

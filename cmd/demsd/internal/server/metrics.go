@@ -17,6 +17,7 @@ import (
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/jobs"
 	"github.com/opendems/opendems/storage"
 )
 
@@ -39,10 +40,15 @@ type Metrics struct {
 	JobRunSeconds *prometheus.HistogramVec // kind
 	JobFailures   *prometheus.CounterVec   // kind
 
-	TranscodeMediaSeconds prometheus.Counter
+	// Media throughput: transcode by proxy method (remux, encode),
+	// redaction by job (detect, preview, render, leak_check).
+	Transcode *mediaMeter
+	Redaction *mediaMeter
 
-	CheckpointsSigned  prometheus.Counter
-	CheckpointsFailed  prometheus.Counter
+	CheckpointsSigned     prometheus.Counter
+	CheckpointsFailed     prometheus.Counter
+	CustodyVerifySeconds  prometheus.Histogram
+	CustodyVerifyFailures *prometheus.CounterVec // log: custody, audit
 	PolicyDecisions    *prometheus.CounterVec // outcome: allow, deny, error
 	PolicyDecisionTime prometheus.Histogram
 	dbCollector        *dbCollector
@@ -69,12 +75,19 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, logger *slog.Logg
 			Help: "Run time of jobs worked by this process, by kind.", Buckets: jobBuckets}, []string{"kind"}),
 		JobFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_job_failures_total",
 			Help: "Job runs that returned an error (river retries or discards them), by kind."}, []string{"kind"}),
-		TranscodeMediaSeconds: prometheus.NewCounter(prometheus.CounterOpts{Name: "opendems_transcode_media_seconds_total",
-			Help: "Seconds of media made into web proxies by this process."}),
+		Transcode: newMediaMeter("transcode", "method", "web proxies made (remuxed or encoded)", "remux", "encode"),
+		Redaction: newMediaMeter("redaction", "job", "redaction work (detect, preview, render, leak_check)",
+			"detect", "preview", "render", "leak_check"),
 		CheckpointsSigned: prometheus.NewCounter(prometheus.CounterOpts{Name: "opendems_custody_checkpoints_signed_total",
 			Help: "Custody checkpoint jobs that signed (or confirmed) a checkpoint."}),
 		CheckpointsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "opendems_custody_checkpoint_failures_total",
 			Help: "Custody checkpoint jobs that failed."}),
+		CustodyVerifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "opendems_custody_verification_seconds",
+			Help: "Run time of the periodic custody verification (every chain against the latest checkpoint, the audit log against its anchors).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
+		CustodyVerifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_custody_verification_failures_total",
+			Help: "Periodic verifications in which the custody chains (log=custody) or the audit log (log=audit) did not verify."},
+			[]string{"log"}),
 		PolicyDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_policy_decisions_total",
 			Help: "Access decisions by outcome (allow, deny, error)."}, []string{"outcome"}),
 		PolicyDecisionTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "opendems_policy_decision_seconds",
@@ -92,14 +105,64 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, logger *slog.Logg
 	for _, o := range []string{"ok", "error"} {
 		m.IngestCommitSeconds.WithLabelValues(o)
 	}
+	for _, l := range []string{"custody", "audit"} {
+		m.CustodyVerifyFailures.WithLabelValues(l)
+	}
 	for _, c := range []prometheus.Collector{m.IngestBytes, m.IngestCommitSeconds, m.IngestVerifyFailed, m.JobRunSeconds,
-		m.JobFailures, m.TranscodeMediaSeconds, m.CheckpointsSigned, m.CheckpointsFailed, m.PolicyDecisions,
-		m.PolicyDecisionTime, m.dbCollector} {
+		m.JobFailures, m.Transcode, m.Redaction, m.CheckpointsSigned, m.CheckpointsFailed, m.CustodyVerifySeconds,
+		m.CustodyVerifyFailures, m.PolicyDecisions, m.PolicyDecisionTime, m.dbCollector} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// mediaMeter counts the workers' media throughput (jobs.MediaMeter):
+// seconds of media, video frames and wall seconds of processing, by one
+// label. Throughput is a ratio of rates, e.g. frames per second:
+// rate(opendems_redaction_frames_total[5m]) / rate(opendems_redaction_processing_seconds_total[5m]).
+type mediaMeter struct {
+	media, frames, busy *prometheus.CounterVec
+}
+
+var _ jobs.MediaMeter = (*mediaMeter)(nil)
+
+func newMediaMeter(area, label, what string, values ...string) *mediaMeter {
+	vec := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_" + area + "_" + name, Help: help + " in " + what + " by this process."},
+			[]string{label})
+	}
+	m := &mediaMeter{
+		media:  vec("media_seconds_total", "Seconds of media processed"),
+		frames: vec("frames_total", "Video frames decoded or encoded"),
+		busy:   vec("processing_seconds_total", "Wall-clock seconds spent"),
+	}
+	for _, v := range values { // present at 0 from the start
+		m.MediaProcessed(v, 0, 0, 0)
+	}
+	return m
+}
+
+// MediaProcessed implements jobs.MediaMeter.
+func (m *mediaMeter) MediaProcessed(work string, mediaSeconds float64, frames int64, took time.Duration) {
+	m.media.WithLabelValues(work).Add(max(mediaSeconds, 0))
+	m.frames.WithLabelValues(work).Add(float64(max(frames, 0)))
+	m.busy.WithLabelValues(work).Add(took.Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *mediaMeter) Describe(ch chan<- *prometheus.Desc) {
+	m.media.Describe(ch)
+	m.frames.Describe(ch)
+	m.busy.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *mediaMeter) Collect(ch chan<- prometheus.Metric) {
+	m.media.Collect(ch)
+	m.frames.Collect(ch)
+	m.busy.Collect(ch)
 }
 
 // jobMetrics times every job this process works, by kind (river worker
@@ -245,11 +308,16 @@ var (
 		"Custody events in all chains (sum of the chain heads' sequence numbers); its rate is the cluster's custody appends.", nil, nil)
 	descPurgeSchedule = prometheus.NewDesc("opendems_purge_schedule",
 		"Purge schedule entries by state (scheduled, blocked, cancelled, purged).", []string{"state"}, nil)
+	descVerifySuccess = prometheus.NewDesc("opendems_custody_verification_last_success_timestamp_seconds",
+		"When the latest periodic custody verification that found no problem finished (Unix time).", nil, nil)
+	descVerifyProblems = prometheus.NewDesc("opendems_custody_verification_problems",
+		"Problems the latest periodic verification found in the custody chains (log=custody) or the audit log (log=audit); 0 when it verified.", []string{"log"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (d *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{descJobsQueued, descJobsOldest, descSessions, descCheckpoint, descCustodyEvents, descPurgeSchedule} {
+	for _, desc := range []*prometheus.Desc{descJobsQueued, descJobsOldest, descSessions, descCheckpoint, descCustodyEvents, descPurgeSchedule,
+		descVerifySuccess, descVerifyProblems} {
 		ch <- desc
 	}
 }
@@ -329,6 +397,24 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		fail("checkpoint", err)
 	} else if at != nil {
 		ch <- prometheus.MustNewConstMetric(descCheckpoint, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
+	}
+	// The periodic verification: newest success and newest run (index
+	// custody_verifications_ok); absent until the first run.
+	var lastOK *time.Time
+	var custodyProblems, auditProblems *int64
+	if err := d.pool.QueryRow(ctx, `SELECT (SELECT finished_at FROM custody_verifications WHERE ok ORDER BY id DESC LIMIT 1),
+			v.custody_problems, v.audit_problems
+		FROM (SELECT 1) one LEFT JOIN (SELECT custody_problems::bigint, audit_problems::bigint FROM custody_verifications ORDER BY id DESC LIMIT 1) v ON true`).
+		Scan(&lastOK, &custodyProblems, &auditProblems); err != nil {
+		fail("custody verification", err)
+	} else {
+		if lastOK != nil {
+			ch <- prometheus.MustNewConstMetric(descVerifySuccess, prometheus.GaugeValue, float64(lastOK.UnixNano())/1e9)
+		}
+		if custodyProblems != nil {
+			ch <- prometheus.MustNewConstMetric(descVerifyProblems, prometheus.GaugeValue, float64(*custodyProblems), "custody")
+			ch <- prometheus.MustNewConstMetric(descVerifyProblems, prometheus.GaugeValue, float64(*auditProblems), "audit")
+		}
 	}
 	// One narrow row per item: cheap next to the events themselves.
 	var events int64

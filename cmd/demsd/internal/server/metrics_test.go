@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,11 +25,8 @@ import (
 	"github.com/riverqueue/river"
 	"gopkg.in/yaml.v3"
 
-	"github.com/opendems/opendems/configs"
-	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/wire"
 	"github.com/opendems/opendems/evidence/jobs"
-	"github.com/opendems/opendems/evidence/pg/pgtest"
 )
 
 // scrape reads /metrics over HTTP and parses the text exposition.
@@ -92,7 +88,19 @@ next:
 // nil, is sent instead of the chunk's real hash (a corrupted chunk).
 func uploadOverHTTP(t *testing.T, base, token string, data []byte, chunkSum []byte, commit bool) (status int, body map[string]any) {
 	t.Helper()
-	sum := sha256.Sum256(data)
+	return uploadSession(t, base, token, data, nil, chunkSum, commit)
+}
+
+// uploadSession is uploadOverHTTP declaring the file's sha256 as declared
+// (nil: its real one); the one chunk is sent with its real hash unless
+// chunkSum is set.
+func uploadSession(t *testing.T, base, token string, data, declared, chunkSum []byte, commit bool) (status int, body map[string]any) {
+	t.Helper()
+	real := sha256.Sum256(data)
+	sum := real
+	if declared != nil {
+		copy(sum[:], declared)
+	}
 	do := func(method, path string, hdr map[string]string, b []byte) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -119,7 +127,7 @@ func uploadOverHTTP(t *testing.T, base, token string, data []byte, chunkSum []by
 	if id == "" {
 		t.Fatalf("create session: no id in %v", m)
 	}
-	cs := sum[:] // one chunk: its hash is the file's
+	cs := real[:] // one chunk: its hash is the file's
 	if chunkSum != nil {
 		cs = chunkSum
 	}
@@ -137,37 +145,11 @@ func uploadOverHTTP(t *testing.T, base, token string, data []byte, chunkSum []by
 // moved. It then checks that docs/ops/alerts.yml and the Grafana dashboard
 // only name metrics this server exposes.
 func TestMetricsAfterUpload(t *testing.T) {
-	db := pgtest.NewDB(t)
 	dir := t.TempDir()
-	cfg := configs.Default()
-	cfg.Database.URL = configs.Secret(db.URL)
-	cfg.Storage.FS.Root = filepath.Join(dir, "objects")
-	cfg.Keys.SigningKeyFile = filepath.Join(dir, "keys", "signing.pem")
-	cfg.Server.SecureCookies = false
+	cfg := testConfig(t, dir, "fs")
 	cfg.Workers.Concurrency = 2
-	on := true
-	ctx, cancel := context.WithCancel(context.Background())
-	app, err := Build(ctx, cfg, Options{HTTP: true, Workers: &on})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Close)
-	app.Identity.WithArgon2(identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
-	if err := app.River.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		sctx, c := context.WithTimeout(context.Background(), 30*time.Second)
-		defer c()
-		app.River.Stop(sctx)
-	})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
-	creds, err := SeedDemo(ctx, app, filepath.Join(dir, "creds.json"), srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, srv, creds := startTestServer(t, cfg, true)
+	ctx := context.Background()
 	clip := filepath.Join(dir, "clip.mp4")
 	if err := MakeDemoClip(ctx, dir, clip, DemoClip{Seconds: 3, Width: 320, Height: 240, FPS: 15, Hue: 40}); err != nil {
 		t.Fatal(err)
@@ -189,6 +171,10 @@ func TestMetricsAfterUpload(t *testing.T) {
 	wrong := sha256.Sum256([]byte("not these bytes"))
 	if st, m := uploadOverHTTP(t, srv.URL, creds.Dock.Token, junk, wrong[:], false); st < 400 || st >= 500 {
 		t.Fatalf("corrupted chunk: %d %v, want a 4xx", st, m)
+	}
+	// And a file whose chunk is what was sent but not what was declared.
+	if st, m := uploadSession(t, srv.URL, creds.Dock.Token, junk, wrong[:], nil, true); st < 400 || st >= 500 {
+		t.Fatalf("file not matching its declared sha256: %d %v, want a 4xx", st, m)
 	}
 	var itemID uuid.UUID
 	if err := app.Pool.QueryRow(ctx, `SELECT id FROM evidence_items WHERE sha256 = $1`, func() []byte { s := sha256.Sum256(data); return s[:] }()).Scan(&itemID); err != nil {
@@ -250,12 +236,15 @@ func TestMetricsAfterUpload(t *testing.T) {
 		{"opendems_ingest_received_bytes_total", nil, bytesBefore + float64(len(data)+len(junk))},
 		{"opendems_ingest_commit_seconds", map[string]string{"outcome": "ok"}, 1},
 		{"opendems_ingest_verification_failures_total", map[string]string{"check": "chunk_digest"}, 1},
+		{"opendems_ingest_verification_failures_total", map[string]string{"check": "digest"}, 1},
 		{"opendems_ingest_sessions_active", map[string]string{"state": "open"}, 1},
 		{"opendems_jobs_queued", map[string]string{"kind": "custody_checkpoint", "state": "available"}, 1},
 		{"opendems_jobs_oldest_age_seconds", map[string]string{"kind": "custody_checkpoint"}, 0.001},
 		{"opendems_job_run_seconds", map[string]string{"kind": "transcode"}, 1},
 		{"opendems_job_failures_total", map[string]string{"kind": "fixity"}, 1},
 		{"opendems_transcode_media_seconds_total", nil, 2.5},
+		{"opendems_transcode_frames_total", nil, 40}, // 3 s at 15 frame/s
+		{"opendems_transcode_processing_seconds_total", nil, 0.001},
 		{"opendems_custody_events", nil, 1},
 		{"opendems_custody_checkpoints_signed_total", nil, 2},
 		{"opendems_custody_checkpoint_last_signed_timestamp_seconds", nil, float64(time.Now().Add(-time.Hour).Unix())},
@@ -280,9 +269,13 @@ func TestMetricsAfterUpload(t *testing.T) {
 	if _, ok := metricValue(fams, "opendems_custody_checkpoint_failures_total", nil); !ok {
 		t.Errorf("opendems_custody_checkpoint_failures_total missing")
 	}
+	if v, _ := metricValue(fams, "opendems_transcode_media_seconds_total", nil); v > 3.5 {
+		t.Errorf("transcoded %v s of media from one 3 s clip", v)
+	}
 	if t.Failed() {
 		return
 	}
+	fams = checkCustodyVerification(t, app, srv.URL, itemID)
 
 	// The shipped alert rules and dashboard name only metrics that exist.
 	exposed := map[string]bool{"up": true}
@@ -311,6 +304,94 @@ func TestMetricsAfterUpload(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkCustodyVerification runs the periodic custody verification job
+// twice, before and after an event of item's chain is rewritten behind
+// the server's back, and checks its metrics, its record and the audit of
+// the failure. It returns the last scrape.
+func checkCustodyVerification(t *testing.T, app *App, base string, item uuid.UUID) map[string]*dto.MetricFamily {
+	t.Helper()
+	ctx := context.Background()
+	run := func() map[string]*dto.MetricFamily {
+		t.Helper()
+		runs, _ := metricValue(scrape(t, base), "opendems_custody_verification_seconds", nil)
+		if _, err := app.River.Insert(ctx, jobs.CustodyVerifyArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			fams := scrape(t, base)
+			if n, _ := metricValue(fams, "opendems_custody_verification_seconds", nil); n > runs {
+				return fams
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the custody verification job did not run")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	value := func(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+		t.Helper()
+		v, ok := metricValue(fams, name, labels)
+		if !ok {
+			t.Fatalf("%s%v missing", name, labels)
+		}
+		return v
+	}
+
+	fams := run()
+	lastOK := value(fams, "opendems_custody_verification_last_success_timestamp_seconds", nil)
+	if now := float64(time.Now().Unix()); lastOK < now-60 || lastOK > now+5 {
+		t.Errorf("last successful verification at %v, now is %v", lastOK, now)
+	}
+	if v := value(fams, "opendems_custody_verification_problems", map[string]string{"log": "custody"}) +
+		value(fams, "opendems_custody_verification_problems", map[string]string{"log": "audit"}); v != 0 {
+		t.Errorf("a clean database: %v problems", v)
+	}
+	if v := value(fams, "opendems_custody_verification_failures_total", map[string]string{"log": "custody"}); v != 0 {
+		t.Errorf("a clean database: %v failed verifications", v)
+	}
+	var events, items int64
+	if err := app.Pool.QueryRow(ctx, `SELECT events, items FROM custody_verifications ORDER BY id DESC LIMIT 1`).Scan(&events, &items); err != nil || events < 2 || items < 1 {
+		t.Fatalf("recorded run: %d events over %d items (%v)", events, items, err)
+	}
+
+	// Rewrite the item's first custody event (as a database superuser
+	// could, triggers off for one session).
+	tx, err := app.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	if tag, err := tx.Exec(ctx, `UPDATE custody_events SET actor = 'user:mallory' WHERE evidence_id = $1 AND seq = 1`, item); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("tamper: %v %v", tag, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fams = run()
+	if v := value(fams, "opendems_custody_verification_failures_total", map[string]string{"log": "custody"}); v != 1 {
+		t.Errorf("after tampering: %v failed verifications of custody, want 1", v)
+	}
+	if v := value(fams, "opendems_custody_verification_problems", map[string]string{"log": "custody"}); v < 1 {
+		t.Errorf("after tampering: %v custody problems", v)
+	}
+	if v := value(fams, "opendems_custody_verification_last_success_timestamp_seconds", nil); v != lastOK {
+		t.Errorf("the last success moved from %v to %v on a failed verification", lastOK, v)
+	}
+	var details string
+	if err := app.Pool.QueryRow(ctx, `SELECT details FROM audit_log WHERE event_type = $1 AND outcome = 'failure' ORDER BY seq DESC LIMIT 1`,
+		string(EventCustodyVerificationFailed)).Scan(&details); err != nil {
+		t.Fatalf("the failed verification is not in the audit log: %v", err)
+	}
+	if !strings.Contains(details, item.String()) || !strings.Contains(details, "hash mismatch") {
+		t.Errorf("audit of the failed verification does not name the item and the problem: %s", details)
+	}
+	return fams
 }
 
 var identRE = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)

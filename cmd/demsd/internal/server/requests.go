@@ -50,7 +50,7 @@ func (h requestHolds) CloseAccessRequest(ctx context.Context, id uuid.UUID, ref,
 // it.
 func registerRequestWorkers(a *App, ws *river.Workers) {
 	river.AddWorker(ws, &jobs.RedactionWorker{Pool: a.Pool, Storage: a.Storage, Requests: a.Requests,
-		MaxDuration: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger})
+		MaxDuration: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger, Meter: a.Metrics.Redaction})
 }
 
 // boxTracker runs box tracking for the API on a verified copy of the

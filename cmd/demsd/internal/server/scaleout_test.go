@@ -9,130 +9,60 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/opendems/opendems/configs"
-	"github.com/opendems/opendems/evidence/identity"
+	"github.com/google/uuid"
+
 	"github.com/opendems/opendems/evidence/ingest/wire"
-	"github.com/opendems/opendems/evidence/pg/pgtest"
+	"github.com/opendems/opendems/storage"
+	"github.com/opendems/opendems/transcode"
 )
 
-// freeAddr returns a loopback address no one listens on (yet).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestScaleOutProcesses runs the production shape as real processes: two
-// `demsd serve` (workers off) and one `demsd worker` over one PostgreSQL
-// database and one object store (docs/ops/deployment.md). An upload
-// started on one serve process resumes and commits on the other; a
-// recording uploaded through the first is visible through the second and
-// is transcoded by the worker, whose /metrics shows the job; neither serve
-// process ran a job.
+// `demsd serve` (workers off) and two `demsd worker` over one PostgreSQL
+// database and one MinIO bucket with Object Lock (docs/ops/deployment.md).
+//
+//  1. An upload started on serve A resumes and commits on serve B (a dock
+//     moved to another instance behind the load balancer).
+//  2. A recording uploaded through A is transcoded by a worker; its proxy
+//     and original are read through B; neither serve process ran a job.
+//  3. A worker is killed (SIGKILL) in the middle of a transcode; after
+//     river rescues the stuck job, the other worker runs it again and the
+//     item ends ready with exactly one proxy, whole and playable.
 func TestScaleOutProcesses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds demsd and runs three processes")
+		t.Skip("builds demsd and runs four processes")
 	}
-	db := pgtest.NewDB(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "demsd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/opendems/opendems/cmd/demsd")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build demsd: %v\n%s", err, out)
-	}
-
-	// Seed the demo agency in the shared database (as an administrator
-	// would with demsd bootstrap).
-	cfg := configs.Default()
-	cfg.Database.URL = configs.Secret(db.URL)
-	cfg.Storage.FS.Root = filepath.Join(dir, "objects")
-	cfg.Keys.SigningKeyFile = filepath.Join(dir, "keys", "signing.pem")
-	off := false
+	c := newProcCluster(t, "s3")
 	ctx := context.Background()
-	seed, err := Build(ctx, cfg, Options{Workers: &off})
-	if err != nil {
-		t.Fatal(err)
+	a, b := c.serve("serve-a"), c.serve("serve-b")
+	// Each worker gets its own TMPDIR: a job's scratch directory there
+	// tells which worker holds it.
+	var workers [2]struct {
+		cmd     interface{ Signal(os.Signal) error }
+		metrics string
+		tmp     string
 	}
-	t.Cleanup(seed.Close)
-	seed.Identity.WithArgon2(identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
-	creds, err := SeedDemo(ctx, seed, filepath.Join(dir, "creds.json"), "http://localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OPENDEMS_") || strings.HasPrefix(kv, "OPENDEMS_TEST_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"OPENDEMS_DATABASE_URL="+db.URL,
-		"OPENDEMS_DATABASE_MIGRATE_ON_START=false",
-		"OPENDEMS_STORAGE_BACKEND=fs",
-		"OPENDEMS_STORAGE_FS_ROOT="+cfg.Storage.FS.Root,
-		"OPENDEMS_KEYS_SIGNING_KEY_FILE="+cfg.Keys.SigningKeyFile,
-		"OPENDEMS_INGEST_CHUNK_SIZE=5242880",
-		"OPENDEMS_SERVER_SECURE_COOKIES=false",
-		"OPENDEMS_LOG_LEVEL=info",
-	)
-	start := func(name string, extraEnv []string, args ...string) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(append([]string{}, env...), extraEnv...)
-		logf, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
+	for i := range workers {
+		workers[i].tmp = filepath.Join(c.dir, fmt.Sprintf("tmp-%d", i+1))
+		if err := os.MkdirAll(workers[i].tmp, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			logf.Close()
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("%s log:\n%s", name, b)
-			}
-		})
+		cmd, base := c.worker(fmt.Sprintf("worker-%d", i+1), "OPENDEMS_WORKERS_CONCURRENCY=1",
+			"OPENDEMS_WORKERS_RESCUE_STUCK_AFTER=2h", "TMPDIR="+workers[i].tmp)
+		workers[i].cmd, workers[i].metrics = cmd.Process, base
 	}
-	addrA, addrB, addrW := freeAddr(t), freeAddr(t), freeAddr(t)
-	start("serve-a", []string{"OPENDEMS_SERVER_LISTEN=" + addrA, "OPENDEMS_WORKERS_ENABLED=false"}, "serve")
-	start("serve-b", []string{"OPENDEMS_SERVER_LISTEN=" + addrB, "OPENDEMS_WORKERS_ENABLED=false"}, "serve")
-	start("worker", []string{"OPENDEMS_WORKERS_CONCURRENCY=1"}, "worker", "--metrics-listen", addrW)
-	a, b, w := "http://"+addrA, "http://"+addrB, "http://"+addrW
-	for _, base := range []string{a, b, w} {
-		deadline := time.Now().Add(time.Minute)
-		for {
-			resp, err := http.Get(base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s did not become healthy: %v", base, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	transcodes := func(i int) float64 {
+		v, _ := metricValue(scrape(t, workers[i].metrics), "opendems_job_run_seconds", map[string]string{"kind": "transcode"})
+		return v
 	}
 
-	dock := creds.Dock.Token
+	dock := c.creds.Dock.Token
 	send := func(base, method, path string, hdr map[string]string, body []byte) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
@@ -151,8 +81,8 @@ func TestScaleOutProcesses(t *testing.T) {
 		return resp.StatusCode, m
 	}
 
-	// 1. An upload of two chunks: created and first chunk on A, second
-	// chunk and commit on B (a dock moved to another instance).
+	// 1. Two chunks: session and first chunk on A, second chunk and
+	// commit on B.
 	big := make([]byte, 5<<20+12345)
 	rand.Read(big)
 	sum := sha256.Sum256(big)
@@ -173,56 +103,68 @@ func TestScaleOutProcesses(t *testing.T) {
 		}
 	}
 	st, m = send(b, "POST", wire.PathSessions+"/"+sid+"/commit", nil, nil)
-	bigID, _ := m["evidence_id"].(string)
-	if st != 200 || bigID == "" {
+	if bigID, _ := m["evidence_id"].(string); st != 200 || bigID == "" {
 		t.Fatalf("commit on B of a session started on A: %d %v", st, m)
 	}
+	if obj, err := c.app.Storage.Stat(ctx, storage.Ref{Namespace: storage.Originals, Digest: storage.Digest(sum)}); err != nil || obj.Size != int64(len(big)) {
+		t.Fatalf("the original in MinIO: %+v %v", obj, err)
+	} else if obj.RetainUntil.Before(time.Now().Add(24 * time.Hour)) {
+		t.Fatalf("the original in MinIO is locked only until %s", obj.RetainUntil)
+	}
 
-	// 2. A real recording uploaded through A, seen through B, transcoded
-	// by the worker.
-	clip := filepath.Join(dir, "clip.mp4")
-	if err := MakeDemoClip(ctx, dir, clip, DemoClip{Seconds: 2, Width: 320, Height: 240, FPS: 15, Hue: 90}); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, m = uploadOverHTTP(t, a, dock, data, nil, true)
-	id, _ := m["evidence_id"].(string)
-	if st != 200 || id == "" {
-		t.Fatalf("upload through A: %d %v", st, m)
-	}
-	north := newCaller(t, b, credUser(creds, "supervisor", "north").APIToken)
-	clipSum := sha256.Sum256(data)
-	if st, item := north.do("GET", "/api/v1/evidence/"+id, ""); st != 200 || item["sha256"] != hex.EncodeToString(clipSum[:]) {
-		t.Fatalf("item through B: %d %v", st, item)
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		req, _ := http.NewRequest("GET", b+"/api/v1/evidence/"+id+"/proxy", nil)
+	// 2. A recording through A, transcoded by a worker, read through B.
+	north := newCaller(t, b, credUser(c.creds, "supervisor", "north").APIToken)
+	getB := func(path string) (int, []byte) {
+		req, _ := http.NewRequest("GET", b+path, nil)
 		req.Header.Set("Authorization", "Bearer "+north.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == 200 && len(body) > 1000 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy through B never became ready: %d %s", resp.StatusCode, body)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return resp.StatusCode, body
 	}
-
-	// The worker ran the transcode; the serve processes ran no job.
-	if v, _ := metricValue(scrape(t, w), "opendems_job_run_seconds", map[string]string{"kind": "transcode"}); v < 1 {
-		t.Errorf("worker's transcode runs = %v, want >= 1", v)
+	uploadClip := func(name string, clip DemoClip) (uuid.UUID, []byte) {
+		path := filepath.Join(c.dir, name)
+		if err := MakeDemoClip(ctx, c.dir, path, clip); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, m := uploadOverHTTP(t, a, dock, data, nil, true)
+		id, err := uuid.Parse(fmt.Sprint(m["evidence_id"]))
+		if st != 200 || err != nil {
+			t.Fatalf("upload %s through A: %d %v", name, st, m)
+		}
+		return id, data
 	}
-	if v, _ := metricValue(scrape(t, w), "opendems_transcode_media_seconds_total", nil); v < 1.5 {
-		t.Errorf("worker's transcoded media seconds = %v", v)
+	waitProxy := func(id uuid.UUID) []byte {
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			st, body := getB("/api/v1/evidence/" + id.String() + "/proxy")
+			if st == 200 && len(body) > 1000 {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("proxy of %s through B never became ready: %d %s", id, st, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	id, data := uploadClip("clip.mp4", DemoClip{Seconds: 2, Width: 320, Height: 240, FPS: 15, Hue: 90})
+	clipSum := sha256.Sum256(data)
+	if st, item := north.do("GET", "/api/v1/evidence/"+id.String(), ""); st != 200 || item["sha256"] != hex.EncodeToString(clipSum[:]) {
+		t.Fatalf("item through B: %d %v", st, item)
+	}
+	waitProxy(id)
+	if st, orig := getB("/api/v1/evidence/" + id.String() + "/original"); st != 200 || !bytes.Equal(orig, data) {
+		t.Fatalf("original through B: %d, %d bytes (want %d)", st, len(orig), len(data))
+	}
+	if n := transcodes(0) + transcodes(1); n < 1 {
+		t.Errorf("the workers ran %v transcodes", n)
 	}
 	for _, base := range []string{a, b} {
 		if v, ok := metricValue(scrape(t, base), "opendems_job_run_seconds", nil); ok && v > 0 {
@@ -234,5 +176,89 @@ func TestScaleOutProcesses(t *testing.T) {
 	}
 	if v, _ := metricValue(scrape(t, b), "opendems_ingest_commit_seconds", map[string]string{"outcome": "ok"}); v < 1 {
 		t.Errorf("B committed %v uploads", v)
+	}
+
+	// 3. Kill the worker holding a transcode while it runs.
+	long, _ := uploadClip("long.mp4", DemoClip{Seconds: 20, Width: 640, Height: 360, FPS: 25, Hue: 30})
+	type row struct {
+		status  string
+		proxies int
+		job     string
+		attempt int
+	}
+	read := func() row {
+		var r row
+		err := c.app.Pool.QueryRow(ctx, `SELECT i.proxy_status,
+				(SELECT count(*) FROM evidence_derivatives d WHERE d.evidence_id = i.id AND d.kind = 'proxy'),
+				coalesce((SELECT state::text FROM river_job j WHERE j.kind = 'transcode' AND j.args->>'evidence_id' = i.id::text), ''),
+				coalesce((SELECT attempt FROM river_job j WHERE j.kind = 'transcode' AND j.args->>'evidence_id' = i.id::text), 0)
+			FROM evidence_items i WHERE i.id = $1`, long).Scan(&r.status, &r.proxies, &r.job, &r.attempt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	victim := -1
+	deadline := time.Now().Add(2 * time.Minute)
+	for victim < 0 {
+		for i := range workers {
+			if m, _ := filepath.Glob(filepath.Join(workers[i].tmp, "transcode-"+long.String()+"-*")); len(m) > 0 {
+				victim = i
+			}
+		}
+		if victim < 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no worker started the transcode of %s: %+v", long, read())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if err := workers[victim].cmd.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	survivor := 1 - victim
+	before := transcodes(survivor)
+	time.Sleep(200 * time.Millisecond) // the killed process is gone
+	if r := read(); r.proxies != 0 || r.job != "running" || r.attempt != 1 {
+		t.Fatalf("after kill -9 of worker-%d: %+v; want a running first attempt and no proxy", victim+1, r)
+	}
+	// River rescues a job whose attempt started more than
+	// workers.rescue_stuck_after ago (2h here). Moving the attempt's
+	// start back stands for that much time passing; the rescue and the
+	// retry are the surviving worker's (it becomes river's leader once
+	// the killed one's lease expires).
+	if _, err := c.app.Pool.Exec(ctx, `UPDATE river_job SET attempted_at = now() - interval '3 hours'
+		WHERE kind = 'transcode' AND args->>'evidence_id' = $1`, long.String()); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(3 * time.Minute)
+	for {
+		r := read()
+		if r.status == "ready" && r.job == "completed" {
+			if r.attempt != 2 || r.proxies != 1 {
+				t.Fatalf("finished: %+v; want attempt 2 and one proxy", r)
+			}
+			t.Logf("worker-%d killed mid-transcode; worker-%d finished the retry %.1f s later", victim+1, survivor+1, time.Since(killed).Seconds())
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the surviving worker did not finish the transcode: %+v", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after := transcodes(survivor); after < before+1 {
+		t.Errorf("worker-%d ran %v transcodes, %v before the kill: the retry was not its", survivor+1, after, before)
+	}
+	proxy := filepath.Join(c.dir, "proxy.mp4")
+	if err := os.WriteFile(proxy, waitProxy(long), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := transcode.Probe(ctx, proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.HasVideo || p.Duration < 19.5 || p.Duration > 20.5 {
+		t.Fatalf("proxy read through B: video=%v duration=%.2f", p.HasVideo, p.Duration)
 	}
 }
