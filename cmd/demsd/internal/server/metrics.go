@@ -49,9 +49,9 @@ type Metrics struct {
 	CheckpointsFailed     prometheus.Counter
 	CustodyVerifySeconds  prometheus.Histogram
 	CustodyVerifyFailures *prometheus.CounterVec // log: custody, audit
-	PolicyDecisions    *prometheus.CounterVec // outcome: allow, deny, error
-	PolicyDecisionTime prometheus.Histogram
-	dbCollector        *dbCollector
+	PolicyDecisions       *prometheus.CounterVec // outcome: allow, deny, error
+	PolicyDecisionTime    prometheus.Histogram
+	dbCollector           *dbCollector
 }
 
 // fastBuckets suit in-memory decisions (casbin): 10 µs to 100 ms.
@@ -83,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, pool *pgxpool.Pool, logger *slog.Logg
 		CheckpointsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "opendems_custody_checkpoint_failures_total",
 			Help: "Custody checkpoint jobs that failed."}),
 		CustodyVerifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "opendems_custody_verification_seconds",
-			Help: "Run time of the periodic custody verification (every chain against the latest checkpoint, the audit log against its anchors).",
+			Help:    "Run time of the periodic custody verification (every chain against the latest checkpoint, the audit log against its anchors).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
 		CustodyVerifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_custody_verification_failures_total",
 			Help: "Periodic verifications in which the custody chains (log=custody) or the audit log (log=audit) did not verify."},
