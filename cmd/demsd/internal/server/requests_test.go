@@ -332,6 +332,23 @@ func TestRequestJobsThroughAPI(t *testing.T) {
 		t.Fatalf("preview url: %d", st)
 	}
 
+	// The redaction throughput of both jobs (and the render's leak
+	// check) is on /metrics: 4 s of media at the recording's frame rate.
+	rate := fps["num"].(float64) / fps["den"].(float64)
+	fams := scrape(t, e.srv.URL)
+	for _, job := range []string{"render", "preview", "leak_check"} {
+		lbl := map[string]string{"job": job}
+		media, _ := metricValue(fams, "opendems_redaction_media_seconds_total", lbl)
+		frames, _ := metricValue(fams, "opendems_redaction_frames_total", lbl)
+		busy, _ := metricValue(fams, "opendems_redaction_processing_seconds_total", lbl)
+		if media < 3.9 || media > 4.1 || frames < 4*rate-2 || frames > 4*rate+2 || busy <= 0 {
+			t.Errorf("redaction metrics of %s: %v s of media, %v frames (want about %v), %v s busy", job, media, frames, 4*rate, busy)
+		}
+	}
+	if v, _ := metricValue(fams, "opendems_job_run_seconds", map[string]string{"kind": "redaction"}); v < 2 {
+		t.Errorf("%v redaction job runs timed", v)
+	}
+
 	events, err := custody.Events(ctx, e.app.Pool, item)
 	if err != nil {
 		t.Fatal(err)
