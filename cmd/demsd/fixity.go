@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/opendems/opendems/evidence/custody"
@@ -81,13 +83,20 @@ func custodyVerifyCmd() *cobra.Command {
 					return fmt.Errorf("--evidence: %w", err)
 				}
 			}
-			if err := custody.VerifyDBCommand(cmd.Context(), os.Stdout, app.Pool, opts); err != nil {
+			// One snapshot, so appends by the running servers do not look
+			// like mismatches between a chain and its head.
+			tx, err := app.Pool.BeginTx(cmd.Context(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(context.Background())
+			if err := custody.VerifyDBCommand(cmd.Context(), os.Stdout, tx, opts); err != nil {
 				return err
 			}
 			if id != "" {
 				return nil
 			}
-			rep, err := audit.Verify(cmd.Context(), app.Pool, opts.PublicKey)
+			rep, err := audit.Verify(cmd.Context(), tx, opts.PublicKey)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
 )
@@ -42,12 +44,22 @@ func VerifyCustody(ctx context.Context, a *App) (*CustodyVerification, error) {
 	start := time.Now()
 	key := a.Key.Public().(ed25519.PublicKey)
 	var v CustodyVerification
-	var err error
-	if v.Custody, err = custody.VerifyDB(ctx, a.Pool, custody.VerifyOptions{PublicKey: key}); err != nil {
+	// One snapshot for every read: the server keeps appending while this
+	// runs, and a head read after its chain (or an anchor after its
+	// records) would otherwise look like a mismatch.
+	tx, err := a.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("custody verify: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if v.Custody, err = custody.VerifyDB(ctx, tx, custody.VerifyOptions{PublicKey: key}); err != nil {
 		return nil, err
 	}
-	if v.Audit, err = audit.Verify(ctx, a.Pool, key); err != nil {
+	if v.Audit, err = audit.Verify(ctx, tx, key); err != nil {
 		return nil, fmt.Errorf("audit verify: %w", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		return nil, fmt.Errorf("custody verify: %w", err)
 	}
 	v.Took = time.Since(start)
 	a.Metrics.CustodyVerifySeconds.Observe(v.Took.Seconds())
