@@ -54,6 +54,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"idle over max", "server:\n  session_idle: 24h\n  session_max: 1h\n", nil, "server.session_idle"},
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
 		{"hourly checkpoints", "custody:\n  checkpoint_interval: 1h\n", nil, "custody.checkpoint_interval"},
+		{"verify every second", "custody:\n  verify_interval: 1s\n", nil, "custody.verify_interval"},
+		{"verify never", "", []string{"OPENDEMS_CUSTODY_VERIFY_INTERVAL=0s"}, "custody.verify_interval"},
 		{"bad proxy", "server:\n  trusted_proxies: [\"10.0.0.0/33\"]\n", nil, "server.trusted_proxies"},
 		{"bad proxy env", "", []string{"OPENDEMS_SERVER_TRUSTED_PROXIES=10.0.0.1,proxy.local"}, "server.trusted_proxies"},
 		{"no mfa attempts", "server:\n  mfa_attempts: 0\n", nil, "server.mfa_attempts"},
