@@ -272,6 +272,9 @@ func TestMetricsAfterUpload(t *testing.T) {
 	if v, _ := metricValue(fams, "opendems_transcode_media_seconds_total", nil); v > 3.5 {
 		t.Errorf("transcoded %v s of media from one 3 s clip", v)
 	}
+	if v, _ := metricValue(fams, "opendems_transcode_frames_total", nil); v > 46 {
+		t.Errorf("transcoded %v frames from one clip of 45", v)
+	}
 	if t.Failed() {
 		return
 	}
