@@ -147,6 +147,10 @@ type Releases struct {
 	// PasscodeAttempts wrong passcodes lock a link for PasscodeLockout.
 	PasscodeAttempts int           `yaml:"passcode_attempts"`
 	PasscodeLockout  time.Duration `yaml:"passcode_lockout"`
+	// ShareSessionWindow: a share link download with activity within it is
+	// in progress (resumable after the download limit); views within it
+	// after the first reach custody and the timeline only once.
+	ShareSessionWindow time.Duration `yaml:"share_session_window"`
 }
 
 // ReleaseAgency is who releases: the package's Source-Organization and
@@ -395,6 +399,7 @@ func (c Config) Validate() error {
 	positive("releases.retain_for", c.Releases.RetainFor)
 	positive("releases.share_default_expiry", c.Releases.ShareDefaultExpiry)
 	positive("releases.passcode_lockout", c.Releases.PasscodeLockout)
+	positive("releases.share_session_window", c.Releases.ShareSessionWindow)
 	if c.Releases.ShareMaxExpiry < c.Releases.ShareDefaultExpiry {
 		bad("releases.share_max_expiry", "must be at least releases.share_default_expiry (%s < %s)", c.Releases.ShareMaxExpiry, c.Releases.ShareDefaultExpiry)
 	}

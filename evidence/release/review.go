@@ -77,6 +77,9 @@ type Settings struct {
 	// PasscodeAttempts wrong passcodes lock a link for PasscodeLockout.
 	PasscodeAttempts int
 	PasscodeLockout  time.Duration
+	// ShareSessionWindow: a download with activity within it is in
+	// progress; views within it reach custody once (0 = one hour).
+	ShareSessionWindow time.Duration
 }
 
 // Agency is who releases (the package's Source-Organization and letter).
@@ -130,6 +133,9 @@ func New(d Deps) *Service {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Settings.ShareSessionWindow <= 0 {
+		d.Settings.ShareSessionWindow = time.Hour
 	}
 	key := d.SigningKey
 	return &Service{db: d.Pool, requests: d.Requests, store: d.Storage, key: func() []byte { return key },

@@ -390,13 +390,39 @@ func (s *Service) unlockValue(sh *Share) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// recordShare records a view, download or refusal everywhere it must be
-// seen: the link's events, the audit log, the request's timeline and (for
-// views and downloads) the custody of every source item.
+// recordShare records a refusal or a wrong passcode everywhere it must be
+// seen: the link's events, the audit log and the request's timeline.
 func (s *Service) recordShare(ctx context.Context, sh *Share, rel *Release, ev ShareEvent) error {
 	ev.At = s.now()
-	ev.Agent = truncate(ev.Agent, 500)
-	ev.File = truncate(ev.File, 500)
+	return s.inRequest(ctx, sh, rel, func(tx pgx.Tx, requestID uuid.UUID, _ []uuid.UUID) error {
+		return s.recordInTx(ctx, tx, sh, requestID, nil, ev, true)
+	})
+}
+
+// recordView records a view of the link's page or summary: every one in
+// the link's events and the audit log, the first of each session window
+// (releases.share_session_window) also in the request's timeline and the
+// custody of every source item, so a page reloaded by a browser does not
+// flood the chains.
+func (s *Service) recordView(ctx context.Context, sh *Share, rel *Release, ev ShareEvent) error {
+	ev.At, ev.Kind = s.now(), "view"
+	return s.inRequest(ctx, sh, rel, func(tx pgx.Tx, requestID uuid.UUID, sources []uuid.UUID) error {
+		tag, err := tx.Exec(ctx, `UPDATE release_shares SET view_recorded_at = $2
+			WHERE id = $1 AND (view_recorded_at IS NULL OR view_recorded_at <= $3)`, sh.ID, ev.At, ev.At.Add(-s.settings.ShareSessionWindow))
+		if err != nil {
+			return err
+		}
+		first := tag.RowsAffected() == 1
+		if !first {
+			sources = nil
+		}
+		return s.recordInTx(ctx, tx, sh, requestID, sources, ev, first)
+	})
+}
+
+// inRequest runs fn in a transaction holding the release's request row,
+// which orders every record of the request's timeline.
+func (s *Service) inRequest(ctx context.Context, sh *Share, rel *Release, fn func(tx pgx.Tx, requestID uuid.UUID, sources []uuid.UUID) error) error {
 	var requestID uuid.UUID
 	var sources []uuid.UUID
 	if rel != nil {
@@ -404,68 +430,173 @@ func (s *Service) recordShare(ctx context.Context, sh *Share, rel *Release, ev S
 	} else if err := s.db.QueryRow(ctx, `SELECT request_id FROM releases WHERE id = $1`, sh.ReleaseID).Scan(&requestID); err != nil {
 		return err
 	}
-	actor := "anonymous:share-" + sh.ID.String()[:8]
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, _, err := lockRequest(ctx, tx, requestID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO release_share_events (share_id, at, kind, file, bytes, complete, range_spec, address, agent, detail)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, sh.ID, ev.At, ev.Kind, ev.File, ev.Bytes, ev.Complete, ev.Range,
-			ev.Address, ev.Agent, ev.Detail); err != nil {
-			return err
-		}
-		details := map[string]any{"release_id": sh.ReleaseID.String(), "share_id": sh.ID.String(), "recipient": sh.Recipient,
-			"kind": ev.Kind, "file": ev.File, "bytes": ev.Bytes, "complete": ev.Complete, "range": ev.Range,
-			"address": ev.Address, "agent": ev.Agent}
-		if ev.Detail != "" {
-			details["detail"] = ev.Detail
-		}
-		if err := timeline(ctx, tx, requestID, ev.At, actor, "share_"+ev.Kind, details); err != nil {
-			return err
-		}
-		if ev.Kind == "view" || ev.Kind == "download" {
-			for _, id := range sources {
-				if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: id, Actor: actor, Action: custody.ActionShared,
-					Time: ev.At, Details: details}); err != nil {
-					return err
-				}
-			}
-		}
-		outcome := audit.OutcomeSuccess
-		if ev.Kind == "passcode_failed" || ev.Kind == "refused" {
-			outcome = audit.OutcomeDenied
-		}
-		_, err := audit.Record(ctx, tx, audit.Entry{Time: ev.At, Component: "release", EventType: AuditShare, Actor: actor,
-			Outcome: outcome, SourceAddr: ev.Address, Details: details})
-		return err
+		return fn(tx, requestID, sources)
 	})
 }
 
-// startDownload counts a download that starts at the first byte against
-// the link's limit; resumed ranges of it are not counted again.
-func (s *Service) startDownload(ctx context.Context, sh *Share, rangeHeader string) error {
-	if resumed(rangeHeader) {
-		return nil
-	}
-	tag, err := s.db.Exec(ctx, `UPDATE release_shares SET downloads = downloads + 1
-		WHERE id = $1 AND (max_downloads IS NULL OR downloads < max_downloads)`, sh.ID)
-	if err != nil {
+// recordInTx writes one share event to the link's events and the audit
+// log, and, when asked, to the request's timeline and (one custody event
+// per item) the custody of the given source items.
+func (s *Service) recordInTx(ctx context.Context, tx pgx.Tx, sh *Share, requestID uuid.UUID, custodyOf []uuid.UUID, ev ShareEvent, toTimeline bool) error {
+	ev.Agent = truncate(ev.Agent, 500)
+	ev.File = truncate(ev.File, 500)
+	actor := "anonymous:share-" + sh.ID.String()[:8]
+	if _, err := tx.Exec(ctx, `INSERT INTO release_share_events (share_id, at, kind, file, bytes, complete, range_spec, address, agent, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, sh.ID, ev.At, ev.Kind, ev.File, ev.Bytes, ev.Complete, ev.Range,
+		ev.Address, ev.Agent, ev.Detail); err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return &ShareGoneError{Status: ShareExhausted}
+	details := map[string]any{"release_id": sh.ReleaseID.String(), "share_id": sh.ID.String(), "recipient": sh.Recipient,
+		"kind": ev.Kind, "file": ev.File, "bytes": ev.Bytes, "complete": ev.Complete, "range": ev.Range,
+		"address": ev.Address, "agent": ev.Agent}
+	if ev.Detail != "" {
+		details["detail"] = ev.Detail
 	}
-	return nil
+	if toTimeline {
+		if err := timeline(ctx, tx, requestID, ev.At, actor, "share_"+ev.Kind, details); err != nil {
+			return err
+		}
+	}
+	for _, id := range custodyOf {
+		if _, err := custody.Append(ctx, tx, custody.NewEvent{EvidenceID: id, Actor: actor, Action: custody.ActionShared,
+			Time: ev.At, Details: details}); err != nil {
+			return err
+		}
+	}
+	outcome := audit.OutcomeSuccess
+	if ev.Kind == "passcode_failed" || ev.Kind == "refused" {
+		outcome = audit.OutcomeDenied
+	}
+	_, err := audit.Record(ctx, tx, audit.Entry{Time: ev.At, Component: "release", EventType: AuditShare, Actor: actor,
+		Outcome: outcome, SourceAddr: ev.Address, Details: details})
+	return err
 }
 
-// resumed reports whether a Range header asks for bytes after the first
-// (a resumed or partial download rather than a new one).
-func resumed(h string) bool {
-	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
-	if !ok {
-		return false
+// DownloadBusyError refuses a new download because the link's remaining
+// downloads are taken by downloads in progress (409): it frees up when
+// they complete or stay idle for the session window.
+type DownloadBusyError struct {
+	Completed, Active, Max int
+	Window                 time.Duration
+}
+
+func (e *DownloadBusyError) Error() string {
+	return fmt.Sprintf("this link allows %d downloads: %d completed and %d in progress; a new one can start when those finish or after %s without activity",
+		e.Max, e.Completed, e.Active, e.Window)
+}
+
+// Unwrap gives the kind.
+func (e *DownloadBusyError) Unwrap() error { return evidence.ErrConflict }
+
+// admitDownload decides whether a request for a file (the package or a
+// payload path) may be served. A file has a download in progress when it
+// was admitted and had activity within the session window: every request
+// for it continues that download, whatever its range, even after the
+// limit. Any other request starts a new download, admitted only while the
+// completed downloads and those in progress of the link's other files
+// stay under its limit (so parallel starts cannot overshoot it). started
+// reports a new download. Bytes served by an earlier download of the file
+// that went idle before covering it are kept: they count toward the next.
+func (s *Service) admitDownload(ctx context.Context, sh *Share, file string, size int64) (started bool, err error) {
+	now := s.now()
+	window := s.settings.ShareSessionWindow
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var downloads int
+		var limit *int
+		if err := tx.QueryRow(ctx, `SELECT downloads, max_downloads FROM release_shares WHERE id = $1 FOR UPDATE`, sh.ID).Scan(&downloads, &limit); err != nil {
+			return err
+		}
+		var startedAt, lastAt *time.Time
+		err := tx.QueryRow(ctx, `SELECT started_at, last_at FROM release_share_downloads WHERE share_id = $1 AND file = $2`, sh.ID, file).Scan(&startedAt, &lastAt)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if startedAt != nil && lastAt != nil && !lastAt.Before(now.Add(-window)) {
+			_, err = tx.Exec(ctx, `UPDATE release_share_downloads SET last_at = $3 WHERE share_id = $1 AND file = $2`, sh.ID, file, now)
+			return err
+		}
+		if limit != nil {
+			var active int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM release_share_downloads
+				WHERE share_id = $1 AND file <> $2 AND started_at IS NOT NULL AND last_at >= $3`, sh.ID, file, now.Add(-window)).Scan(&active); err != nil {
+				return err
+			}
+			if downloads >= *limit {
+				return &ShareGoneError{Status: ShareExhausted}
+			}
+			if downloads+active >= *limit {
+				return &DownloadBusyError{Completed: downloads, Active: active, Max: *limit, Window: window}
+			}
+		}
+		started = true
+		_, err = tx.Exec(ctx, `INSERT INTO release_share_downloads (share_id, file, size, started_at, last_at) VALUES ($1, $2, $3, $4, $4)
+			ON CONFLICT (share_id, file) DO UPDATE SET size = $3, started_at = $4, last_at = $4, bytes_sent = 0, requests = 0`,
+			sh.ID, file, size, now)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("share %s: download %s: %w", sh.ID, file, err)
 	}
-	return !strings.HasPrefix(strings.TrimSpace(spec), "0-")
+	return started, nil
+}
+
+// served is what one response sent of a file: from offset start, bytes
+// long (bytes of the file only, never of an error message).
+type served struct {
+	start, bytes int64
+	started      bool // the request opened a new download
+}
+
+// finishDownload adds the bytes one response sent to the file's current
+// download and records the request (the link's events and the audit log
+// always; the timeline when it started a download). When the bytes served
+// so far cover the whole file the download is counted against the link's
+// limit and recorded once as download_completed: in the link's events, the
+// audit log, the timeline and the custody of every source item.
+func (s *Service) finishDownload(ctx context.Context, sh *Share, rel *Release, file string, sv served, ev ShareEvent) error {
+	ev.At, ev.Kind = s.now(), "download"
+	return s.inRequest(ctx, sh, rel, func(tx pgx.Tx, requestID uuid.UUID, sources []uuid.UUID) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM release_shares WHERE id = $1 FOR UPDATE`, sh.ID); err != nil {
+			return err
+		}
+		var complete bool
+		var sent int64
+		var requests int
+		var startedAt time.Time
+		err := tx.QueryRow(ctx, `UPDATE release_share_downloads SET covered = covered + int8multirange(int8range($3, $4)),
+				bytes_sent = bytes_sent + $5, requests = requests + 1, last_at = $6
+			WHERE share_id = $1 AND file = $2
+			RETURNING covered @> int8range(0, size), bytes_sent, requests, coalesce(started_at, $6)`,
+			sh.ID, file, sv.start, sv.start+sv.bytes, sv.bytes, ev.At).Scan(&complete, &sent, &requests, &startedAt)
+		if err != nil {
+			return fmt.Errorf("count download: %w", err)
+		}
+		if complete {
+			if _, err := tx.Exec(ctx, `UPDATE release_share_downloads SET covered = '{}', bytes_sent = 0, requests = 0,
+					started_at = NULL, completed = completed + 1 WHERE share_id = $1 AND file = $2`, sh.ID, file); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE release_shares SET downloads = downloads + 1 WHERE id = $1`, sh.ID); err != nil {
+				return err
+			}
+		}
+		// The timeline shows each download once or twice (started, then
+		// completed), not every range a player or download manager asks.
+		if err := s.recordInTx(ctx, tx, sh, requestID, nil, ev, sv.started && !complete); err != nil {
+			return err
+		}
+		if !complete {
+			return nil
+		}
+		done := ShareEvent{At: ev.At, Kind: "download_completed", File: ev.File, Bytes: sent, Complete: true,
+			Address: ev.Address, Agent: ev.Agent,
+			Detail: fmt.Sprintf("whole file served in %d request(s) since %s", requests, startedAt.UTC().Format(time.RFC3339))}
+		return s.recordInTx(ctx, tx, sh, requestID, sources, done, true)
+	})
 }
 
 // entry is one file's bytes inside the stored package (entries are

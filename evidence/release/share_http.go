@@ -235,6 +235,8 @@ func (s *Service) recipientError(c *gin.Context, html bool, err error, sh *Share
 	switch status {
 	case http.StatusGone:
 		title = "This link no longer works"
+	case http.StatusConflict:
+		title = "Download not available now"
 	case http.StatusNotFound:
 		msg = "No release is shared under this address. Check that you copied the whole link."
 	}
@@ -246,7 +248,7 @@ func (s *Service) recipientPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+	if err := s.recordView(c.Request.Context(), sh, rel, ShareEvent{File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
 		s.pageError(c, err)
 		return
 	}
@@ -277,7 +279,7 @@ func (s *Service) recipientJSON(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.recordShare(c.Request.Context(), sh, rel, ShareEvent{Kind: "view", File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
+	if err := s.recordView(c.Request.Context(), sh, rel, ShareEvent{File: whatOf(c), Address: c.ClientIP(), Agent: c.Request.UserAgent()}); err != nil {
 		api.WriteError(c, err)
 		return
 	}
@@ -298,13 +300,14 @@ func (s *Service) recipientFile(c *gin.Context) {
 	s.recipientDownload(c, strings.TrimPrefix(c.Param("file"), "/"))
 }
 
-// recipientDownload serves the package or one payload file with Range,
-// counts a new download against the link's limit, and records the bytes
-// sent and whether the file was sent whole.
+// recipientDownload serves the package or one payload file with Range.
+// The link's download limit counts whole files, not responses: each
+// response's bytes are added to the file's current download, which counts
+// once when they cover the file (admitDownload, finishDownload).
 func (s *Service) recipientDownload(c *gin.Context, file string) {
-	// A download that reached the limit may still be resumed (a range
-	// after the first byte); a new one may not.
-	sh, rel, ok := s.recipient(c, true, resumed(c.GetHeader("Range")))
+	// Past the limit the link still resolves: admitDownload lets a
+	// download in progress finish and refuses a new one.
+	sh, rel, ok := s.recipient(c, true, true)
 	if !ok {
 		return
 	}
@@ -323,9 +326,26 @@ func (s *Service) recipientDownload(c *gin.Context, file string) {
 		}
 		name, label, ctype = path.Base(file), file, contentType(file)
 	}
-	if err := s.startDownload(ctx, sh, c.GetHeader("Range")); err != nil {
+	rangeHeader := c.GetHeader("Range")
+	ev := ShareEvent{File: label, Range: rangeHeader, Address: c.ClientIP(), Agent: c.Request.UserAgent()}
+	started, err := s.admitDownload(ctx, sh, label, e.size)
+	if err != nil {
+		ev.Kind, ev.Detail = "refused", err.Error()
+		var gone *ShareGoneError
+		var busy *DownloadBusyError
+		if errors.As(err, &gone) || errors.As(err, &busy) {
+			_ = s.recordShare(ctx, sh, rel, ev)
+		}
 		s.recipientError(c, true, err, sh)
 		return
+	}
+	// Several ranges in one request (multipart/byteranges) are answered
+	// with the whole file, as RFC 9110 §14.2 allows: download tools and
+	// players ask for one range at a time, and one range per response
+	// keeps the count of bytes served exact.
+	if strings.Contains(rangeHeader, ",") {
+		c.Request.Header.Del("Range")
+		ev.Detail = "several ranges asked: whole file sent"
 	}
 	rd := &sectionReader{ctx: ctx, store: s.store, ref: ref, base: e.offset, n: e.size}
 	defer rd.Close()
@@ -336,20 +356,36 @@ func (s *Service) recipientDownload(c *gin.Context, file string) {
 		at = *rel.ReleasedAt
 	}
 	http.ServeContent(c.Writer, c.Request, "", at, rd)
-	sent := int64(c.Writer.Size())
-	if sent < 0 {
-		sent = 0
-	}
-	ev := ShareEvent{Kind: "download", File: label, Bytes: sent, Complete: sent == e.size && c.Writer.Status() < 300,
-		Range: c.GetHeader("Range"), Address: c.ClientIP(), Agent: c.Request.UserAgent()}
-	if c.Writer.Status() >= 300 {
-		ev.Detail = fmt.Sprintf("answered %d", c.Writer.Status())
+	sv := servedOf(c.Writer.Status(), c.Writer.Header().Get("Content-Range"), int64(c.Writer.Size()))
+	sv.started = started
+	ev.Bytes, ev.Complete = sv.bytes, sv.start == 0 && sv.bytes == e.size
+	if st := c.Writer.Status(); st != http.StatusOK && st != http.StatusPartialContent {
+		ev.Detail = fmt.Sprintf("answered %d", st)
 	}
 	// Recorded even when the recipient went away half way: the bytes that
-	// left are what the record says.
-	if err := s.recordShare(context.WithoutCancel(ctx), sh, rel, ev); err != nil {
-		s.log.Error("share download not recorded", "share", sh.ID, "file", label, "bytes", sent, "err", err)
+	// left are what the record says and what counts toward the download.
+	if err := s.finishDownload(context.WithoutCancel(ctx), sh, rel, label, sv, ev); err != nil {
+		s.log.Error("share download not recorded", "share", sh.ID, "file", label, "bytes", sv.bytes, "err", err)
 	}
+}
+
+// servedOf is the part of the file a response carried: from the start of
+// its Content-Range (206) or of the file (200), as many bytes as were
+// written. Other answers (304, 416) carried none of the file.
+func servedOf(status int, contentRange string, written int64) served {
+	if written < 0 {
+		written = 0
+	}
+	switch status {
+	case http.StatusOK:
+		return served{start: 0, bytes: written}
+	case http.StatusPartialContent:
+		var first, last, size int64
+		if _, err := fmt.Sscanf(contentRange, "bytes %d-%d/%d", &first, &last, &size); err == nil && first >= 0 && last >= first {
+			return served{start: first, bytes: min(written, last-first+1)}
+		}
+	}
+	return served{}
 }
 
 // whatOf names what a recipient request asked for without its token

@@ -7,13 +7,27 @@ import (
 	"time"
 )
 
-func TestResumed(t *testing.T) {
-	for h, want := range map[string]bool{
-		"": false, "bytes=0-": false, "bytes=0-99": false, " bytes=0-1023": false,
-		"bytes=100-": true, "bytes=1-1": true, "bytes=-500": true, "items=5-": false,
+func TestServedOf(t *testing.T) {
+	for _, c := range []struct {
+		status       int
+		contentRange string
+		written      int64
+		want         served
+	}{
+		{200, "", 1000, served{0, 1000, false}},
+		{200, "", 10, served{0, 10, false}}, // the client went away
+		{206, "bytes 100-199/1000", 100, served{100, 100, false}},
+		{206, "bytes 100-199/1000", 40, served{100, 40, false}},
+		{206, "bytes 0-0/1000", 1, served{0, 1, false}},
+		{206, "bytes 100-199/1000", 500, served{100, 100, false}}, // never more than the range
+		{206, "", 100, served{}},                                  // multipart: not served here
+		{206, "bytes */1000", 0, served{}},
+		{416, "bytes */1000", 13, served{}},
+		{304, "", 0, served{}},
+		{200, "", -1, served{}},
 	} {
-		if got := resumed(h); got != want {
-			t.Errorf("resumed(%q) = %v, want %v", h, got, want)
+		if got := servedOf(c.status, c.contentRange, c.written); got != c.want {
+			t.Errorf("servedOf(%d, %q, %d) = %+v, want %+v", c.status, c.contentRange, c.written, got, c.want)
 		}
 	}
 }

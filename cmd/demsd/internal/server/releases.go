@@ -19,6 +19,7 @@ func newReleases(a *App) *release.Service {
 				Signatory: c.Agency.Signatory, Title: c.Agency.Title},
 			PublicURL: a.Config.Server.PublicURL, RetainFor: c.RetainFor, ShareDefault: c.ShareDefaultExpiry, ShareMax: c.ShareMaxExpiry,
 			PasscodeAttempts: c.PasscodeAttempts, PasscodeLockout: c.PasscodeLockout,
+			ShareSessionWindow: c.ShareSessionWindow,
 		},
 	})
 }

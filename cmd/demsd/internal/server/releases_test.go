@@ -431,60 +431,157 @@ func TestShareLinks(t *testing.T) {
 			clipFile = f.(map[string]any)
 		}
 	}
-	// One file whole, then resumed by range: the bytes are the clip's.
-	resp, whole := shareGet(t, srv.URL+clipFile["url"].(string), nil)
-	if resp.StatusCode != 200 || int64(len(whole)) != int64(clipFile["size"].(float64)) {
+	pkgURL := srv.URL + "/share/" + token + "/package"
+	clipURL := srv.URL + clipFile["url"].(string)
+	clipSize := int(clipFile["size"].(float64))
+	// One file whole: the bytes are the clip's; download 1 of 3.
+	resp, whole := fetchShare(t, app, clipURL, "")
+	if resp.StatusCode != 200 || len(whole) != clipSize {
 		t.Fatalf("file download: %d %d bytes", resp.StatusCode, len(whole))
 	}
 	if h := sha256.Sum256([]byte(whole)); hex.EncodeToString(h[:]) != clipFile["sha256"] {
 		t.Fatalf("file bytes do not match the listed SHA-256")
 	}
-	resp, tail := shareGet(t, srv.URL+clipFile["url"].(string), map[string]string{"Range": "bytes=1000-"})
-	if resp.StatusCode != 206 || tail != whole[1000:] {
-		t.Fatalf("resumed file: %d %d bytes", resp.StatusCode, len(tail))
+	// The old bypass: the whole package as "resumed" ranges, never from
+	// byte 0 first. The ranges cover the package, so it counts (2 of 3).
+	resp, tail := fetchShare(t, app, pkgURL, "bytes=1-")
+	if resp.StatusCode != 206 {
+		t.Fatalf("range from byte 1: %d", resp.StatusCode)
 	}
-	resp, pkg := shareGet(t, srv.URL+"/share/"+token+"/package", nil)
-	if h := sha256.Sum256([]byte(pkg)); resp.StatusCode != 200 || hex.EncodeToString(h[:]) != rel["package_sha256"] {
-		t.Fatalf("package download: %d", resp.StatusCode)
+	resp, head := fetchShare(t, app, pkgURL, "bytes=0-0")
+	if h := sha256.Sum256([]byte(head + tail)); resp.StatusCode != 206 || hex.EncodeToString(h[:]) != rel["package_sha256"] {
+		t.Fatalf("package by ranges: %d", resp.StatusCode)
 	}
-	// The limit (3) counts new downloads, not resumptions: the third new
-	// one is the last.
-	if resp, _ = shareGet(t, srv.URL+"/share/"+token+"/package", map[string]string{"Range": "bytes=0-99"}); resp.StatusCode != 206 {
-		t.Fatalf("third download: %d", resp.StatusCode)
+	if n := shareDownloads(t, app, share["id"].(string)); n != 2 {
+		t.Fatalf("downloads after a whole file and a package by two ranges: %d, want 2", n)
 	}
-	if resp, body = shareGet(t, srv.URL+"/share/"+token+"/package", nil); resp.StatusCode != 410 || !strings.Contains(body, "download limit") {
-		t.Fatalf("download past the limit: %d %s", resp.StatusCode, body)
+	// A player fetching the clip in 8 ranges: one download (3 of 3),
+	// one custody event per source item, every range audited.
+	custodyBefore, auditBefore := sharedCustody(t, app), auditedDownloads(t, app)
+	var chunks []string
+	for off, step := 0, (clipSize+7)/8; off < clipSize; off += step {
+		resp, b := fetchShare(t, app, clipURL, fmt.Sprintf("bytes=%d-%d", off, min(off+step, clipSize)-1))
+		if resp.StatusCode != 206 {
+			t.Fatalf("clip range at %d: %d", off, resp.StatusCode)
+		}
+		chunks = append(chunks, b)
+		if n := shareDownloads(t, app, share["id"].(string)); n != 2 && off+step < clipSize {
+			t.Fatalf("counted before the ranges covered the clip: %d", n)
+		}
 	}
-	if resp, _ = shareGet(t, srv.URL+"/share/"+token+"/package", map[string]string{"Range": "bytes=100-"}); resp.StatusCode != 206 {
-		t.Fatalf("resuming the last download: %d", resp.StatusCode)
+	if strings.Join(chunks, "") != whole || len(chunks) != 8 {
+		t.Fatalf("clip by 8 ranges: %d chunks, bytes differ: %v", len(chunks), strings.Join(chunks, "") != whole)
+	}
+	if got := sharedCustody(t, app) - custodyBefore; got != 1 {
+		t.Fatalf("custody events for one download in 8 ranges: %d, want 1", got)
+	}
+	if got := auditedDownloads(t, app) - auditBefore; got != 8 {
+		t.Fatalf("audited range requests: %d, want 8", got)
+	}
+	if n := shareDownloads(t, app, share["id"].(string)); n != 3 {
+		t.Fatalf("downloads: %d, want 3", n)
+	}
+	// The limit is reached: a new download is refused, whether it asks
+	// for the whole file or for a range (no download is in progress).
+	for _, rng := range []string{"", "bytes=0-99", "bytes=100-"} {
+		if resp, body = fetchShare(t, app, pkgURL, rng); resp.StatusCode != 410 || !strings.Contains(body, "download limit") {
+			t.Fatalf("download %q past the limit: %d %s", rng, resp.StatusCode, body)
+		}
 	}
 	// Activity: the staff API and page, audit, timeline, custody.
 	st, m = maker.do("GET", shares+"/"+share["id"].(string), "")
 	evs := m["events"].([]any)
-	var partial, complete int
+	var partial, complete, completed, refused int
 	for _, e := range evs {
 		e := e.(map[string]any)
-		if e["kind"] == "download" && e["complete"] == true {
+		switch {
+		case e["kind"] == "download" && e["complete"] == true:
 			complete++
-		}
-		if e["kind"] == "download" && e["complete"] == false && e["bytes"].(float64) > 0 {
+		case e["kind"] == "download" && e["bytes"].(float64) > 0:
 			partial++
+		case e["kind"] == "download_completed":
+			completed++
+		case e["kind"] == "refused":
+			refused++
 		}
 		if e["address"] == "" || e["agent"] == "" {
 			t.Fatalf("event without address or agent: %v", e)
 		}
 	}
-	if st != 200 || complete != 2 || partial != 3 || m["share"].(map[string]any)["views"] != float64(2) {
-		t.Fatalf("activity: %d complete %d partial %d %v", st, complete, partial, m)
+	if st != 200 || complete != 1 || partial != 10 || completed != 3 || refused != 3 || m["share"].(map[string]any)["views"] != float64(2) ||
+		m["share"].(map[string]any)["downloads"] != float64(3) {
+		t.Fatalf("activity: %d complete %d partial %d completed %d refused %d %v", st, complete, partial, completed, refused, m)
 	}
-	var audited, shared int
-	app.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE event_type = 'release_share' AND details::text LIKE '%download%'`).Scan(&audited)
-	app.Pool.QueryRow(ctx, `SELECT count(*) FROM custody_events WHERE action = 'shared'`).Scan(&shared)
-	if audited < 5 || shared < 7 {
-		t.Fatalf("audited downloads %d, custody shared events %d", audited, shared)
+	// Custody: the first view of the session window (the page; the JSON
+	// summary right after is not repeated) and the 3 completed downloads.
+	if got := sharedCustody(t, app); got != 4 {
+		t.Fatalf("custody shared events: %d, want 4 (1 view + 3 downloads)", got)
 	}
-	if _, m = maker.do("GET", "/api/v1/requests/"+reqID+"/timeline", ""); !strings.Contains(fmt.Sprint(m), "share_download") || !strings.Contains(fmt.Sprint(m), "share_view") {
-		t.Fatalf("timeline lacks share activity")
+	if got := auditedDownloads(t, app); got != 11 {
+		t.Fatalf("audited download requests: %d, want 11", got)
+	}
+	// The timeline: 1 view, the package and the clip-by-ranges downloads
+	// started (the whole clip started and completed in one request), 3
+	// completed, 3 refusals; not one line per range.
+	kinds := map[string]int{}
+	_, m = maker.do("GET", "/api/v1/requests/"+reqID+"/timeline", "")
+	for _, e := range m["events"].([]any) {
+		kinds[e.(map[string]any)["kind"].(string)]++
+	}
+	if kinds["share_view"] != 1 || kinds["share_download"] != 2 || kinds["share_download_completed"] != 3 || kinds["share_refused"] != 3 {
+		t.Fatalf("timeline share lines: %v", kinds)
+	}
+
+	// A download in progress may finish after the limit; a new one may
+	// not start meanwhile; one idle past the window is new, and the bytes
+	// it had served still count.
+	st, m = maker.do("POST", shares, `{"recipient":"Resumer","max_downloads":2}`)
+	if st != 201 {
+		t.Fatalf("create share: %d %v", st, m)
+	}
+	rtoken, rid := m["token"].(string), m["share"].(map[string]any)["id"].(string)
+	rpkg, rclip := srv.URL+"/share/"+rtoken+"/package", srv.URL+"/share/"+rtoken+"/files/"+clipFile["path"].(string)
+	var got bytes.Buffer
+	resp, b := fetchShare(t, app, rpkg, "bytes=0-999")
+	got.WriteString(b)
+	if resp, _ = fetchShare(t, app, rclip, ""); resp.StatusCode != 200 {
+		t.Fatalf("second download while one is in progress: %d", resp.StatusCode)
+	}
+	// 1 completed + 1 in progress = the limit of 2: nothing new starts.
+	if resp, body = fetchShare(t, app, rclip, "bytes=5-"); resp.StatusCode != 409 || !strings.Contains(body, "in progress") {
+		t.Fatalf("new download while the rest is in progress: %d %s", resp.StatusCode, body)
+	}
+	resp, b = fetchShare(t, app, rpkg, "bytes=1000-1999")
+	got.WriteString(b)
+	// Idle for longer than the session window: the next range starts a
+	// new download (admitted: still under the limit) and completes it
+	// with the bytes served before.
+	app.Pool.Exec(ctx, `UPDATE release_share_downloads SET last_at = now() - interval '2 hours' WHERE share_id = $1`, rid)
+	resp, b = fetchShare(t, app, rpkg, "bytes=2000-")
+	got.WriteString(b)
+	if h := sha256.Sum256(got.Bytes()); resp.StatusCode != 206 || hex.EncodeToString(h[:]) != rel["package_sha256"] {
+		t.Fatalf("resumed package: %d", resp.StatusCode)
+	}
+	if n := shareDownloads(t, app, rid); n != 2 {
+		t.Fatalf("downloads of the resumed link: %d, want 2", n)
+	}
+	if resp, body = fetchShare(t, app, rpkg, "bytes=2000-"); resp.StatusCode != 410 {
+		t.Fatalf("range after the limit with nothing in progress: %d %s", resp.StatusCode, body)
+	}
+	// A download that reached the limit while another was in progress:
+	// the one in progress finishes.
+	st, m = maker.do("POST", shares, `{"recipient":"Two files","max_downloads":2}`)
+	ttoken, tid := m["token"].(string), m["share"].(map[string]any)["id"].(string)
+	tpkg := srv.URL + "/share/" + ttoken + "/package"
+	resp, head = fetchShare(t, app, tpkg, "bytes=0-4095")
+	fetchShare(t, app, srv.URL+"/share/"+ttoken+"/files/"+clipFile["path"].(string), "")
+	fetchShare(t, app, srv.URL+"/share/"+ttoken+"/files/"+clipFile["path"].(string), "bytes=0-")
+	if n := shareDownloads(t, app, tid); n != 1 {
+		t.Fatalf("downloads: %d, want 1", n)
+	}
+	resp, tail = fetchShare(t, app, tpkg, "bytes=4096-")
+	if h := sha256.Sum256([]byte(head + tail)); resp.StatusCode != 206 || hex.EncodeToString(h[:]) != rel["package_sha256"] || shareDownloads(t, app, tid) != 2 {
+		t.Fatalf("finishing the download in progress: %d, downloads %d", resp.StatusCode, shareDownloads(t, app, tid))
 	}
 
 	// Passcode: 401 without or wrong, locked after 5 wrong ones (even the
@@ -571,11 +668,67 @@ func TestShareLinks(t *testing.T) {
 	}
 }
 
+// shareDownloads is a link's count of completed downloads.
+func shareDownloads(t *testing.T, app *App, id string) int {
+	t.Helper()
+	var n int
+	if err := app.Pool.QueryRow(context.Background(), `SELECT downloads FROM release_shares WHERE id = $1`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// fetchShare downloads through a link with an optional Range and waits
+// until the server recorded the response: it records the bytes a
+// response sent after sending them, so a fast client is ahead of it.
+func fetchShare(t *testing.T, app *App, url, rng string) (*http.Response, string) {
+	t.Helper()
+	count := func() int {
+		var n int
+		if err := app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM release_share_events WHERE kind IN ('download', 'refused')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	resp, body := shareGet(t, url, map[string]string{"Range": rng})
+	for deadline := time.Now().Add(10 * time.Second); count() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s (%s): %d, not recorded", url, rng, resp.StatusCode)
+		}
+	}
+	return resp, body
+}
+
+// sharedCustody counts the custody events of share activity.
+func sharedCustody(t *testing.T, app *App) int {
+	t.Helper()
+	var n int
+	if err := app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM custody_events WHERE action = 'shared'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// auditedDownloads counts the audited download requests (one per
+// response, whatever its range).
+func auditedDownloads(t *testing.T, app *App) int {
+	t.Helper()
+	var n int
+	if err := app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
+		WHERE event_type = 'release_share' AND (details::jsonb)->>'kind' = 'download'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func shareGet(t *testing.T, url string, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		if v != "" {
+			req.Header.Set(k, v)
+		}
 	}
 	req.Header.Set("User-Agent", "share-test/1.0")
 	resp, err := http.DefaultClient.Do(req)
