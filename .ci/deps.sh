@@ -12,9 +12,10 @@ PKGS=(
 # The test suite also needs the ffmpeg CLI (an independent reference for
 # media tests) and chromium (browser tests of the web UI); python3 runs the
 # vendored bagit-python that validates release packages, openssl checks
-# their signatures and poppler-utils reads the response letter (PDF).
+# their signatures, poppler-utils reads the response letter (PDF) and qpdf
+# checks its structure.
 if [ "${1:-}" = test ]; then
-  PKGS+=(ffmpeg chromium fonts-dejavu-core python3 openssl poppler-utils)
+  PKGS+=(ffmpeg chromium fonts-dejavu-core python3 openssl poppler-utils qpdf)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
