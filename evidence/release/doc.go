@@ -65,8 +65,16 @@
 // is required (default and maximum in configs' releases section), a
 // passcode optional (argon2id through identity's hasher; wrong passcodes
 // lock the link for a while), a download limit optional. The recipient's
-// page and downloads are public routes; each view and download (bytes,
-// complete or partial, address, agent) is recorded in release_share_events,
-// the audit log, the request timeline and the custody of every source item.
-// Revoked or expired links answer 410.
+// page and downloads are public routes. The download limit counts whole
+// files: each response's byte range is added to the file's current
+// download (release_share_downloads), which counts once when the ranges
+// cover the file; a download active within the session window may finish
+// after the limit, a new one starts only under it (admitDownload,
+// finishDownload). Every view and download request (bytes, range, address,
+// agent) is recorded in release_share_events and the audit log; the
+// timeline and the custody of every source item get one event per
+// completed download and per first view of a session window, so a
+// Range-heavy client does not flood the chains. Revoked, expired or
+// exhausted links answer 410. The pages render in the app's layout
+// (web.Shell), the recipient's in its public variant.
 package release

@@ -150,37 +150,57 @@ func (s *Service) releasePage(c *gin.Context) {
 }
 
 const reviewTemplate = `
-{{define "review"}}{{template "head" "Review and release"}}
-<header class="top"><a class="brand" href="/">OpenDEMS</a> <a href="/requests/{{.Request.ID}}">Request {{.Request.TrackingNumber}}</a></header>
-<main id="main"><h1>Review and release: {{.Request.TrackingNumber}}</h1>
-<p>State <strong>{{.Request.State}}</strong>. Each clip's render is approved by a second records officer: nobody who edited its spec, linked it or submitted it may decide. A later spec save or render voids the approval.</p>
-{{if .Flash}}<p class="card" role="status">Done: {{.Flash}}.</p>{{end}}
-<section class="card"><h2>Clips</h2>
-<table><thead><tr><th>Clip</th><th>Item</th><th>Spec</th><th>Linked by</th><th></th></tr></thead><tbody>
-{{range .Clips}}<tr><td class="mono">{{.ID}}</td><td class="mono">{{.EvidenceID}}</td><td>v{{.SpecVersion}} {{.SpecAuthor}}</td><td>{{.LinkedBy}}</td>
-<td>{{if .Live}}submitted{{else if $.CanSubmit}}<form method="post" action="/requests/{{$.Request.ID}}/clips/{{.ID}}/submit"><input type="hidden" name="csrf_token" value="{{$.CSRF}}"><label class="sr-only" for="note-{{.ID}}">Note</label><input id="note-{{.ID}}" name="note" placeholder="note for the reviewer"> <button type="submit">Submit for review</button></form>{{end}}</td></tr>{{end}}
-</tbody></table></section>
-<section class="card"><h2>Reviews</h2>
-{{if not .Reviews}}<p>No clip has been submitted yet.</p>{{end}}
-{{range .Reviews}}<article class="card"><h3 class="small-h">Clip {{.ClipID}} · spec v{{.SpecVersion}} · <span class="status">{{.State}}</span></h3>
-<p>Render SHA-256 <span class="mono">{{.OutputSHA256}}</span><br>Submitted by {{.SubmittedBy}} {{time .SubmittedAt}}{{if .Note}}: {{.Note}}{{end}}
-{{if .DecidedBy}}<br>{{.State}} by {{.DecidedBy}} {{time .DecidedAt}}{{if .Comment}}: {{.Comment}}{{end}}{{end}}
-{{if .VoidReason}}<br>Voided: {{.VoidReason}}{{end}}</p>
-{{if .Comments}}<ul>{{range .Comments}}<li>{{if .Region}}{{.Region}}{{end}}{{if .End}} {{.Start}}–{{.End}} s{{end}}: {{.Text}}</li>{{end}}</ul>{{end}}
-{{if .Duty}}<p class="gone">{{.Duty}}</p>{{end}}
-{{if .CanDecide}}<form method="post" action="/requests/{{$.Request.ID}}/reviews/{{.ID}}/decide">
-<input type="hidden" name="csrf_token" value="{{$.CSRF}}">
-<label for="comment-{{.ID}}">Comment</label><input id="comment-{{.ID}}" name="comment">
-<fieldset><legend>Comment on a region or time range (optional)</legend>
-<label for="region-{{.ID}}">Region</label><input id="region-{{.ID}}" name="at_region" placeholder="face-1" size="10">
-<label for="start-{{.ID}}">From (s)</label><input id="start-{{.ID}}" name="at_start" size="6">
-<label for="end-{{.ID}}">To (s)</label><input id="end-{{.ID}}" name="at_end" size="6">
-<label for="text-{{.ID}}">Remark</label><input id="text-{{.ID}}" name="at_text"></fieldset>
-<button type="submit" name="decision" value="approve">Approve</button> <button type="submit" name="decision" value="reject">Reject</button></form>{{end}}
-</article>{{end}}</section>
-<section class="card"><h2>Releases</h2>
-{{range .Releases}}<p>{{time .CreatedAt}} · {{.State}}{{if .PackageName}} · {{.PackageName}} ({{size .PackageSize}}) · SHA-256 <span class="mono">{{.PackageSHA256}}</span> · <a href="/releases/{{.ID}}/shares">share links</a>{{end}}{{if .Error}} · {{.Error}}{{end}}</p>{{end}}
-{{if and .CanRelease (eq (print .Request.State) "approved")}}<form method="post" action="/requests/{{.Request.ID}}/release"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
-<label for="letter">Letter paragraph (optional)</label><input id="letter" name="letter" size="60"> <button type="submit">Build the release package</button></form>{{end}}
-</section></main></body></html>{{end}}
+{{define "review"}}
+<p class="small"><a href="/requests/{{.Request.ID}}">← Request {{.Request.TrackingNumber}}</a></p>
+<h1>Review and release: {{.Request.TrackingNumber}}</h1>
+{{if .Flash}}<p class="flash" role="status">Done: {{.Flash}}.</p>{{end}}
+<p class="badges"><span class="badge" id="state">{{.Request.State}}</span></p>
+<p class="note">State <strong>{{.Request.State}}</strong>. Each clip's render is approved by a second records officer: nobody who edited its spec, linked it or submitted it may decide. A later spec save or render voids the approval.</p>
+<section class="card" aria-labelledby="clips-h">
+  <h2 id="clips-h">Clips</h2>
+  <div class="table-wrap"><table class="items">
+  <thead><tr><th scope="col">Clip</th><th scope="col">Item</th><th scope="col">Spec</th><th scope="col">Linked by</th><th scope="col">Review</th></tr></thead><tbody>
+  {{range .Clips}}<tr><td><code class="hash">{{.ID}}</code></td><td><a href="/evidence/{{.EvidenceID}}"><code class="hash">{{.EvidenceID}}</code></a></td><td>v{{.SpecVersion}} {{.SpecAuthor}}</td><td>{{.LinkedBy}}</td>
+  <td>{{if .Live}}submitted{{else if $.CanSubmit}}<form method="post" action="/requests/{{$.Request.ID}}/clips/{{.ID}}/submit" class="row-form"><input type="hidden" name="csrf_token" value="{{$.CSRF}}"><div class="field"><label class="sr-only" for="note-{{.ID}}">Note for the reviewer</label><input id="note-{{.ID}}" name="note" placeholder="note for the reviewer" maxlength="2000"></div><button type="submit">Submit for review</button></form>{{else}}<span class="muted">not submitted</span>{{end}}</td></tr>{{end}}
+  </tbody></table></div>
+</section>
+<section class="card" aria-labelledby="reviews-h">
+  <h2 id="reviews-h">Reviews</h2>
+  {{if not .Reviews}}<p>No clip has been submitted yet.</p>{{end}}
+  {{range .Reviews}}<article class="card" aria-labelledby="rv-{{.ID}}">
+    <h3 id="rv-{{.ID}}" class="small-h">Clip <code>{{.ClipID}}</code> · spec v{{.SpecVersion}} · <span class="badge{{if eq (print .State) "approved"}}{{else if eq (print .State) "pending"}} flag{{else}} hold{{end}}">{{.State}}</span></h3>
+    <dl class="meta">
+      <dt>Render SHA-256</dt><dd><code class="hash">{{.OutputSHA256}}</code></dd>
+      <dt>Submitted</dt><dd>by {{.SubmittedBy}} {{time .SubmittedAt}}{{if .Note}}: {{.Note}}{{end}}</dd>
+      {{if .DecidedBy}}<dt>Decided</dt><dd>{{.State}} by {{.DecidedBy}} {{time .DecidedAt}}{{if .Comment}}: {{.Comment}}{{end}}</dd>{{end}}
+      {{if .VoidReason}}<dt>Voided</dt><dd>{{.VoidReason}}</dd>{{end}}
+    </dl>
+    {{if .Comments}}<ul>{{range .Comments}}<li>{{if .Region}}{{.Region}}{{end}}{{if .End}} {{.Start}}–{{.End}} s{{end}}: {{.Text}}</li>{{end}}</ul>{{end}}
+    {{if .Duty}}<p class="error">{{.Duty}}</p>{{end}}
+    {{if .CanDecide}}<form method="post" action="/requests/{{$.Request.ID}}/reviews/{{.ID}}/decide">
+      <input type="hidden" name="csrf_token" value="{{$.CSRF}}">
+      <div class="fields">
+        <div class="field wide"><label for="comment-{{.ID}}">Comment</label><input id="comment-{{.ID}}" name="comment" maxlength="4000"></div>
+      </div>
+      <fieldset class="card"><legend>Comment on a region or time range (optional)</legend>
+        <div class="fields">
+          <div class="field"><label for="region-{{.ID}}">Region</label><input id="region-{{.ID}}" name="at_region" placeholder="face-1"></div>
+          <div class="field"><label for="start-{{.ID}}">From (s)</label><input id="start-{{.ID}}" name="at_start" inputmode="decimal"></div>
+          <div class="field"><label for="end-{{.ID}}">To (s)</label><input id="end-{{.ID}}" name="at_end" inputmode="decimal"></div>
+          <div class="field wide"><label for="text-{{.ID}}">Remark</label><input id="text-{{.ID}}" name="at_text"></div>
+        </div>
+      </fieldset>
+      <div class="actions"><button type="submit" name="decision" value="approve" class="primary">Approve</button> <button type="submit" name="decision" value="reject" class="danger">Reject</button></div>
+    </form>{{end}}
+  </article>{{end}}
+</section>
+<section class="card" aria-labelledby="releases-h">
+  <h2 id="releases-h">Releases</h2>
+  {{if not .Releases}}<p class="muted">No release yet.</p>{{end}}
+  {{range .Releases}}<p>{{time .CreatedAt}} · <span class="badge{{if eq (print .State) "failed"}} hold{{end}}">{{.State}}</span>{{if .PackageName}} · {{.PackageName}} ({{size .PackageSize}}) · SHA-256 <code class="hash">{{.PackageSHA256}}</code> · <a href="/releases/{{.ID}}/shares">share links</a>{{end}}{{if .Error}} · <span class="err-text">{{.Error}}</span>{{end}}</p>{{end}}
+  {{if and .CanRelease (eq (print .Request.State) "approved")}}<form method="post" action="/requests/{{.Request.ID}}/release" class="row-form"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
+    <div class="field wide"><label for="letter">Letter paragraph (optional)</label><input id="letter" name="letter" maxlength="4000"></div>
+    <button type="submit" class="primary">Build the release package</button></form>{{end}}
+</section>
+{{end}}
 `

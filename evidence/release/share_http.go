@@ -14,6 +14,7 @@ import (
 
 	"github.com/opendems/opendems/evidence"
 	"github.com/opendems/opendems/evidence/api"
+	"github.com/opendems/opendems/evidence/web"
 )
 
 // shareRoutes: the records officer's API and page for links (on the
@@ -419,30 +420,59 @@ func contentType(p string) string {
 	return "application/octet-stream"
 }
 
+// pageError answers a staff page (review, share links) that failed.
 func (s *Service) pageError(c *gin.Context, err error) {
 	status, msg := api.StatusOf(err)
-	s.render(c, status, "gone", map[string]any{"Title": http.StatusText(status), "Message": msg})
+	s.render(c, status, "problem", map[string]any{"Title": http.StatusText(status), "Message": msg})
 }
 
+// pageMeta is each page's title and kind: public pages are the share
+// link recipient's (no staff navigation, the agency's name as brand).
+var pageMeta = map[string]struct {
+	title, nav string
+	public     bool
+}{
+	"recipient": {title: "Records release", public: true},
+	"passcode":  {title: "Passcode required", public: true},
+	"gone":      {public: true},
+	"staff":     {title: "Share links", nav: "requests"},
+	"review":    {title: "Review and release", nav: "requests"},
+	"problem":   {nav: "requests"},
+}
+
+// render shows a page of this package in the app's layout (web.Shell).
 func (s *Service) render(c *gin.Context, status int, name string, data map[string]any) {
 	data["Agency"] = s.settings.Agency
-	c.Status(status)
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(c.Writer, name, data); err != nil {
-		s.log.Error("release page", "page", name, "err", err)
+	meta := pageMeta[name]
+	title := meta.title
+	if t, ok := data["Title"].(string); ok {
+		title = t
 	}
+	pages.Render(c, name, web.ShellPage{Title: title, Nav: meta.nav, Public: meta.public, Brand: s.settings.Agency.Name,
+		Status: status, Data: data})
 }
 
-var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"size": humanSize,
-	"time": func(t any) string {
-		switch v := t.(type) {
-		case interface{ Format(string) string }:
-			return v.Format("2006-01-02 15:04 MST")
-		}
-		return ""
-	},
-}).Parse(pageTemplates + reviewTemplate))
+var pages = func() *web.Shell {
+	names := make([]string, 0, len(pageMeta))
+	for n := range pageMeta {
+		names = append(names, n)
+	}
+	sh, err := web.NewShell(pageTemplates+reviewTemplate, template.FuncMap{
+		"size":  humanSize,
+		"deref": func(p *int) int { return *p },
+		"time": func(t any) string {
+			switch v := t.(type) {
+			case interface{ Format(string) string }:
+				return v.Format("2006-01-02 15:04 MST")
+			}
+			return ""
+		},
+	}, names...)
+	if err != nil {
+		panic(err)
+	}
+	return sh
+}()
 
 func humanSize(n int64) string {
 	const unit = 1024
@@ -457,55 +487,88 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// The pages' content; the layout (header, navigation, styles, footer) is
+// the app's (evidence/web). Public pages name no staff route.
 const pageTemplates = `
-{{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.}}</title><link rel="stylesheet" href="/static/app.css">
-<style>.mono{font-family:ui-monospace,monospace;font-size:.85rem;word-break:break-all}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}.status{font-weight:600}.gone{color:var(--danger)}</style>
-</head><body>{{end}}
-{{define "recipient"}}{{template "head" "Records release"}}
-<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
-<main id="main">
+{{define "recipient"}}
 <h1>Records release for {{.Share.Recipient}}</h1>
-<div class="card">
-<p>Request <strong>{{.Release.TrackingNumber}}</strong>, released {{if .Release.ReleasedAt}}{{time .Release.ReleasedAt}}{{end}}. This link works until <strong>{{time .Share.ExpiresAt}}</strong>{{if .Share.MaxDownloads}} and for {{.Share.MaxDownloads}} downloads ({{.Share.Downloads}} used){{end}}.</p>
-<p><a class="button" href="/share/{{.Token}}/package">Download the whole package</a> ({{.Release.PackageName}}, {{size .Release.PackageSize}})<br>
-SHA-256 <span class="mono">{{.Release.PackageSHA256}}</span></p>
-<p>The package is a signed BagIt bag. Anyone can check it offline with <code>dems verify {{.Release.PackageName}}</code>; the agency's signing key id is <span class="mono">{{.Release.KeyID}}</span>. Downloads can be resumed.</p>
+<p class="badges"><span class="badge">request {{.Release.TrackingNumber}}</span><span class="badge">link works until {{time .Share.ExpiresAt}}</span>{{if .Share.MaxDownloads}}<span class="badge{{if ge .Share.Downloads (deref .Share.MaxDownloads)}} hold{{end}}">{{.Share.Downloads}} of {{.Share.MaxDownloads}} downloads used</span>{{end}}</p>
+<div class="grid">
+<section class="card" aria-labelledby="pkg-h">
+  <h2 id="pkg-h">The whole package</h2>
+  <dl class="meta">
+    <dt>Request</dt><dd>{{.Release.TrackingNumber}}</dd>
+    <dt>Released</dt><dd>{{if .Release.ReleasedAt}}{{time .Release.ReleasedAt}}{{end}}</dd>
+    <dt>File</dt><dd>{{.Release.PackageName}} ({{size .Release.PackageSize}})</dd>
+    <dt>SHA-256</dt><dd><code class="hash">{{.Release.PackageSHA256}}</code></dd>
+    <dt>Signing key</dt><dd><code class="hash">{{.Release.KeyID}}</code></dd>
+  </dl>
+  <p><a class="button primary" href="/share/{{.Token}}/package" download>Download the whole package</a></p>
+</section>
+<section class="card" aria-labelledby="check-h">
+  <h2 id="check-h">Checking what you received</h2>
+  <p class="note">The package is a signed BagIt bag (RFC 8493). Anyone can check it offline with <code>dems verify {{.Release.PackageName}}</code>, or with any BagIt tool and the agency's public key (key id <code>{{.Release.KeyID}}</code>).</p>
+  <p class="note">Downloads can be resumed.{{if .Share.MaxDownloads}} A download counts once the whole file has been sent, in one piece or in resumed parts; a download in progress can always be finished.{{end}}</p>
+</section>
 </div>
-<div class="card"><h2>Files</h2>
-<table><thead><tr><th>File</th><th>Size</th><th>SHA-256</th></tr></thead><tbody>
-{{range .Release.Files}}<tr><td><a href="/share/{{$.Token}}/files/{{.Path}}">{{.Path}}</a></td><td>{{size .Size}}</td><td class="mono">{{.SHA256}}</td></tr>{{end}}
-</tbody></table></div>
+<section class="card" aria-labelledby="files-h">
+  <h2 id="files-h">Files ({{len .Release.Files}})</h2>
+  <div class="table-wrap"><table class="items">
+  <thead><tr><th scope="col">File and SHA-256</th><th scope="col">Size</th></tr></thead><tbody>
+  {{range .Release.Files}}<tr><td><a href="/share/{{$.Token}}/files/{{.Path}}">{{.Path}}</a><br><code class="hash">{{.SHA256}}</code></td><td class="num">{{size .Size}}</td></tr>{{end}}
+  </tbody></table></div>
+</section>
 <p>Questions: <a href="mailto:{{.Agency.ContactEmail}}">{{.Agency.ContactEmail}}</a>. Every view and download of this link is recorded.</p>
-</main></body></html>{{end}}
-{{define "passcode"}}{{template "head" "Passcode required"}}
-<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
-<main id="main"><h1>Passcode required</h1>
-<div class="card"><p>This release for {{.Recipient}} is protected by a passcode the agency gave you separately.</p>
-{{if .Error}}<p class="gone" role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="/share/{{.Token}}">{{if .CSRF}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">{{end}}<label for="passcode">Passcode</label>
-<input id="passcode" name="passcode" type="password" autocomplete="off" required> <button type="submit">Open</button></form></div>
-</main></body></html>{{end}}
-{{define "gone"}}{{template "head" .Title}}
-<header class="top"><span class="brand">{{.Agency.Name}}</span></header>
-<main id="main"><h1>{{.Title}}</h1><div class="card"><p class="gone">{{.Message}}</p>
-<p>If you still need these records, contact <a href="mailto:{{.Agency.ContactEmail}}">{{.Agency.ContactEmail}}</a>.</p></div></main></body></html>{{end}}
-{{define "staff"}}{{template "head" "Share links"}}
-<header class="top"><a class="brand" href="/">OpenDEMS</a></header>
-<main id="main"><h1>Share links of release {{.Release.ID}}</h1>
-{{if .Flash}}<p class="card" role="status">Link {{.Flash}}.</p>{{end}}
-<p>Request {{.Release.TrackingNumber}} · package {{.Release.PackageName}} ({{size .Release.PackageSize}}) · {{.Release.State}}</p>
+{{end}}
+{{define "passcode"}}
+<section class="card login">
+  <h1>Passcode required</h1>
+  <p>The records release for <strong>{{.Recipient}}</strong> is protected by a passcode the agency gave you separately.</p>
+  {{if .Error}}<p class="error" role="alert" id="passcode-error">{{.Error}}</p>{{end}}
+  <form method="post" action="/share/{{.Token}}">{{if .CSRF}}<input type="hidden" name="csrf_token" value="{{.CSRF}}">{{end}}
+    <label for="passcode">Passcode</label>
+    <input id="passcode" name="passcode" type="password" autocomplete="off" required{{if .Error}} aria-describedby="passcode-error" aria-invalid="true"{{end}} autofocus>
+    <button type="submit" class="primary">Open</button>
+  </form>
+</section>
+{{end}}
+{{define "gone"}}
+<h1>{{.Title}}</h1>
+<section class="card">
+  <p class="error" role="alert">{{.Message}}</p>
+  <p>If you still need these records, contact <a href="mailto:{{.Agency.ContactEmail}}">{{.Agency.ContactEmail}}</a>.</p>
+</section>
+{{end}}
+{{define "problem"}}
+<h1>{{.Title}}</h1>
+<p class="error" role="alert">{{.Message}}</p>
+<p><a href="/requests">Back to the requests</a></p>
+{{end}}
+{{define "staff"}}
+<h1>Share links</h1>
+{{if .Flash}}<p class="flash" role="status">Link {{.Flash}}.</p>{{end}}
+<p class="badges"><span class="badge">request {{.Release.TrackingNumber}}</span><span class="badge">release {{.Release.State}}</span></p>
+<p>Package <code>{{.Release.PackageName}}</code> ({{size .Release.PackageSize}}) of release <code>{{.Release.ID}}</code>. A download counts once the whole file has been sent, in one response or across ranges; every request is listed.</p>
 {{if not .Shares}}<p class="card">No share links yet.</p>{{end}}
-{{range .Shares}}<section class="card"><h2>{{.Recipient}} <span class="status {{if ne .Status "active"}}gone{{end}}">{{.Status}}</span></h2>
-<p>Created by {{.CreatedBy}} {{time .CreatedAt}} · expires {{time .ExpiresAt}} · passcode {{if .HasPasscode}}yes{{else}}no{{end}} ·
-downloads {{.Downloads}}{{if .MaxDownloads}} of {{.MaxDownloads}}{{end}} · views {{.Views}} · {{size .BytesServed}} sent
-{{if .RevokedAt}}· revoked by {{.RevokedBy}} {{time .RevokedAt}}: {{.RevokeReason}}{{end}}</p>
-<table><thead><tr><th>When</th><th>What</th><th>File</th><th>Bytes</th><th>Whole</th><th>Address</th><th>Agent</th></tr></thead><tbody>
-{{range .Events}}<tr><td>{{time .At}}</td><td>{{.Kind}}{{if .Detail}} ({{.Detail}}){{end}}</td><td>{{.File}}{{if .Range}} [{{.Range}}]{{end}}</td><td>{{if eq .Kind "download"}}{{.Bytes}}{{end}}</td><td>{{if eq .Kind "download"}}{{if .Complete}}complete{{else}}partial{{end}}{{end}}</td><td>{{.Address}}</td><td>{{.Agent}}</td></tr>{{end}}
-</tbody></table>
-{{if and $.CanRevoke (eq .Status "active")}}<form method="post" action="/releases/{{$.Release.ID}}/shares/{{.ID}}/revoke">
-<input type="hidden" name="csrf_token" value="{{$.CSRF}}"><label for="reason-{{.ID}}">Reason</label>
-<input id="reason-{{.ID}}" name="reason" required> <button type="submit">Revoke</button></form>{{end}}
+{{range .Shares}}<section class="card" aria-labelledby="share-{{.ID}}">
+  <h2 id="share-{{.ID}}">{{.Recipient}} <span class="badge{{if ne .Status "active"}} hold{{end}}">{{.Status}}</span></h2>
+  <dl class="meta">
+    <dt>Created</dt><dd>{{time .CreatedAt}} by {{.CreatedBy}}</dd>
+    <dt>Expires</dt><dd>{{time .ExpiresAt}}</dd>
+    <dt>Passcode</dt><dd>{{if .HasPasscode}}yes{{else}}no{{end}}</dd>
+    <dt>Downloads</dt><dd>{{.Downloads}}{{if .MaxDownloads}} of {{.MaxDownloads}}{{end}} completed · {{.Fetches}} requests · {{size .BytesServed}} sent · {{.Views}} views</dd>
+    {{if .RevokedAt}}<dt>Revoked</dt><dd>by {{.RevokedBy}} {{time .RevokedAt}}: {{.RevokeReason}}</dd>{{end}}
+  </dl>
+  <div class="table-wrap"><table class="items">
+  <caption class="sr-only">Activity of the link for {{.Recipient}}</caption>
+  <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">File</th><th scope="col">Bytes</th><th scope="col">Whole</th><th scope="col">Address</th><th scope="col">Agent</th></tr></thead><tbody>
+  {{range .Events}}<tr><td class="nowrap">{{time .At}}</td><td>{{.Kind}}{{if .Detail}} <span class="muted">({{.Detail}})</span>{{end}}</td><td>{{.File}}{{if .Range}} <span class="muted">[{{.Range}}]</span>{{end}}</td><td class="num">{{if or (eq .Kind "download") (eq .Kind "download_completed")}}{{.Bytes}}{{end}}</td><td>{{if eq .Kind "download"}}{{if .Complete}}complete{{else}}partial{{end}}{{else if eq .Kind "download_completed"}}counted{{end}}</td><td>{{.Address}}</td><td>{{.Agent}}</td></tr>{{end}}
+  </tbody></table></div>
+  {{if and $.CanRevoke (eq .Status "active")}}<form method="post" action="/releases/{{$.Release.ID}}/shares/{{.ID}}/revoke" class="row-form">
+    <input type="hidden" name="csrf_token" value="{{$.CSRF}}">
+    <div class="field wide"><label for="reason-{{.ID}}">Reason</label><input id="reason-{{.ID}}" name="reason" required maxlength="2000"></div>
+    <button type="submit" class="danger">Revoke</button>
+  </form>{{end}}
 </section>{{end}}
-</main></body></html>{{end}}
+{{end}}
 `

@@ -27,6 +27,11 @@
 // themselves; what a page shows (navigation, release buttons) is asked
 // through api.Can and api.ListScope. Only the login form and the static
 // assets are public.
+//
+// Shell lends the layout (header, navigation, styles, footer) to pages
+// other packages define (evidence/release's review, share link and
+// recipient pages); its public variant, for a share link's recipient,
+// shows the agency's name and no staff navigation.
 // State-changing form posts carry the session's CSRF token, which the API
 // middleware checks for every cookie request. Changes made from the
 // evidence page (markers, tags, category, cases, holds) go through the

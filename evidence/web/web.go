@@ -173,8 +173,11 @@ func (u *UI) PageError(c *gin.Context, status int, message string) {
 
 // view is what every page template gets.
 type view struct {
-	Title   string
-	Nav     string
+	Title string
+	Nav   string
+	// Public and Brand: a page for people without an account (Shell).
+	Public  bool
+	Brand   string
 	User    *identity.Principal
 	CSRF    string
 	Can     map[string]bool

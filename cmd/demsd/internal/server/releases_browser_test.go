@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,6 +83,9 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "separation of duties") || strings.Contains(txt, "Approve") {
 		t.Fatalf("review page for the maker: %s", txt)
 	}
+	if cur := evalT[string](t, ctx, `(document.querySelector('nav[aria-label=Main] a[aria-current=page]') || {innerText: ''}).innerText`); cur != "Requests" {
+		t.Fatalf("review page navigation: current %q", cur)
+	}
 	shot(t, ctx, dir, "34-review-maker")
 	// The second officer approves on the page, with a region comment.
 	ctx2 := browser(t)
@@ -132,12 +136,33 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	rtoken, rshare := m["token"].(string), m["share"].(map[string]any)["id"].(string)
 	maker.do("POST", "/api/v1/releases/"+relID+"/shares/"+rshare+"/revoke", `{"reason":"sent to the wrong address"}`)
 
-	must(t, "recipient page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+token), chromedp.WaitVisible(chromedp.CSS("table"))))
+	// The recipient's pages use the app's layout without the staff
+	// navigation, even in this browser where a records officer is logged
+	// in: the agency's name as brand, the skip link, the app's styles.
+	publicLayout := func(what string) {
+		t.Helper()
+		if got := evalT[string](t, ctx, `[!!document.querySelector('a.skip[href="#main"]'), !!document.querySelector('link[href="/static/app.css"]'),
+			!!document.querySelector('nav[aria-label=Main]'), !!document.querySelector('form[action="/logout"]'),
+			document.querySelector('header.top .brand').innerText, document.querySelectorAll('h1').length].join('|')`); got != "true|true|false|false|OpenDEMS Demo Police Department|1" {
+			t.Fatalf("%s: public layout (skip, css, nav, logout, brand, h1s): %s", what, got)
+		}
+	}
+	must(t, "recipient page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+token), chromedp.WaitVisible(chromedp.CSS("table.items"))))
 	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "Jordan Press (newsroom)") || !strings.Contains(txt, "data/clips/") ||
-		!strings.Contains(txt, rel["package_sha256"].(string)) {
+		!strings.Contains(txt, rel["package_sha256"].(string)) || !strings.Contains(txt, "0 of 5 downloads used") {
 		t.Fatalf("recipient page: %s", txt)
 	}
+	publicLayout("recipient page")
 	shot(t, ctx, dir, "30-share-recipient")
+	must(t, "phone", chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+	if w := evalT[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("recipient page at phone width scrolls sideways: %dpx", w)
+	}
+	shot(t, ctx, dir, "37-share-recipient-phone")
+	must(t, "desktop", chromedp.Do(ctx, chromedp.EmulateViewport(1366, 900)))
+	must(t, "passcode page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+ptoken), chromedp.WaitVisible(chromedp.CSS("#passcode"))))
+	publicLayout("passcode page")
+	shot(t, ctx, dir, "38-share-passcode")
 	must(t, "passcode page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+ptoken), chromedp.WaitVisible(chromedp.CSS("#passcode")),
 		chromedp.SendKeys(chromedp.CSS("#passcode"), "not it"), chromedp.Click(chromedp.CSS("form button[type=submit]"))))
 	waitJS(t, ctx, "wrong passcode", `document.body.innerText.includes('wrong passcode')`, 10*time.Second)
@@ -148,14 +173,26 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "no longer works") || !strings.Contains(txt, "revoked") {
 		t.Fatalf("revoked page: %s", txt)
 	}
+	publicLayout("revoked page")
 	shot(t, ctx, dir, "32-share-revoked")
+	app.Pool.Exec(context.Background(), `UPDATE release_shares SET expires_at = now() - interval '1 minute' WHERE token_sha256 = sha256($1::bytea)`, []byte(ptoken))
+	must(t, "expired page", chromedp.Do(ctx, chromedp.Navigate(base+"/share/"+ptoken), chromedp.WaitVisible(chromedp.CSS("h1"))))
+	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "no longer works") || !strings.Contains(txt, "expired") {
+		t.Fatalf("expired page: %s", txt)
+	}
+	publicLayout("expired page")
+	shot(t, ctx, dir, "39-share-expired")
 
 	// A download, then the staff page with the activity.
 	shareGet(t, base+"/share/"+token+"/package", map[string]string{"Range": "bytes=0-1023"})
 	must(t, "staff page", chromedp.Do(ctx, chromedp.Navigate(base+"/releases/"+relID+"/shares"), chromedp.WaitVisible(chromedp.CSS("section.card"))))
 	if txt := evalT[string](t, ctx, `document.body.innerText`); !strings.Contains(txt, "Jordan Press (newsroom)") || !strings.Contains(txt, "partial") ||
-		!strings.Contains(txt, "passcode_failed") || !strings.Contains(txt, "revoked by user:records") {
+		!strings.Contains(txt, "passcode_failed") || !strings.Contains(txt, "Revoked\nby user:records") || !strings.Contains(txt, "sent to the wrong address") {
 		t.Fatalf("staff page: %s", txt)
+	}
+	// Staff pages keep the app's navigation (Requests current).
+	if cur := evalT[string](t, ctx, `(document.querySelector('nav[aria-label=Main] a[aria-current=page]') || {innerText: ''}).innerText`); cur != "Requests" {
+		t.Fatalf("staff page navigation: current %q", cur)
 	}
 	shot(t, ctx, dir, "33-share-staff")
 }
