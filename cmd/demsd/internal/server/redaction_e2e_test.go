@@ -168,7 +168,7 @@ func TestRedactionEndToEnd(t *testing.T) {
 	// A mute range dragged on the waveform lane, from 2 s to 3.5 s.
 	var tlg struct {
 		Left, Top, Width, End float64
-		Audio              struct{ Y, H float64 }
+		Audio                 struct{ Y, H float64 }
 	}
 	must(t, "timeline", json.Unmarshal([]byte(evalT[string](t, ctx, `(() => { const c = document.getElementById("ed-timeline"); c.scrollIntoView({block: "center"}); const r = c.getBoundingClientRect();
 	  const a = opendemsEditor.timeline.lanes.find(l => l.kind === "audio");
