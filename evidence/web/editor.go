@@ -18,6 +18,13 @@ type EditorData struct {
 	ClipURL string
 	// BackURL, when set, links back to the request.
 	BackURL string
+	// CanEdit is the server's decision that the caller may save specs of
+	// this clip now (the edit action on the request, and a request state
+	// that takes specs). Without it the page shows no edit control and
+	// the script refuses edits; the spec route refuses anyway.
+	CanEdit bool
+	// ReadOnlyReason says why the page is read-only, shown on the page.
+	ReadOnlyReason string
 }
 
 // EditorLoader maps an authorized page request to the clip it edits: the

@@ -334,7 +334,7 @@ func serveEditor(t *testing.T, media string, store *clipStore) *editorEnv {
 	e.GET("/api/v1/requests/r1/clips/c1", func(c *gin.Context) { store.serveClip(c.Writer, c.Request) })
 	e.PUT("/api/v1/requests/r1/clips/c1/spec", func(c *gin.Context) { store.putSpec(c.Writer, c.Request) })
 	e.GET("/requests/r1/clips/c1/edit", func(c *gin.Context) {
-		u.renderEditor(c, &view{Request: c.Request}, "Request R-2026-0113 · clip 1", EditorData{ClipURL: "/api/v1/requests/r1/clips/c1", BackURL: "/requests/r1"})
+		u.renderEditor(c, &view{Request: c.Request}, "Request R-2026-0113 · clip 1", EditorData{ClipURL: "/api/v1/requests/r1/clips/c1", BackURL: "/requests/r1", CanEdit: true})
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -145,14 +145,7 @@ func TestRedactionEndToEnd(t *testing.T) {
 	must(t, "go to frame 25", chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#ed-goto"), "25"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("ed-goto").dispatchEvent(new Event("change"))`)))
 	waitJS(t, ctx, "at frame 25", `!opendemsEditor.seek.inFlight && opendemsEditor.seek.target === null && opendemsEditor.frame === 25`, 20*time.Second)
-	var g struct{ Left, Top, Width, Height, VW, VH float64 }
-	must(t, "geometry", json.Unmarshal([]byte(evalT[string](t, ctx, `(() => { const s = document.getElementById("ed-stage"); s.scrollIntoView({block: "center"}); const r = s.getBoundingClientRect(); const v = document.getElementById("ed-video");
-	  return JSON.stringify({Left: r.left, Top: r.top, Width: r.width, Height: r.height, VW: v.videoWidth, VH: v.videoHeight}); })()`)), &g))
-	scale := math.Min(g.Width/g.VW, g.Height/g.VH)
-	offX, offY := (g.Width-g.VW*scale)/2, (g.Height-g.VH*scale)/2
-	screen := func(x, y float64) (float64, float64) { // source pixels → viewport
-		return g.Left + offX + x*g.VW*scale/float64(lobby.Width), g.Top + offY + y*g.VH*scale/float64(lobby.Height)
-	}
+	screen := stageScreen(t, ctx, lobby.Width, lobby.Height)
 	manual := [4]int{560, 40, 200, 120} // x, y, w, h in source pixels
 	must(t, "arm drawing", chromedp.Do(ctx, chromedp.KeyEvent("b")))
 	x1, y1 := screen(float64(manual[0]), float64(manual[1]))
@@ -264,6 +257,21 @@ func TestRedactionEndToEnd(t *testing.T) {
 	must(t, "editor again", chromedp.Do(ctx, chromedp.Navigate(base+editHref)))
 	waitJS(t, ctx, "editor ready", `document.getElementById('editor').dataset.ready === 'true'`, 60*time.Second)
 	shot(t, ctx, dir, "e2e-03-saved")
+}
+
+// stageScreen maps source pixels of a srcW×srcH clip to viewport
+// coordinates of the editor's video, letterboxed as object-fit: contain
+// shows it (computed here, not asked of the editor).
+func stageScreen(t *testing.T, ctx context.Context, srcW, srcH int) func(x, y float64) (float64, float64) {
+	t.Helper()
+	var g struct{ Left, Top, Width, Height, VW, VH float64 }
+	must(t, "geometry", json.Unmarshal([]byte(evalT[string](t, ctx, `(() => { const s = document.getElementById("ed-stage"); s.scrollIntoView({block: "center"}); const r = s.getBoundingClientRect(); const v = document.getElementById("ed-video");
+	  return JSON.stringify({Left: r.left, Top: r.top, Width: r.width, Height: r.height, VW: v.videoWidth, VH: v.videoHeight}); })()`)), &g))
+	scale := math.Min(g.Width/g.VW, g.Height/g.VH)
+	offX, offY := (g.Width-g.VW*scale)/2, (g.Height-g.VH*scale)/2
+	return func(x, y float64) (float64, float64) {
+		return g.Left + offX + x*g.VW*scale/float64(srcW), g.Top + offY + y*g.VH*scale/float64(srcH)
+	}
 }
 
 // runJob starts a redaction job of kind on the clip and waits for it to

@@ -198,7 +198,7 @@ var routeTable = map[string]expect{
 	"POST /requests/:id/transition":                          {page: true, allow: "records"},
 	"POST /requests/:id/extend":                              {page: true, allow: "records"},
 	"POST /requests/:id/clips":                               {page: true, allow: "records"},
-	"GET /requests/:id/clips/:clip/edit":                     {page: true, allow: "records"},
+	"GET /requests/:id/clips/:clip/edit":                     {page: true, allow: "records"}, // auditor: read allowed, refused by the loader (no evidence:play)
 	"GET /public/requests":                                   {web: "open"},
 	"POST /public/requests":                                  {web: "csrf"}, // the form's double-submit token is missing
 	"GET /public/requests/status":                            {web: "open"},

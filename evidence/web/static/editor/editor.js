@@ -337,7 +337,7 @@ function onPointerDown(ev) {
   const t = now();
   stage.setPointerCapture(ev.pointerId);
   ev.preventDefault();
-  if (S.armed) {
+  if (S.armed && !S.readOnly) {
     S.drag = { kind: "draw", start: p, box: null, pointer: ev.pointerId };
     return;
   }
@@ -350,6 +350,7 @@ function onPointerDown(ev) {
   const r = hitRegion(p, t);
   if (!r) { select(null); return; }
   select({ kind: "region", id: r.id });
+  if (S.readOnly) return;
   S.drag = { kind: "move", id: r.id, start: p, orig: boxAt(r.keyframes, t), box: null };
 }
 
@@ -495,6 +496,7 @@ function renderInspector() {
     if (kind === "audio") $("ed-action").value = item.action;
     if (kind === "frame") $("ed-ff-strength").value = item.strength || 40;
   }
+  if (S.readOnly) for (const el of box.querySelectorAll("input, select")) el.disabled = true;
 }
 
 function renderLists() {
@@ -523,7 +525,7 @@ function renderLists() {
       b.setAttribute("aria-pressed", S.sel && S.sel.id === it.id ? "true" : "false");
       b.addEventListener("click", () => { select({ kind, id: it.id }); seekFrame(frameOfTime(a)); });
       li.appendChild(b);
-      if (it.origin === "auto") {
+      if (it.origin === "auto" && !S.readOnly) {
         for (const [act, lab] of [["accepted", "Accept"], ["rejected", "Reject"]]) {
           const x = document.createElement("button");
           x.type = "button";
@@ -1002,6 +1004,14 @@ function onTimelineDown(ev) {
     seekFrame(frameOfTime(t));
     return;
   }
+  if (S.readOnly) { // look, never change: select what is hit and seek
+    const list = lane.kind === "audio" ? S.model.spec.audio : lane.kind === "frame" ? S.model.spec.full_frame_blur : null;
+    const hit = list ? list.find((a) => x >= xOf(a.start) && x <= xOf(a.end)) : lane.kind === "region" ? { id: lane.id } : null;
+    if (hit) select({ kind: lane.kind, id: hit.id });
+    S.tlDrag = { kind: "scrub" };
+    seekFrame(frameOfTime(t));
+    return;
+  }
   if (lane.kind === "audio" || lane.kind === "frame") {
     const list = lane.kind === "audio" ? S.model.spec.audio : S.model.spec.full_frame_blur;
     const edge = list.find((a) => Math.abs(xOf(a.start) - x) <= 4 || Math.abs(xOf(a.end) - x) <= 4);
@@ -1222,12 +1232,21 @@ function onKey(ev) {
   if (tag === "BUTTON" && (ev.key === " " || ev.key === "Enter")) return; // the focused button's own action
   ev.preventDefault();
   if (S.drag && id !== "escape") return;
+  run(id);
+}
+
+// run performs a shortcut's action; a read-only editor refuses the ones
+// that change the spec (their keys are not listed either).
+function run(id) {
+  const s = shortcutFor(id);
+  if (S.readOnly && s && s.edit) { toast("Read only: this clip's redactions cannot be changed here."); return; }
   ACTIONS[id]();
 }
 
 function buildHelp() {
   const tbody = $("ed-help-rows");
-  for (const s of SHORTCUTS) {
+  const usable = SHORTCUTS.filter((s) => !(S.readOnly && s.edit));
+  for (const s of usable) {
     const tr = document.createElement("tr");
     const a = document.createElement("td");
     a.textContent = s.label;
@@ -1236,11 +1255,11 @@ function buildHelp() {
     tr.append(a, b);
     tbody.appendChild(tr);
   }
-  $("ed-hint").textContent = "Keys: " + SHORTCUTS.filter((s) => s.hint).map((s) => display(s.keys[0]) + " " + s.label.toLowerCase()).join(" · ");
+  $("ed-hint").textContent = "Keys: " + usable.filter((s) => s.hint).map((s) => display(s.keys[0]) + " " + s.label.toLowerCase()).join(" · ");
   for (const el of root.querySelectorAll("[data-action]")) {
     const s = shortcutFor(el.dataset.action);
     if (s) el.title = s.label + " (" + s.keys.map(display).join(", ") + ")";
-    el.addEventListener("click", () => { if (S.model) ACTIONS[el.dataset.action](); });
+    el.addEventListener("click", () => { if (S.model) run(el.dataset.action); });
   }
 }
 
@@ -1419,6 +1438,7 @@ function addDetectedProposals(p) {
 
 let draftTimer = 0;
 function scheduleDraft() {
+  if (S.readOnly) return;
   clearTimeout(draftTimer);
   draftTimer = setTimeout(() => {
     if (S.model.changes > 0) saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
@@ -1466,6 +1486,8 @@ function fail(text) {
 
 async function start() {
   S.clipURL = root.dataset.clipUrl;
+  // The server decides (data-can-edit); the spec route refuses anyway.
+  S.readOnly = root.dataset.canEdit !== "true";
   buildHandles();
   buildHelp();
   wireInspector();
@@ -1497,9 +1519,14 @@ async function start() {
   const spec = clip.spec && clip.spec.version ? clone(clip.spec) : { version: 1, clip: { source: clip.item_id, in: clip.in, out: clip.out } };
   S.base = clone(spec);
   S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); scheduleDraft(); });
-  offerDraft(clip);
+  if (S.readOnly) {
+    // Every change goes through the model: refuse them all in one place.
+    for (const m of ["edit", "add", "remove", "batch", "undo", "redo"]) S.model[m] = () => { toast("Read only: this clip's redactions cannot be changed here."); return null; };
+  } else {
+    offerDraft(clip);
+    addDetectedProposals(clip.proposals);
+  }
   exemptionOptions($("ed-batch-code"), "", true);
-  addDetectedProposals(clip.proposals);
   $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
   for (const st of root.querySelectorAll(".ed-stage")) st.style.aspectRatio = S.srcW + " / " + S.srcH;
   if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
@@ -1538,7 +1565,7 @@ async function start() {
       saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
     }
   });
-  window.addEventListener("beforeunload", (e) => { if (S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
+  window.addEventListener("beforeunload", (e) => { if (!S.readOnly && S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
   new ResizeObserver(resize).observe(stage);
   setMode("edit");
   layoutTimeline();
