@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,5 +185,83 @@ func TestEditorReadOnly(t *testing.T) {
 	}
 	if st, m = records.do("PUT", clipAPI+"/spec", `{"base_version":1,"spec":`+spec+`}`); st != 409 {
 		t.Fatalf("saving while in review: %d %v, want 409", st, m)
+	}
+}
+
+// TestWaveformEndpoint: the editor's mute lane reads the audio envelope
+// from the server. On a recording whose 2.0–3.5 s are silent (made with
+// the ffmpeg CLI) the envelope is flat there and loud around it; it is
+// computed once, kept as the item's waveform derivative and served again
+// byte for byte; the clip view names it.
+func TestWaveformEndpoint(t *testing.T) {
+	e, _ := newSmallEnv(t, "")
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "gap.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15:duration=6",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6", "-af", "volume=enable='between(t,2,3.5)':volume=0",
+		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	dock, err := e.app.Identity.Authenticate(ctx, e.creds.Dock.Token)
+	must(t, "dock", err)
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	item, err := IngestFile(ctx, e.app, dock, src, "BWC-N-01_gap.mp4", wire.Metadata{OfficerID: "N1001", DeviceID: "BWC-N-01", RecordedAt: &at})
+	must(t, "ingest", err)
+	e.waitProxy(t, item, "ready")
+
+	records := newCaller(t, e.srv.URL, credUser(e.creds, "records", "").APIToken)
+	st, m := records.do("POST", "/api/v1/requests", `{"requester_name":"Ann Reporter","requester_type":"media","contact":"ann@example.org","description":"the stop","channel":"email"}`)
+	if st != 201 {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	base := "/api/v1/requests/" + m["request"].(map[string]any)["id"].(string)
+	for _, body := range []string{`{"state":"assigned","assignee":"records"}`, `{"state":"searching"}`} {
+		if st, m = records.do("POST", base+"/transition", body); st != 200 {
+			t.Fatalf("transition %s: %d %v", body, st, m)
+		}
+	}
+	if st, m = records.do("POST", base+"/clips", `{"evidence_id":"`+item.String()+`","in_ms":1000,"out_ms":5000}`); st != 201 {
+		t.Fatalf("add clip: %d %v", st, m)
+	}
+	clipAPI := base + "/clips/" + m["clip"].(map[string]any)["id"].(string)
+	if st, m = records.do("GET", clipAPI, ""); st != 200 || m["waveform_url"] != clipAPI+"/waveform" {
+		t.Fatalf("clip view: %d waveform_url %v", st, m["waveform_url"])
+	}
+	token := credUser(e.creds, "records", "").APIToken
+	first := fetchBytes(t, e.srv.URL+clipAPI+"/waveform", token)
+	var wf struct {
+		Rate     int     `json:"rate"`
+		Duration float64 `json:"duration"`
+		Peaks    []int   `json:"peaks"`
+		NoAudio  bool    `json:"no_audio"`
+	}
+	must(t, "waveform json", json.Unmarshal(first, &wf))
+	if wf.NoAudio || wf.Rate != 100 || wf.Duration < 5.9 || len(wf.Peaks) != 2*int(math.Round(wf.Duration*100)) {
+		t.Fatalf("waveform: rate %d, duration %.2f, %d peaks, no_audio %v", wf.Rate, wf.Duration, len(wf.Peaks), wf.NoAudio)
+	}
+	span := func(a, b float64) (lo, hi int) {
+		for i := int(a * 100); i < int(b*100); i++ {
+			lo, hi = min(lo, wf.Peaks[2*i]), max(hi, wf.Peaks[2*i+1])
+		}
+		return
+	}
+	if lo, hi := span(2.1, 3.4); lo < -1 || hi > 1 {
+		t.Errorf("silent section 2.1–3.4 s: peaks %d..%d", lo, hi)
+	}
+	for _, s := range [][2]float64{{0.2, 1.9}, {3.6, 5.8}} {
+		if lo, hi := span(s[0], s[1]); hi < 12 || lo > -12 {
+			t.Errorf("tone %.1f–%.1f s: peaks %d..%d", s[0], s[1], lo, hi)
+		}
+	}
+	again := fetchBytes(t, e.srv.URL+clipAPI+"/waveform", token)
+	var rows int
+	must(t, "derivatives", e.app.Pool.QueryRow(ctx, `SELECT count(*) FROM evidence_derivatives WHERE evidence_id = $1 AND kind = 'waveform'`, item).Scan(&rows))
+	if string(again) != string(first) || rows != 1 {
+		t.Fatalf("second answer differs (%v) or %d waveform derivatives", string(again) != string(first), rows)
+	}
+	// The auditor may read the request, hence the envelope (not footage).
+	auditor := credUser(e.creds, "auditor", "").APIToken
+	if b := fetchBytes(t, e.srv.URL+clipAPI+"/waveform", auditor); string(b) != string(first) {
+		t.Fatal("the auditor got another envelope")
 	}
 }

@@ -132,6 +132,8 @@ func TestRedactionEndToEnd(t *testing.T) {
 	}
 	waitJS(t, ctx, "proposals in the working copy", `opendemsEditor.model.spec.regions.filter(r => r.origin === 'auto' && !r.review).length >= 2`, 20*time.Second)
 	proposals := evalT[int](t, ctx, `opendemsEditor.model.spec.regions.length`)
+	// The mute lane draws the server's envelope of the tone.
+	waitJS(t, ctx, "waveform from the server", `opendemsEditor.waveform && opendemsEditor.waveform.rate === 100 && Math.max(...opendemsEditor.waveform.peaks) > 10`, 30*time.Second)
 	shot(t, ctx, dir, "e2e-01-proposals")
 	must(t, "accept all", chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS("#ed-batch-code"), "b(7)(C)"),

@@ -179,6 +179,7 @@ var routeTable = map[string]expect{
 	"GET /api/v1/requests/:id/clips/:clip":                   {allow: "records auditor"},
 	"DELETE /api/v1/requests/:id/clips/:clip":                {allow: "records"},
 	"GET /api/v1/requests/:id/clips/:clip/spec":              {allow: "records auditor"},
+	"GET /api/v1/requests/:id/clips/:clip/waveform":          {allow: "records auditor"}, // the table's item has no proxy: 409
 	"GET /api/v1/requests/:id/clips/:clip/spec/versions":     {allow: "records auditor"},
 	"PUT /api/v1/requests/:id/clips/:clip/spec":              {allow: "records"},
 	"POST /api/v1/requests/:id/clips/:clip/track":            {allow: "records"},
