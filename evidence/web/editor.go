@@ -16,6 +16,11 @@ type EditorData struct {
 	// ClipURL is the clip's JSON resource (GET) and the prefix of its spec
 	// resource (PUT ClipURL + "/spec").
 	ClipURL string
+	// ProxyURL, when set, is the item's proxy: the page starts loading it
+	// at once (the video's index, which for a long clip is the largest
+	// thing the editor waits for) instead of after the clip JSON names it.
+	// It must equal the clip JSON's proxy_url.
+	ProxyURL string
 	// BackURL, when set, links back to the request.
 	BackURL string
 	// CanEdit is the server's decision that the caller may save specs of

@@ -406,7 +406,7 @@ func (u *UI) requestClipEditor(c *gin.Context) (string, EditorData, error) {
 		return "", EditorData{}, &evidence.Error{Kind: evidence.ErrPermission, Code: "forbidden", Msg: "the redaction editor plays the footage, which you may not play"}
 	}
 	base := "/requests/" + r.ID.String()
-	d := EditorData{ClipURL: "/api/v1" + base + "/clips/" + clip.ID.String(), BackURL: base}
+	d := EditorData{ClipURL: "/api/v1" + base + "/clips/" + clip.ID.String(), BackURL: base, ProxyURL: "/api/v1/evidence/" + clip.EvidenceID.String() + "/proxy"}
 	ra := r.Attributes()
 	switch {
 	case !api.Can(c, "redaction:create", &ra):

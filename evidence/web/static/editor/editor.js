@@ -1546,7 +1546,11 @@ async function start() {
   video.addEventListener("timeupdate", () => { if (!video.paused && frameOfTime(video.currentTime) >= S.outF) { video.pause(); } });
   video.addEventListener("error", () => fail("The video could not be played: " + (video.error ? video.error.message || "code " + video.error.code : "unknown error")));
   video.requestVideoFrameCallback(onFrame);
-  video.src = clip.proxy_url;
+  // The page starts loading the proxy itself (the video's src attribute,
+  // so its index arrives while the scripts and the clip load); set it
+  // here only when the page did not, or named another file.
+  if (video.getAttribute("src") !== clip.proxy_url) video.src = clip.proxy_url;
+  else if (video.error) fail("The video could not be played: " + (video.error.message || "code " + video.error.code));
   stage.addEventListener("pointerdown", onPointerDown);
   stage.addEventListener("pointermove", onPointerMove);
   stage.addEventListener("pointerup", onPointerUp);
@@ -1570,8 +1574,17 @@ async function start() {
   setMode("edit");
   layoutTimeline();
   renderPanels();
-  video.addEventListener("loadedmetadata", () => performance.mark("editor-video-metadata"), { once: true });
-  video.addEventListener("loadeddata", () => { performance.mark("editor-video-data"); resize(); if (S.inF > 0) seekFrame(S.inF); }, { once: true });
+  // With the early load these may have happened before this script ran.
+  const onMeta = () => performance.mark("editor-video-metadata");
+  const onData = () => {
+    performance.mark("editor-video-data");
+    resize();
+    // Frame 0 may have been presented before rVFC was asked for: take it
+    // from currentTime (it is the first frame) rather than wait for one.
+    if (S.inF > 0) seekFrame(S.inF); else if (S.frame < 0) presented(video.currentTime, false);
+  };
+  if (video.readyState >= 1) onMeta(); else video.addEventListener("loadedmetadata", onMeta, { once: true });
+  if (video.readyState >= 2) onData(); else video.addEventListener("loadeddata", onData, { once: true });
 }
 
 start();
