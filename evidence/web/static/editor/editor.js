@@ -544,11 +544,161 @@ function renderLists() {
 
 function renderPanels() {
   if (!S.model) return;
+  renderPeople();
   renderLists();
   renderInspector();
   $("ed-undo").disabled = S.model.undoStack.length === 0;
   $("ed-redo").disabled = S.model.redoStack.length === 0;
   $("ed-save-state").textContent = "v" + S.version + (S.model.changes ? " · " + S.model.changes + " unsaved changes" : S.savedAt ? " · saved " + S.savedAt : " · no changes");
+}
+
+// ---- people -------------------------------------------------------------
+//
+// A person groups the regions that follow one face (region.person; a
+// region without one is its own person). The panel lists each person with
+// a thumbnail cut from the sprite, its number of tracks, its time span and
+// how many are accepted; a person is accepted or rejected at once, two or
+// more are merged, and a track is split off into a new person. Only
+// proposals and regions that name a person are people (a manual box over
+// a plate is not).
+
+const personKey = (r) => r.person || r.id;
+const isPersonRegion = (r) => r.origin === "auto" || !!r.person;
+
+function people() {
+  const byKey = new Map();
+  for (const r of S.model.spec.regions) {
+    if (!isPersonRegion(r)) continue;
+    const k = personKey(r);
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k).push(r);
+  }
+  const out = [...byKey.entries()].map(([key, regions]) => ({
+    key, regions,
+    start: Math.min(...regions.map((r) => r.keyframes[0].time)),
+    end: Math.max(...regions.map((r) => r.keyframes[r.keyframes.length - 1].time)),
+  }));
+  out.sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : 1));
+  out.forEach((p, i) => { p.label = "Person " + (i + 1); });
+  return out;
+}
+
+function newPersonID() {
+  let n = 0;
+  for (const r of S.model.spec.regions) { const m = /^person-(\d+)$/.exec(r.person || ""); if (m) n = Math.max(n, +m[1]); }
+  return "person-" + (n + 1);
+}
+
+// personThumb draws the person's face from the sprite tile nearest the
+// middle of its first track (the sprite is already loaded for the
+// timeline; no extra request, and it is served under the footage's policy).
+function personThumb(cv, p) {
+  const c = cv.getContext("2d");
+  c.fillStyle = "#1b2330";
+  c.fillRect(0, 0, cv.width, cv.height);
+  const sp = S.sprite, img = S.spriteImg;
+  if (!sp || !img || !img.complete || !img.naturalWidth || !S.srcW) return;
+  const r = p.regions[0];
+  const t = (r.keyframes[0].time + r.keyframes[r.keyframes.length - 1].time) / 2;
+  let tile = sp.tiles[0];
+  for (const x of sp.tiles) if (Math.abs(x.time - t) < Math.abs(tile.time - t)) tile = x;
+  const b = boxAt(r.keyframes, tile.time) || r.keyframes[0];
+  const sx = sp.tile_width / S.srcW, sy = sp.tile_height / S.srcH;
+  c.drawImage(img, tile.x + b.x * sx, tile.y + b.y * sy, Math.max(1, b.width * sx), Math.max(1, b.height * sy), 0, 0, cv.width, cv.height);
+}
+
+function renderPeople() {
+  const ps = people();
+  S.people = ps; // diagnostics for the browser tests
+  const ul = $("ed-people");
+  ul.textContent = "";
+  $("ed-people-count").textContent = ps.length ? "(" + ps.length + ")" : "";
+  if (!S.mergeSel) S.mergeSel = new Set();
+  for (const k of [...S.mergeSel]) if (!ps.some((p) => p.key === k)) S.mergeSel.delete(k);
+  if (!ps.length) { const li = document.createElement("li"); li.className = "muted"; li.textContent = "None."; ul.appendChild(li); }
+  for (const p of ps) {
+    const li = document.createElement("li");
+    li.className = "ed-person";
+    li.dataset.person = p.key;
+    if (!S.readOnly) {
+      const cb = document.createElement("input");
+      cb.type = "checkbox";
+      cb.checked = S.mergeSel.has(p.key);
+      cb.setAttribute("aria-label", "Select " + p.label + " to merge");
+      cb.addEventListener("change", () => { if (cb.checked) S.mergeSel.add(p.key); else S.mergeSel.delete(p.key); $("ed-merge").disabled = S.mergeSel.size < 2; });
+      li.appendChild(cb);
+    }
+    const cv = document.createElement("canvas");
+    cv.width = 40; cv.height = 48;
+    cv.className = "ed-thumb";
+    cv.setAttribute("aria-hidden", "true");
+    personThumb(cv, p);
+    li.appendChild(cv);
+    const b = document.createElement("button");
+    b.type = "button";
+    const sel = S.sel && S.sel.kind === "region" && p.regions.some((r) => r.id === S.sel.id);
+    b.className = "ed-item" + (sel ? " sel" : "");
+    const accepted = p.regions.filter((r) => r.review === "accepted" || r.origin !== "auto").length;
+    const rejected = p.regions.filter((r) => r.review === "rejected").length;
+    b.textContent = p.label + " · " + p.regions.length + (p.regions.length === 1 ? " track" : " tracks") + " · " + fmtTime(p.start).slice(0, 8) + "–" + fmtTime(p.end).slice(0, 8) +
+      " · " + (accepted === p.regions.length ? "accepted" : rejected === p.regions.length ? "rejected" : accepted + rejected ? accepted + " accepted, " + rejected + " rejected" : "to review");
+    b.title = p.label + ": " + p.regions.map((r) => r.id).join(", ") + " · " + fmtTime(p.start) + "–" + fmtTime(p.end);
+    b.addEventListener("click", () => { select({ kind: "region", id: p.regions[0].id }); seekFrame(frameOfTime(p.regions[0].keyframes[0].time)); });
+    li.appendChild(b);
+    if (!S.readOnly) {
+      for (const [act, lab, sym] of [["accepted", "Accept", "✓"], ["rejected", "Reject", "✗"]]) {
+        const x = document.createElement("button");
+        x.type = "button";
+        x.className = "small-btn";
+        x.textContent = sym;
+        x.title = lab + " every track of " + p.label;
+        x.setAttribute("aria-label", lab + " " + p.label);
+        x.addEventListener("click", () => reviewPerson(p.key, act));
+        li.appendChild(x);
+      }
+    }
+    ul.appendChild(li);
+  }
+  $("ed-merge").disabled = S.mergeSel.size < 2;
+  const r = selected();
+  $("ed-split").disabled = !(S.sel && S.sel.kind === "region" && r && isPersonRegion(r) && ps.some((p) => p.key === personKey(r) && p.regions.length > 1));
+}
+
+function reviewPerson(key, decision) {
+  const p = people().find((x) => x.key === key);
+  if (!p) return;
+  const pending = p.regions.filter((r) => r.origin === "auto" && r.review !== decision);
+  if (!pending.length) { toast(p.label + " is " + decision + " already."); return; }
+  let code = null;
+  if (decision === "accepted" && pending.some((r) => !isCode(r.reason))) { code = batchCode(); if (!code) return; }
+  if (!window.confirm((decision === "accepted" ? "Accept " : "Reject ") + "the " + pending.length + (pending.length === 1 ? " track" : " tracks") + " of " + p.label + "?")) return;
+  S.model.batch((decision === "accepted" ? "Accept " : "Reject ") + p.label, () => {
+    for (const r of pending) S.model.edit("region", r.id, "review", (x) => { x.review = decision; if (code && !isCode(x.reason)) x.reason = code; });
+  });
+}
+
+function mergePeople() {
+  const ps = people().filter((p) => S.mergeSel.has(p.key));
+  if (ps.length < 2) { toast("Select two or more people to merge."); return; }
+  const tracks = ps.reduce((n, p) => n + p.regions.length, 0);
+  if (!window.confirm("Merge " + ps.map((p) => p.label).join(", ") + " (" + tracks + " tracks) into one person?")) return;
+  // The earliest person's label survives; a person that was only a region
+  // gets a label of its own.
+  const target = ps[0].regions.some((r) => r.person) ? ps[0].key : newPersonID();
+  S.model.batch("Merge " + ps.length + " people", () => {
+    for (const p of ps) for (const r of p.regions) if (r.person !== target) S.model.edit("region", r.id, "person", (x) => { x.person = target; });
+  });
+  S.mergeSel.clear();
+  renderPanels();
+  toast("Merged into one person (" + tracks + " tracks).", true);
+}
+
+function splitPerson() {
+  const r = selected();
+  if (!r || S.sel.kind !== "region" || !isPersonRegion(r)) { toast("Select a track of a person first."); return; }
+  const id = newPersonID();
+  S.model.edit("region", r.id, "Split " + r.id + " into a new person", (x) => { x.person = id; });
+  toast(r.id + " is now a person of its own.", true);
 }
 
 // ---- edits ------------------------------------------------------------
@@ -1310,6 +1460,8 @@ function wireInspector() {
   $("ed-show-rejected").addEventListener("change", (e) => { S.showRejected = e.target.checked; layoutTimeline(); draw(); drawTimeline(); });
   $("ed-hear-source").addEventListener("change", (e) => { S.hearSource = e.target.checked; updateAudioMute(); });
   $("ed-accept-all").addEventListener("click", () => reviewAll("accepted"));
+  $("ed-merge").addEventListener("click", mergePeople);
+  $("ed-split").addEventListener("click", splitPerson);
   $("ed-reject-all").addEventListener("click", () => reviewAll("rejected"));
   $("ed-delete").addEventListener("click", () => deleteSelected());
   $("ed-help-close").addEventListener("click", () => $("ed-help").close());
@@ -1532,7 +1684,7 @@ async function start() {
   if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
     S.sprite = clip.sprite;
     S.spriteImg = new Image();
-    S.spriteImg.onload = drawTimeline;
+    S.spriteImg.onload = () => { drawTimeline(); renderPeople(); };
     S.spriteImg.src = clip.sprite_url;
   }
   if (clip.waveform_url) {
