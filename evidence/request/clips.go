@@ -45,6 +45,10 @@ var (
 	withholdStates = []State{StateAssigned, StateSearching, StateRedacting, StateInReview}
 )
 
+// SpecsEditable says whether specs of a request in state st may be saved
+// (the editor opens read-only otherwise, and SaveSpec refuses).
+func SpecsEditable(st State) bool { return stateIn(st, specStates...) }
+
 func stateConflict(r *Request, what string, allowed []State) error {
 	names := make([]string, len(allowed))
 	for i, s := range allowed {

@@ -69,6 +69,16 @@ type HTTP struct {
 	Queue   Queue         // river client; nil: job routes answer 503
 	Storage storage.Store // job outputs
 	Tracker Tracker       // nil: the track route answers 503
+	// Waveforms serves items' audio envelopes to the editor (nil: the
+	// waveform route answers 503 and the clip view names no waveform_url).
+	Waveforms WaveformSource
+}
+
+// WaveformSource returns the peak envelope of an item's audio as JSON
+// ({"rate", "duration", "peaks": [min0, max0, ...]}, evidence/jobs
+// Waveforms), computed once per proxy and cached.
+type WaveformSource interface {
+	Waveform(ctx context.Context, item uuid.UUID) ([]byte, error)
 }
 
 // Routes declares every route of the request floor: the staff API
@@ -94,6 +104,7 @@ func (h *HTTP) Routes() []api.Route {
 		{Method: "POST", Path: base + "/:id/clips", Access: on("request:edit", "Link a clip of an evidence item (the item is decided for evidence:view; custody: request_clip_linked)"), Handler: h.addClip},
 		{Method: "GET", Path: clip, Access: on("request:read", "A clip for the redaction editor: item, in/out, proxy and sprite URLs, current spec version and document, proposals, jobs, outputs"), Handler: h.getClip},
 		{Method: "DELETE", Path: clip, Access: on("request:edit", "Remove a clip (reason required; custody: request_clip_removed)"), Handler: h.removeClip},
+		{Method: "GET", Path: clip + "/waveform", Access: on("request:read", "The clip's item's audio envelope for the editor's mute lane (peaks per bucket, computed on the server once per proxy)"), Handler: h.waveform},
 		{Method: "GET", Path: clip + "/spec", Access: on("request:read", "A spec version of the clip (?version=N; latest when absent)"), Handler: h.getSpec},
 		{Method: "GET", Path: clip + "/spec/versions", Access: on("request:read", "The clip's spec versions, newest first"), Handler: h.specVersions},
 		{Method: "PUT", Path: clip + "/spec", Access: on("redaction:create", "Save a new spec version: {base_version, spec}; 409 when someone saved since"), Handler: h.saveSpec},
@@ -337,7 +348,9 @@ type ClipView struct {
 	Out       float64   `json:"out"` // seconds of the source
 	ProxyURL  string    `json:"proxy_url"`
 	SpriteURL string    `json:"sprite_url"`
-	ReviewURL string    `json:"review_url"`
+	// WaveformURL is the audio envelope (WaveformSource), when served.
+	WaveformURL string `json:"waveform_url,omitempty"`
+	ReviewURL   string `json:"review_url"`
 	// Sprite is the sprite geometry stored with the item's thumbnail strip.
 	Sprite json.RawMessage `json:"sprite,omitempty"`
 	// FPS and FrameCount describe the proxy; Width and Height the upright
@@ -478,6 +491,9 @@ func (h *HTTP) getClip(c *gin.Context) {
 		ReviewURL: "/api/v1/evidence/" + item + "/review", SpecVersion: clip.SpecVersion, Spec: json.RawMessage("null"),
 		Clip: clip, Request: ClipRequest{ID: r.ID, TrackingNumber: r.TrackingNumber, State: r.State},
 		Exemptions: h.Store.settings.Exemptions.List()}
+	if h.Waveforms != nil {
+		v.WaveformURL = clipURL + "/waveform"
+	}
 	if err := h.Store.clipMedia(ctx, &v); err != nil {
 		fail(c, err)
 		return
@@ -519,6 +535,26 @@ func (h *HTTP) getClip(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, v)
+}
+
+// waveform answers the envelope of the clip's item (the whole item: the
+// editor draws the clip's window of it). It is not footage: amplitude
+// peaks per bucket cannot be played back or made intelligible.
+func (h *HTTP) waveform(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	if h.Waveforms == nil {
+		api.WriteError(c, &evidence.Error{Kind: evidence.ErrUnavailable, Code: "unavailable", Msg: "waveforms are not served by this server"})
+		return
+	}
+	b, err := h.Waveforms.Waveform(c.Request.Context(), clip.EvidenceID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json", b)
 }
 
 func (h *HTTP) removeClip(c *gin.Context) {

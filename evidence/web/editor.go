@@ -16,8 +16,20 @@ type EditorData struct {
 	// ClipURL is the clip's JSON resource (GET) and the prefix of its spec
 	// resource (PUT ClipURL + "/spec").
 	ClipURL string
+	// ProxyURL, when set, is the item's proxy: the page starts loading it
+	// at once (the video's index, which for a long clip is the largest
+	// thing the editor waits for) instead of after the clip JSON names it.
+	// It must equal the clip JSON's proxy_url.
+	ProxyURL string
 	// BackURL, when set, links back to the request.
 	BackURL string
+	// CanEdit is the server's decision that the caller may save specs of
+	// this clip now (the edit action on the request, and a request state
+	// that takes specs). Without it the page shows no edit control and
+	// the script refuses edits; the spec route refuses anyway.
+	CanEdit bool
+	// ReadOnlyReason says why the page is read-only, shown on the page.
+	ReadOnlyReason string
 }
 
 // EditorLoader maps an authorized page request to the clip it edits: the

@@ -48,7 +48,7 @@ func (u *UI) RequestRoutes() []api.Route {
 		{Method: "POST", Path: "/requests/:id/transition", Access: on("request:edit", "move a request to another state"), Handler: u.page(u.requestTransition)},
 		{Method: "POST", Path: "/requests/:id/extend", Access: on("request:edit", "extend a request's clock"), Handler: u.page(u.requestExtend)},
 		{Method: "POST", Path: "/requests/:id/clips", Access: on("request:edit", "link a clip (the item is decided for evidence:view)"), Handler: u.page(u.requestAddClip)},
-		{Method: "GET", Path: "/requests/:id/clips/:clip/edit", Access: on("redaction:create", "the redaction editor of one clip"), Handler: u.RedactionEditor(u.requestClipEditor)},
+		{Method: "GET", Path: "/requests/:id/clips/:clip/edit", Access: on("request:read", "the redaction editor of one clip (read-only without redaction:create; needs evidence:play on the item)"), Handler: u.RedactionEditor(u.requestClipEditor)},
 		{Method: "GET", Path: "/public/requests", Access: pub("public records request form"), Handler: u.publicIntakePage},
 		{Method: "POST", Path: "/public/requests", Access: pub("file a public records request (rate limited)"), Handler: u.publicIntake},
 		{Method: "GET", Path: "/public/requests/status", Access: pub("request status form"), Handler: u.publicStatusPage},
@@ -395,7 +395,26 @@ func (u *UI) requestClipEditor(c *gin.Context) (string, EditorData, error) {
 	if err != nil || clip.RequestID != r.ID {
 		return "", EditorData{}, evidence.NotFound("clip")
 	}
+	// The editor is footage: whoever may read the request but not play
+	// the item (an auditor) is refused here rather than shown a page
+	// whose video fails.
+	it, err := u.d.Evidence.Get(c.Request.Context(), clip.EvidenceID)
+	if err != nil {
+		return "", EditorData{}, err
+	}
+	if ia := it.Attributes(); !api.Can(c, "evidence:play", &ia) {
+		return "", EditorData{}, &evidence.Error{Kind: evidence.ErrPermission, Code: "forbidden", Msg: "the redaction editor plays the footage, which you may not play"}
+	}
 	base := "/requests/" + r.ID.String()
-	return "Request " + r.TrackingNumber + " · clip " + shortID(clip.ID.String()),
-		EditorData{ClipURL: "/api/v1" + base + "/clips/" + clip.ID.String(), BackURL: base}, nil
+	d := EditorData{ClipURL: "/api/v1" + base + "/clips/" + clip.ID.String(), BackURL: base, ProxyURL: "/api/v1/evidence/" + clip.EvidenceID.String() + "/proxy"}
+	ra := r.Attributes()
+	switch {
+	case !api.Can(c, "redaction:create", &ra):
+		d.ReadOnlyReason = "Read only: you may view this clip's redactions but not change them."
+	case !request.SpecsEditable(r.State):
+		d.ReadOnlyReason = "Read only: the request is " + string(r.State) + "; redactions can be changed only while it is searching or redacting."
+	default:
+		d.CanEdit = true
+	}
+	return "Request " + r.TrackingNumber + " · clip " + shortID(clip.ID.String()), d, nil
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // SpecVersion is the only spec version this build reads and writes. A new
@@ -170,7 +171,13 @@ type Region struct {
 	Confidence float64 `json:"confidence,omitempty"`
 	// Review records the decision on an automatic proposal; a rejected
 	// region stays in the spec as part of the record but is not rendered.
-	Review    Review     `json:"review,omitempty"`
+	Review Review `json:"review,omitempty"`
+	// Person groups the regions that follow one person (the editor's
+	// People panel: accept or reject a person at once, merge two, split a
+	// track off): an opaque label such as "person-3", at most 64
+	// printable characters. Empty (older specs) means the region is its
+	// own person. Rendering ignores it.
+	Person    string     `json:"person,omitempty"`
 	Keyframes []Keyframe `json:"keyframes"`
 }
 
@@ -382,6 +389,22 @@ func (s *Spec) Normalize() {
 // Validate checks the spec's structure without media: versions, enums,
 // required fields, non-negative and ordered times, positive sizes, unique
 // IDs. It does not know the frame size or duration; see ValidateMedia.
+// maxPerson bounds a region's person label.
+const maxPerson = 64
+
+func checkPerson(p *problems, field, person string) {
+	if len(person) > maxPerson {
+		p.add(field, "%d bytes, at most %d", len(person), maxPerson)
+		return
+	}
+	for _, c := range person {
+		if c < 0x20 || c == 0x7f || c == utf8.RuneError {
+			p.add(field, "contains a control or invalid character")
+			return
+		}
+	}
+}
+
 func (s *Spec) Validate() error {
 	var p problems
 	if s.Version != SpecVersion {
@@ -411,6 +434,7 @@ func (s *Spec) Validate() error {
 	for i, r := range s.Regions {
 		f := fmt.Sprintf("regions[%d]", i)
 		checkID(f+".id", r.ID)
+		checkPerson(&p, f+".person", r.Person)
 		switch r.Shape {
 		case ShapeRectangle, ShapeEllipse:
 		case "":

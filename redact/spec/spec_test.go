@@ -52,6 +52,36 @@ func TestParseValidFillsDefaults(t *testing.T) {
 	}
 }
 
+// TestPersonIsOptional: specs written before regions carried a person
+// still load (no person: each region is its own); a person round-trips.
+func TestPersonIsOptional(t *testing.T) {
+	s, err := Parse([]byte(validSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Regions {
+		if r.Person != "" {
+			t.Fatalf("region %s has person %q from a spec without persons", r.ID, r.Person)
+		}
+	}
+	b, _ := s.Marshal()
+	if strings.Contains(string(b), `"person"`) {
+		t.Fatalf("an empty person is written: %s", b)
+	}
+	s.Regions[0].Person, s.Regions[1].Person = "person-2", "person-2"
+	b, err = s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Regions[0].Person != "person-2" || s2.Regions[1].Person != "person-2" || s2.Regions[2].Person != "" {
+		t.Fatalf("persons after a round trip: %q %q %q", s2.Regions[0].Person, s2.Regions[1].Person, s2.Regions[2].Person)
+	}
+}
+
 // mutate edits the valid spec text with one replacement.
 func mutate(t *testing.T, old, new string) string {
 	t.Helper()
@@ -77,6 +107,8 @@ func TestParseRejects(t *testing.T) {
 		{"block size", `"block_size": 12`, `"block_size": 1`, "regions[1].effect.block_size: 1 out of range (want 2..1024)"},
 		{"bad colour", `{"type": "fill"}`, `{"type": "fill", "color": "red"}`, `regions[2].effect.color: "red" is not a #rrggbb colour`},
 		{"mixed params", `"block_size": 12`, `"block_size": 12, "strength": 3`, "regions[1].effect: pixelate takes only block_size"},
+		{"person too long", `"shape": "ellipse"`, `"shape": "ellipse", "person": "` + strings.Repeat("p", 65) + `"`, "regions[0].person: 65 bytes, at most 64"},
+		{"person control", `"shape": "ellipse"`, `"shape": "ellipse", "person": "a\u0007b"`, "regions[0].person: contains a control or invalid character"},
 		{"shape", `"shape": "ellipse"`, `"shape": "star"`, `regions[0].shape: unknown shape "star" (want rectangle or ellipse)`},
 		{"origin", `"origin": "auto"`, `"origin": "robot"`, `regions[0].origin: unknown origin "robot" (want auto or manual)`},
 		{"no reason", `"reason": "b6 face"`, `"reason": " "`, "regions[0].reason: a reason or exemption code is required"},

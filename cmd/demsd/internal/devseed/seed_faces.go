@@ -211,6 +211,14 @@ var faceClips = map[string]FaceClip{
 	}},
 }
 
+// DemoFaceClip returns the description of the demo face clip name
+// ("lobby", "launch"), so tests can say where each face is (FaceBox)
+// without asking any detector.
+func DemoFaceClip(name string) (FaceClip, bool) {
+	c, ok := faceClips[name]
+	return c, ok
+}
+
 // faceClipFile returns the cached clip for name under cache, making it
 // first if needed. The file name carries a digest of the clip's
 // description, so a changed description makes a new file and an

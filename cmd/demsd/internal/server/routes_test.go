@@ -179,6 +179,7 @@ var routeTable = map[string]expect{
 	"GET /api/v1/requests/:id/clips/:clip":                   {allow: "records auditor"},
 	"DELETE /api/v1/requests/:id/clips/:clip":                {allow: "records"},
 	"GET /api/v1/requests/:id/clips/:clip/spec":              {allow: "records auditor"},
+	"GET /api/v1/requests/:id/clips/:clip/waveform":          {allow: "records auditor"}, // the table's item has no proxy: 409
 	"GET /api/v1/requests/:id/clips/:clip/spec/versions":     {allow: "records auditor"},
 	"PUT /api/v1/requests/:id/clips/:clip/spec":              {allow: "records"},
 	"POST /api/v1/requests/:id/clips/:clip/track":            {allow: "records"},
@@ -198,7 +199,7 @@ var routeTable = map[string]expect{
 	"POST /requests/:id/transition":                          {page: true, allow: "records"},
 	"POST /requests/:id/extend":                              {page: true, allow: "records"},
 	"POST /requests/:id/clips":                               {page: true, allow: "records"},
-	"GET /requests/:id/clips/:clip/edit":                     {page: true, allow: "records"},
+	"GET /requests/:id/clips/:clip/edit":                     {page: true, allow: "records"}, // auditor: read allowed, refused by the loader (no evidence:play)
 	"GET /public/requests":                                   {web: "open"},
 	"POST /public/requests":                                  {web: "csrf"}, // the form's double-submit token is missing
 	"GET /public/requests/status":                            {web: "open"},

@@ -12,6 +12,7 @@ import (
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/custody/audit"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/jobs"
 	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/evidence/retention"
@@ -144,6 +145,9 @@ func registerHTTP(a *App) error {
 	a.API.RegisterLoader(request.KindRequest, a.Requests.Loader())
 	a.Requests.SetHolds(requestHolds{keeper})
 	reqHTTP := &request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage, Tracker: boxTracker{a}}
+	// The editor's waveform lane: envelopes computed from the proxy on
+	// first use and kept as the item's "waveform" derivative.
+	reqHTTP.Waveforms = &jobs.Waveforms{Pool: a.Pool, Storage: a.Storage}
 	ui, err := web.New(web.Deps{Requests: reqHTTP,
 		API: a.API, Identity: a.Identity, Evidence: a.Evidence, Review: rv, Auditor: auditor{a},
 		Custody: custodyEvents{a}, SessionMax: a.Config.Server.SessionMax, SecureCookies: a.Config.Server.SecureCookies,

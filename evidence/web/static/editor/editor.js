@@ -337,7 +337,7 @@ function onPointerDown(ev) {
   const t = now();
   stage.setPointerCapture(ev.pointerId);
   ev.preventDefault();
-  if (S.armed) {
+  if (S.armed && !S.readOnly) {
     S.drag = { kind: "draw", start: p, box: null, pointer: ev.pointerId };
     return;
   }
@@ -350,6 +350,7 @@ function onPointerDown(ev) {
   const r = hitRegion(p, t);
   if (!r) { select(null); return; }
   select({ kind: "region", id: r.id });
+  if (S.readOnly) return;
   S.drag = { kind: "move", id: r.id, start: p, orig: boxAt(r.keyframes, t), box: null };
 }
 
@@ -495,6 +496,7 @@ function renderInspector() {
     if (kind === "audio") $("ed-action").value = item.action;
     if (kind === "frame") $("ed-ff-strength").value = item.strength || 40;
   }
+  if (S.readOnly) for (const el of box.querySelectorAll("input, select")) el.disabled = true;
 }
 
 function renderLists() {
@@ -523,7 +525,7 @@ function renderLists() {
       b.setAttribute("aria-pressed", S.sel && S.sel.id === it.id ? "true" : "false");
       b.addEventListener("click", () => { select({ kind, id: it.id }); seekFrame(frameOfTime(a)); });
       li.appendChild(b);
-      if (it.origin === "auto") {
+      if (it.origin === "auto" && !S.readOnly) {
         for (const [act, lab] of [["accepted", "Accept"], ["rejected", "Reject"]]) {
           const x = document.createElement("button");
           x.type = "button";
@@ -542,11 +544,161 @@ function renderLists() {
 
 function renderPanels() {
   if (!S.model) return;
+  renderPeople();
   renderLists();
   renderInspector();
   $("ed-undo").disabled = S.model.undoStack.length === 0;
   $("ed-redo").disabled = S.model.redoStack.length === 0;
   $("ed-save-state").textContent = "v" + S.version + (S.model.changes ? " · " + S.model.changes + " unsaved changes" : S.savedAt ? " · saved " + S.savedAt : " · no changes");
+}
+
+// ---- people -------------------------------------------------------------
+//
+// A person groups the regions that follow one face (region.person; a
+// region without one is its own person). The panel lists each person with
+// a thumbnail cut from the sprite, its number of tracks, its time span and
+// how many are accepted; a person is accepted or rejected at once, two or
+// more are merged, and a track is split off into a new person. Only
+// proposals and regions that name a person are people (a manual box over
+// a plate is not).
+
+const personKey = (r) => r.person || r.id;
+const isPersonRegion = (r) => r.origin === "auto" || !!r.person;
+
+function people() {
+  const byKey = new Map();
+  for (const r of S.model.spec.regions) {
+    if (!isPersonRegion(r)) continue;
+    const k = personKey(r);
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k).push(r);
+  }
+  const out = [...byKey.entries()].map(([key, regions]) => ({
+    key, regions,
+    start: Math.min(...regions.map((r) => r.keyframes[0].time)),
+    end: Math.max(...regions.map((r) => r.keyframes[r.keyframes.length - 1].time)),
+  }));
+  out.sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : 1));
+  out.forEach((p, i) => { p.label = "Person " + (i + 1); });
+  return out;
+}
+
+function newPersonID() {
+  let n = 0;
+  for (const r of S.model.spec.regions) { const m = /^person-(\d+)$/.exec(r.person || ""); if (m) n = Math.max(n, +m[1]); }
+  return "person-" + (n + 1);
+}
+
+// personThumb draws the person's face from the sprite tile nearest the
+// middle of its first track (the sprite is already loaded for the
+// timeline; no extra request, and it is served under the footage's policy).
+function personThumb(cv, p) {
+  const c = cv.getContext("2d");
+  c.fillStyle = "#1b2330";
+  c.fillRect(0, 0, cv.width, cv.height);
+  const sp = S.sprite, img = S.spriteImg;
+  if (!sp || !img || !img.complete || !img.naturalWidth || !S.srcW) return;
+  const r = p.regions[0];
+  const t = (r.keyframes[0].time + r.keyframes[r.keyframes.length - 1].time) / 2;
+  let tile = sp.tiles[0];
+  for (const x of sp.tiles) if (Math.abs(x.time - t) < Math.abs(tile.time - t)) tile = x;
+  const b = boxAt(r.keyframes, tile.time) || r.keyframes[0];
+  const sx = sp.tile_width / S.srcW, sy = sp.tile_height / S.srcH;
+  c.drawImage(img, tile.x + b.x * sx, tile.y + b.y * sy, Math.max(1, b.width * sx), Math.max(1, b.height * sy), 0, 0, cv.width, cv.height);
+}
+
+function renderPeople() {
+  const ps = people();
+  S.people = ps; // diagnostics for the browser tests
+  const ul = $("ed-people");
+  ul.textContent = "";
+  $("ed-people-count").textContent = ps.length ? "(" + ps.length + ")" : "";
+  if (!S.mergeSel) S.mergeSel = new Set();
+  for (const k of [...S.mergeSel]) if (!ps.some((p) => p.key === k)) S.mergeSel.delete(k);
+  if (!ps.length) { const li = document.createElement("li"); li.className = "muted"; li.textContent = "None."; ul.appendChild(li); }
+  for (const p of ps) {
+    const li = document.createElement("li");
+    li.className = "ed-person";
+    li.dataset.person = p.key;
+    if (!S.readOnly) {
+      const cb = document.createElement("input");
+      cb.type = "checkbox";
+      cb.checked = S.mergeSel.has(p.key);
+      cb.setAttribute("aria-label", "Select " + p.label + " to merge");
+      cb.addEventListener("change", () => { if (cb.checked) S.mergeSel.add(p.key); else S.mergeSel.delete(p.key); $("ed-merge").disabled = S.mergeSel.size < 2; });
+      li.appendChild(cb);
+    }
+    const cv = document.createElement("canvas");
+    cv.width = 40; cv.height = 48;
+    cv.className = "ed-thumb";
+    cv.setAttribute("aria-hidden", "true");
+    personThumb(cv, p);
+    li.appendChild(cv);
+    const b = document.createElement("button");
+    b.type = "button";
+    const sel = S.sel && S.sel.kind === "region" && p.regions.some((r) => r.id === S.sel.id);
+    b.className = "ed-item" + (sel ? " sel" : "");
+    const accepted = p.regions.filter((r) => r.review === "accepted" || r.origin !== "auto").length;
+    const rejected = p.regions.filter((r) => r.review === "rejected").length;
+    b.textContent = p.label + " · " + p.regions.length + (p.regions.length === 1 ? " track" : " tracks") + " · " + fmtTime(p.start).slice(0, 8) + "–" + fmtTime(p.end).slice(0, 8) +
+      " · " + (accepted === p.regions.length ? "accepted" : rejected === p.regions.length ? "rejected" : accepted + rejected ? accepted + " accepted, " + rejected + " rejected" : "to review");
+    b.title = p.label + ": " + p.regions.map((r) => r.id).join(", ") + " · " + fmtTime(p.start) + "–" + fmtTime(p.end);
+    b.addEventListener("click", () => { select({ kind: "region", id: p.regions[0].id }); seekFrame(frameOfTime(p.regions[0].keyframes[0].time)); });
+    li.appendChild(b);
+    if (!S.readOnly) {
+      for (const [act, lab, sym] of [["accepted", "Accept", "✓"], ["rejected", "Reject", "✗"]]) {
+        const x = document.createElement("button");
+        x.type = "button";
+        x.className = "small-btn";
+        x.textContent = sym;
+        x.title = lab + " every track of " + p.label;
+        x.setAttribute("aria-label", lab + " " + p.label);
+        x.addEventListener("click", () => reviewPerson(p.key, act));
+        li.appendChild(x);
+      }
+    }
+    ul.appendChild(li);
+  }
+  $("ed-merge").disabled = S.mergeSel.size < 2;
+  const r = selected();
+  $("ed-split").disabled = !(S.sel && S.sel.kind === "region" && r && isPersonRegion(r) && ps.some((p) => p.key === personKey(r) && p.regions.length > 1));
+}
+
+function reviewPerson(key, decision) {
+  const p = people().find((x) => x.key === key);
+  if (!p) return;
+  const pending = p.regions.filter((r) => r.origin === "auto" && r.review !== decision);
+  if (!pending.length) { toast(p.label + " is " + decision + " already."); return; }
+  let code = null;
+  if (decision === "accepted" && pending.some((r) => !isCode(r.reason))) { code = batchCode(); if (!code) return; }
+  if (!window.confirm((decision === "accepted" ? "Accept " : "Reject ") + "the " + pending.length + (pending.length === 1 ? " track" : " tracks") + " of " + p.label + "?")) return;
+  S.model.batch((decision === "accepted" ? "Accept " : "Reject ") + p.label, () => {
+    for (const r of pending) S.model.edit("region", r.id, "review", (x) => { x.review = decision; if (code && !isCode(x.reason)) x.reason = code; });
+  });
+}
+
+function mergePeople() {
+  const ps = people().filter((p) => S.mergeSel.has(p.key));
+  if (ps.length < 2) { toast("Select two or more people to merge."); return; }
+  const tracks = ps.reduce((n, p) => n + p.regions.length, 0);
+  if (!window.confirm("Merge " + ps.map((p) => p.label).join(", ") + " (" + tracks + " tracks) into one person?")) return;
+  // The earliest person's label survives; a person that was only a region
+  // gets a label of its own.
+  const target = ps[0].regions.some((r) => r.person) ? ps[0].key : newPersonID();
+  S.model.batch("Merge " + ps.length + " people", () => {
+    for (const p of ps) for (const r of p.regions) if (r.person !== target) S.model.edit("region", r.id, "person", (x) => { x.person = target; });
+  });
+  S.mergeSel.clear();
+  renderPanels();
+  toast("Merged into one person (" + tracks + " tracks).", true);
+}
+
+function splitPerson() {
+  const r = selected();
+  if (!r || S.sel.kind !== "region" || !isPersonRegion(r)) { toast("Select a track of a person first."); return; }
+  const id = newPersonID();
+  S.model.edit("region", r.id, "Split " + r.id + " into a new person", (x) => { x.person = id; });
+  toast(r.id + " is now a person of its own.", true);
 }
 
 // ---- edits ------------------------------------------------------------
@@ -1002,6 +1154,14 @@ function onTimelineDown(ev) {
     seekFrame(frameOfTime(t));
     return;
   }
+  if (S.readOnly) { // look, never change: select what is hit and seek
+    const list = lane.kind === "audio" ? S.model.spec.audio : lane.kind === "frame" ? S.model.spec.full_frame_blur : null;
+    const hit = list ? list.find((a) => x >= xOf(a.start) && x <= xOf(a.end)) : lane.kind === "region" ? { id: lane.id } : null;
+    if (hit) select({ kind: lane.kind, id: hit.id });
+    S.tlDrag = { kind: "scrub" };
+    seekFrame(frameOfTime(t));
+    return;
+  }
   if (lane.kind === "audio" || lane.kind === "frame") {
     const list = lane.kind === "audio" ? S.model.spec.audio : S.model.spec.full_frame_blur;
     const edge = list.find((a) => Math.abs(xOf(a.start) - x) <= 4 || Math.abs(xOf(a.end) - x) <= 4);
@@ -1222,12 +1382,21 @@ function onKey(ev) {
   if (tag === "BUTTON" && (ev.key === " " || ev.key === "Enter")) return; // the focused button's own action
   ev.preventDefault();
   if (S.drag && id !== "escape") return;
+  run(id);
+}
+
+// run performs a shortcut's action; a read-only editor refuses the ones
+// that change the spec (their keys are not listed either).
+function run(id) {
+  const s = shortcutFor(id);
+  if (S.readOnly && s && s.edit) { toast("Read only: this clip's redactions cannot be changed here."); return; }
   ACTIONS[id]();
 }
 
 function buildHelp() {
   const tbody = $("ed-help-rows");
-  for (const s of SHORTCUTS) {
+  const usable = SHORTCUTS.filter((s) => !(S.readOnly && s.edit));
+  for (const s of usable) {
     const tr = document.createElement("tr");
     const a = document.createElement("td");
     a.textContent = s.label;
@@ -1236,11 +1405,11 @@ function buildHelp() {
     tr.append(a, b);
     tbody.appendChild(tr);
   }
-  $("ed-hint").textContent = "Keys: " + SHORTCUTS.filter((s) => s.hint).map((s) => display(s.keys[0]) + " " + s.label.toLowerCase()).join(" · ");
+  $("ed-hint").textContent = "Keys: " + usable.filter((s) => s.hint).map((s) => display(s.keys[0]) + " " + s.label.toLowerCase()).join(" · ");
   for (const el of root.querySelectorAll("[data-action]")) {
     const s = shortcutFor(el.dataset.action);
     if (s) el.title = s.label + " (" + s.keys.map(display).join(", ") + ")";
-    el.addEventListener("click", () => { if (S.model) ACTIONS[el.dataset.action](); });
+    el.addEventListener("click", () => { if (S.model) run(el.dataset.action); });
   }
 }
 
@@ -1291,6 +1460,8 @@ function wireInspector() {
   $("ed-show-rejected").addEventListener("change", (e) => { S.showRejected = e.target.checked; layoutTimeline(); draw(); drawTimeline(); });
   $("ed-hear-source").addEventListener("change", (e) => { S.hearSource = e.target.checked; updateAudioMute(); });
   $("ed-accept-all").addEventListener("click", () => reviewAll("accepted"));
+  $("ed-merge").addEventListener("click", mergePeople);
+  $("ed-split").addEventListener("click", splitPerson);
   $("ed-reject-all").addEventListener("click", () => reviewAll("rejected"));
   $("ed-delete").addEventListener("click", () => deleteSelected());
   $("ed-help-close").addEventListener("click", () => $("ed-help").close());
@@ -1419,6 +1590,7 @@ function addDetectedProposals(p) {
 
 let draftTimer = 0;
 function scheduleDraft() {
+  if (S.readOnly) return;
   clearTimeout(draftTimer);
   draftTimer = setTimeout(() => {
     if (S.model.changes > 0) saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
@@ -1466,6 +1638,8 @@ function fail(text) {
 
 async function start() {
   S.clipURL = root.dataset.clipUrl;
+  // The server decides (data-can-edit); the spec route refuses anyway.
+  S.readOnly = root.dataset.canEdit !== "true";
   buildHandles();
   buildHelp();
   wireInspector();
@@ -1497,15 +1671,20 @@ async function start() {
   const spec = clip.spec && clip.spec.version ? clone(clip.spec) : { version: 1, clip: { source: clip.item_id, in: clip.in, out: clip.out } };
   S.base = clone(spec);
   S.model = new Model(spec, () => { layoutTimeline(); renderPanels(); draw(); drawTimeline(); updatePreviewBadge(); scheduleDraft(); });
-  offerDraft(clip);
+  if (S.readOnly) {
+    // Every change goes through the model: refuse them all in one place.
+    for (const m of ["edit", "add", "remove", "batch", "undo", "redo"]) S.model[m] = () => { toast("Read only: this clip's redactions cannot be changed here."); return null; };
+  } else {
+    offerDraft(clip);
+    addDetectedProposals(clip.proposals);
+  }
   exemptionOptions($("ed-batch-code"), "", true);
-  addDetectedProposals(clip.proposals);
   $("ed-clip-range").textContent = fmtTime(clip.in) + "–" + fmtTime(clip.out);
   for (const st of root.querySelectorAll(".ed-stage")) st.style.aspectRatio = S.srcW + " / " + S.srcH;
   if (clip.sprite_url && clip.sprite && clip.sprite.tiles) {
     S.sprite = clip.sprite;
     S.spriteImg = new Image();
-    S.spriteImg.onload = drawTimeline;
+    S.spriteImg.onload = () => { drawTimeline(); renderPeople(); };
     S.spriteImg.src = clip.sprite_url;
   }
   if (clip.waveform_url) {
@@ -1519,7 +1698,11 @@ async function start() {
   video.addEventListener("timeupdate", () => { if (!video.paused && frameOfTime(video.currentTime) >= S.outF) { video.pause(); } });
   video.addEventListener("error", () => fail("The video could not be played: " + (video.error ? video.error.message || "code " + video.error.code : "unknown error")));
   video.requestVideoFrameCallback(onFrame);
-  video.src = clip.proxy_url;
+  // The page starts loading the proxy itself (the video's src attribute,
+  // so its index arrives while the scripts and the clip load); set it
+  // here only when the page did not, or named another file.
+  if (video.getAttribute("src") !== clip.proxy_url) video.src = clip.proxy_url;
+  else if (video.error) fail("The video could not be played: " + (video.error.message || "code " + video.error.code));
   stage.addEventListener("pointerdown", onPointerDown);
   stage.addEventListener("pointermove", onPointerMove);
   stage.addEventListener("pointerup", onPointerUp);
@@ -1538,13 +1721,22 @@ async function start() {
       saveDraft(S.clipURL, { spec: clone(S.model.spec), base: S.base, baseVersion: S.version, savedAt: Date.now(), changes: S.model.changes });
     }
   });
-  window.addEventListener("beforeunload", (e) => { if (S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
+  window.addEventListener("beforeunload", (e) => { if (!S.readOnly && S.model && S.model.changes) { e.preventDefault(); e.returnValue = ""; } });
   new ResizeObserver(resize).observe(stage);
   setMode("edit");
   layoutTimeline();
   renderPanels();
-  video.addEventListener("loadedmetadata", () => performance.mark("editor-video-metadata"), { once: true });
-  video.addEventListener("loadeddata", () => { performance.mark("editor-video-data"); resize(); if (S.inF > 0) seekFrame(S.inF); }, { once: true });
+  // With the early load these may have happened before this script ran.
+  const onMeta = () => performance.mark("editor-video-metadata");
+  const onData = () => {
+    performance.mark("editor-video-data");
+    resize();
+    // Frame 0 may have been presented before rVFC was asked for: take it
+    // from currentTime (it is the first frame) rather than wait for one.
+    if (S.inF > 0) seekFrame(S.inF); else if (S.frame < 0) presented(video.currentTime, false);
+  };
+  if (video.readyState >= 1) onMeta(); else video.addEventListener("loadedmetadata", onMeta, { once: true });
+  if (video.readyState >= 2) onData(); else video.addEventListener("loadeddata", onData, { once: true });
 }
 
 start();

@@ -4,7 +4,8 @@
 // from a KeyboardEvent: modifiers "Ctrl+" (Ctrl or ⌘), "Alt+", "Shift+"
 // (only for letters and named keys; "?" is its own key), then the key:
 // a lower-case letter, a named key ("ArrowLeft", "Delete") or " " shown as
-// Space. Letters follow event.key, so they follow the keyboard layout.
+// Space. Shortcuts marked edit change the spec: a read-only editor neither
+// binds nor lists them. Letters follow event.key, so they follow the keyboard layout.
 
 export const SHORTCUTS = [
   { id: "play", label: "Play / pause", keys: [" "], scope: "editor", hint: true },
@@ -16,25 +17,25 @@ export const SHORTCUTS = [
   { id: "fwd5s", label: "Forward 5 s", keys: ["Ctrl+ArrowRight"], scope: "editor" },
   { id: "start", label: "Start of clip", keys: ["Home"], scope: "editor" },
   { id: "end", label: "End of clip", keys: ["End"], scope: "editor" },
-  { id: "setIn", label: "Set in of selection to playhead", keys: ["i"], scope: "editor" },
-  { id: "setOut", label: "Set out of selection to playhead", keys: ["o"], scope: "editor" },
-  { id: "draw", label: "New box (arm drawing)", keys: ["b"], scope: "editor", hint: true },
-  { id: "keyframe", label: "Add keyframe at playhead", keys: ["k"], scope: "editor", hint: true },
-  { id: "deleteKeyframe", label: "Delete keyframe at playhead", keys: ["Delete", "Backspace"], scope: "editor", hint: true },
-  { id: "deleteRegion", label: "Delete selected region or range", keys: ["Shift+Delete", "Shift+Backspace"], scope: "editor" },
-  { id: "visibility", label: "Toggle visibility at playhead", keys: ["v"], scope: "editor" },
+  { id: "setIn", label: "Set in of selection to playhead", keys: ["i"], scope: "editor", edit: true },
+  { id: "setOut", label: "Set out of selection to playhead", keys: ["o"], scope: "editor", edit: true },
+  { id: "draw", label: "New box (arm drawing)", keys: ["b"], scope: "editor", edit: true, hint: true },
+  { id: "keyframe", label: "Add keyframe at playhead", keys: ["k"], scope: "editor", edit: true, hint: true },
+  { id: "deleteKeyframe", label: "Delete keyframe at playhead", keys: ["Delete", "Backspace"], scope: "editor", edit: true, hint: true },
+  { id: "deleteRegion", label: "Delete selected region or range", keys: ["Shift+Delete", "Shift+Backspace"], scope: "editor", edit: true },
+  { id: "visibility", label: "Toggle visibility at playhead", keys: ["v"], scope: "editor", edit: true },
   { id: "prevKeyframe", label: "Previous keyframe of selection", keys: ["e"], scope: "editor" },
   { id: "nextKeyframe", label: "Next keyframe of selection", keys: ["r"], scope: "editor" },
-  { id: "accept", label: "Accept proposal", keys: ["a"], scope: "editor", hint: true },
-  { id: "reject", label: "Reject proposal", keys: ["x"], scope: "editor", hint: true },
+  { id: "accept", label: "Accept proposal", keys: ["a"], scope: "editor", edit: true, hint: true },
+  { id: "reject", label: "Reject proposal", keys: ["x"], scope: "editor", edit: true, hint: true },
   { id: "nextProposal", label: "Next unreviewed proposal", keys: ["n"], scope: "editor" },
   { id: "prevProposal", label: "Previous unreviewed proposal", keys: ["Shift+N"], scope: "editor" },
-  { id: "mute", label: "Start / end a mute range", keys: ["m"], scope: "editor" },
-  { id: "fullFrame", label: "Start / end a full-frame blur", keys: ["f"], scope: "editor" },
+  { id: "mute", label: "Start / end a mute range", keys: ["m"], scope: "editor", edit: true },
+  { id: "fullFrame", label: "Start / end a full-frame blur", keys: ["f"], scope: "editor", edit: true },
   { id: "cycleView", label: "Cycle view: edit, redacted preview, side by side", keys: ["p"], scope: "editor" },
-  { id: "undo", label: "Undo", keys: ["Ctrl+z"], scope: "editor" },
-  { id: "redo", label: "Redo", keys: ["Ctrl+Shift+Z", "Ctrl+y"], scope: "editor" },
-  { id: "save", label: "Save as a new spec version", keys: ["Ctrl+s"], scope: "editor", hint: true },
+  { id: "undo", label: "Undo", keys: ["Ctrl+z"], scope: "editor", edit: true },
+  { id: "redo", label: "Redo", keys: ["Ctrl+Shift+Z", "Ctrl+y"], scope: "editor", edit: true },
+  { id: "save", label: "Save as a new spec version", keys: ["Ctrl+s"], scope: "editor", edit: true, hint: true },
   { id: "help", label: "Keyboard shortcuts", keys: ["?"], scope: "editor", hint: true },
   { id: "escape", label: "Cancel drag or drawing, deselect", keys: ["Escape"], scope: "editor" },
 ];
