@@ -101,6 +101,7 @@ type Server struct {
 	deps      Deps
 	engine    *gin.Engine
 	access    map[string]Access
+	docs      map[string]Route
 	loaders   map[string]Loader
 	pageError PageErrorWriter
 	reqs      *prometheus.CounterVec
@@ -132,7 +133,7 @@ func New(d Deps) *Server {
 		panic(fmt.Sprintf("api: trusted proxies: %v", err)) // configs.Validate checks them first
 	}
 	e.RedirectTrailingSlash = false
-	s := &Server{deps: d, engine: e, access: map[string]Access{}, loaders: map[string]Loader{}}
+	s := &Server{deps: d, engine: e, access: map[string]Access{}, docs: map[string]Route{}, loaders: map[string]Loader{}}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "opendems_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"})
 	s.lat = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "opendems_http_request_seconds", Help: "HTTP request latency.", Buckets: prometheus.DefBuckets}, []string{"method", "route"})
 	d.Registry.MustRegister(s.reqs, s.lat)
@@ -377,14 +378,14 @@ func (s *Server) audit(c *gin.Context, e AuditEvent) {
 func (s *Server) healthz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
-	status := gin.H{"status": "ok", "database": "ok", "storage": "ok"}
+	status := Health{Status: "ok", Database: "ok", Storage: "ok"}
 	code := http.StatusOK
 	if err := s.deps.DB.Ping(ctx); err != nil {
-		status["database"], status["status"], code = "unavailable", "degraded", http.StatusServiceUnavailable
+		status.Database, status.Status, code = "unavailable", "degraded", http.StatusServiceUnavailable
 	}
 	if s.deps.Storage != nil {
 		if err := s.deps.Storage.Check(ctx); err != nil {
-			status["storage"], status["status"], code = "unavailable", "degraded", http.StatusServiceUnavailable
+			status.Storage, status.Status, code = "unavailable", "degraded", http.StatusServiceUnavailable
 		}
 	}
 	c.JSON(code, status)
@@ -394,32 +395,32 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) routes() []Route {
 	pub := func(summary string) Access { return Access{Public: true, Summary: summary} }
 	return []Route{
-		{"GET", "/healthz", pub("Liveness and dependency health"), s.healthz},
-		{"GET", "/metrics", pub("Prometheus metrics"), gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))},
-		{"GET", "/api/v1/openapi.json", pub("This API description"), s.openapi},
+		{Method: "GET", Path: "/healthz", Access: pub("Liveness and dependency health"), Handler: s.healthz, Op: "health", Out: Health{}, Also: []int{http.StatusServiceUnavailable}},
+		{Method: "GET", Path: "/metrics", Access: pub("Prometheus metrics"), Handler: gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})), Op: "metrics", OutContent: "text/plain"},
+		{Method: "GET", Path: "/api/v1/openapi.json", Access: pub("This API description"), Handler: s.openapi, Op: "openAPIDocument", Out: map[string]any{}},
 
-		{"POST", "/api/v1/session", pub("Log in (JSON) and receive a session cookie"), s.login},
-		{"DELETE", "/api/v1/session", Access{Summary: "Log out", MFAExempt: true}, s.logout},
-		{"GET", "/api/v1/me", Access{Summary: "The caller's identity", MFAExempt: true}, s.me},
-		{"POST", "/api/v1/me/tokens", Access{Summary: "Create a personal API token (expiry capped by server.token_max_lifetime)"}, s.createMyToken},
-		{"GET", "/api/v1/me/tokens", Access{Summary: "List the caller's personal API tokens"}, s.listMyTokens},
-		{"DELETE", "/api/v1/me/tokens/:id", Access{Summary: "Revoke one of the caller's personal API tokens"}, s.revokeMyToken},
-		{"POST", "/api/v1/session/mfa", Access{Summary: "Pass the second factor (TOTP or recovery code) for this session", MFAExempt: true}, s.passMFA},
-		{"POST", "/api/v1/me/mfa/enroll", Access{Summary: "Start TOTP enrolment (returns the secret and otpauth URL)", MFAExempt: true}, s.enrollMFA},
-		{"POST", "/api/v1/me/mfa/confirm", Access{Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", MFAExempt: true}, s.confirmMFA},
+		{Method: "POST", Path: "/api/v1/session", Access: pub("Log in (JSON) and receive a session cookie"), Handler: s.login, Op: "login", In: LoginRequest{}, Out: LoginAnswer{}},
+		{Method: "DELETE", Path: "/api/v1/session", Access: Access{Summary: "Log out", MFAExempt: true}, Handler: s.logout, Op: "logout", Status: http.StatusNoContent},
+		{Method: "GET", Path: "/api/v1/me", Access: Access{Summary: "The caller's identity", MFAExempt: true}, Handler: s.me, Op: "getMe", Out: Me{}},
+		{Method: "POST", Path: "/api/v1/me/tokens", Access: Access{Summary: "Create a personal API token (expiry capped by server.token_max_lifetime)"}, Handler: s.createMyToken, Op: "createMyToken", In: TokenRequest{}, Out: CreatedToken{}, Status: http.StatusCreated},
+		{Method: "GET", Path: "/api/v1/me/tokens", Access: Access{Summary: "List the caller's personal API tokens"}, Handler: s.listMyTokens, Op: "listMyTokens", Out: TokenList{}},
+		{Method: "DELETE", Path: "/api/v1/me/tokens/:id", Access: Access{Summary: "Revoke one of the caller's personal API tokens"}, Handler: s.revokeMyToken, Op: "revokeMyToken", Status: http.StatusNoContent},
+		{Method: "POST", Path: "/api/v1/session/mfa", Access: Access{Summary: "Pass the second factor (TOTP or recovery code) for this session", MFAExempt: true}, Handler: s.passMFA, Op: "passMFA", In: CodeRequest{}, Out: MFAPassed{}},
+		{Method: "POST", Path: "/api/v1/me/mfa/enroll", Access: Access{Summary: "Start TOTP enrolment (returns the secret and otpauth URL)", MFAExempt: true}, Handler: s.enrollMFA, Op: "enrollMFA", Out: identity.TOTPEnrollment{}},
+		{Method: "POST", Path: "/api/v1/me/mfa/confirm", Access: Access{Summary: "Confirm TOTP enrolment with a code; returns recovery codes once", MFAExempt: true}, Handler: s.confirmMFA, Op: "confirmMFA", In: CodeRequest{}, Out: RecoveryCodes{}},
 
-		{"GET", "/api/v1/units", Access{Action: "admin:units", Summary: "List units"}, s.listUnits},
-		{"POST", "/api/v1/units", Access{Action: "admin:units", Summary: "Create a unit"}, s.createUnit},
-		{"GET", "/api/v1/users", Access{Action: "admin:users", Summary: "List users"}, s.listUsers},
-		{"POST", "/api/v1/users", Access{Action: "admin:users", Summary: "Create a user"}, s.createUser},
-		{"GET", "/api/v1/users/:id", Access{Action: "admin:users", Summary: "Get a user"}, s.getUser},
-		{"PATCH", "/api/v1/users/:id", Access{Action: "admin:users", Summary: "Change a user's password, role or unit, or disable/enable them"}, s.updateUser},
-		{"GET", "/api/v1/docks", Access{Action: "admin:docks", Summary: "List docking stations"}, s.listDocks},
-		{"POST", "/api/v1/docks", Access{Action: "admin:docks", Summary: "Enroll a docking station (returns its token once)"}, s.enrollDock},
-		{"POST", "/api/v1/docks/:id/revoke", Access{Action: "admin:docks", Summary: "Revoke a docking station"}, s.revokeDock},
+		{Method: "GET", Path: "/api/v1/units", Access: Access{Action: "admin:units", Summary: "List units"}, Handler: s.listUnits, Op: "listUnits", Out: UnitList{}},
+		{Method: "POST", Path: "/api/v1/units", Access: Access{Action: "admin:units", Summary: "Create a unit"}, Handler: s.createUnit, Op: "createUnit", In: UnitRequest{}, Out: identity.Unit{}, Status: http.StatusCreated},
+		{Method: "GET", Path: "/api/v1/users", Access: Access{Action: "admin:users", Summary: "List users"}, Handler: s.listUsers, Op: "listUsers", Out: UserList{}},
+		{Method: "POST", Path: "/api/v1/users", Access: Access{Action: "admin:users", Summary: "Create a user"}, Handler: s.createUser, Op: "createUser", In: identity.NewUser{}, Out: identity.User{}, Status: http.StatusCreated},
+		{Method: "GET", Path: "/api/v1/users/:id", Access: Access{Action: "admin:users", Summary: "Get a user"}, Handler: s.getUser, Op: "getUser", Out: identity.User{}},
+		{Method: "PATCH", Path: "/api/v1/users/:id", Access: Access{Action: "admin:users", Summary: "Change a user's password, role or unit, or disable/enable them"}, Handler: s.updateUser, Op: "updateUser", In: UserPatch{}, Out: identity.User{}},
+		{Method: "GET", Path: "/api/v1/docks", Access: Access{Action: "admin:docks", Summary: "List docking stations"}, Handler: s.listDocks, Op: "listDocks", Out: DockList{}},
+		{Method: "POST", Path: "/api/v1/docks", Access: Access{Action: "admin:docks", Summary: "Enroll a docking station (returns its token once)"}, Handler: s.enrollDock, Op: "enrollDock", In: DockRequest{}, Out: EnrolledDock{}, Status: http.StatusCreated},
+		{Method: "POST", Path: "/api/v1/docks/:id/revoke", Access: Access{Action: "admin:docks", Summary: "Revoke a docking station"}, Handler: s.revokeDock, Op: "revokeDock", Out: identity.Dock{}},
 
-		{"GET", "/api/v1/evidence", Access{Action: "evidence:list", Summary: "Search evidence (filters as query parameters, paginated)"}, s.listEvidence},
-		{"GET", "/api/v1/evidence/:id", Access{Action: "evidence:view", Resource: KindItem, Summary: "One evidence item"}, s.getEvidence},
-		{"GET", "/api/v1/evidence/:id/original", Access{Action: "evidence:download", Resource: KindItem, Summary: "Download the original (logged in custody)"}, s.downloadOriginal},
+		{Method: "GET", Path: "/api/v1/evidence", Access: Access{Action: "evidence:list", Summary: "Search evidence (filters as query parameters, paginated)"}, Handler: s.listEvidence, Op: "listEvidence", Query: EvidenceQuery{}, Out: evidence.Page{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id", Access: Access{Action: "evidence:view", Resource: KindItem, Summary: "One evidence item"}, Handler: s.getEvidence, Op: "getEvidence", Out: evidence.Item{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/original", Access: Access{Action: "evidence:download", Resource: KindItem, Summary: "Download the original (logged in custody)"}, Handler: s.downloadOriginal, Op: "downloadOriginal", Query: OriginalQuery{}, OutContent: "video/*, audio/*, image/*, application/octet-stream"},
 	}
 }

@@ -18,13 +18,14 @@ import (
 	"github.com/opendems/opendems/storage"
 )
 
-type loginRequest struct {
+// LoginRequest logs in with a password.
+type LoginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 }
 
 func (s *Server) login(c *gin.Context) {
-	var req loginRequest
+	var req LoginRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -41,8 +42,8 @@ func (s *Server) login(c *gin.Context) {
 	}
 	s.setCookie(c, cookie)
 	s.audit(c, AuditEvent{Type: "logon", Actor: "user:" + u.Username, Outcome: "success", Details: map[string]any{"via": "api", "mfa_pending": u.MFAEnrolled || identity.MFARequiredRoles[u.Role]}})
-	c.JSON(http.StatusOK, gin.H{"user": u, "csrf_token": sess.CSRFToken, "expires_at": sess.ExpiresAt,
-		"mfa_required": u.MFAEnrolled || identity.MFARequiredRoles[u.Role], "mfa_enrolled": u.MFAEnrolled})
+	c.JSON(http.StatusOK, LoginAnswer{User: u, CSRFToken: sess.CSRFToken, ExpiresAt: sess.ExpiresAt,
+		MFARequired: u.MFAEnrolled || identity.MFARequiredRoles[u.Role], MFAEnrolled: u.MFAEnrolled})
 }
 
 // SetSessionCookie writes the session cookie (used by the web UI too).
@@ -77,7 +78,7 @@ func (s *Server) me(c *gin.Context) {
 			WriteError(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"kind": "dock", "dock": d})
+		c.JSON(http.StatusOK, Me{Kind: "dock", Dock: &d})
 		return
 	}
 	u, err := s.deps.Identity.UserByID(c.Request.Context(), p.ID)
@@ -85,14 +86,15 @@ func (s *Server) me(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	out := gin.H{"kind": "user", "user": u}
+	out := Me{Kind: "user", User: &u}
 	if sess, ok := SessionOf(c); ok {
-		out["csrf_token"] = sess.CSRFToken
+		out.CSRFToken = sess.CSRFToken
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-type tokenRequest struct {
+// TokenRequest creates a personal API token.
+type TokenRequest struct {
 	Name      string     `json:"name"`
 	ExpiresAt *time.Time `json:"expires_at"`
 }
@@ -120,7 +122,7 @@ func (s *Server) listMyTokens(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"tokens": list})
+	c.JSON(http.StatusOK, TokenList{Tokens: list})
 }
 
 func (s *Server) revokeMyToken(c *gin.Context) {
@@ -142,7 +144,7 @@ func (s *Server) revokeMyToken(c *gin.Context) {
 }
 
 func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
-	var req tokenRequest
+	var req TokenRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -157,7 +159,7 @@ func (s *Server) issueToken(c *gin.Context, userID uuid.UUID) {
 	}
 	p, _ := Principal(c)
 	s.audit(c, AuditEvent{Type: "token_created", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"user_id": userID.String(), "token_prefix": t.Prefix}})
-	c.JSON(http.StatusCreated, gin.H{"token": token, "info": t})
+	c.JSON(http.StatusCreated, CreatedToken{Token: token, Info: t})
 }
 
 func uuidParam(c *gin.Context) (uuid.UUID, bool) {
@@ -175,17 +177,18 @@ func (s *Server) listUnits(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"units": units})
+	c.JSON(http.StatusOK, UnitList{Units: units})
 }
 
-type unitRequest struct {
+// UnitRequest creates a unit.
+type UnitRequest struct {
 	Slug   string `json:"slug"`
 	Name   string `json:"name"`
 	Parent string `json:"parent"`
 }
 
 func (s *Server) createUnit(c *gin.Context) {
-	var req unitRequest
+	var req UnitRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -205,7 +208,7 @@ func (s *Server) listUsers(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"users": users})
+	c.JSON(http.StatusOK, UserList{Users: users})
 }
 
 func (s *Server) createUser(c *gin.Context) {
@@ -236,7 +239,8 @@ func (s *Server) getUser(c *gin.Context) {
 	c.JSON(http.StatusOK, u)
 }
 
-type userPatch struct {
+// UserPatch changes a user; absent fields stay as they are.
+type UserPatch struct {
 	Password *string `json:"password"`
 	Disabled *bool   `json:"disabled"`
 	Role     *string `json:"role"`
@@ -248,7 +252,7 @@ func (s *Server) updateUser(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req userPatch
+	var req UserPatch
 	if !Bind(c, &req) {
 		return
 	}
@@ -314,17 +318,18 @@ func (s *Server) listDocks(c *gin.Context) {
 		WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"docks": docks})
+	c.JSON(http.StatusOK, DockList{Docks: docks})
 }
 
-type dockRequest struct {
+// DockRequest enrols a docking station.
+type DockRequest struct {
 	Name     string `json:"name"`
 	Unit     string `json:"unit"`
 	Location string `json:"location"`
 }
 
 func (s *Server) enrollDock(c *gin.Context) {
-	var req dockRequest
+	var req DockRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -339,7 +344,7 @@ func (s *Server) enrollDock(c *gin.Context) {
 		return
 	}
 	s.audit(c, AuditEvent{Type: "dock_enrolled", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"dock": d.Name, "unit": d.Unit}})
-	c.JSON(http.StatusCreated, gin.H{"dock": d, "token": token})
+	c.JSON(http.StatusCreated, EnrolledDock{Dock: d, Token: token})
 }
 
 func (s *Server) revokeDock(c *gin.Context) {
@@ -539,7 +544,8 @@ func (s *Server) recordCustody(c *gin.Context, it *evidence.Item, action string,
 	return s.deps.Custody.Record(c.Request.Context(), it.ID, p.Actor(), action, details)
 }
 
-type codeRequest struct {
+// CodeRequest carries a second-factor code (TOTP or recovery code).
+type CodeRequest struct {
 	Code string `json:"code"`
 }
 
@@ -551,7 +557,7 @@ func (s *Server) passMFA(c *gin.Context) {
 		WriteError(c, evidence.Invalid("session", "only a web session passes a second factor"))
 		return
 	}
-	var req codeRequest
+	var req CodeRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -569,7 +575,7 @@ func (s *Server) passMFA(c *gin.Context) {
 		return
 	}
 	s.audit(c, AuditEvent{Type: "mfa_verify", Actor: p.Actor(), Outcome: "success"})
-	c.JSON(http.StatusOK, gin.H{"mfa_passed": true})
+	c.JSON(http.StatusOK, MFAPassed{MFAPassed: true})
 }
 
 func (s *Server) enrollMFA(c *gin.Context) {
@@ -598,7 +604,7 @@ func (s *Server) confirmMFA(c *gin.Context) {
 		WriteError(c, errForbidden)
 		return
 	}
-	var req codeRequest
+	var req CodeRequest
 	if !Bind(c, &req) {
 		return
 	}
@@ -616,5 +622,5 @@ func (s *Server) confirmMFA(c *gin.Context) {
 		s.deps.Identity.MarkSessionMFA(c.Request.Context(), cookie)
 	}
 	s.audit(c, AuditEvent{Type: "mfa_changed", Actor: p.Actor(), Outcome: "success", Details: map[string]any{"method": "totp"}})
-	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes})
+	c.JSON(http.StatusOK, RecoveryCodes{RecoveryCodes: codes})
 }

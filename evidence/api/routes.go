@@ -30,6 +30,37 @@ type Route struct {
 	Path    string
 	Access  Access
 	Handler gin.HandlerFunc
+
+	// The route as the OpenAPI description shows it (GET
+	// /api/v1/openapi.json); a test fails for a route without Op, and
+	// for a JSON route whose real answers do not match Out.
+
+	// Op is the route's operationId, lowerCamelCase and stable: clients
+	// are generated with a method of this name, so it is never renamed
+	// or reused (a golden list in cmd/demsd's tests holds every one).
+	Op string
+	// In is the JSON request body: a zero value of the type the handler
+	// binds (nil: no body). Form pages and uploads declare InContent.
+	In any
+	// InContent is the media type of a body that is not JSON
+	// (application/octet-stream for an upload chunk,
+	// application/x-www-form-urlencoded for a page's form).
+	InContent string
+	// Query is a struct whose `form` tags name the query parameters
+	// (`doc` tags describe them, binding:"required" requires them).
+	Query any
+	// Out is the JSON body of a successful answer: a zero value of the
+	// type the handler writes. Nil with OutContent empty: no body.
+	Out any
+	// OutContent is the media type of a successful answer that is not
+	// JSON: text/html (pages), application/zip, video/mp4, image/jpeg,
+	// application/octet-stream, application/x-ndjson.
+	OutContent string
+	// Status is the status of a successful answer (200 when 0); Also
+	// lists further success statuses with the same body (201 for an
+	// upload session created rather than resumed, 206 for a Range).
+	Status int
+	Also   []int
 }
 
 // Access declares how a route is authorized.
@@ -113,6 +144,9 @@ func (s *Server) Mount(routes ...Route) {
 			}
 		}
 		s.access[key] = r.Access
+		doc := r
+		doc.Handler = nil
+		s.docs[key] = doc
 		s.engine.Handle(r.Method, r.Path, r.Handler)
 	}
 }
