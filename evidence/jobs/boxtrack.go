@@ -9,6 +9,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/redact"
 	"github.com/opendems/opendems/transcode"
 )
@@ -40,16 +41,9 @@ type TrackRequest struct {
 	MaxFrames int
 }
 
-// TrackResult is the tracked box as region keyframes.
-type TrackResult struct {
-	Keyframes []redact.Keyframe `json:"keyframes"`
-	// Start and End are where tracking stopped (object lost, edge of the
-	// range), in source seconds.
-	Start float64 `json:"start"`
-	End   float64 `json:"end"`
-	// Frames is the number of frames matched.
-	Frames int `json:"frames"`
-}
+// TrackResult is the tracked box as region keyframes (the API answers it:
+// its type is the request floor's).
+type TrackResult = request.TrackResult
 
 // ErrTrackInput is wrapped by errors about the request (box outside the
 // picture, time outside the range).

@@ -52,7 +52,7 @@ func (s *Store) Loader() api.Loader {
 // Tracker follows a box drawn on one frame of a clip through the clip
 // (package evidence/jobs, wired by cmd/demsd).
 type Tracker interface {
-	Track(ctx context.Context, clip Clip, at float64, box TrackBox) (any, error)
+	Track(ctx context.Context, clip Clip, at float64, box TrackBox) (*TrackResult, error)
 }
 
 // TrackBox is a box drawn on a frame, in source pixels.
@@ -92,33 +92,33 @@ func (h *HTTP) Routes() []api.Route {
 	const base = "/api/v1/requests"
 	const clip = base + "/:id/clips/:clip"
 	return []api.Route{
-		{Method: "GET", Path: base, Access: api.Access{Action: "request:read", Summary: "Dashboard: requests sorted by due date (overdue first); ?open=true, ?state=, ?assignee="}, Handler: h.list},
-		{Method: "POST", Path: base, Access: api.Access{Action: "request:edit", Summary: "Staff intake of a public access request; returns it with its public status code (shown once)"}, Handler: h.create},
-		{Method: "GET", Path: "/api/v1/request-exemptions", Access: api.Access{Action: "request:read", Summary: "Exemption codes staff may cite, and the statutory clock in force"}, Handler: h.exemptions},
-		{Method: "GET", Path: base + "/:id", Access: on("request:read", "One request with its clock, clips and withheld items"), Handler: h.get},
-		{Method: "GET", Path: base + "/:id/timeline", Access: on("request:read", "The request's timeline (append-only)"), Handler: h.timeline},
-		{Method: "POST", Path: base + "/:id/transition", Access: on("request:edit", "Move the request to another state; 409 names the allowed ones"), Handler: h.transition},
-		{Method: "POST", Path: base + "/:id/pause", Access: on("request:edit", "Pause the clock while awaiting the requester or a fee (reason required)"), Handler: h.pause},
-		{Method: "POST", Path: base + "/:id/resume", Access: on("request:edit", "Resume the clock (reason required)"), Handler: h.resume},
-		{Method: "POST", Path: base + "/:id/extend", Access: on("request:edit", "Extend the clock within the jurisdiction's limits (reason required)"), Handler: h.extend},
-		{Method: "POST", Path: base + "/:id/clips", Access: on("request:edit", "Link a clip of an evidence item (the item is decided for evidence:view; custody: request_clip_linked)"), Handler: h.addClip},
-		{Method: "GET", Path: clip, Access: on("request:read", "A clip for the redaction editor: item, in/out, proxy and sprite URLs, current spec version and document, proposals, jobs, outputs"), Handler: h.getClip},
-		{Method: "DELETE", Path: clip, Access: on("request:edit", "Remove a clip (reason required; custody: request_clip_removed)"), Handler: h.removeClip},
-		{Method: "GET", Path: clip + "/waveform", Access: on("request:read", "The clip's item's audio envelope for the editor's mute lane (peaks per bucket, computed on the server once per proxy)"), Handler: h.waveform},
-		{Method: "GET", Path: clip + "/spec", Access: on("request:read", "A spec version of the clip (?version=N; latest when absent)"), Handler: h.getSpec},
-		{Method: "GET", Path: clip + "/spec/versions", Access: on("request:read", "The clip's spec versions, newest first"), Handler: h.specVersions},
-		{Method: "PUT", Path: clip + "/spec", Access: on("redaction:create", "Save a new spec version: {base_version, spec}; 409 when someone saved since"), Handler: h.saveSpec},
-		{Method: "POST", Path: clip + "/track", Access: on("redaction:create", "Track a box drawn on one frame forward and backward: {time, box} → region keyframes"), Handler: h.track},
-		{Method: "GET", Path: clip + "/jobs", Access: on("request:read", "Redaction jobs of the clip with progress"), Handler: h.jobs},
-		{Method: "POST", Path: clip + "/jobs", Access: on("redaction:create", "Start a detect, preview or render job: {kind, spec_version}"), Handler: h.startJob},
-		{Method: "POST", Path: clip + "/jobs/:job/cancel", Access: on("redaction:create", "Cancel a redaction job"), Handler: h.cancelJob},
-		{Method: "GET", Path: clip + "/outputs", Access: on("request:read", "Outputs of the clip's jobs with their SHA-256, source SHA-256 and spec version"), Handler: h.outputs},
-		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody); previews and renders also answer Range requests for playback"), Handler: h.downloadOutput},
-		{Method: "POST", Path: base + "/:id/withheld", Access: on("request:edit", "Withhold an item with exemption codes"), Handler: h.withhold},
-		{Method: "DELETE", Path: base + "/:id/withheld/:withheld", Access: on("request:edit", "End a withholding (reason required)"), Handler: h.endWithhold},
+		{Method: "GET", Path: base, Access: api.Access{Action: "request:read", Summary: "Dashboard: requests sorted by due date (overdue first); ?open=true, ?state=, ?assignee="}, Handler: h.list, Op: "listRequests", Query: ListQuery{}, Out: RequestList{}},
+		{Method: "POST", Path: base, Access: api.Access{Action: "request:edit", Summary: "Staff intake of a public access request; returns it with its public status code (shown once)"}, Handler: h.create, Op: "createRequest", In: Intake{}, Out: CreatedRequest{}, Status: http.StatusCreated},
+		{Method: "GET", Path: "/api/v1/request-exemptions", Access: api.Access{Action: "request:read", Summary: "Exemption codes staff may cite, and the statutory clock in force"}, Handler: h.exemptions, Op: "listRequestExemptions", Out: ExemptionsAnswer{}},
+		{Method: "GET", Path: base + "/:id", Access: on("request:read", "One request with its clock, clips and withheld items"), Handler: h.get, Op: "getRequest", Out: RequestView{}},
+		{Method: "GET", Path: base + "/:id/timeline", Access: on("request:read", "The request's timeline (append-only)"), Handler: h.timeline, Op: "getRequestTimeline", Out: Timeline{}},
+		{Method: "POST", Path: base + "/:id/transition", Access: on("request:edit", "Move the request to another state; 409 names the allowed ones"), Handler: h.transition, Op: "transitionRequest", In: TransitionInput{}, Out: RequestAnswer{}},
+		{Method: "POST", Path: base + "/:id/pause", Access: on("request:edit", "Pause the clock while awaiting the requester or a fee (reason required)"), Handler: h.pause, Op: "pauseRequest", In: PauseBody{}, Out: RequestAnswer{}},
+		{Method: "POST", Path: base + "/:id/resume", Access: on("request:edit", "Resume the clock (reason required)"), Handler: h.resume, Op: "resumeRequest", In: ReasonBody{}, Out: RequestAnswer{}},
+		{Method: "POST", Path: base + "/:id/extend", Access: on("request:edit", "Extend the clock within the jurisdiction's limits (reason required)"), Handler: h.extend, Op: "extendRequest", In: ExtendBody{}, Out: RequestAnswer{}},
+		{Method: "POST", Path: base + "/:id/clips", Access: on("request:edit", "Link a clip of an evidence item (the item is decided for evidence:view; custody: request_clip_linked)"), Handler: h.addClip, Op: "addRequestClip", In: ClipInput{}, Out: ClipAnswer{}, Status: http.StatusCreated},
+		{Method: "GET", Path: clip, Access: on("request:read", "A clip for the redaction editor: item, in/out, proxy and sprite URLs, current spec version and document, proposals, jobs, outputs"), Handler: h.getClip, Op: "getRequestClip", Out: ClipView{}},
+		{Method: "DELETE", Path: clip, Access: on("request:edit", "Remove a clip (reason required; custody: request_clip_removed)"), Handler: h.removeClip, Op: "removeRequestClip", In: ReasonBody{}, Out: ClipAnswer{}},
+		{Method: "GET", Path: clip + "/waveform", Access: on("request:read", "The clip's item's audio envelope for the editor's mute lane (peaks per bucket, computed on the server once per proxy)"), Handler: h.waveform, Op: "getClipWaveform", Out: Waveform{}},
+		{Method: "GET", Path: clip + "/spec", Access: on("request:read", "A spec version of the clip (?version=N; latest when absent)"), Handler: h.getSpec, Op: "getClipSpec", Query: SpecQuery{}, Out: SpecVersion{}},
+		{Method: "GET", Path: clip + "/spec/versions", Access: on("request:read", "The clip's spec versions, newest first"), Handler: h.specVersions, Op: "listClipSpecVersions", Out: SpecVersionList{}},
+		{Method: "PUT", Path: clip + "/spec", Access: on("redaction:create", "Save a new spec version: {base_version, spec}; 409 when someone saved since"), Handler: h.saveSpec, Op: "saveClipSpec", In: SaveSpecBody{}, Out: SpecVersion{}, Status: http.StatusCreated},
+		{Method: "POST", Path: clip + "/track", Access: on("redaction:create", "Track a box drawn on one frame forward and backward: {time, box} → region keyframes"), Handler: h.track, Op: "trackBox", In: TrackBody{}, Out: TrackResult{}},
+		{Method: "GET", Path: clip + "/jobs", Access: on("request:read", "Redaction jobs of the clip with progress"), Handler: h.jobs, Op: "listClipJobs", Out: JobList{}},
+		{Method: "POST", Path: clip + "/jobs", Access: on("redaction:create", "Start a detect, preview or render job: {kind, spec_version}"), Handler: h.startJob, Op: "startClipJob", In: JobBody{}, Out: JobAnswer{}, Status: http.StatusAccepted},
+		{Method: "POST", Path: clip + "/jobs/:job/cancel", Access: on("redaction:create", "Cancel a redaction job"), Handler: h.cancelJob, Op: "cancelClipJob", Out: JobAnswer{}},
+		{Method: "GET", Path: clip + "/outputs", Access: on("request:read", "Outputs of the clip's jobs with their SHA-256, source SHA-256 and spec version"), Handler: h.outputs, Op: "listClipOutputs", Out: OutputList{}},
+		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody); previews and renders also answer Range requests for playback"), Handler: h.downloadOutput, Op: "downloadClipOutput", OutContent: "video/mp4, application/json", Also: []int{http.StatusPartialContent}},
+		{Method: "POST", Path: base + "/:id/withheld", Access: on("request:edit", "Withhold an item with exemption codes"), Handler: h.withhold, Op: "withholdItem", In: WithholdInput{}, Out: WithheldAnswer{}, Status: http.StatusCreated},
+		{Method: "DELETE", Path: base + "/:id/withheld/:withheld", Access: on("request:edit", "End a withholding (reason required)"), Handler: h.endWithhold, Op: "endWithholding", In: ReasonBody{}, Status: http.StatusNoContent},
 
-		{Method: "POST", Path: "/api/v1/public/requests", Access: api.Access{Public: true, MaxBody: 64 << 10, Summary: "Public intake (no account; rate limited per address): returns the tracking number and status code"}, Handler: h.publicCreate},
-		{Method: "POST", Path: "/api/v1/public/requests/status", Access: api.Access{Public: true, MaxBody: 4 << 10, Summary: "Public status: {tracking_number, status_code} → state and due date only (rate limited)"}, Handler: h.publicStatus},
+		{Method: "POST", Path: "/api/v1/public/requests", Access: api.Access{Public: true, MaxBody: 64 << 10, Summary: "Public intake (no account; rate limited per address): returns the tracking number and status code"}, Handler: h.publicCreate, Op: "publicCreateRequest", In: PublicIntake{}, Out: PublicReceipt{}, Status: http.StatusCreated},
+		{Method: "POST", Path: "/api/v1/public/requests/status", Access: api.Access{Public: true, MaxBody: 4 << 10, Summary: "Public status: {tracking_number, status_code} → state and due date only (rate limited)"}, Handler: h.publicStatus, Op: "publicRequestStatus", In: StatusBody{}, Out: PublicStatus{}},
 	}
 }
 
@@ -187,7 +187,7 @@ func (h *HTTP) list(c *gin.Context) {
 	}
 	who := actorOf(c)
 	h.Store.AuditView(c.Request.Context(), who, "dashboard", uuid.Nil, uuid.Nil, map[string]any{"count": len(list)})
-	c.JSON(http.StatusOK, gin.H{"requests": list})
+	c.JSON(http.StatusOK, RequestList{Requests: list})
 }
 
 func (h *HTTP) create(c *gin.Context) {
@@ -200,14 +200,14 @@ func (h *HTTP) create(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"request": r, "status_code": code})
+	c.JSON(http.StatusCreated, CreatedRequest{Request: r, StatusCode: code})
 }
 
 func (h *HTTP) exemptions(c *gin.Context) {
 	r := h.Store.settings.Rules
-	c.JSON(http.StatusOK, gin.H{"exemptions": h.Store.settings.Exemptions.List(), "clock": gin.H{
-		"jurisdiction": r.Jurisdiction, "days": r.Days, "response_days": r.ResponseDays, "time_zone": r.Location.String(),
-		"max_extensions": r.MaxExtensions, "max_extension_days": r.MaxExtensionDays, "pause_on": r.PauseOn}})
+	c.JSON(http.StatusOK, ExemptionsAnswer{Exemptions: h.Store.settings.Exemptions.List(), Clock: ClockRules{
+		Jurisdiction: r.Jurisdiction, Days: r.Days, ResponseDays: r.ResponseDays, TimeZone: r.Location.String(),
+		MaxExtensions: r.MaxExtensions, MaxExtensionDays: r.MaxExtensionDays, PauseOn: r.PauseOn}})
 }
 
 // RequestView is a request with what its page shows.
@@ -245,7 +245,7 @@ func (h *HTTP) timeline(c *gin.Context) {
 		return
 	}
 	h.Store.AuditView(c.Request.Context(), actorOf(c), "timeline", r.ID, uuid.Nil, nil)
-	c.JSON(http.StatusOK, gin.H{"events": tl})
+	c.JSON(http.StatusOK, Timeline{Events: tl})
 }
 
 // changeRequest is the shape of every route that changes the loaded
@@ -262,40 +262,43 @@ func changeRequest[In any](apply func(ctx context.Context, id uuid.UUID, who Act
 			fail(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"request": r})
+		c.JSON(http.StatusOK, RequestAnswer{Request: r})
 	}
 }
 
 func (h *HTTP) transition(c *gin.Context) { changeRequest(h.Store.Transition)(c) }
 
-type pauseBody struct {
+// PauseBody pauses the clock.
+type PauseBody struct {
 	Kind   PauseKind `json:"kind"`
 	Reason string    `json:"reason"`
 }
 
 func (h *HTTP) pause(c *gin.Context) {
-	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in pauseBody) (Request, error) {
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in PauseBody) (Request, error) {
 		return h.Store.Pause(ctx, id, who, in.Kind, in.Reason)
 	})(c)
 }
 
-type reasonBody struct {
+// ReasonBody gives the reason of a change.
+type ReasonBody struct {
 	Reason string `json:"reason"`
 }
 
 func (h *HTTP) resume(c *gin.Context) {
-	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in reasonBody) (Request, error) {
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in ReasonBody) (Request, error) {
 		return h.Store.Resume(ctx, id, who, in.Reason)
 	})(c)
 }
 
-type extendBody struct {
+// ExtendBody extends the clock.
+type ExtendBody struct {
 	Days   int    `json:"days"`
 	Reason string `json:"reason"`
 }
 
 func (h *HTTP) extend(c *gin.Context) {
-	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in extendBody) (Request, error) {
+	changeRequest(func(ctx context.Context, id uuid.UUID, who Actor, in ExtendBody) (Request, error) {
 		return h.Store.Extend(ctx, id, who, in.Days, in.Reason)
 	})(c)
 }
@@ -318,7 +321,7 @@ func (h *HTTP) addClip(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"clip": clip})
+	c.JSON(http.StatusCreated, ClipAnswer{Clip: clip})
 }
 
 // clipOf returns the path's clip, which must belong to the path's request.
@@ -562,7 +565,7 @@ func (h *HTTP) removeClip(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in reasonBody
+	var in ReasonBody
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -571,7 +574,7 @@ func (h *HTTP) removeClip(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"clip": out})
+	c.JSON(http.StatusOK, ClipAnswer{Clip: out})
 }
 
 func (h *HTTP) getSpec(c *gin.Context) {
@@ -607,7 +610,7 @@ func (h *HTTP) specVersions(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"versions": list})
+	c.JSON(http.StatusOK, SpecVersionList{Versions: list})
 }
 
 // SaveSpecBody is PUT .../spec.
@@ -637,7 +640,8 @@ func (h *HTTP) saveSpec(c *gin.Context) {
 	c.JSON(http.StatusCreated, sv)
 }
 
-type trackBody struct {
+// TrackBody is a box drawn at a time of the clip.
+type TrackBody struct {
 	Time float64  `json:"time"`
 	Box  TrackBox `json:"box"`
 }
@@ -647,7 +651,7 @@ func (h *HTTP) track(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in trackBody
+	var in TrackBody
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -678,10 +682,11 @@ func (h *HTTP) jobs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"jobs": list})
+	c.JSON(http.StatusOK, JobList{Jobs: list})
 }
 
-type jobBody struct {
+// JobBody starts a redaction job.
+type JobBody struct {
 	Kind        string `json:"kind"`
 	SpecVersion int    `json:"spec_version"`
 }
@@ -691,7 +696,7 @@ func (h *HTTP) startJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in jobBody
+	var in JobBody
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -704,7 +709,7 @@ func (h *HTTP) startJob(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"job": j})
+	c.JSON(http.StatusAccepted, JobAnswer{Job: j})
 }
 
 func (h *HTTP) cancelJob(c *gin.Context) {
@@ -730,7 +735,7 @@ func (h *HTTP) cancelJob(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"job": j})
+	c.JSON(http.StatusOK, JobAnswer{Job: j})
 }
 
 func (h *HTTP) outputs(c *gin.Context) {
@@ -743,7 +748,7 @@ func (h *HTTP) outputs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"outputs": list})
+	c.JSON(http.StatusOK, OutputList{Outputs: list})
 }
 
 func outputRef(o JobOutput) (storage.Ref, error) {
@@ -883,7 +888,7 @@ func (h *HTTP) withhold(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"withheld": w})
+	c.JSON(http.StatusCreated, WithheldAnswer{Withheld: w})
 }
 
 func (h *HTTP) endWithhold(c *gin.Context) {
@@ -892,7 +897,7 @@ func (h *HTTP) endWithhold(c *gin.Context) {
 		fail(c, evidence.NotFound("withholding"))
 		return
 	}
-	var in reasonBody
+	var in ReasonBody
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -903,9 +908,9 @@ func (h *HTTP) endWithhold(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// publicIntake is what the public intake form sends; the channel is
+// PublicIntake is what the public intake form sends; the channel is
 // always web and the receipt time is the server's.
-type publicIntake struct {
+type PublicIntake struct {
 	RequesterName string        `json:"requester_name"`
 	RequesterType RequesterType `json:"requester_type"`
 	Contact       string        `json:"contact"`
@@ -952,7 +957,7 @@ func (h *HTTP) PublicLookup(ctx context.Context, addr, number, code string) (Pub
 }
 
 func (h *HTTP) publicCreate(c *gin.Context) {
-	var in publicIntake
+	var in PublicIntake
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -965,13 +970,14 @@ func (h *HTTP) publicCreate(c *gin.Context) {
 	c.JSON(http.StatusCreated, rec)
 }
 
-type statusBody struct {
+// StatusBody asks for a request's public status.
+type StatusBody struct {
 	TrackingNumber string `json:"tracking_number"`
 	StatusCode     string `json:"status_code"`
 }
 
 func (h *HTTP) publicStatus(c *gin.Context) {
-	var in statusBody
+	var in StatusBody
 	if !api.Bind(c, &in) {
 		return
 	}

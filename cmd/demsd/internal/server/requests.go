@@ -57,7 +57,7 @@ func registerRequestWorkers(a *App, ws *river.Workers) {
 // clip's original.
 type boxTracker struct{ a *App }
 
-func (t boxTracker) Track(ctx context.Context, clip request.Clip, at float64, box request.TrackBox) (any, error) {
+func (t boxTracker) Track(ctx context.Context, clip request.Clip, at float64, box request.TrackBox) (*request.TrackResult, error) {
 	w := &jobs.RedactionWorker{Pool: t.a.Pool, Storage: t.a.Storage, Requests: t.a.Requests}
 	dir, err := os.MkdirTemp("", "track-")
 	if err != nil {
