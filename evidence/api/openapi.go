@@ -110,7 +110,7 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 	}
 	switch {
 	case doc.In != nil:
-		op["requestBody"] = map[string]any{"required": true, "content": jsonContent(sch.of(reflect.TypeOf(doc.In)))}
+		op["requestBody"] = map[string]any{"required": !doc.InOptional, "content": jsonContent(sch.of(reflect.TypeOf(doc.In)))}
 	case doc.InContent != "":
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{doc.InContent: map[string]any{}}}
 	}

@@ -42,6 +42,8 @@ type Route struct {
 	// In is the JSON request body: a zero value of the type the handler
 	// binds (nil: no body). Form pages and uploads declare InContent.
 	In any
+	// InOptional: the body may be left out (the handler uses BindOptional).
+	InOptional bool
 	// InContent is the media type of a body that is not JSON
 	// (application/octet-stream for an upload chunk,
 	// application/x-www-form-urlencoded for a page's form).

@@ -34,22 +34,22 @@ func (s *Service) Routes() []api.Route {
 		return api.Access{Action: act(a), Resource: api.KindCase, Summary: summary}
 	}
 	return []api.Route{
-		{Method: "GET", Path: "/api/v1/categories", Access: api.Access{Summary: "Retention categories"}, Handler: s.getCategories},
-		{Method: "GET", Path: "/api/v1/evidence/:id/retention", Access: item(policy.ActEvidenceView, "The item's retention: deadline with explanation, holds, requests, purge decision"), Handler: s.getRetention},
-		{Method: "PUT", Path: "/api/v1/evidence/:id/categories", Access: item(policy.ActEvidenceCategorize, "Set the item's categories (recomputes retention; storage lock only extends)"), Handler: s.putCategories},
-		{Method: "PUT", Path: "/api/v1/evidence/:id/category", Access: item(policy.ActEvidenceCategorize, "Set the item's one category (the review page's form of PUT .../categories); answers the item"), Handler: s.putCategory},
-		{Method: "PUT", Path: "/api/v1/evidence/:id/flags", Access: item(policy.ActEvidenceCategorize, "Set the item's flags, e.g. use-of-force (recomputes retention)"), Handler: s.putFlags},
-		{Method: "POST", Path: "/api/v1/evidence/:id/subject-requests", Access: item(policy.ActSubjectRequest, "Record a subject's request to keep the item (extends retention)"), Handler: s.postSubjectRequest},
-		{Method: "POST", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Place a legal hold on the item (mirrored to storage)"), Handler: s.postItemHold},
-		{Method: "DELETE", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Release the item's legal hold(s)"), Handler: s.deleteItemHold},
-		{Method: "POST", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Place a legal hold on a case and every item in it (mirrored to storage)"), Handler: s.postCaseHold},
-		{Method: "DELETE", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Release a case's legal hold; each item returns to its own holds"), Handler: s.deleteCaseHold},
-		{Method: "GET", Path: "/api/v1/holds", Access: api.Access{Action: act(policy.ActEvidenceHold), Summary: "Legal holds agency-wide (?active=false for released ones too, ?limit=)"}, Handler: s.getHolds},
-		{Method: "GET", Path: "/api/v1/purges", Access: api.Access{Action: act(policy.ActPurgeSchedule), Summary: "Upcoming purges (?before=RFC 3339 time or date, ?limit=)"}, Handler: s.getPurges},
-		{Method: "POST", Path: "/api/v1/evidence/:id/purge", Access: item(policy.ActPurgeSchedule, "Schedule the item's purge now (refused unless the purge policy allows it)"), Handler: s.postPurge},
-		{Method: "POST", Path: "/api/v1/evidence/:id/purge/cancel", Access: item(policy.ActPurgeCancel, "Cancel the item's scheduled purge during its grace period"), Handler: s.postPurgeCancel},
-		{Method: "GET", Path: "/api/v1/retention/schedule", Access: api.Access{Action: act(policy.ActAdminRetention), Summary: "The retention schedule in force"}, Handler: s.getSchedule},
-		{Method: "GET", Path: "/api/v1/policy/explain", Access: api.Access{Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction; &review= adds the separation of duties of a redaction review)"}, Handler: s.getExplain},
+		{Method: "GET", Path: "/api/v1/categories", Access: api.Access{Summary: "Retention categories"}, Handler: s.getCategories, Op: "listCategories", Out: CategoryList{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/retention", Access: item(policy.ActEvidenceView, "The item's retention: deadline with explanation, holds, requests, purge decision"), Handler: s.getRetention, Op: "getRetention", Out: Report{}},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/categories", Access: item(policy.ActEvidenceCategorize, "Set the item's categories (recomputes retention; storage lock only extends)"), Handler: s.putCategories, Op: "setCategories", In: NamesRequest{}, Out: Status{}},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/category", Access: item(policy.ActEvidenceCategorize, "Set the item's one category (the review page's form of PUT .../categories); answers the item"), Handler: s.putCategory, Op: "setCategory", In: CategoryRequest{}, Out: evidence.Item{}},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/flags", Access: item(policy.ActEvidenceCategorize, "Set the item's flags, e.g. use-of-force (recomputes retention)"), Handler: s.putFlags, Op: "setFlags", In: NamesRequest{}, Out: Status{}},
+		{Method: "POST", Path: "/api/v1/evidence/:id/subject-requests", Access: item(policy.ActSubjectRequest, "Record a subject's request to keep the item (extends retention)"), Handler: s.postSubjectRequest, Op: "addSubjectRequest", In: SubjectRequest{}, Out: Status{}, Status: http.StatusCreated},
+		{Method: "POST", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Place a legal hold on the item (mirrored to storage)"), Handler: s.postItemHold, Op: "placeItemHold", In: HoldRequest{}, Out: HoldPlaced{}, Status: http.StatusCreated},
+		{Method: "DELETE", Path: "/api/v1/evidence/:id/hold", Access: item(policy.ActEvidenceHold, "Release the item's legal hold(s)"), Handler: s.deleteItemHold, Op: "releaseItemHold", In: HoldRequest{}, InOptional: true, Out: HoldsReleased{}},
+		{Method: "POST", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Place a legal hold on a case and every item in it (mirrored to storage)"), Handler: s.postCaseHold, Op: "placeCaseHold", In: HoldRequest{}, Out: CaseHoldResult{}, Status: http.StatusCreated},
+		{Method: "DELETE", Path: "/api/v1/cases/:id/hold", Access: kase(policy.ActCaseHold, "Release a case's legal hold; each item returns to its own holds"), Handler: s.deleteCaseHold, Op: "releaseCaseHold", In: HoldRequest{}, InOptional: true, Out: CaseHoldResult{}},
+		{Method: "GET", Path: "/api/v1/holds", Access: api.Access{Action: act(policy.ActEvidenceHold), Summary: "Legal holds agency-wide (?active=false for released ones too, ?limit=)"}, Handler: s.getHolds, Op: "listHolds", Query: HoldsQuery{}, Out: HoldList{}},
+		{Method: "GET", Path: "/api/v1/purges", Access: api.Access{Action: act(policy.ActPurgeSchedule), Summary: "Upcoming purges (?before=RFC 3339 time or date, ?limit=)"}, Handler: s.getPurges, Op: "listPurges", Query: PurgesQuery{}, Out: PurgeList{}},
+		{Method: "POST", Path: "/api/v1/evidence/:id/purge", Access: item(policy.ActPurgeSchedule, "Schedule the item's purge now (refused unless the purge policy allows it)"), Handler: s.postPurge, Op: "schedulePurge", In: ReasonRequest{}, InOptional: true, Out: ScheduledPurge{}, Status: http.StatusCreated},
+		{Method: "POST", Path: "/api/v1/evidence/:id/purge/cancel", Access: item(policy.ActPurgeCancel, "Cancel the item's scheduled purge during its grace period"), Handler: s.postPurgeCancel, Op: "cancelPurge", In: ReasonRequest{}, InOptional: true, Out: PurgeCancelled{}},
+		{Method: "GET", Path: "/api/v1/retention/schedule", Access: api.Access{Action: act(policy.ActAdminRetention), Summary: "The retention schedule in force"}, Handler: s.getSchedule, Op: "getRetentionSchedule", Out: ScheduleView{}},
+		{Method: "GET", Path: "/api/v1/policy/explain", Access: api.Access{Action: act(policy.ActPolicyExplain), Summary: "Explain a decision: ?user=&action=&evidence= (action=purge explains destruction; &review= adds the separation of duties of a redaction review)"}, Handler: s.getExplain, Op: "explainPolicy", Query: ExplainQuery{}, Out: map[string]any{}},
 	}
 }
 
@@ -69,7 +69,7 @@ func (s *Service) Categories() []CategoryInfo {
 }
 
 func (s *Service) getCategories(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"categories": s.Categories()})
+	c.JSON(http.StatusOK, CategoryList{Categories: s.Categories()})
 }
 
 // itemAndCaller returns the item the middleware authorized and the caller.
@@ -105,18 +105,12 @@ func (s *Service) getRetention(c *gin.Context) {
 	c.JSON(http.StatusOK, rep)
 }
 
-type namesRequest struct {
-	Categories []string `json:"categories"`
-	Flags      []string `json:"flags"`
-	Reason     string   `json:"reason"`
-}
-
 func (s *Service) putCategories(c *gin.Context) {
 	id, p, ok := itemAndCaller(c)
 	if !ok {
 		return
 	}
-	var req namesRequest
+	var req NamesRequest
 	if !api.Bind(c, &req) {
 		return
 	}
@@ -161,9 +155,7 @@ func (s *Service) putCategory(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req struct {
-		Category string `json:"category"`
-	}
+	var req CategoryRequest
 	if !api.Bind(c, &req) {
 		return
 	}
@@ -192,7 +184,7 @@ func (s *Service) putFlags(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req namesRequest
+	var req NamesRequest
 	if !api.Bind(c, &req) {
 		return
 	}
@@ -225,17 +217,12 @@ func (s *Service) postSubjectRequest(c *gin.Context) {
 	c.JSON(http.StatusCreated, st)
 }
 
-type holdRequest struct {
-	Reason string     `json:"reason"`
-	HoldID *uuid.UUID `json:"hold_id"`
-}
-
 func (s *Service) postItemHold(c *gin.Context) {
 	id, p, ok := itemAndCaller(c)
 	if !ok {
 		return
 	}
-	var req holdRequest
+	var req HoldRequest
 	if !api.Bind(c, &req) {
 		return
 	}
@@ -248,7 +235,7 @@ func (s *Service) postItemHold(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"hold": h, "status": st})
+	c.JSON(http.StatusCreated, HoldPlaced{Hold: h, Status: st})
 }
 
 func (s *Service) deleteItemHold(c *gin.Context) {
@@ -256,7 +243,7 @@ func (s *Service) deleteItemHold(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req holdRequest
+	var req HoldRequest
 	if !api.BindOptional(c, &req) {
 		return
 	}
@@ -265,7 +252,7 @@ func (s *Service) deleteItemHold(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"released": hs, "status": st})
+	c.JSON(http.StatusOK, HoldsReleased{Released: hs, Status: st})
 }
 
 // caseOf returns the id of the case the enforcement point loaded and
@@ -290,7 +277,7 @@ func (s *Service) postCaseHold(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req holdRequest
+	var req HoldRequest
 	if !api.Bind(c, &req) {
 		return
 	}
@@ -311,7 +298,7 @@ func (s *Service) deleteCaseHold(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req holdRequest
+	var req HoldRequest
 	if !api.BindOptional(c, &req) {
 		return
 	}
@@ -355,7 +342,7 @@ func (s *Service) getPurges(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"purges": ps, "purge_grace": s.cfg.PurgeGrace.String()})
+	c.JSON(http.StatusOK, PurgeList{Purges: ps, PurgeGrace: s.cfg.PurgeGrace.String()})
 }
 
 func (s *Service) getHolds(c *gin.Context) {
@@ -381,11 +368,7 @@ func (s *Service) getHolds(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"holds": hs})
-}
-
-type reasonRequest struct {
-	Reason string `json:"reason"`
+	c.JSON(http.StatusOK, HoldList{Holds: hs})
 }
 
 func (s *Service) postPurge(c *gin.Context) {
@@ -393,7 +376,7 @@ func (s *Service) postPurge(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req reasonRequest
+	var req ReasonRequest
 	if !api.BindOptional(c, &req) {
 		return
 	}
@@ -410,7 +393,7 @@ func (s *Service) postPurgeCancel(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req reasonRequest
+	var req ReasonRequest
 	if !api.BindOptional(c, &req) {
 		return
 	}
@@ -418,7 +401,7 @@ func (s *Service) postPurgeCancel(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"evidence_id": id, "cancelled": true})
+	c.JSON(http.StatusOK, PurgeCancelled{EvidenceID: id, Cancelled: true})
 }
 
 // ScheduleView is GET /api/v1/retention/schedule.
