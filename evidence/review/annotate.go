@@ -119,7 +119,7 @@ func (s *Service) handleMarkers(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"markers": ms})
+	c.JSON(http.StatusOK, MarkerList{Markers: ms})
 }
 
 func (s *Service) handleAddMarker(c *gin.Context) {
@@ -221,9 +221,7 @@ func (s *Service) change(ctx context.Context, id uuid.UUID, fn func(pgx.Tx) (map
 
 func (s *Service) handleTags(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	var in struct {
-		Tags []string `json:"tags"`
-	}
+	var in Tags
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -236,14 +234,12 @@ func (s *Service) handleTags(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"tags": tags})
+	c.JSON(http.StatusOK, Tags{Tags: tags})
 }
 
 func (s *Service) handleFlag(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	var in struct {
-		Flagged *bool `json:"flagged"`
-	}
+	var in FlagBody
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -255,5 +251,5 @@ func (s *Service) handleFlag(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"flagged": *in.Flagged})
+	c.JSON(http.StatusOK, Flagged{Flagged: *in.Flagged})
 }

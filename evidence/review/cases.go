@@ -233,7 +233,7 @@ func (s *Service) handleCases(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cases": cs})
+	c.JSON(http.StatusOK, CaseList{Cases: cs})
 }
 
 func (s *Service) handleCreateCase(c *gin.Context) {
@@ -287,14 +287,12 @@ func (s *Service) handleItemCases(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cases": cs})
+	c.JSON(http.StatusOK, CaseList{Cases: cs})
 }
 
 func (s *Service) handleAddToCase(c *gin.Context) {
 	it, _ := api.ItemOf(c)
-	var in struct {
-		CaseID string `json:"case_id"`
-	}
+	var in CaseRef
 	if !api.Bind(c, &in) {
 		return
 	}

@@ -174,7 +174,7 @@ func (s *Service) handleView(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"recorded": recorded})
+	c.JSON(http.StatusOK, ViewRecorded{Recorded: recorded})
 }
 
 // sessionKey identifies a playback session without storing a credential:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -60,25 +61,25 @@ func (s *Service) Routes() []api.Route {
 		return api.Access{Action: action, Resource: api.KindItem, Summary: summary}
 	}
 	return []api.Route{
-		{Method: "GET", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "The web proxy (MP4), HTTP Range; the first request of a session records a viewed custody event"), Handler: s.handleProxy},
-		{Method: "HEAD", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "Proxy size and type (no custody event)"), Handler: s.handleProxy},
-		{Method: "POST", Path: "/api/v1/evidence/:id/views", Access: item("evidence:play", "Record that playback started (once per session and item)"), Handler: s.handleView},
-		{Method: "GET", Path: "/api/v1/evidence/:id/thumbnail", Access: item("evidence:play", "Poster frame (JPEG)"), Handler: s.handleDerivative(KindPoster)},
-		{Method: "GET", Path: "/api/v1/evidence/:id/sprite", Access: item("evidence:play", "Thumbnail sprite (JPEG) for the timeline"), Handler: s.handleDerivative(KindSprite)},
-		{Method: "GET", Path: "/api/v1/evidence/:id/review", Access: item("evidence:view", "Everything the review page shows: item, job, sprite geometry, markers, cases, permissions"), Handler: s.handleReview},
-		{Method: "GET", Path: "/api/v1/evidence/:id/job", Access: item("evidence:view", "Transcode job status and progress"), Handler: s.handleJob},
-		{Method: "GET", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:view", "Markers (bookmarks with notes)"), Handler: s.handleMarkers},
-		{Method: "POST", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:edit", "Add a marker at a media time (custody: marker_added)"), Handler: s.handleAddMarker},
-		{Method: "PUT", Path: "/api/v1/evidence/:id/tags", Access: item("evidence:edit", "Replace the item's tags (custody: metadata_changed)"), Handler: s.handleTags},
-		{Method: "PUT", Path: "/api/v1/evidence/:id/flag", Access: item("evidence:edit", "Flag or unflag the item for attention (custody: metadata_changed)"), Handler: s.handleFlag},
-		{Method: "GET", Path: "/api/v1/evidence/:id/cases", Access: item("evidence:view", "Cases the item belongs to (that the caller may read)"), Handler: s.handleItemCases},
-		{Method: "POST", Path: "/api/v1/evidence/:id/cases", Access: item("case:edit", "Add the item to a case (custody: case_added; the case is decided for case:edit too)"), Handler: s.handleAddToCase},
+		{Method: "GET", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "The web proxy (MP4), HTTP Range; the first request of a session records a viewed custody event"), Handler: s.handleProxy, Op: "getProxy", OutContent: "video/mp4", Also: []int{http.StatusPartialContent}},
+		{Method: "HEAD", Path: "/api/v1/evidence/:id/proxy", Access: item("evidence:play", "Proxy size and type (no custody event)"), Handler: s.handleProxy, Op: "headProxy", OutContent: "video/mp4"},
+		{Method: "POST", Path: "/api/v1/evidence/:id/views", Access: item("evidence:play", "Record that playback started (once per session and item)"), Handler: s.handleView, Op: "recordView", Out: ViewRecorded{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/thumbnail", Access: item("evidence:play", "Poster frame (JPEG)"), Handler: s.handleDerivative(KindPoster), Op: "getThumbnail", OutContent: "image/jpeg", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/sprite", Access: item("evidence:play", "Thumbnail sprite (JPEG) for the timeline"), Handler: s.handleDerivative(KindSprite), Op: "getSprite", OutContent: "image/jpeg", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/review", Access: item("evidence:view", "Everything the review page shows: item, job, sprite geometry, markers, cases, permissions"), Handler: s.handleReview, Op: "getReview", Out: ReviewData{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/job", Access: item("evidence:view", "Transcode job status and progress"), Handler: s.handleJob, Op: "getTranscodeJob", Out: JobStatus{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:view", "Markers (bookmarks with notes)"), Handler: s.handleMarkers, Op: "listMarkers", Out: MarkerList{}},
+		{Method: "POST", Path: "/api/v1/evidence/:id/markers", Access: item("evidence:edit", "Add a marker at a media time (custody: marker_added)"), Handler: s.handleAddMarker, Op: "addMarker", In: MarkerInput{}, Out: Marker{}, Status: http.StatusCreated},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/tags", Access: item("evidence:edit", "Replace the item's tags (custody: metadata_changed)"), Handler: s.handleTags, Op: "setTags", In: Tags{}, Out: Tags{}},
+		{Method: "PUT", Path: "/api/v1/evidence/:id/flag", Access: item("evidence:edit", "Flag or unflag the item for attention (custody: metadata_changed)"), Handler: s.handleFlag, Op: "setFlag", In: FlagBody{}, Out: Flagged{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/cases", Access: item("evidence:view", "Cases the item belongs to (that the caller may read)"), Handler: s.handleItemCases, Op: "listItemCases", Out: CaseList{}},
+		{Method: "POST", Path: "/api/v1/evidence/:id/cases", Access: item("case:edit", "Add the item to a case (custody: case_added; the case is decided for case:edit too)"), Handler: s.handleAddToCase, Op: "addItemToCase", In: CaseRef{}, Out: Case{}},
 		{Method: "DELETE", Path: "/api/v1/evidence/:id/cases/:case", Access: api.Access{Action: "case:edit", Resource: api.KindItem,
 			Also:    []api.Need{{Resource: api.KindCase, Param: "case", Action: "case:edit"}},
-			Summary: "Remove the item from a case (custody: case_removed); refused while the case is under legal hold"}, Handler: s.handleRemoveFromCase},
-		{Method: "GET", Path: "/api/v1/cases", Access: api.Access{Action: "case:read", Summary: "Cases of the caller's units"}, Handler: s.handleCases},
-		{Method: "POST", Path: "/api/v1/cases", Access: api.Access{Action: "case:edit", Summary: "Create a case"}, Handler: s.handleCreateCase},
-		{Method: "GET", Path: "/api/v1/cases/:id", Access: api.Access{Action: "case:read", Resource: api.KindCase, Summary: "A case and its items"}, Handler: s.handleCase},
+			Summary: "Remove the item from a case (custody: case_removed); refused while the case is under legal hold"}, Handler: s.handleRemoveFromCase, Op: "removeItemFromCase", Status: http.StatusNoContent},
+		{Method: "GET", Path: "/api/v1/cases", Access: api.Access{Action: "case:read", Summary: "Cases of the caller's units"}, Handler: s.handleCases, Op: "listCases", Out: CaseList{}},
+		{Method: "POST", Path: "/api/v1/cases", Access: api.Access{Action: "case:edit", Summary: "Create a case"}, Handler: s.handleCreateCase, Op: "createCase", In: NewCase{}, Out: Case{}, Status: http.StatusCreated},
+		{Method: "GET", Path: "/api/v1/cases/:id", Access: api.Access{Action: "case:read", Resource: api.KindCase, Summary: "A case and its items"}, Handler: s.handleCase, Op: "getCase", Out: CaseDetail{}},
 	}
 }
 
