@@ -43,14 +43,14 @@ func (s *Service) Routes() []api.Route {
 	const req = "/api/v1/requests/:id"
 	const rel = "/api/v1/releases/:release"
 	routes := []api.Route{
-		{Method: "GET", Path: req + "/reviews", Access: onRequest("request:read", "Redaction reviews of the request (pending, approved, rejected, voided)"), Handler: s.listReviews},
-		{Method: "POST", Path: req + "/clips/:clip/review", Access: onRequest("redaction:create", "Submit a clip's redaction (latest spec version and its render) for a second person's review"), Handler: s.submit},
-		{Method: "POST", Path: req + "/reviews/:review/approve", Access: onRequest("redaction:approve", "Approve a review (not by anyone who edited the spec, linked or submitted the clip: 403 with the reason)"), Handler: s.approve},
-		{Method: "POST", Path: req + "/reviews/:review/reject", Access: onRequest("redaction:approve", "Reject a review with comments per region or time range; the request returns to redacting"), Handler: s.reject},
-		{Method: "GET", Path: req + "/releases", Access: onRequest("request:read", "Releases of the request"), Handler: s.listReleases},
-		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Build the release package from approved material (409 unless the request is approved)"), Handler: s.release},
-		{Method: "GET", Path: rel, Access: onRelease("request:read", "A release: state, package SHA-256 and size, files"), Handler: s.getRelease},
-		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 unless released)"), Handler: s.downloadPackage},
+		{Method: "GET", Path: req + "/reviews", Access: onRequest("request:read", "Redaction reviews of the request (pending, approved, rejected, voided)"), Handler: s.listReviews, Op: "listReviews", Out: ReviewList{}},
+		{Method: "POST", Path: req + "/clips/:clip/review", Access: onRequest("redaction:create", "Submit a clip's redaction (latest spec version and its render) for a second person's review"), Handler: s.submit, Op: "submitClipForReview", In: SubmitInput{}, InOptional: true, Out: Review{}, Status: http.StatusCreated},
+		{Method: "POST", Path: req + "/reviews/:review/approve", Access: onRequest("redaction:approve", "Approve a review (not by anyone who edited the spec, linked or submitted the clip: 403 with the reason)"), Handler: s.approve, Op: "approveReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
+		{Method: "POST", Path: req + "/reviews/:review/reject", Access: onRequest("redaction:approve", "Reject a review with comments per region or time range; the request returns to redacting"), Handler: s.reject, Op: "rejectReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
+		{Method: "GET", Path: req + "/releases", Access: onRequest("request:read", "Releases of the request"), Handler: s.listReleases, Op: "listReleases", Out: ReleaseList{}},
+		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Build the release package from approved material (409 unless the request is approved)"), Handler: s.release, Op: "createRelease", In: ReleaseInput{}, InOptional: true, Out: Release{}, Status: http.StatusCreated},
+		{Method: "GET", Path: rel, Access: onRelease("request:read", "A release: state, package SHA-256 and size, files"), Handler: s.getRelease, Op: "getRelease", Out: Release{}},
+		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 unless released)"), Handler: s.downloadPackage, Op: "downloadReleasePackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
 	}
 	routes = append(routes, s.reviewPageRoutes()...)
 	return append(routes, s.shareRoutes()...)
@@ -89,7 +89,7 @@ func (s *Service) listReviews(c *gin.Context) {
 	if out == nil {
 		out = []Review{}
 	}
-	c.JSON(http.StatusOK, gin.H{"reviews": out})
+	c.JSON(http.StatusOK, ReviewList{Reviews: out})
 }
 
 func (s *Service) submit(c *gin.Context) {
@@ -150,7 +150,7 @@ func (s *Service) listReleases(c *gin.Context) {
 	if out == nil {
 		out = []Release{}
 	}
-	c.JSON(http.StatusOK, gin.H{"releases": out})
+	c.JSON(http.StatusOK, ReleaseList{Releases: out})
 }
 
 func (s *Service) release(c *gin.Context) {

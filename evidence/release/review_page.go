@@ -20,10 +20,10 @@ func (s *Service) reviewPageRoutes() []api.Route {
 		return api.Access{Page: true, Action: action, Resource: request.KindRequest, Summary: "Web UI: " + summary}
 	}
 	return []api.Route{
-		{Method: "GET", Path: "/requests/:id/review", Access: page("request:read", "review and release of a request: clips, reviews, decisions, releases"), Handler: s.reviewPage},
-		{Method: "POST", Path: "/requests/:id/clips/:clip/submit", Access: page("redaction:create", "submit a clip for review"), Handler: s.submitPage},
-		{Method: "POST", Path: "/requests/:id/reviews/:review/decide", Access: page("redaction:approve", "approve or reject a review"), Handler: s.decidePage},
-		{Method: "POST", Path: "/requests/:id/release", Access: page("release:create", "build the release package"), Handler: s.releasePage},
+		{Method: "GET", Path: "/requests/:id/review", Access: page("request:read", "review and release of a request: clips, reviews, decisions, releases"), Handler: s.reviewPage, Op: "pageRequestReview", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/clips/:clip/submit", Access: page("redaction:create", "submit a clip for review"), Handler: s.submitPage, Op: "pageSubmitClip", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/reviews/:review/decide", Access: page("redaction:approve", "approve or reject a review"), Handler: s.decidePage, Op: "pageDecideReview", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/release", Access: page("release:create", "build the release package"), Handler: s.releasePage, Op: "pageRelease", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 	}
 }
 

@@ -30,18 +30,18 @@ func (s *Service) shareRoutes() []api.Route {
 	public := func(summary string) api.Access { return api.Access{Public: true, MaxBody: 4 << 10, Summary: summary} }
 	const rel = "/api/v1/releases/:release/shares"
 	return []api.Route{
-		{Method: "GET", Path: rel, Access: onRelease("request:read", "Share links of a release with their activity"), Handler: s.listShares},
-		{Method: "POST", Path: rel, Access: onRelease("release:create", "Create a share link {recipient, expires_in_days|expires_at, passcode?, max_downloads?}; the token is shown once"), Handler: s.createShare},
-		{Method: "GET", Path: rel + "/:share", Access: onRelease("request:read", "One share link and every view and download of it"), Handler: s.getShare},
-		{Method: "POST", Path: rel + "/:share/revoke", Access: onRelease("release:create", "Revoke a share link {reason}; its recipient gets 410"), Handler: s.revokeShare},
-		{Method: "GET", Path: "/releases/:release/shares", Access: page("request:read", "share links of a release: activity and revoke"), Handler: s.sharesPage},
-		{Method: "POST", Path: "/releases/:release/shares/:share/revoke", Access: page("release:create", "revoke a share link"), Handler: s.revokeSharePage},
+		{Method: "GET", Path: rel, Access: onRelease("request:read", "Share links of a release with their activity"), Handler: s.listShares, Op: "listShares", Out: ShareList{}},
+		{Method: "POST", Path: rel, Access: onRelease("release:create", "Create a share link {recipient, expires_in_days|expires_at, passcode?, max_downloads?}; the token is shown once"), Handler: s.createShare, Op: "createShare", In: ShareInput{}, Out: CreatedShare{}, Status: http.StatusCreated},
+		{Method: "GET", Path: rel + "/:share", Access: onRelease("request:read", "One share link and every view and download of it"), Handler: s.getShare, Op: "getShare", Out: ShareActivity{}},
+		{Method: "POST", Path: rel + "/:share/revoke", Access: onRelease("release:create", "Revoke a share link {reason}; its recipient gets 410"), Handler: s.revokeShare, Op: "revokeShare", In: RevokeInput{}, Out: Share{}},
+		{Method: "GET", Path: "/releases/:release/shares", Access: page("request:read", "share links of a release: activity and revoke"), Handler: s.sharesPage, Op: "pageReleaseShares", OutContent: "text/html"},
+		{Method: "POST", Path: "/releases/:release/shares/:share/revoke", Access: page("release:create", "revoke a share link"), Handler: s.revokeSharePage, Op: "pageRevokeShare", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 
-		{Method: "GET", Path: "/share/:token", Access: public("Recipient page of a share link (no account): summary, files with sizes and SHA-256, downloads"), Handler: s.recipientPage},
-		{Method: "POST", Path: "/share/:token", Access: public("Recipient passcode form (401 when wrong, locked after repeated failures)"), Handler: s.recipientUnlock},
-		{Method: "GET", Path: "/share/:token/package", Access: public("Download the whole package through a share link (HTTP Range, resumable)"), Handler: s.recipientPackage},
-		{Method: "GET", Path: "/share/:token/files/*file", Access: public("Download one file of the package through a share link (HTTP Range, resumable)"), Handler: s.recipientFile},
-		{Method: "GET", Path: "/api/v1/public/shares/:token", Access: public("A share link's summary as JSON (passcode in X-Share-Passcode)"), Handler: s.recipientJSON},
+		{Method: "GET", Path: "/share/:token", Access: public("Recipient page of a share link (no account): summary, files with sizes and SHA-256, downloads"), Handler: s.recipientPage, Op: "pageShareRecipient", OutContent: "text/html"},
+		{Method: "POST", Path: "/share/:token", Access: public("Recipient passcode form (401 when wrong, locked after repeated failures)"), Handler: s.recipientUnlock, Op: "pageShareUnlock", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "GET", Path: "/share/:token/package", Access: public("Download the whole package through a share link (HTTP Range, resumable)"), Handler: s.recipientPackage, Op: "shareDownloadPackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: "/share/:token/files/*file", Access: public("Download one file of the package through a share link (HTTP Range, resumable)"), Handler: s.recipientFile, Op: "shareDownloadFile", OutContent: "*/*", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: "/api/v1/public/shares/:token", Access: public("A share link's summary as JSON (passcode in X-Share-Passcode)"), Handler: s.recipientJSON, Op: "publicGetShare", Out: RecipientView{}},
 	}
 }
 
@@ -59,7 +59,7 @@ func (s *Service) listShares(c *gin.Context) {
 	if out == nil {
 		out = []Share{}
 	}
-	c.JSON(http.StatusOK, gin.H{"shares": out})
+	c.JSON(http.StatusOK, ShareList{Shares: out})
 }
 
 func (s *Service) createShare(c *gin.Context) {
@@ -72,8 +72,8 @@ func (s *Service) createShare(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"share": sh, "token": token, "url": s.ShareURL(token),
-		"note": "the token is shown only now; the agency keeps only its hash"})
+	c.JSON(http.StatusCreated, CreatedShare{Share: sh, Token: token, URL: s.ShareURL(token),
+		Note: "the token is shown only now; the agency keeps only its hash"})
 }
 
 func (s *Service) shareParam(c *gin.Context) (Share, bool) {
@@ -102,7 +102,7 @@ func (s *Service) getShare(c *gin.Context) {
 	if evs == nil {
 		evs = []ShareEvent{}
 	}
-	c.JSON(http.StatusOK, gin.H{"share": sh, "events": evs})
+	c.JSON(http.StatusOK, ShareActivity{Share: sh, Events: evs})
 }
 
 func (s *Service) revokeShare(c *gin.Context) {
@@ -110,9 +110,7 @@ func (s *Service) revokeShare(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var in struct {
-		Reason string `json:"reason"`
-	}
+	var in RevokeInput
 	if !api.Bind(c, &in) {
 		return
 	}
@@ -285,14 +283,14 @@ func (s *Service) recipientJSON(c *gin.Context) {
 		return
 	}
 	base := "/share/" + c.Param("token")
-	files := make([]gin.H, 0, len(rel.Files))
+	files := make([]RecipientFile, 0, len(rel.Files))
 	for _, f := range rel.Files {
-		files = append(files, gin.H{"path": f.Path, "size": f.Size, "sha256": f.SHA256, "url": base + "/files/" + f.Path})
+		files = append(files, RecipientFile{Path: f.Path, Size: f.Size, SHA256: f.SHA256, URL: base + "/files/" + f.Path})
 	}
-	c.JSON(http.StatusOK, gin.H{"recipient": sh.Recipient, "request": rel.TrackingNumber, "release_id": rel.ID,
-		"released_at": rel.ReleasedAt, "expires_at": sh.ExpiresAt, "key_id": rel.KeyID, "status": sh.Status,
-		"package": gin.H{"name": rel.PackageName, "size": rel.PackageSize, "sha256": rel.PackageSHA256, "url": base + "/package"},
-		"files":   files})
+	c.JSON(http.StatusOK, RecipientView{Recipient: sh.Recipient, Request: rel.TrackingNumber, ReleaseID: rel.ID,
+		ReleasedAt: rel.ReleasedAt, ExpiresAt: sh.ExpiresAt, KeyID: rel.KeyID, Status: sh.Status,
+		Package: RecipientPackage{Name: rel.PackageName, Size: rel.PackageSize, SHA256: rel.PackageSHA256, URL: base + "/package"},
+		Files:   files})
 }
 
 func (s *Service) recipientPackage(c *gin.Context) { s.recipientDownload(c, "") }
