@@ -117,14 +117,15 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 
 	ok := map[string]any{"description": "success"}
 	head := method == http.MethodHead
-	switch {
-	case head:
-	case doc.Out != nil:
-		ok["content"] = jsonContent(sch.of(reflect.TypeOf(doc.Out)))
-	case doc.OutContent != "":
+	if !head && (doc.Out != nil || doc.OutContent != "") {
 		ct := map[string]any{}
-		for _, mt := range strings.Split(doc.OutContent, ",") {
-			ct[strings.TrimSpace(mt)] = map[string]any{}
+		if doc.Out != nil {
+			ct = jsonContent(sch.of(reflect.TypeOf(doc.Out)))
+		}
+		if doc.OutContent != "" {
+			for _, mt := range strings.Split(doc.OutContent, ",") {
+				ct[strings.TrimSpace(mt)] = map[string]any{}
+			}
 		}
 		ok["content"] = ct
 	}

@@ -54,9 +54,10 @@ type Route struct {
 	// Out is the JSON body of a successful answer: a zero value of the
 	// type the handler writes. Nil with OutContent empty: no body.
 	Out any
-	// OutContent is the media type of a successful answer that is not
-	// JSON: text/html (pages), application/zip, video/mp4, image/jpeg,
-	// application/octet-stream, application/x-ndjson.
+	// OutContent lists the media types (comma separated) of a successful
+	// answer that is not JSON: text/html (pages), application/zip,
+	// video/mp4, image/jpeg, application/x-ndjson, text/csv; with Out
+	// set too, the route answers either (e.g. ?format=csv).
 	OutContent string
 	// Status is the status of a successful answer (200 when 0); Also
 	// lists further success statuses with the same body (201 for an

@@ -29,9 +29,9 @@ import (
 // key still refuse requests without an authenticated principal.
 func Routes(svc *Service) []api.Route {
 	return []api.Route{
-		{Method: "GET", Path: "/api/v1/custody/public-key", Access: api.Access{Public: true, Summary: "Public key that signs custody checkpoints and receipts"}, Handler: svc.PublicKeyHandler},
-		{Method: "GET", Path: "/api/v1/evidence/:id/custody", Access: api.Access{Action: "custody:read", Resource: api.KindItem, Summary: "The item's chain of custody with hashes"}, Handler: svc.ChainHandler},
-		{Method: "GET", Path: "/api/v1/custody/export", Access: api.Access{Action: "custody:export", Summary: "Export custody chains with covering checkpoints (JSON lines)"}, Handler: svc.ExportHandler},
+		{Method: "GET", Path: "/api/v1/custody/public-key", Access: api.Access{Public: true, Summary: "Public key that signs custody checkpoints and receipts"}, Handler: svc.PublicKeyHandler, Op: "getCustodyPublicKey", Out: PublicKey{}},
+		{Method: "GET", Path: "/api/v1/evidence/:id/custody", Access: api.Access{Action: "custody:read", Resource: api.KindItem, Summary: "The item's chain of custody with hashes"}, Handler: svc.ChainHandler, Op: "getCustodyChain", Out: ChainResponse{}},
+		{Method: "GET", Path: "/api/v1/custody/export", Access: api.Access{Action: "custody:export", Summary: "Export custody chains with covering checkpoints (JSON lines)"}, Handler: svc.ExportHandler, Op: "exportCustody", Query: ExportQuery{}, OutContent: "application/x-ndjson"},
 	}
 }
 
@@ -48,12 +48,12 @@ func (s *Service) PublicKeyHandler(c *gin.Context) {
 		api.WriteError(c, fmt.Errorf("custody: encode public key: %w", err))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"algorithm":      "Ed25519",
-		"key_id":         chain.KeyID(s.Key),
-		"public_key":     base64.StdEncoding.EncodeToString(s.Key),
-		"public_key_hex": hex.EncodeToString(s.Key),
-		"pem":            string(pemKey),
+	c.JSON(http.StatusOK, PublicKey{
+		Algorithm:    "Ed25519",
+		KeyID:        chain.KeyID(s.Key),
+		PublicKey:    base64.StdEncoding.EncodeToString(s.Key),
+		PublicKeyHex: hex.EncodeToString(s.Key),
+		PEM:          string(pemKey),
 	})
 }
 

@@ -24,7 +24,8 @@ import (
 // refuses requests without an authenticated principal).
 func Routes(db Querier) []api.Route {
 	return []api.Route{{Method: "GET", Path: "/api/v1/audit",
-		Access: api.Access{Action: "audit:read", Summary: "Search the system audit log (JSON or CSV)"}, Handler: Handler(db)}}
+		Access: api.Access{Action: "audit:read", Summary: "Search the system audit log (JSON or CSV)"}, Handler: Handler(db),
+		Op: "searchAudit", Query: SearchQuery{}, Out: Page{}, OutContent: "text/csv"}}
 }
 
 // Handler serves the audit log, filtered by query parameters: from, to
@@ -82,7 +83,7 @@ func Handler(db Querier) gin.HandlerFunc {
 		for i := range recs {
 			out[i] = toJSON(&recs[i])
 		}
-		c.JSON(http.StatusOK, gin.H{"records": out, "next_after": next, "query": queryID, "complete": complete})
+		c.JSON(http.StatusOK, Page{Records: out, NextAfter: next, Query: queryID, Complete: complete})
 	}
 }
 
@@ -302,4 +303,27 @@ func Middleware(db Querier, onErr func(*gin.Context, error)) gin.HandlerFunc {
 			onErr(c, err)
 		}
 	}
+}
+
+// Page is one page of an audit query.
+type Page struct {
+	Records   []recordJSON `json:"records"`
+	NextAfter int64        `json:"next_after"`
+	Query     int64        `json:"query"`
+	Complete  bool         `json:"complete"`
+}
+
+// SearchQuery is GET /api/v1/audit's parameters.
+type SearchQuery struct {
+	From      string `form:"from" doc:"RFC 3339 time"`
+	To        string `form:"to" doc:"RFC 3339 time"`
+	User      string `form:"user" doc:"an actor such as user:jdoe, or a bare username"`
+	UserID    string `form:"user_id"`
+	EventType string `form:"event_type"`
+	Outcome   string `form:"outcome"`
+	Evidence  string `form:"evidence"`
+	After     int64  `form:"after" doc:"the seq cursor of the next page (next_after)"`
+	Query     int64  `form:"query" doc:"the query id of the first page (X-Audit-Query), for later pages"`
+	Limit     int    `form:"limit"`
+	Format    string `form:"format" doc:"json (default) or csv"`
 }
