@@ -278,8 +278,9 @@ func jsonFields(t reflect.Type) []jsonField {
 }
 
 // queryParameters lists the query parameters a struct declares with
-// `form` tags (gin's binding names); a field is required when its tag
-// says binding:"required".
+// `form` tags (gin's binding names) and the header parameters it declares
+// with `header` tags; a field is required when its tag says
+// binding:"required".
 func (s *schemas) queryParameters(t reflect.Type) []map[string]any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -287,7 +288,11 @@ func (s *schemas) queryParameters(t reflect.Type) []map[string]any {
 	var out []map[string]any
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		in := "query"
 		name, _, _ := strings.Cut(f.Tag.Get("form"), ",")
+		if h := f.Tag.Get("header"); h != "" {
+			in, name = "header", h
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -295,7 +300,11 @@ func (s *schemas) queryParameters(t reflect.Type) []map[string]any {
 		if ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		p := map[string]any{"name": name, "in": "query", "schema": s.of(ft)}
+		ps := s.of(ft)
+		if ft.Kind() == reflect.Slice { // repeated: ?state=a&state=b
+			ps = map[string]any{"type": "array", "items": s.of(ft.Elem())}
+		}
+		p := map[string]any{"name": name, "in": in, "schema": ps}
 		if d := f.Tag.Get("doc"); d != "" {
 			p["description"] = d
 		}

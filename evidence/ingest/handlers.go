@@ -22,12 +22,12 @@ import (
 func (s *Service) Routes() []api.Route {
 	up := func(summary string) api.Access { return api.Access{Action: "evidence:upload", Summary: summary} }
 	return []api.Route{
-		{Method: "GET", Path: wire.PathReceiptKey, Access: api.Access{Public: true, Summary: "Public key that signs ingest receipts"}, Handler: s.ReceiptKeyHandler},
-		{Method: "POST", Path: wire.PathSessions, Access: up("Start (or resume) a resumable upload"), Handler: s.handleCreate},
-		{Method: "GET", Path: wire.PathSessions + "/:id", Access: up("Where an upload stands (resume point)"), Handler: s.handleGet},
-		{Method: "PUT", Path: wire.PathSessions + "/:id/chunks", Access: up("Upload one chunk at the durable offset"), Handler: s.handleChunk},
-		{Method: "POST", Path: wire.PathSessions + "/:id/commit", Access: up("Verify and commit; returns the signed receipt"), Handler: s.handleCommit},
-		{Method: "DELETE", Path: wire.PathSessions + "/:id", Access: up("Abandon an upload"), Handler: s.handleAbort},
+		{Method: "GET", Path: wire.PathReceiptKey, Access: api.Access{Public: true, Summary: "Public key that signs ingest receipts"}, Handler: s.ReceiptKeyHandler, Op: "getReceiptKey", Out: receipt.PublicKey{}},
+		{Method: "POST", Path: wire.PathSessions, Access: up("Start (or resume) a resumable upload"), Handler: s.handleCreate, Op: "createUploadSession", In: wire.CreateRequest{}, Out: wire.CreateResponse{}, Also: []int{http.StatusCreated}},
+		{Method: "GET", Path: wire.PathSessions + "/:id", Access: up("Where an upload stands (resume point)"), Handler: s.handleGet, Op: "getUploadSession", Out: wire.Session{}},
+		{Method: "PUT", Path: wire.PathSessions + "/:id/chunks", Access: up("Upload one chunk at the durable offset"), Handler: s.handleChunk, Op: "putUploadChunk", Query: ChunkParams{}, InContent: "application/octet-stream", Out: wire.ChunkResponse{}},
+		{Method: "POST", Path: wire.PathSessions + "/:id/commit", Access: up("Verify and commit; returns the signed receipt"), Handler: s.handleCommit, Op: "commitUpload", Out: wire.CommitResponse{}},
+		{Method: "DELETE", Path: wire.PathSessions + "/:id", Access: up("Abandon an upload"), Handler: s.handleAbort, Op: "abortUpload", Status: http.StatusNoContent},
 	}
 }
 
@@ -170,4 +170,10 @@ func (s *Service) sessionCaller(c *gin.Context) (identity.Principal, uuid.UUID, 
 	}
 	id, ok := s.sessionID(c)
 	return p, id, ok
+}
+
+// ChunkParams are a chunk PUT's parameters: where it starts, and its hash.
+type ChunkParams struct {
+	Offset int64  `form:"offset" binding:"required" doc:"the durable offset the chunk starts at"`
+	SHA256 string `header:"X-Chunk-SHA256" binding:"required" doc:"hex SHA-256 of the chunk"`
 }
