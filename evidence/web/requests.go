@@ -41,18 +41,18 @@ func (u *UI) RequestRoutes() []api.Route {
 		return api.Access{Public: true, MaxBody: 64 << 10, Summary: "Web UI (public, no account): " + s}
 	}
 	return []api.Route{
-		{Method: "GET", Path: "/requests", Access: page("request:read", "public access requests by due date"), Handler: u.page(u.requestsPage)},
-		{Method: "GET", Path: "/requests/new", Access: page("request:edit", "staff intake form"), Handler: u.page(u.requestNewPage)},
-		{Method: "POST", Path: "/requests/new", Access: page("request:edit", "record a request (shows its status code once)"), Handler: u.page(u.requestCreate)},
-		{Method: "GET", Path: "/requests/:id", Access: on("request:read", "one request: clock, timeline, clips, withheld items"), Handler: u.page(u.requestPage)},
-		{Method: "POST", Path: "/requests/:id/transition", Access: on("request:edit", "move a request to another state"), Handler: u.page(u.requestTransition)},
-		{Method: "POST", Path: "/requests/:id/extend", Access: on("request:edit", "extend a request's clock"), Handler: u.page(u.requestExtend)},
-		{Method: "POST", Path: "/requests/:id/clips", Access: on("request:edit", "link a clip (the item is decided for evidence:view)"), Handler: u.page(u.requestAddClip)},
-		{Method: "GET", Path: "/requests/:id/clips/:clip/edit", Access: on("request:read", "the redaction editor of one clip (read-only without redaction:create; needs evidence:play on the item)"), Handler: u.RedactionEditor(u.requestClipEditor)},
-		{Method: "GET", Path: "/public/requests", Access: pub("public records request form"), Handler: u.publicIntakePage},
-		{Method: "POST", Path: "/public/requests", Access: pub("file a public records request (rate limited)"), Handler: u.publicIntake},
-		{Method: "GET", Path: "/public/requests/status", Access: pub("request status form"), Handler: u.publicStatusPage},
-		{Method: "POST", Path: "/public/requests/status", Access: pub("a request's state and due date (rate limited)"), Handler: u.publicStatus},
+		{Method: "GET", Path: "/requests", Access: page("request:read", "public access requests by due date"), Handler: u.page(u.requestsPage), Op: "pageRequests", OutContent: "text/html"},
+		{Method: "GET", Path: "/requests/new", Access: page("request:edit", "staff intake form"), Handler: u.page(u.requestNewPage), Op: "pageRequestNew", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/new", Access: page("request:edit", "record a request (shows its status code once)"), Handler: u.page(u.requestCreate), Op: "pageRequestCreate", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "GET", Path: "/requests/:id", Access: on("request:read", "one request: clock, timeline, clips, withheld items"), Handler: u.page(u.requestPage), Op: "pageRequest", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/transition", Access: on("request:edit", "move a request to another state"), Handler: u.page(u.requestTransition), Op: "pageRequestTransition", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/extend", Access: on("request:edit", "extend a request's clock"), Handler: u.page(u.requestExtend), Op: "pageRequestExtend", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/clips", Access: on("request:edit", "link a clip (the item is decided for evidence:view)"), Handler: u.page(u.requestAddClip), Op: "pageRequestAddClip", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "GET", Path: "/requests/:id/clips/:clip/edit", Access: on("request:read", "the redaction editor of one clip (read-only without redaction:create; needs evidence:play on the item)"), Handler: u.RedactionEditor(u.requestClipEditor), Op: "pageRedactionEditor", OutContent: "text/html"},
+		{Method: "GET", Path: "/public/requests", Access: pub("public records request form"), Handler: u.publicIntakePage, Op: "pagePublicIntake", OutContent: "text/html"},
+		{Method: "POST", Path: "/public/requests", Access: pub("file a public records request (rate limited)"), Handler: u.publicIntake, Op: "pagePublicIntakeSubmit", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "GET", Path: "/public/requests/status", Access: pub("request status form"), Handler: u.publicStatusPage, Op: "pagePublicStatus", OutContent: "text/html"},
+		{Method: "POST", Path: "/public/requests/status", Access: pub("a request's state and due date (rate limited)"), Handler: u.publicStatus, Op: "pagePublicStatusSubmit", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 	}
 }
 
