@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,8 +36,7 @@ func TestReleaseLockedOnS3(t *testing.T) {
 	}
 	t.Cleanup(app.Close)
 	app.Identity.WithArgon2(identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
+	srv := contractServer(t, app)
 	creds, err := SeedDemo(ctx, app, filepath.Join(dir, "creds.json"), srv.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,7 @@ func newReviewEnv(t *testing.T) *reviewEnv {
 		defer c()
 		app.River.Stop(sctx)
 	})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
+	srv := contractServer(t, app)
 	creds, err := SeedDemo(ctx, app, filepath.Join(dir, "creds.json"), srv.URL)
 	if err != nil {
 		t.Fatal(err)

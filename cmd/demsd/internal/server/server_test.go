@@ -41,8 +41,7 @@ func leadTestApp(t *testing.T) (*App, *httptest.Server, Credentials) {
 	t.Cleanup(app.Close)
 	// Demo passwords are hashed with the production cost; keep tests quick.
 	app.Identity.WithArgon2(identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
+	srv := contractServer(t, app)
 	creds, err := SeedDemo(ctx, app, filepath.Join(dir, "creds.json"), srv.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -77,8 +77,7 @@ func startTestServer(t *testing.T, cfg configs.Config, workers bool) (*App, *htt
 			app.River.Stop(sctx)
 		}
 	})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
+	srv := contractServer(t, app)
 	creds, err := SeedDemo(ctx, app, filepath.Join(t.TempDir(), "creds.json"), srv.URL)
 	if err != nil {
 		t.Fatal(err)
