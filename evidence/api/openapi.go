@@ -31,6 +31,14 @@ func (s *Server) Document() map[string]any {
 	sort.Slice(routes, func(i, j int) bool {
 		return routes[i].Path+" "+routes[i].Method < routes[j].Path+" "+routes[j].Method
 	})
+	// Answers first, so a type both answered and sent gets its plain
+	// name for the answer (what clients read most) and Name+Input for
+	// the body.
+	for _, r := range routes {
+		if out := s.docs[r.Method+" "+r.Path].Out; out != nil {
+			sch.of(reflect.TypeOf(out))
+		}
+	}
 	for _, r := range routes {
 		key := r.Method + " " + r.Path
 		doc := s.docs[key]
@@ -110,7 +118,7 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 	}
 	switch {
 	case doc.In != nil:
-		op["requestBody"] = map[string]any{"required": !doc.InOptional, "content": jsonContent(sch.of(reflect.TypeOf(doc.In)))}
+		op["requestBody"] = map[string]any{"required": !doc.InOptional, "content": jsonContent(sch.forRequests().of(reflect.TypeOf(doc.In)))}
 	case doc.InContent != "":
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{doc.InContent: map[string]any{}}}
 	}
@@ -142,7 +150,9 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 		}
 	}
 	errContent := jsonContent(map[string]any{"$ref": schemaRefStart + "Error"})
-	if a.Page || doc.OutContent == "text/html" {
+	if a.Page || !strings.HasPrefix(route, "/api/") {
+		// Outside /api/ is the web: pages, static files and share
+		// links answer errors as HTML pages.
 		errContent["text/html"] = map[string]any{}
 	}
 	if a.Page {

@@ -30,13 +30,33 @@ import (
 // across the whole route table; that needs control of exactly these
 // rules, which are small.
 type schemas struct {
-	names map[reflect.Type]string
-	taken map[string]reflect.Type
+	names map[typeUse]string
+	taken map[string]typeUse
 	defs  map[string]map[string]any
+	// request reflects request bodies: no property is required (a
+	// field left out decodes as its zero value; handlers decide what
+	// they need). A type also answered in responses gets its own
+	// component, named with the suffix Input.
+	request bool
+}
+
+// typeUse is a type as answered (request false) or as sent.
+type typeUse struct {
+	t       reflect.Type
+	request bool
+}
+
+// forRequests is the reflector for request bodies, sharing components.
+func (s *schemas) forRequests() *schemas {
+	r := *s
+	r.request = true
+	return &r
 }
 
 func newSchemas() *schemas {
-	return &schemas{names: map[reflect.Type]string{}, taken: map[string]reflect.Type{}, defs: map[string]map[string]any{}}
+	// "Error" is the error envelope every route answers (errorSchema).
+	taken := map[string]typeUse{"Error": {t: reflect.TypeFor[ErrorBody]()}}
+	return &schemas{names: map[typeUse]string{}, taken: taken, defs: map[string]map[string]any{}}
 }
 
 var (
@@ -111,16 +131,21 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 // type's own name, or its package's name before it when another package
 // has a type of the same name.
 func (s *schemas) name(t reflect.Type) string {
-	if n, ok := s.names[t]; ok {
+	use := typeUse{t, s.request}
+	if n, ok := s.names[use]; ok {
 		return n
 	}
-	n := goName(t.Name())
-	if other, ok := s.taken[n]; ok && other != t {
+	suffix := ""
+	if _, answered := s.names[typeUse{t, false}]; s.request && answered {
+		suffix = "Input"
+	}
+	n := goName(t.Name()) + suffix
+	if other, ok := s.taken[n]; ok && other != use {
 		pkg := t.PkgPath()
 		pkg = pkg[strings.LastIndex(pkg, "/")+1:]
 		n = goName(pkg) + n
 	}
-	s.names[t], s.taken[n] = n, t
+	s.names[use], s.taken[n] = n, use
 	s.defs[n] = nil // placeholder: a recursive type refers to itself
 	s.defs[n] = s.object(t)
 	return n
@@ -151,7 +176,7 @@ func (s *schemas) object(t reflect.Type) map[string]any {
 			ps = map[string]any{"type": "string"}
 		}
 		props[f.name] = ps
-		if !f.optional {
+		if !f.optional && !s.request {
 			required = append(required, f.name)
 		}
 	}

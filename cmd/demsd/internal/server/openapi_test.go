@@ -239,10 +239,14 @@ func newContract(t *testing.T, a *App) *contract {
 }
 
 func (c *contract) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > 1500 {
+		msg = msg[:1500] + "…"
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.errs) < 50 {
-		c.errs = append(c.errs, fmt.Sprintf(format, args...))
+	if len(c.errs) < 60 {
+		c.errs = append(c.errs, msg)
 	}
 }
 
@@ -317,12 +321,16 @@ func (c *contract) check(req *http.Request, reqBody []byte, rec *recorder) {
 	c.mu.Lock()
 	c.seen[name]++
 	c.mu.Unlock()
-	if rec.status < 300 {
+	if rb := route.Operation.RequestBody; rb != nil && rb.Value.Content["application/json"] == nil {
+		// Forms and uploads: their bodies are not JSON documents.
+		in.Options.ExcludeRequestBody = true
+	}
+	if rec.status < 300 && !isPage(route.Operation) {
 		r2 := req.Clone(ctx)
 		r2.Body = io.NopCloser(bytes.NewReader(reqBody))
 		in.Request = r2
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-			c.fail("%s %s (%s) was accepted (%d) but its request does not match the description: %v", req.Method, req.URL.Path, name, rec.status, err)
+			c.fail("%s %s (%s) was accepted (%d) but its request does not match the description: %s", req.Method, req.URL.Path, name, rec.status, oneLine(err))
 		}
 		in.Request = req
 	}
@@ -338,6 +346,20 @@ func (c *contract) check(req *http.Request, reqBody []byte, rec *recorder) {
 		if len(body) > 300 {
 			body = body[:300] + "…"
 		}
-		c.fail("%s %s (%s) answered %d %s that does not match the description: %v\nbody: %s", req.Method, req.URL.Path, name, rec.status, rec.Header().Get("Content-Type"), err, body)
+		c.fail("%s %s (%s) answered %d %s that does not match the description: body %s: %s", req.Method, req.URL.Path, name, rec.status, rec.Header().Get("Content-Type"), body, oneLine(err))
 	}
 }
+
+// oneLine keeps the reason of a validation error and drops the schema
+// and value kin-openapi prints after it.
+func oneLine(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\nSchema:"); i > 0 {
+		msg = msg[:i]
+	}
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// isPage reports a web page (the table test posts JSON to pages, which
+// re-render their form with the error).
+func isPage(op *openapi3.Operation) bool { return op.Extensions["x-opendems-page"] == true }
