@@ -155,8 +155,9 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 		// links answer errors as HTML pages.
 		errContent["text/html"] = map[string]any{}
 	}
-	if a.Page {
-		// Pages render refusals as HTML and send the logged-out to /login.
+	// Pages send the logged-out to /login and the owing to /mfa; forms
+	// answer with a redirect to their result.
+	if a.Page || doc.InContent == "application/x-www-form-urlencoded" {
 		if _, set := responses["303"]; !set {
 			responses["303"] = map[string]any{"description": "see other: to the login page, the second factor, or the result of a form"}
 		}

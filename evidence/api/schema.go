@@ -73,7 +73,7 @@ var (
 // of returns the schema of values of t (a $ref for named structs).
 func (s *schemas) of(t reflect.Type) map[string]any {
 	if t == nil {
-		return map[string]any{}
+		return anyJSON()
 	}
 	switch t {
 	case timeType:
@@ -81,7 +81,7 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 	case uuidType:
 		return map[string]any{"type": "string", "format": "uuid"}
 	case rawType:
-		return map[string]any{}
+		return anyJSON()
 	case durationType:
 		return map[string]any{"type": "integer", "format": "int64", "description": "nanoseconds"}
 	}
@@ -89,7 +89,7 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 		return nullable(s.of(t.Elem()))
 	}
 	if t.Implements(marshalerType) || reflect.PointerTo(t).Implements(marshalerType) {
-		return map[string]any{} // writes itself: any JSON value
+		return anyJSON() // writes itself
 	}
 	if t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
 		return map[string]any{"type": "string"}
@@ -108,7 +108,7 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 	case reflect.String:
 		return map[string]any{"type": "string"}
 	case reflect.Interface:
-		return map[string]any{}
+		return anyJSON()
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 && !t.Elem().Implements(marshalerType) && !t.Elem().Implements(textMarshaler) {
 			return map[string]any{"type": []any{"string", "null"}, "contentEncoding": "base64"}
@@ -124,7 +124,13 @@ func (s *schemas) of(t reflect.Type) map[string]any {
 		}
 		return map[string]any{"$ref": schemaRefStart + s.name(t)}
 	}
-	return map[string]any{} // channels and functions are not marshalled
+	return anyJSON() // channels and functions are not marshalled
+}
+
+// anyJSON admits any JSON value, null included, spelled out: an empty
+// schema is read by some validators (kin-openapi's) as not admitting null.
+func anyJSON() map[string]any {
+	return map[string]any{"type": []any{"object", "array", "string", "number", "boolean", "null"}}
 }
 
 // name registers a named struct as a component and returns its name: the
@@ -189,9 +195,6 @@ func (s *schemas) object(t reflect.Type) map[string]any {
 
 // nullable admits null besides what sch admits.
 func nullable(sch map[string]any) map[string]any {
-	if len(sch) == 0 {
-		return sch // already anything
-	}
 	if _, ref := sch["$ref"]; ref {
 		return map[string]any{"anyOf": []any{sch, map[string]any{"type": "null"}}}
 	}
