@@ -6,33 +6,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/evidence/api/apiclient"
 )
-
-type unit struct {
-	ID   string `json:"id"`
-	Slug string `json:"slug"`
-	Name string `json:"name"`
-	Path string `json:"path"`
-}
-
-type user struct {
-	ID       string  `json:"id"`
-	Username string  `json:"username"`
-	Role     string  `json:"role"`
-	Unit     string  `json:"unit"`
-	UnitPath string  `json:"unit_path"`
-	Badge    string  `json:"badge"`
-	Disabled *string `json:"disabled_at"`
-}
-
-type dock struct {
-	ID        string  `json:"id"`
-	Name      string  `json:"name"`
-	Unit      string  `json:"unit"`
-	Location  string  `json:"location"`
-	Prefix    string  `json:"token_prefix"`
-	RevokedAt *string `json:"revoked_at"`
-}
 
 func table(header string, rows func(w *tabwriter.Writer)) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -46,8 +22,12 @@ func unitCmd(cl *client) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List units",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct{ Units []unit }
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/units", nil, &out); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.ListUnits(cmd.Context())
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -64,8 +44,12 @@ func unitCmd(cl *client) *cobra.Command {
 	create := &cobra.Command{
 		Use: "create SLUG", Short: "Create a unit", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var u unit
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/units", map[string]string{"slug": args[0], "name": name, "parent": parent}, &u); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			u, err := api.CreateUnit(cmd.Context(), apiclient.UnitRequest{Slug: args[0], Name: name, Parent: parent})
+			if err != nil {
 				return err
 			}
 			cl.print(u, func() { fmt.Printf("created unit %s (%s)\n", u.Path, u.ID) })
@@ -83,15 +67,19 @@ func userCmd(cl *client) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List users",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct{ Users []user }
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/users", nil, &out); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.ListUsers(cmd.Context())
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
 				table("USERNAME\tROLE\tUNIT\tBADGE\tSTATUS", func(w *tabwriter.Writer) {
 					for _, u := range out.Users {
 						st := "active"
-						if u.Disabled != nil {
+						if u.DisabledAt != nil {
 							st = "disabled"
 						}
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.UnitPath, u.Badge, st)
@@ -119,9 +107,12 @@ func userCmd(cl *client) *cobra.Command {
 			if pw == "" {
 				return fmt.Errorf("no password: use --password-file FILE or DEMS_NEW_PASSWORD (never a flag: flags show in process lists)")
 			}
-			var u user
-			req := map[string]string{"username": args[0], "password": pw, "role": nu.Role, "unit": nu.Unit, "display_name": nu.Display, "badge": nu.Badge}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/users", req, &u); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			u, err := api.CreateUser(cmd.Context(), apiclient.NewUser{Username: args[0], Password: pw, Role: nu.Role, Unit: nu.Unit, DisplayName: nu.Display, Badge: nu.Badge})
+			if err != nil {
 				return err
 			}
 			cl.print(map[string]any{"user": u}, func() {
@@ -140,18 +131,22 @@ func userCmd(cl *client) *cobra.Command {
 	update := &cobra.Command{
 		Use: "update USER-ID", Short: "Change a user's role or unit (their web sessions end)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := map[string]string{}
+			var req apiclient.UserPatch
 			if role != "" {
-				req["role"] = role
+				req.Role = &role
 			}
 			if unitSlug != "" {
-				req["unit"] = unitSlug
+				req.Unit = &unitSlug
 			}
-			if len(req) == 0 {
+			if req.Role == nil && req.Unit == nil {
 				return fmt.Errorf("nothing to change: give --role and/or --unit")
 			}
-			var u user
-			if err := cl.do(cmd.Context(), "PATCH", "/api/v1/users/"+args[0], req, &u); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			u, err := api.UpdateUser(cmd.Context(), args[0], req)
+			if err != nil {
 				return err
 			}
 			cl.print(u, func() { fmt.Printf("user %s is now %s in %s\n", u.Username, u.Role, u.UnitPath) })
@@ -169,8 +164,12 @@ func userCmd(cl *client) *cobra.Command {
 		cmd.AddCommand(&cobra.Command{
 			Use: v.use + " USER-ID", Short: v.use + " a user", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				var u user
-				if err := cl.do(cmd.Context(), "PATCH", "/api/v1/users/"+args[0], map[string]bool{"disabled": v.disabled}, &u); err != nil {
+				api, err := cl.api()
+				if err != nil {
+					return err
+				}
+				u, err := api.UpdateUser(cmd.Context(), args[0], apiclient.UserPatch{Disabled: &v.disabled})
+				if err != nil {
 					return err
 				}
 				cl.print(u, func() { fmt.Printf("%sd user %s\n", v.use, u.Username) })
@@ -186,8 +185,12 @@ func dockCmd(cl *client) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List docks",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct{ Docks []dock }
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/docks", nil, &out); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.ListDocks(cmd.Context())
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -197,7 +200,7 @@ func dockCmd(cl *client) *cobra.Command {
 						if d.RevokedAt != nil {
 							st = "revoked"
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s…\t%s\n", d.ID, d.Name, d.Unit, d.Prefix, st)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s…\t%s\n", d.ID, d.Name, d.Unit, d.TokenPrefix, st)
 					}
 				})
 			})
@@ -208,11 +211,12 @@ func dockCmd(cl *client) *cobra.Command {
 	enroll := &cobra.Command{
 		Use: "enroll NAME", Short: "Enroll a docking station; prints its token once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				Dock  dock   `json:"dock"`
-				Token string `json:"token"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/docks", map[string]string{"name": args[0], "unit": unitSlug, "location": location}, &out); err != nil {
+			out, err := api.EnrollDock(cmd.Context(), apiclient.DockRequest{Name: args[0], Unit: unitSlug, Location: location})
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -228,8 +232,12 @@ func dockCmd(cl *client) *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use: "revoke DOCK-ID", Short: "Revoke a dock's token (refused at once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d dock
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/docks/"+args[0]+"/revoke", nil, &d); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			d, err := api.RevokeDock(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			cl.print(d, func() { fmt.Printf("revoked dock %s\n", d.Name) })

@@ -1,94 +1,48 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/opendems/opendems/evidence/api/apiclient"
 )
 
-// client calls the demsd API.
+// client holds the global flags of the commands that call demsd; they
+// call it through the API client generated from its OpenAPI description
+// (evidence/api/apiclient).
 type client struct {
 	server string
 	token  string
 	json   bool
-	http   http.Client
 	// timeout bounds one call (0: 60 s); building a release takes longer.
 	timeout time.Duration
 }
 
-// apiError is the server's JSON error.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (c *client) do(ctx context.Context, method, path string, in, out any) error {
+// api returns the generated client for the server and token of the
+// flags (or DEMS_SERVER / DEMS_TOKEN). A negative timeout means none
+// (downloads of any size).
+func (c *client) api() (*apiclient.Client, error) {
 	if c.server == "" {
-		return fmt.Errorf("no server: pass --server URL or set DEMS_SERVER")
+		return nil, fmt.Errorf("no server: pass --server URL or set DEMS_SERVER")
 	}
 	tok := c.token
 	if tok == "" {
 		tok = os.Getenv("DEMS_TOKEN")
 	}
 	if tok == "" {
-		return fmt.Errorf("no token: pass --token or set DEMS_TOKEN (an administrator's API token)")
-	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+		return nil, fmt.Errorf("no token: pass --token or set DEMS_TOKEN (an administrator's API token)")
 	}
 	timeout := c.timeout
-	if timeout == 0 {
+	switch {
+	case timeout == 0:
 		timeout = 60 * time.Second
+	case timeout < 0:
+		timeout = 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error apiError `json:"error"`
-		}
-		if json.Unmarshal(b, &eb) != nil || eb.Error.Code == "" {
-			return &apiError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
-		}
-		eb.Error.Status = resp.StatusCode
-		return &eb.Error
-	}
-	if out != nil && len(b) > 0 {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return &apiclient.Client{BaseURL: c.server, Token: tok, HTTP: &http.Client{Timeout: timeout}}, nil
 }
 
 func (c *client) print(v any, human func()) {
@@ -98,4 +52,12 @@ func (c *client) print(v any, human func()) {
 		return
 	}
 	human()
+}
+
+// when prints a time for people (RFC 3339, UTC), "-" for none.
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

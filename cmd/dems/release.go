@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -14,30 +13,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/evidence/api/apiclient"
 )
-
-// review is a redaction review as the API shows it.
-type review struct {
-	ID           string `json:"id"`
-	ClipID       string `json:"clip_id"`
-	SpecVersion  int    `json:"spec_version"`
-	OutputSHA256 string `json:"output_sha256"`
-	State        string `json:"state"`
-	SubmittedBy  string `json:"submitted_by"`
-	DecidedBy    string `json:"decided_by"`
-	VoidReason   string `json:"void_reason"`
-}
-
-// release is a release as the API shows it.
-type release struct {
-	ID            string `json:"id"`
-	State         string `json:"state"`
-	PackageName   string `json:"package_name"`
-	PackageSHA256 string `json:"package_sha256"`
-	PackageSize   int64  `json:"package_size"`
-	KeyID         string `json:"key_id"`
-	Error         string `json:"error"`
-}
 
 // releaseCommands are the review, release and share steps of `dems
 // request`: submit, reviews, approve, reject, release, share, shares,
@@ -51,8 +29,12 @@ func releaseCommands(cl *client) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out review
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/clips/"+args[1]+"/review", map[string]any{"note": note}, &out); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.SubmitClipForReview(cmd.Context(), id, args[1], &apiclient.SubmitInput{Note: note})
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -70,10 +52,12 @@ func releaseCommands(cl *client) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out struct {
-				Reviews []review `json:"reviews"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/requests/"+id+"/reviews", nil, &out); err != nil {
+			out, err := api.ListReviews(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -103,20 +87,24 @@ func releaseCommands(cl *client) []*cobra.Command {
 				if err != nil {
 					return err
 				}
-				body := map[string]any{"comment": comment}
-				var comments []map[string]any
+				body := apiclient.DecisionInput{Comment: comment}
 				for _, r := range regions {
 					c, err := parseRegionComment(r)
 					if err != nil {
 						return err
 					}
-					comments = append(comments, c)
+					body.Comments = append(body.Comments, c)
 				}
-				if len(comments) > 0 {
-					body["comments"] = comments
+				api, err := cl.api()
+				if err != nil {
+					return err
 				}
-				var out review
-				if err := cl.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/reviews/"+rid+"/"+verb, body, &out); err != nil {
+				decide := api.ApproveReview
+				if verb == "reject" {
+					decide = api.RejectReview
+				}
+				out, err := decide(cmd.Context(), id, rid, &body)
+				if err != nil {
 					return err
 				}
 				cl.print(out, func() { fmt.Printf("review %s of clip %s: %s by %s\n", out.ID, out.ClipID, out.State, out.DecidedBy) })
@@ -137,10 +125,14 @@ func releaseCommands(cl *client) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out release
 			long := *cl
 			long.timeout = 6 * time.Hour // the server streams every clip into the package first
-			if err := long.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/releases", map[string]any{"letter": letter, "description": description}, &out); err != nil {
+			api, err := long.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.CreateRelease(cmd.Context(), id, &apiclient.ReleaseInput{Letter: letter, Description: description})
+			if err != nil {
 				return err
 			}
 			if output != "" {
@@ -168,29 +160,21 @@ func releaseCommands(cl *client) []*cobra.Command {
 	share := &cobra.Command{
 		Use: "share RELEASE", Short: "Create a share link to a released package (the token is shown once)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"recipient": sh.recipient}
-			if sh.days > 0 {
-				body["expires_in_days"] = sh.days
-			}
-			if sh.passcode != "" {
-				body["passcode"] = sh.passcode
-			}
+			body := apiclient.ShareInput{Recipient: sh.recipient, ExpiresInDays: int64(sh.days), Passcode: sh.passcode}
 			if sh.max > 0 {
-				body["max_downloads"] = sh.max
+				limit := int64(sh.max)
+				body.MaxDownloads = &limit
 			}
-			var out struct {
-				Share struct {
-					ID        string `json:"id"`
-					ExpiresAt string `json:"expires_at"`
-				} `json:"share"`
-				Token string `json:"token"`
-				URL   string `json:"url"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/releases/"+args[0]+"/shares", body, &out); err != nil {
+			out, err := api.CreateShare(cmd.Context(), args[0], body)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
-				fmt.Printf("share %s for %s, expires %s\n%s\n(the link is shown only now)\n", out.Share.ID, sh.recipient, out.Share.ExpiresAt, out.URL)
+				fmt.Printf("share %s for %s, expires %s\n%s\n(the link is shown only now)\n", out.Share.ID, sh.recipient, when(&out.Share.ExpiresAt), out.URL)
 			})
 			return nil
 		},
@@ -204,24 +188,18 @@ func releaseCommands(cl *client) []*cobra.Command {
 	shares := &cobra.Command{
 		Use: "shares RELEASE", Short: "A release's share links with their activity", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				Shares []struct {
-					ID          string `json:"id"`
-					Recipient   string `json:"recipient"`
-					Status      string `json:"status"`
-					ExpiresAt   string `json:"expires_at"`
-					Downloads   int    `json:"downloads"`
-					Views       int    `json:"views"`
-					BytesServed int64  `json:"bytes_served"`
-				} `json:"shares"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/releases/"+args[0]+"/shares", nil, &out); err != nil {
+			out, err := api.ListShares(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
 				table("SHARE\tRECIPIENT\tSTATUS\tEXPIRES\tDOWNLOADS\tVIEWS\tBYTES", func(w *tabwriter.Writer) {
 					for _, s := range out.Shares {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", s.ID, s.Recipient, s.Status, s.ExpiresAt, s.Downloads, s.Views, s.BytesServed)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", s.ID, s.Recipient, s.Status, when(&s.ExpiresAt), s.Downloads, s.Views, s.BytesServed)
 					}
 				})
 			})
@@ -233,8 +211,12 @@ func releaseCommands(cl *client) []*cobra.Command {
 	revoke := &cobra.Command{
 		Use: "revoke RELEASE SHARE", Short: "Revoke a share link (its recipient gets 410)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out map[string]any
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/releases/"+args[0]+"/shares/"+args[1]+"/revoke", map[string]any{"reason": reason}, &out); err != nil {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.RevokeShare(cmd.Context(), args[0], args[1], apiclient.RevokeInput{Reason: reason})
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() { fmt.Printf("share %s revoked\n", args[1]) })
@@ -248,10 +230,12 @@ func releaseCommands(cl *client) []*cobra.Command {
 // resolveReview accepts a review id, or a clip id naming the clip's
 // pending review.
 func resolveReview(ctx context.Context, cl *client, requestID, ref string) (string, error) {
-	var out struct {
-		Reviews []review `json:"reviews"`
+	api, err := cl.api()
+	if err != nil {
+		return "", err
 	}
-	if err := cl.do(ctx, "GET", "/api/v1/requests/"+requestID+"/reviews", nil, &out); err != nil {
+	out, err := api.ListReviews(ctx, requestID)
+	if err != nil {
 		return "", err
 	}
 	for _, r := range out.Reviews {
@@ -268,41 +252,34 @@ func resolveReview(ctx context.Context, cl *client, requestID, ref string) (stri
 }
 
 // parseRegionComment reads REGION:TEXT or START-END:TEXT.
-func parseRegionComment(s string) (map[string]any, error) {
+func parseRegionComment(s string) (apiclient.CommentInput, error) {
 	where, text, ok := strings.Cut(s, ":")
 	if !ok || strings.TrimSpace(text) == "" || where == "" {
-		return nil, fmt.Errorf("--at %q: want REGION:TEXT or START-END:TEXT", s)
+		return apiclient.CommentInput{}, fmt.Errorf("--at %q: want REGION:TEXT or START-END:TEXT", s)
 	}
 	if a, b, ok := strings.Cut(where, "-"); ok {
 		start, err1 := strconv.ParseFloat(a, 64)
 		end, err2 := strconv.ParseFloat(b, 64)
 		if err1 == nil && err2 == nil {
-			return map[string]any{"start": start, "end": end, "text": text}, nil
+			return apiclient.CommentInput{Start: start, End: end, Text: text}, nil
 		}
 	}
-	return map[string]any{"region": where, "text": text}, nil
+	return apiclient.CommentInput{Region: where, Text: text}, nil
 }
 
 // downloadPackage streams the package to a file and checks its SHA-256.
-func downloadPackage(ctx context.Context, cl *client, r release, path string) error {
-	tok := cl.token
-	if tok == "" {
-		tok = os.Getenv("DEMS_TOKEN")
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(cl.server, "/")+"/api/v1/releases/"+r.ID+"/package", nil)
+func downloadPackage(ctx context.Context, cl *client, r *apiclient.Release, path string) error {
+	unbounded := *cl
+	unbounded.timeout = -1 // a package may be gigabytes
+	api, err := unbounded.api()
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := api.DownloadReleasePackage(ctx, r.ID)
 	if err != nil {
-		return err
+		return fmt.Errorf("download package: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("download package: server answered %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err

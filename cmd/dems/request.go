@@ -2,45 +2,17 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opendems/opendems/evidence/api/apiclient"
 )
 
-// Public access requests as the API shows them (only what the CLI prints;
-// --json prints the server's answer whole).
-type accessRequest struct {
-	ID             string `json:"id"`
-	TrackingNumber string `json:"tracking_number"`
-	RequesterName  string `json:"requester_name"`
-	RequesterType  string `json:"requester_type"`
-	Description    string `json:"description"`
-	Channel        string `json:"channel"`
-	ReceivedAt     string `json:"received_at"`
-	State          string `json:"state"`
-	Assignee       string `json:"assignee"`
-	Version        int64  `json:"version"`
-	Clock          struct {
-		Paused  bool   `json:"paused"`
-		DueDate string `json:"due_date"`
-		Overdue bool   `json:"overdue"`
-		DueSoon bool   `json:"due_soon"`
-	} `json:"clock"`
-}
-
-type requestClip struct {
-	ID          string `json:"id"`
-	EvidenceID  string `json:"evidence_id"`
-	InMs        int64  `json:"in_ms"`
-	OutMs       int64  `json:"out_ms"`
-	SpecVersion int    `json:"spec_version"`
-	RemovedAt   string `json:"removed_at"`
-}
-
-func (r accessRequest) due() string {
+// due is a request's deadline as people read it.
+func due(r apiclient.Request) string {
 	switch {
 	case r.Clock.Paused:
 		return "paused"
@@ -58,47 +30,43 @@ func requestCmd(cl *client) *cobra.Command {
 	cmd := &cobra.Command{Use: "request", Short: "Public access requests (records officers)"}
 
 	var in struct {
-		RequesterName string `json:"requester_name"`
-		RequesterType string `json:"requester_type"`
-		Contact       string `json:"contact"`
-		Description   string `json:"description"`
-		Place         string `json:"place,omitempty"`
-		Incident      string `json:"incident,omitempty"`
-		Channel       string `json:"channel"`
-		ReceivedAt    string `json:"received_at,omitempty"`
-		DateFrom      string `json:"date_from,omitempty"`
-		DateTo        string `json:"date_to,omitempty"`
+		RequesterName, RequesterType, Contact, Description string
+		Place, Incident, Channel                           string
+		ReceivedAt, DateFrom, DateTo                       string // flags, parsed by parseTime
 	}
 	create := &cobra.Command{
 		Use: "create", Short: "Record a request received by mail, e-mail, phone or in person; prints its tracking number and the requester's status code (shown once)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			body := map[string]any{"requester_name": in.RequesterName, "requester_type": in.RequesterType, "contact": in.Contact,
-				"description": in.Description, "channel": in.Channel}
-			for k, v := range map[string]string{"place": in.Place, "incident": in.Incident} {
-				if v != "" {
-					body[k] = v
-				}
-			}
-			for k, v := range map[string]string{"received_at": in.ReceivedAt, "date_from": in.DateFrom, "date_to": in.DateTo} {
-				if v == "" {
+			body := apiclient.Intake{RequesterName: in.RequesterName, RequesterType: in.RequesterType, Contact: in.Contact,
+				Description: in.Description, Channel: in.Channel, Place: in.Place, Incident: in.Incident}
+			for _, f := range []struct {
+				flag, value string
+				set         func(time.Time)
+			}{
+				{"received", in.ReceivedAt, func(t time.Time) { body.ReceivedAt = t }},
+				{"from", in.DateFrom, func(t time.Time) { body.DateFrom = &t }},
+				{"to", in.DateTo, func(t time.Time) { body.DateTo = &t }},
+			} {
+				if f.value == "" {
 					continue
 				}
-				t, err := parseTime(v)
+				t, err := parseTime(f.value)
 				if err != nil {
-					return fmt.Errorf("--%s: %w", strings.ReplaceAll(k, "_", "-"), err)
+					return fmt.Errorf("--%s: %w", f.flag, err)
 				}
-				body[k] = t
+				f.set(t)
 			}
-			var out struct {
-				Request    accessRequest `json:"request"`
-				StatusCode string        `json:"status_code"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/requests", body, &out); err != nil {
+			out, err := api.CreateRequest(cmd.Context(), body)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
 				fmt.Printf("created %s (%s), due %s\nstatus code for the requester (shown once): %s\n",
-					out.Request.TrackingNumber, out.Request.ID, out.Request.due(), out.StatusCode)
+					out.Request.TrackingNumber, out.Request.ID, due(out.Request), out.StatusCode)
 			})
 			return nil
 		},
@@ -121,26 +89,22 @@ func requestCmd(cl *client) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "The dashboard: requests by due date, overdue first",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			if open {
-				q.Set("open", "true")
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
+			q := apiclient.ListRequestsParams{Open: open, Assignee: assignee}
 			if states != "" {
-				q.Set("state", states)
+				q.State = []string{states}
 			}
-			if assignee != "" {
-				q.Set("assignee", assignee)
-			}
-			var out struct {
-				Requests []accessRequest `json:"requests"`
-			}
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/requests?"+q.Encode(), nil, &out); err != nil {
+			out, err := api.ListRequests(cmd.Context(), q)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
 				table("NUMBER\tSTATE\tDUE\tASSIGNEE\tREQUESTER", func(w *tabwriter.Writer) {
 					for _, r := range out.Requests {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s (%s)\n", r.TrackingNumber, r.State, r.due(), r.Assignee, r.RequesterName, r.RequesterType)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s (%s)\n", r.TrackingNumber, r.State, due(r), r.Assignee, r.RequesterName, r.RequesterType)
 					}
 				})
 			})
@@ -159,23 +123,26 @@ func requestCmd(cl *client) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out struct {
-				Request  accessRequest    `json:"request"`
-				Clips    []requestClip    `json:"clips"`
-				Withheld []map[string]any `json:"withheld"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "GET", "/api/v1/requests/"+id, nil, &out); err != nil {
+			out, err := api.GetRequest(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
-				r := out.Request
+				r := apiclient.Request{}
+				if out.Request != nil {
+					r = *out.Request
+				}
 				fmt.Printf("%s  %s  due %s\nrequester: %s (%s), via %s, received %s\nassignee: %s\n%s\n",
-					r.TrackingNumber, r.State, r.due(), r.RequesterName, r.RequesterType, r.Channel, r.ReceivedAt, r.Assignee, r.Description)
+					r.TrackingNumber, r.State, due(r), r.RequesterName, r.RequesterType, r.Channel, when(&r.ReceivedAt), r.Assignee, r.Description)
 				if len(out.Clips) > 0 {
 					fmt.Println()
 					table("CLIP\tITEM\tIN\tOUT\tSPEC\tREMOVED", func(w *tabwriter.Writer) {
 						for _, c := range out.Clips {
-							fmt.Fprintf(w, "%s\t%s\t%.3f\t%.3f\tv%d\t%s\n", c.ID, c.EvidenceID, float64(c.InMs)/1000, float64(c.OutMs)/1000, c.SpecVersion, c.RemovedAt)
+							fmt.Fprintf(w, "%s\t%s\t%.3f\t%.3f\tv%d\t%s\n", c.ID, c.EvidenceID, float64(c.InMs)/1000, float64(c.OutMs)/1000, c.SpecVersion, when(c.RemovedAt))
 						}
 					})
 				}
@@ -198,30 +165,20 @@ func requestCmd(cl *client) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"state": args[1]}
-			if tr.Assignee != "" {
-				body["assignee"] = tr.Assignee
-			}
+			body := apiclient.TransitionInput{State: args[1], Assignee: tr.Assignee, PauseKind: tr.PauseKind, Reason: tr.Reason, Note: tr.Note}
 			if tr.Exemptions != "" {
-				body["exemptions"] = strings.Split(tr.Exemptions, ",")
+				body.Exemptions = strings.Split(tr.Exemptions, ",")
 			}
-			if tr.PauseKind != "" {
-				body["pause_kind"] = tr.PauseKind
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if tr.Reason != "" {
-				body["reason"] = tr.Reason
-			}
-			if tr.Note != "" {
-				body["note"] = tr.Note
-			}
-			var out struct {
-				Request accessRequest `json:"request"`
-			}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/transition", body, &out); err != nil {
+			out, err := api.TransitionRequest(cmd.Context(), id, body)
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
-				fmt.Printf("%s is %s, due %s\n", out.Request.TrackingNumber, out.Request.State, out.Request.due())
+				fmt.Printf("%s is %s, due %s\n", out.Request.TrackingNumber, out.Request.State, due(out.Request))
 			})
 			return nil
 		},
@@ -243,11 +200,12 @@ func requestCmd(cl *client) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"evidence_id": args[1], "in_ms": int64(inSec * 1000), "out_ms": int64(outSec * 1000)}
-			var out struct {
-				Clip requestClip `json:"clip"`
+			api, err := cl.api()
+			if err != nil {
+				return err
 			}
-			if err := cl.do(cmd.Context(), "POST", "/api/v1/requests/"+id+"/clips", body, &out); err != nil {
+			out, err := api.AddRequestClip(cmd.Context(), id, apiclient.ClipInput{EvidenceID: args[1], InMs: int64(inSec * 1000), OutMs: int64(outSec * 1000)})
+			if err != nil {
 				return err
 			}
 			cl.print(out, func() {
@@ -268,10 +226,12 @@ func resolveRequest(cmd *cobra.Command, cl *client, ref string) (string, error) 
 	if !strings.Contains(ref, "-") || len(ref) == 36 {
 		return ref, nil
 	}
-	var out struct {
-		Requests []accessRequest `json:"requests"`
+	api, err := cl.api()
+	if err != nil {
+		return "", err
 	}
-	if err := cl.do(cmd.Context(), "GET", "/api/v1/requests?limit=1000", nil, &out); err != nil {
+	out, err := api.ListRequests(cmd.Context(), apiclient.ListRequestsParams{Limit: 1000})
+	if err != nil {
 		return "", err
 	}
 	for _, r := range out.Requests {

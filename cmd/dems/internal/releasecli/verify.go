@@ -16,6 +16,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/opendems/opendems/evidence/api/apiclient"
 	"github.com/opendems/opendems/evidence/release/bagit"
 	"github.com/opendems/opendems/evidence/release/releasepkg"
 )
@@ -222,31 +223,18 @@ func serverKey(ctx context.Context, opt VerifyOptions) (ed25519.PublicKey, strin
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String()+"/api/v1/custody/public-key", nil)
+	where := u.String() + "/api/v1/custody/public-key"
+	api := &apiclient.Client{BaseURL: u.String(), HTTP: client, MaxAnswer: 1 << 20}
+	body, err := api.GetCustodyPublicKey(ctx)
 	if err != nil {
-		return nil, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("%w: %s answered %s", ErrKey, req.URL, resp.Status)
-	}
-	var body struct {
-		PublicKey string `json:"public_key"`
-		KeyID     string `json:"key_id"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
-		return nil, "", fmt.Errorf("%w: %s: %v", ErrKey, req.URL, err)
+		return nil, "", fmt.Errorf("%w: %s: %v", ErrKey, where, err)
 	}
 	key, err := bagit.ParsePublicKey([]byte(body.PublicKey))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s: %v", ErrKey, req.URL, err)
+		return nil, "", fmt.Errorf("%w: %s: %v", ErrKey, where, err)
 	}
 	if body.KeyID != "" && body.KeyID != bagit.KeyID(key) {
-		return nil, "", fmt.Errorf("%w: %s: key_id %s does not name the key (%s)", ErrKey, req.URL, body.KeyID, bagit.KeyID(key))
+		return nil, "", fmt.Errorf("%w: %s: key_id %s does not name the key (%s)", ErrKey, where, body.KeyID, bagit.KeyID(key))
 	}
 	dir := opt.PinDir
 	if dir == "" {
