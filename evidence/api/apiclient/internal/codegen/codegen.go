@@ -8,8 +8,9 @@
 // formats date-time, uuid and int32/int64) and refuses anything else, so a
 // change in the description cannot silently become a wrong client. It is
 // written here rather than taken from oapi-codegen because that tool
-// targets OpenAPI 3.0 (its 3.1 support is partial: type arrays with
-// "null", the way 3.1 says nullable, are not read).
+// targets OpenAPI 3.0 (its 3.1 support is an open issue,
+// oapi-codegen/oapi-codegen#373), while the description says nullable the
+// 3.1 way, type: [T, "null"].
 package codegen
 
 import (
