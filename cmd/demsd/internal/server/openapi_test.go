@@ -235,6 +235,13 @@ func newContract(t *testing.T, a *App) *contract {
 	if err != nil {
 		t.Fatal(err)
 	}
+	validated.Lock()
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			validated.all[op.OperationID] = true
+		}
+	}
+	validated.Unlock()
 	return &contract{t: t, router: r, seen: map[string]int{}}
 }
 
@@ -250,9 +257,40 @@ func (c *contract) fail(format string, args ...any) {
 	}
 }
 
+// validated counts, over the package's tests, the answers validated per
+// operation; TestMain reports which operations no test exercised.
+var validated = struct {
+	sync.Mutex
+	ops map[string]int
+	all map[string]bool
+}{ops: map[string]int{}, all: map[string]bool{}}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	validated.Lock()
+	var missed []string
+	for op := range validated.all {
+		if validated.ops[op] == 0 {
+			missed = append(missed, op)
+		}
+	}
+	sort.Strings(missed)
+	if len(validated.all) > 0 {
+		fmt.Printf("OpenAPI contract: answers of %d of %d operations validated; not exercised by these tests: %s\n",
+			len(validated.all)-len(missed), len(validated.all), strings.Join(missed, " "))
+	}
+	validated.Unlock()
+	os.Exit(code)
+}
+
 func (c *contract) report() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	validated.Lock()
+	for op, n := range c.seen {
+		validated.ops[op] += n
+	}
+	validated.Unlock()
 	for _, e := range c.errs {
 		c.t.Errorf("OpenAPI contract: %s", e)
 	}
