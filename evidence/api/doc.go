@@ -72,12 +72,25 @@
 //	}
 //	func RequestOf(c *gin.Context) (*Request, bool) { return api.ResourceOf[*Request](c, "request") }
 //
-//	// routes
-//	{Method: "GET", Path: "/api/v1/requests/:id", Access: api.Access{Action: "request:read", Resource: "request"}, Handler: s.get}
+//	// routes: access, handler, and what the OpenAPI description says
+//	{Method: "GET", Path: "/api/v1/requests/:id", Access: api.Access{Action: "request:read", Resource: "request"}, Handler: s.get,
+//		Op: "getRequest", Out: RequestView{}}
 //
 //	// cmd/demsd
 //	a.API.RegisterLoader("request", requests.Loader())
 //	a.API.Mount(requests.Routes()...)
+//
+// # The OpenAPI description
+//
+// Every route declares its operationId (Route.Op, stable: clients are
+// generated with a method of that name), its JSON body (In), query and
+// header parameters (Query), its answer (Out, the Go type the handler
+// writes; OutContent for pages and downloads) and success status.
+// Document reflects them into OpenAPI 3.1 (schema.go: JSON Schema 2020-12
+// as encoding/json writes the types), served at /api/v1/openapi.json.
+// cmd/demsd's tests validate every answer of the real handlers against it
+// and keep the committed copy (apiclient/openapi.json, from which the Go
+// client is generated) and the golden list of operationIds current.
 //
 // The policy (package policy, through cmd/demsd's Authorizer adapter)
 // decides on the Attributes; add the kind's actions to the vocabulary and

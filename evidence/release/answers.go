@@ -72,3 +72,8 @@ type RecipientView struct {
 	Package    RecipientPackage `json:"package"`
 	Files      []RecipientFile  `json:"files"`
 }
+
+// RecipientQuery is the passcode of a link that has one.
+type RecipientQuery struct {
+	Passcode string `header:"X-Share-Passcode" doc:"the link's passcode, when it has one"`
+}

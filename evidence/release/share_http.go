@@ -41,7 +41,7 @@ func (s *Service) shareRoutes() []api.Route {
 		{Method: "POST", Path: "/share/:token", Access: public("Recipient passcode form (401 when wrong, locked after repeated failures)"), Handler: s.recipientUnlock, Op: "pageShareUnlock", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 		{Method: "GET", Path: "/share/:token/package", Access: public("Download the whole package through a share link (HTTP Range, resumable)"), Handler: s.recipientPackage, Op: "shareDownloadPackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
 		{Method: "GET", Path: "/share/:token/files/*file", Access: public("Download one file of the package through a share link (HTTP Range, resumable)"), Handler: s.recipientFile, Op: "shareDownloadFile", OutContent: "*/*", Also: []int{http.StatusPartialContent}},
-		{Method: "GET", Path: "/api/v1/public/shares/:token", Access: public("A share link's summary as JSON (passcode in X-Share-Passcode)"), Handler: s.recipientJSON, Op: "publicGetShare", Out: RecipientView{}},
+		{Method: "GET", Path: "/api/v1/public/shares/:token", Access: public("A share link's summary as JSON (passcode in X-Share-Passcode)"), Handler: s.recipientJSON, Op: "publicGetShare", Query: RecipientQuery{}, Out: RecipientView{}},
 	}
 }
 

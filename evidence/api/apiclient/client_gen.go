@@ -810,6 +810,12 @@ type Problem struct {
 	Seq        int64  `json:"seq,omitempty"`
 }
 
+// PublicGetShareParams are the parameters of PublicGetShare.
+type PublicGetShareParams struct {
+	// the link's passcode, when it has one
+	XSharePasscode string
+}
+
 // PublicIntake is the schema PublicIntake.
 type PublicIntake struct {
 	Contact       string     `json:"contact,omitempty"`
@@ -2504,9 +2510,12 @@ func (c *Client) PublicCreateRequest(ctx context.Context, body PublicIntake) (*P
 // PublicGetShare: A share link's summary as JSON (passcode in X-Share-Passcode).
 //
 // GET /api/v1/public/shares/{token}
-func (c *Client) PublicGetShare(ctx context.Context, token string) (*RecipientView, error) {
+func (c *Client) PublicGetShare(ctx context.Context, token string, params PublicGetShareParams) (*RecipientView, error) {
 	path := "/api/v1/public/shares/" + url.PathEscape(token)
 	q, h := url.Values{}, http.Header{}
+	if params.XSharePasscode != "" {
+		h.Set("X-Share-Passcode", params.XSharePasscode)
+	}
 	var out RecipientView
 	if err := c.call(ctx, "GET", path, q, h, nil, &out); err != nil {
 		return nil, err
