@@ -69,9 +69,9 @@ type mediaType struct {
 }
 
 type operation struct {
-	OperationID string                          `json:"operationId"`
-	Summary     string                          `json:"summary"`
-	Parameters  []parameter                     `json:"parameters"`
+	OperationID string      `json:"operationId"`
+	Summary     string      `json:"summary"`
+	Parameters  []parameter `json:"parameters"`
 	RequestBody *struct {
 		Required bool                 `json:"required"`
 		Content  map[string]mediaType `json:"content"`
