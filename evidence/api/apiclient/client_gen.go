@@ -188,6 +188,7 @@ type ClipView struct {
 	SpecVersion int64           `json:"spec_version"`
 	Sprite      json.RawMessage `json:"sprite,omitempty"`
 	SpriteURL   string          `json:"sprite_url"`
+	WaveformURL string          `json:"waveform_url,omitempty"`
 	Width       int64           `json:"width,omitempty"`
 }
 
@@ -1416,6 +1417,14 @@ type ViewRecorded struct {
 	Recorded bool `json:"recorded"`
 }
 
+// Waveform is the schema Waveform.
+type Waveform struct {
+	Duration float64 `json:"duration"`
+	NoAudio  bool    `json:"no_audio,omitempty"`
+	Peaks    []int32 `json:"peaks"`
+	Rate     int64   `json:"rate"`
+}
+
 // WireError is the schema WireError.
 type WireError struct {
 	Code    string `json:"code"`
@@ -1831,6 +1840,19 @@ func (c *Client) GetClipSpec(ctx context.Context, id string, clip string, params
 		q.Add("version", strconvItoa(int64(params.Version)))
 	}
 	var out SpecVersion
+	if err := c.call(ctx, "GET", path, q, h, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetClipWaveform: The clip's item's audio envelope for the editor's mute lane (peaks per bucket, computed on the server once per proxy).
+//
+// GET /api/v1/requests/{id}/clips/{clip}/waveform
+func (c *Client) GetClipWaveform(ctx context.Context, id string, clip string) (*Waveform, error) {
+	path := "/api/v1/requests/" + url.PathEscape(id) + "/clips/" + url.PathEscape(clip) + "/waveform"
+	q, h := url.Values{}, http.Header{}
+	var out Waveform
 	if err := c.call(ctx, "GET", path, q, h, nil, &out); err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,8 +56,7 @@ func newSmallEnv(t *testing.T, extraPolicy string) (*reviewEnv, uuid.UUID) {
 		defer c()
 		app.River.Stop(sctx)
 	})
-	srv := httptest.NewServer(app.API)
-	t.Cleanup(srv.Close)
+	srv := contractServer(t, app)
 	creds, err := SeedDemo(ctx, app, filepath.Join(dir, "creds.json"), srv.URL)
 	if err != nil {
 		t.Fatal(err)
