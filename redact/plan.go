@@ -15,6 +15,9 @@ type Plan struct {
 	// so the report states what was actually done, not what was asked.
 	frames  map[string]int
 	samples map[string]int64
+	// sx, sy map spec (source) pixels to the frames ApplyVideo receives,
+	// for renders scaled down (a preview); 0 means 1.
+	sx, sy float64
 }
 
 // NewPlan prepares s (which must have passed Validate) for rendering.
@@ -24,6 +27,15 @@ func NewPlan(s *Spec) *Plan {
 		p.slate = renderSlateBitmap(s.Slate.Text)
 	}
 	return p
+}
+
+// scaleTo makes ApplyVideo draw on frames scaled by sx, sy from the
+// source picture the spec's coordinates are in (a preview render).
+func (p *Plan) scaleTo(sx, sy float64) {
+	if sx == 1 && sy == 1 {
+		sx, sy = 0, 0
+	}
+	p.sx, p.sy = sx, sy
 }
 
 // ApplyVideo obscures, in place, everything the spec asks for at source
@@ -40,7 +52,16 @@ func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 		if !ok {
 			continue
 		}
-		applyEffect(img, Box(b), r.Shape, effectParams{Effect: r.Effect}, &p.scratch)
+		e := r.Effect
+		if p.sx != 0 {
+			b.X, b.Y, b.W, b.H = b.X*p.sx, b.Y*p.sy, b.W*p.sx, b.H*p.sy
+			if e.Type == EffectPixelate {
+				// Blocks shrink with the picture, so a preview looks like
+				// the full render (blur strength is already relative).
+				e.BlockSize = max(2, int(math.Round(float64(e.BlockSize)*min(p.sx, p.sy))))
+			}
+		}
+		applyEffect(img, Box(b), r.Shape, effectParams{Effect: e}, &p.scratch)
 		p.frames[r.ID]++
 	}
 	for _, f := range p.spec.FullFrameBlur {
@@ -51,7 +72,11 @@ func (p *Plan) ApplyVideo(img *image.YCbCr, t float64) {
 	}
 	if p.slateAt(t) {
 		sl := p.spec.Slate
-		drawSlate(img, p.slate, sl.Size, sl.Position)
+		size := sl.Size
+		if p.sy != 0 && size > 0 {
+			size = max(8, int(math.Round(float64(size)*p.sy)))
+		}
+		drawSlate(img, p.slate, size, sl.Position)
 		p.frames["slate"]++
 	}
 }

@@ -24,6 +24,11 @@ type RenderOptions struct {
 	Threads int
 	// Progress, when set, is called after each encoded video frame.
 	Progress func(Progress)
+	// MaxHeight, when positive, scales the output down to at most this
+	// many lines (width in proportion, both even), for the editor's fast
+	// preview; regions are drawn at the scaled coordinates, so what is
+	// obscured is what the full render obscures. 0 keeps the source size.
+	MaxHeight int
 	// SkipReportFiles leaves OUT.redaction.{json,csv} unwritten (the caller
 	// stores the returned Report itself).
 	SkipReportFiles bool
@@ -290,6 +295,15 @@ func (r *renderer) openVideo(c *transcode.Closer, in *transcode.Input, media Med
 	// Rotate first, so spec coordinates, effects and the slate are all in
 	// the upright picture a viewer sees (the output carries no rotation).
 	r.filterSpec = fmt.Sprintf("crop=%d:%d:0:0,format=yuv420p", w, h)
+	if mh := r.opts.MaxHeight; mh > 0 && h > mh {
+		// Scale before the effects, so they work on the small picture
+		// (cheaper) at coordinates the plan scales the same way.
+		oh := max(2, mh&^1)
+		ow := max(2, int(math.Round(float64(w)*float64(oh)/float64(h)/2))*2)
+		r.filterSpec = fmt.Sprintf("crop=%d:%d:0:0,scale=%d:%d:flags=bilinear,format=yuv420p", w, h, ow, oh)
+		r.plan.scaleTo(float64(ow)/float64(w), float64(oh)/float64(h))
+		w, h = ow, oh
+	}
 	if rot := transcode.RotationFilter(media.Rotation); rot != "" {
 		r.filterSpec = rot + "," + r.filterSpec
 	}

@@ -31,9 +31,9 @@ import (
 //     proposed spec (regions with origin "auto", each citing
 //     ProposalReason) is stored as a detect output for the editor, which
 //     accepts or rejects proposals one by one;
-//   - preview: a fast render of a spec version for the editor (x264
-//     ultrafast at a high CRF; package redact renders at the source's
-//     resolution);
+//   - preview: a fast low-resolution render of a spec version for the
+//     editor (scaled to PreviewHeight lines, x264 ultrafast at a high
+//     CRF; regions are drawn at the scaled coordinates);
 //   - render: the full-quality render of a spec version, followed by the
 //     leak check: the detector runs over the output and every analysed
 //     frame with a face outside all of the spec's regions is flagged for
@@ -57,6 +57,9 @@ type RedactionWorker struct {
 	ProposalReason string
 	// Detect tunes detection (zero: package redact's defaults).
 	Detect redact.DetectOptions
+	// PreviewHeight is the preview's height in lines (default 360; a
+	// source no taller keeps its size).
+	PreviewHeight int
 	// Threads for decoding and encoding (0: FFmpeg decides).
 	Threads int
 	// MaxDuration bounds one attempt (default 2h).
@@ -193,7 +196,7 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 		opts := redact.RenderOptions{Threads: w.Threads, SkipReportFiles: true}
 		span := 90.0
 		if a.Job == request.JobPreview {
-			opts.Preset, opts.CRF = "ultrafast", 35
+			opts.Preset, opts.CRF, opts.MaxHeight = "ultrafast", 35, w.previewHeight()
 		} else {
 			span = 60
 		}
@@ -233,6 +236,13 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 	}
 	w.progress(jobID, 100, "done")
 	return nil
+}
+
+func (w *RedactionWorker) previewHeight() int {
+	if w.PreviewHeight > 0 {
+		return w.PreviewHeight
+	}
+	return 360
 }
 
 func (w *RedactionWorker) proposalReason() string {

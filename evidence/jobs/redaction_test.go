@@ -127,7 +127,7 @@ func setup(t *testing.T, work bool) *world {
 	cfg := &river.Config{}
 	if work {
 		ws := river.NewWorkers()
-		river.AddWorker(ws, &jobs.RedactionWorker{Pool: w.db.Pool, Storage: st, Requests: w.requests})
+		river.AddWorker(ws, &jobs.RedactionWorker{Pool: w.db.Pool, Storage: st, Requests: w.requests, PreviewHeight: 180})
 		cfg.Workers = ws
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}}
 		cfg.FetchPollInterval = 200 * time.Millisecond
@@ -315,10 +315,34 @@ func TestRedactionJobsDetectRenderLeakCheck(t *testing.T) {
 		t.Errorf("audio RMS before/in/after the muted range: %.4f %.6f %.4f", loud, muted, after)
 	}
 
-	// The preview renders the same spec quickly.
+	// The preview renders the same spec quickly at low resolution (180
+	// lines here), with the face obscured where the scaled spec puts it.
 	w.run(t, request.JobPreview, 0)
-	if o, _ := w.output(t, request.OutputPreview); o.SpecVersion != v2.Version {
+	o, preview := w.output(t, request.OutputPreview)
+	if o.SpecVersion != v2.Version {
 		t.Fatalf("preview of version %d, want latest %d", o.SpecVersion, v2.Version)
+	}
+	previewPath := filepath.Join(t.TempDir(), "preview.mp4")
+	if err := os.WriteFile(previewPath, preview, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := redact.Probe(ctx, previewPath); err != nil || m.Width != 320 || m.Height != 180 {
+		t.Fatalf("preview is %dx%d (%v), want 320x180", m.Width, m.Height, err)
+	}
+	// The reference is the source through the same down- and upscaling.
+	small := filepath.Join(t.TempDir(), "small.mp4")
+	ffmpeg(t, "-i", w.srcPath, "-vf", "scale=320:180", "-c:v", "libx264", "-crf", "10", "-an", small)
+	for _, at := range []float64{1, 2.5} {
+		face := redact.Box{X: 100 + 40*at, Y: 80, W: 120, H: 150}
+		inner := redact.Box{X: face.X + 0.2*face.W, Y: face.Y + 0.2*face.H, W: 0.6 * face.W, H: 0.6 * face.H}
+		src, out := grayFrame(t, small, at), grayFrame(t, previewPath, at)
+		if d, ds := gradient(out, inner), gradient(src, inner); d > 0.35*ds {
+			t.Errorf("preview t=%.1f: face detail %.1f of the scaled source's %.1f: not obscured", at, d, ds)
+		}
+		control := redact.Box{X: 20, Y: 260, W: 60, H: 60}
+		if c1, c2 := gradient(src, control), gradient(out, control); c2 < 0.6*c1 {
+			t.Errorf("preview t=%.1f: picture outside every region lost detail (%.1f → %.1f)", at, c1, c2)
+		}
 	}
 }
 
