@@ -87,6 +87,12 @@ type DetectOptions struct {
 	Source string
 	// Progress, when set, is called as frames are decoded.
 	Progress func(Progress)
+	// In and Out limit detection to a clip of the source (seconds on the
+	// source timeline; Out 0 means the end). Decoding seeks to the
+	// keyframe before In, drops the frames before it and stops after Out;
+	// observations keep source times, and proposed regions are cut to
+	// [In, Out] (Spec.Clip carries the range).
+	In, Out float64
 }
 
 func (o DetectOptions) withDefaults() DetectOptions {
@@ -231,6 +237,9 @@ type DetectResult struct {
 	Observations []Observation
 	// FramesDecoded and FramesAnalysed count the work done.
 	FramesDecoded, FramesAnalysed int
+	// FramesSkipped were decoded before DetectOptions.In only to reach it
+	// (from the keyframe the seek landed on).
+	FramesSkipped int
 	// Media is what was probed from the input.
 	Media MediaInfo
 	// Detector names the model(s) that proposed the regions.
@@ -260,6 +269,19 @@ type pictureJob struct {
 // one thumbnail per person are kept.
 func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult, error) {
 	opts = opts.withDefaults()
+	if opts.In < 0 || opts.Out < 0 || (opts.Out > 0 && opts.Out <= opts.In) {
+		return nil, fmt.Errorf("redact: detect %s: %w: range %g..%g", path, ErrInvalidSpec, opts.In, opts.Out)
+	}
+	res, err := detect(ctx, path, opts, true)
+	if errors.Is(err, errSeekMissed) {
+		// The demuxer landed after the in point: decode from the start,
+		// which is exact for every container.
+		res, err = detect(ctx, path, opts, false)
+	}
+	return res, err
+}
+
+func detect(ctx context.Context, path string, opts DetectOptions, seek bool) (*DetectResult, error) {
 	// Open the detectors first: a missing ONNX Runtime fails fast.
 	dets := make([]Detector, opts.Workers)
 	defer func() {
@@ -303,9 +325,22 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	}
 	start := startSeconds(in)
 	total := media.Duration
+	if opts.Out > 0 {
+		total = min(total, opts.Out)
+	}
 	if math.IsInf(total, 1) {
 		total = 0
+	} else {
+		total = max(0, total-opts.In)
 	}
+	checkSeek := false
+	if seek && opts.In > seekMargin {
+		// Seek to a keyframe before the in point rather than decode the
+		// whole recording up to it (see Render).
+		ts := int64((opts.In + start - seekMargin) * float64(astiav.TimeBase))
+		checkSeek = in.FormatContext.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)) == nil
+	}
+	seenFrame := false
 
 	jobs := make(chan pictureJob, opts.Workers*2)
 	var mu sync.Mutex
@@ -350,11 +385,24 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		t := ptsSeconds(f.Pts(), d.TimeBase()) - start
+		if !seenFrame {
+			seenFrame = true
+			if checkSeek && t > opts.In {
+				return errSeekMissed
+			}
+		}
+		if t < opts.In-1e-6 {
+			res.FramesSkipped++
+			return nil // before the clip: decoded only to reach it
+		}
+		if opts.Out > 0 && t > opts.Out+1e-6 {
+			return errPastOut
+		}
 		n := res.FramesDecoded
 		res.FramesDecoded++
-		t := ptsSeconds(f.Pts(), d.TimeBase()) - start
 		if opts.Progress != nil {
-			opts.Progress(Progress{Done: t, Total: total, Frames: res.FramesDecoded})
+			opts.Progress(Progress{Done: t - opts.In, Total: total, Frames: res.FramesDecoded})
 		}
 		if n%opts.Stride != 0 {
 			return nil
@@ -411,6 +459,12 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	})
 	close(jobs)
 	wg.Wait()
+	if errors.Is(decodeErr, errPastOut) {
+		decodeErr = nil
+	}
+	if errors.Is(decodeErr, errSeekMissed) {
+		return nil, errSeekMissed
+	}
 	if decodeErr != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(decodeErr, cerr) {
 			decodeErr = fmt.Errorf("%w (%w)", cerr, decodeErr)
@@ -430,10 +484,18 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		to.Lead = (obs[len(obs)-1].T - obs[0].T) / float64(len(obs)-1) // the analysis interval
 	}
 	dur := media.Duration
+	if opts.Out > 0 {
+		dur = min(dur, opts.Out)
+	}
 	if math.IsInf(dur, 1) && len(obs) > 0 {
 		dur = obs[len(obs)-1].T
 	}
 	for _, tr := range TrackFaces(obs, media.Width, media.Height, dur, to) {
+		if opts.In > 0 || opts.Out > 0 {
+			if tr.Keyframes = cutKeyframes(tr.Keyframes, opts.In, dur); len(tr.Keyframes) == 0 {
+				continue
+			}
+		}
 		if tr.Peak >= opts.MinPeak {
 			res.Tracks = append(res.Tracks, tr)
 		} else {
@@ -441,6 +503,7 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 		}
 	}
 	res.Spec = ProposeSpec(opts.sourceOr(path), res.Tracks, opts)
+	res.Spec.Clip.In, res.Spec.Clip.Out = opts.In, opts.Out
 	if err := res.Spec.ValidateMedia(media); err != nil {
 		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
 	}
@@ -496,6 +559,35 @@ func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) ([
 		}
 	}
 	return mergeDetections(found, 0.3), nil
+}
+
+// cutKeyframes limits a track's keyframes to [in, out]: keyframes outside
+// are dropped and the box interpolated at a cut edge becomes a keyframe
+// there, so the region covers exactly what it covered inside the range
+// (tracking may carry a box back before the first analysed frame).
+func cutKeyframes(ks []Keyframe, in, out float64) []Keyframe {
+	if len(ks) == 0 || ks[len(ks)-1].Time < in || ks[0].Time > out {
+		return nil
+	}
+	r := Region{Keyframes: ks}
+	var cut []Keyframe
+	at := func(t float64) {
+		if b, ok := r.BoxAt(t); ok {
+			cut = append(cut, Keyframe{Time: t, X: b.X, Y: b.Y, Width: b.W, Height: b.H})
+		}
+	}
+	if ks[0].Time < in {
+		at(in)
+	}
+	for _, k := range ks {
+		if k.Time >= in && k.Time <= out && (len(cut) == 0 || k.Time > cut[len(cut)-1].Time) {
+			cut = append(cut, k)
+		}
+	}
+	if ks[len(ks)-1].Time > out && (len(cut) == 0 || cut[len(cut)-1].Time < out) {
+		at(out)
+	}
+	return cut
 }
 
 func (o DetectOptions) sourceOr(path string) string {

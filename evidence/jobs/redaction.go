@@ -27,7 +27,8 @@ import (
 // RedactionWorker runs the redaction jobs of public access requests
 // (request.RedactionJobArgs):
 //
-//   - detect: face detection and tracking over the clip's source; the
+//   - detect: face detection and tracking over the clip's range of the
+//     source (only that range is decoded); the
 //     proposed spec (regions with origin "auto", each citing
 //     ProposalReason) is stored as a detect output for the editor, which
 //     accepts or rejects proposals one by one;
@@ -156,22 +157,16 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 		opts.Reason = w.proposalReason()
 		opts.Threads = w.Threads
 		opts.Progress = w.throttled(jobID, 5, 90, "detecting faces")
+		// Only the clip is decoded (seek to the keyframe before in, stop
+		// after out); proposals come back cut to it, in source seconds.
+		opts.In, opts.Out = in, out
 		started := time.Now()
 		res, err := redact.Detect(ctx, src, opts)
 		if err != nil {
 			return err
 		}
-		meter(w.Meter, a.Job, res.Media.Duration, int64(res.FramesDecoded), started)
+		meter(w.Meter, a.Job, math.Min(out, res.Media.Duration)-in, int64(res.FramesDecoded), started)
 		spec := res.Spec
-		spec.Clip.In, spec.Clip.Out = in, out
-		// Keep the proposals that touch the clip.
-		kept := spec.Regions[:0]
-		for _, r := range spec.Regions {
-			if s, e := r.Window(); e >= in && s <= out {
-				kept = append(kept, r)
-			}
-		}
-		spec.Regions = kept
 		b, err := spec.Marshal()
 		if err != nil {
 			return err

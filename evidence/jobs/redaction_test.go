@@ -451,3 +451,40 @@ func audioRMS(t *testing.T, path string) func(from, to float64) float64 {
 		return math.Sqrt(sum / float64(max(b-a, 1)))
 	}
 }
+
+// A detect job on a clip in the middle of the item proposes only within
+// the clip, in source seconds, where the face is.
+func TestRedactionDetectClipRange(t *testing.T) {
+	w := setup(t, true)
+	ctx := context.Background()
+	mid, err := w.requests.AddClip(ctx, w.clip.RequestID, w.rita, request.ClipInput{EvidenceID: w.clip.EvidenceID, InMs: 1500, OutMs: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clip = mid
+	w.run(t, request.JobDetect, 0)
+	o, proposal := w.output(t, request.OutputDetect)
+	spec, err := redact.Parse(proposal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Clip.In != 1.5 || spec.Clip.Out != 3 || len(spec.Regions) != 1 {
+		t.Fatalf("proposal clip %+v with %d regions", spec.Clip, len(spec.Regions))
+	}
+	r := spec.Regions[0]
+	if s, e := r.Window(); s < 1.5 || e > 3 {
+		t.Errorf("proposal window %.3f..%.3f outside the clip 1.5..3", s, e)
+	}
+	for _, at := range []float64{1.6, 2.2, 2.9} {
+		b, ok := r.BoxAt(at)
+		cx := 100 + 40*at + 60 // the photograph's centre (faceClip)
+		if !ok || b.X > cx-30 || b.X+b.W < cx+30 {
+			t.Errorf("t=%.1f: proposal %v (ok %v) misses the face centred at x=%.0f", at, b, ok, cx)
+		}
+	}
+	var det map[string]any
+	json.Unmarshal(o.Details, &det)
+	if n := det["frames_analysed"].(float64); n < 10 || n > 13 { // 1.5 s at 15 fps, every 2nd frame
+		t.Errorf("analysed %v frames, want about 12 (the clip only)", n)
+	}
+}
