@@ -17,9 +17,21 @@ import (
 // Box tracking: an officer draws a box around anything (a plate, a
 // screen, a tattoo) on one frame; TrackBox follows it forward and backward
 // through the clip by template matching on decoded luma frames and returns
-// the keyframes of a region. Pure Go matching (normalized cross-correlation,
-// coarse to fine) over frames decoded in-process by package transcode; no
-// external service.
+// the keyframes of a region. It runs as the "track" redaction job (see
+// RedactionWorker), so a long clip neither holds an HTTP request nor the
+// frames of the whole clip:
+//
+//   - forward from the drawn frame, frames stream through the matcher one
+//     at a time;
+//   - backward, the range before the drawn frame is decoded in chunks of
+//     ChunkFrames (seeking to the keyframe before each chunk), each chunk
+//     matched from its end to its start;
+//
+// so memory is bounded by ChunkFrames downscaled luma pictures whatever
+// the clip's length. The matcher is pure Go: normalized cross-correlation,
+// coarse to fine around the position predicted from the last motion, with
+// a three-step scale search (the box may grow or shrink by ScaleStep per
+// matched frame) so an object coming closer or moving away stays covered.
 
 // TrackRequest says what to track.
 type TrackRequest struct {
@@ -37,12 +49,19 @@ type TrackRequest struct {
 	// MinScore is the correlation below which the object counts as lost
 	// and tracking stops in that direction (0.5).
 	MinScore float64
-	// MaxFrames bounds the frames held in memory (1200).
-	MaxFrames int
+	// ScaleStep is the largest change of the box's size from one matched
+	// frame to the next (1.04, i.e. 4 %); FixedSize keeps the drawn size.
+	ScaleStep float64
+	FixedSize bool
+	// ChunkFrames bounds the frames held in memory while tracking
+	// backward (150: 15 s at 10 frames a second, about 20 MB at 480 px).
+	ChunkFrames int
+	// Progress, when set, is told how much of the range is tracked.
+	Progress func(redact.Progress)
 }
 
-// TrackResult is the tracked box as region keyframes (the API answers it:
-// its type is the request floor's).
+// TrackResult is the tracked box as region keyframes (the track job's
+// output; its type is the request floor's, which the API documents).
 type TrackResult = request.TrackResult
 
 // ErrTrackInput is wrapped by errors about the request (box outside the
@@ -65,110 +84,259 @@ func (r *TrackRequest) defaults() {
 	if r.MinScore == 0 {
 		r.MinScore = 0.5
 	}
-	if r.MaxFrames <= 0 {
-		r.MaxFrames = 1200
+	if r.ScaleStep <= 1 {
+		r.ScaleStep = 1.04
+	}
+	if r.FixedSize {
+		r.ScaleStep = 1
+	}
+	if r.ChunkFrames <= 0 {
+		r.ChunkFrames = 150
 	}
 }
 
-// TrackBox decodes path between req.From and req.To and tracks req.Box
-// from req.Time forward and backward.
+// errStopDecode ends a decoding pass early (object lost, range done).
+var errStopDecode = errors.New("stop decoding")
+
+// TrackBox tracks req.Box, drawn on the frame shown at req.Time, forward
+// to req.To and backward to req.From in the video of path.
 func TrackBox(ctx context.Context, path string, req TrackRequest) (*TrackResult, error) {
 	req.defaults()
 	if req.Box.W < 4 || req.Box.H < 4 {
 		return nil, fmt.Errorf("%w: box must be at least 4×4 pixels", ErrTrackInput)
 	}
-	if req.To > 0 && (req.Time < req.From || req.Time > req.To) {
+	if req.Time < req.From || (req.To > 0 && req.Time > req.To) {
 		return nil, fmt.Errorf("%w: time %.3f outside %.3f..%.3f", ErrTrackInput, req.Time, req.From, req.To)
 	}
-	frames, scale, err := DecodeLuma(ctx, path, req.From, req.To, req.MaxWidth, req.FPS, req.MaxFrames)
+	media, err := redact.Probe(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("track %s: %w", path, err)
+	}
+	if !media.HasVideo {
+		return nil, fmt.Errorf("track %s: %w", path, transcode.ErrNoVideo)
+	}
+	src := &lumaSource{path: path, rotation: media.Rotation, maxWidth: req.MaxWidth}
+	end := req.To
+	if end <= 0 || end > media.Duration {
+		end = media.Duration
+	}
+	total := 0.0
+	if !math.IsInf(end, 1) {
+		total = end - req.From
+	}
+	var fwdDone, bwdDone float64
+	report := func() {
+		if req.Progress != nil {
+			req.Progress(redact.Progress{Done: fwdDone + bwdDone, Total: total})
+		}
+	}
+	step := 1/req.FPS - 1e-3
+
+	// Forward: find the frame shown at req.Time (the last one at or before
+	// it), start there, then match every step-th second.
+	var start *LumaFrame
+	var fwd *follower
+	var fwdPts []TrackPoint
+	var scale float64
+	next := 0.0
+	begin := func(lf LumaFrame) error {
+		scale = src.scale
+		b := Rect{X: req.Box.X / scale, Y: req.Box.Y / scale, W: req.Box.W / scale, H: req.Box.H / scale}
+		bounds := lf.Img.Bounds()
+		if b.X < -0.5 || b.Y < -0.5 || b.X+b.W > float64(bounds.Dx())+0.5 || b.Y+b.H > float64(bounds.Dy())+0.5 {
+			return fmt.Errorf("%w: box (%.0f,%.0f %.0f×%.0f) is not inside the picture", ErrTrackInput, req.Box.X, req.Box.Y, req.Box.W, req.Box.H)
+		}
+		start = &lf
+		fwd = newFollower(lf.Img, b, req.MinScore, req.ScaleStep)
+		next = lf.T + step
+		return nil
+	}
+	var cand *LumaFrame
+	err = src.decode(ctx, math.Max(req.From, req.Time-1), req.To, func(t float64) bool { return fwd == nil || t >= next }, func(lf LumaFrame) error {
+		if fwd == nil {
+			if lf.T <= req.Time+1e-3 || cand == nil {
+				c := lf
+				cand = &c
+				if lf.T <= req.Time+1e-3 {
+					return nil
+				}
+			}
+			if err := begin(*cand); err != nil {
+				return err
+			}
+			if cand.T == lf.T {
+				return nil
+			}
+		}
+		if lf.T < next {
+			return nil
+		}
+		next = lf.T + step
+		b, score, ok := fwd.step(lf.Img)
+		if !ok {
+			return errStopDecode
+		}
+		fwdPts = append(fwdPts, TrackPoint{T: lf.T, Box: b, Score: score})
+		fwdDone = lf.T - start.T
+		report()
+		return nil
+	})
+	if err == nil && fwd == nil && cand != nil {
+		err = begin(*cand)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if len(frames) == 0 {
-		return nil, fmt.Errorf("%w: no frames between %.3f and %.3f", ErrTrackInput, req.From, req.To)
+	if start == nil {
+		return nil, fmt.Errorf("%w: no frames between %.3f and %.3f", ErrTrackInput, req.From, end)
 	}
-	start := 0
-	for i, f := range frames {
-		if math.Abs(f.T-req.Time) < math.Abs(frames[start].T-req.Time) {
-			start = i
+
+	// Backward, chunk by chunk, from the start frame to req.From.
+	b0 := Rect{X: req.Box.X / scale, Y: req.Box.Y / scale, W: req.Box.W / scale, H: req.Box.H / scale}
+	bwd := newFollower(start.Img, b0, req.MinScore, req.ScaleStep)
+	var bwdPts []TrackPoint // in reverse time order
+	chunkSeconds := float64(req.ChunkFrames) / req.FPS
+	for until, alive := start.T, true; alive && until > req.From+1e-3; {
+		from := math.Max(req.From, until-chunkSeconds)
+		var chunk []LumaFrame
+		nxt := from
+		err := src.decode(ctx, from, until, func(t float64) bool { return t < until-1e-3 && t >= nxt }, func(lf LumaFrame) error {
+			if lf.T >= until-1e-3 || lf.T < nxt {
+				return nil
+			}
+			nxt = lf.T + step
+			chunk = append(chunk, lf)
+			if len(chunk) >= req.ChunkFrames {
+				return errStopDecode
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
+		if len(chunk) == 0 {
+			break
+		}
+		for i := len(chunk) - 1; i >= 0; i-- {
+			b, score, ok := bwd.step(chunk[i].Img)
+			if !ok {
+				alive = false
+				break
+			}
+			bwdPts = append(bwdPts, TrackPoint{T: chunk[i].T, Box: b, Score: score})
+			bwdDone = start.T - chunk[i].T
+			report()
+		}
+		until = chunk[0].T
 	}
-	b := Rect{X: req.Box.X / scale, Y: req.Box.Y / scale, W: req.Box.W / scale, H: req.Box.H / scale}
-	img := frames[0].Img.Bounds()
-	if b.X < 0 || b.Y < 0 || b.X+b.W > float64(img.Dx())+0.5 || b.Y+b.H > float64(img.Dy())+0.5 {
-		return nil, fmt.Errorf("%w: box (%.0f,%.0f %.0f×%.0f) is not inside the picture", ErrTrackInput, req.Box.X, req.Box.Y, req.Box.W, req.Box.H)
+
+	pts := make([]TrackPoint, 0, len(bwdPts)+1+len(fwdPts))
+	for i := len(bwdPts) - 1; i >= 0; i-- {
+		pts = append(pts, bwdPts[i])
 	}
-	pts := TrackTemplate(frames, start, b, req.MinScore)
-	res := &TrackResult{Frames: len(pts)}
+	pts = append(pts, TrackPoint{T: start.T, Box: b0, Score: 1})
+	pts = append(pts, fwdPts...)
+	res := &TrackResult{Frames: len(pts), MinScale: 1, MaxScale: 1}
 	ks := make([]redact.Keyframe, len(pts))
 	for i, p := range pts {
 		ks[i] = redact.Keyframe{Time: p.T, X: p.Box.X * scale, Y: p.Box.Y * scale, Width: p.Box.W * scale, Height: p.Box.H * scale}
-	}
-	// The drawn box is exact at the drawn time.
-	for i := range ks {
-		if pts[i].T == frames[start].T {
-			ks[i] = redact.Keyframe{Time: req.Time, X: req.Box.X, Y: req.Box.Y, Width: req.Box.W, Height: req.Box.H}
+		if p.T == start.T {
+			// The drawn box is exact on the frame it was drawn on.
+			ks[i] = redact.Keyframe{Time: p.T, X: req.Box.X, Y: req.Box.Y, Width: req.Box.W, Height: req.Box.H}
 		}
+		s := p.Box.W / b0.W
+		res.MinScale, res.MaxScale = math.Min(res.MinScale, s), math.Max(res.MaxScale, s)
 	}
 	res.Keyframes = Simplify(ks, 1.5*scale)
 	res.Start, res.End = ks[0].Time, ks[len(ks)-1].Time
 	return res, nil
 }
 
-// DecodeLuma decodes the video of path between from and to (source
-// seconds; to 0: the end) at about fps frames a second, rotated upright
-// and downscaled by an integer factor to at most maxWidth, as 8-bit luma.
-// scale is source pixels per returned pixel.
-func DecodeLuma(ctx context.Context, path string, from, to float64, maxWidth int, fps float64, maxFrames int) (frames []LumaFrame, scale float64, err error) {
+// lumaSource decodes a file's video as upright, downscaled 8-bit luma.
+type lumaSource struct {
+	path     string
+	rotation int
+	maxWidth int
+	// scale is source pixels per returned pixel (set by the first frame).
+	scale float64
+}
+
+// decode passes the frames with from <= t <= to (to 0: the end) for which
+// want(t) holds to fn, in time order, each a fresh picture. It seeks to
+// the keyframe before from; if the demuxer lands after it, it decodes
+// from the start instead. fn may return errStopDecode to end early.
+func (s *lumaSource) decode(ctx context.Context, from, to float64, want func(t float64) bool, fn func(LumaFrame) error) error {
+	err := s.decodeOnce(ctx, from, to, want, fn, true)
+	if errors.Is(err, errSeekLate) {
+		err = s.decodeOnce(ctx, from, to, want, fn, false)
+	}
+	return err
+}
+
+// errSeekLate: after the seek the first frame was already past from.
+var errSeekLate = errors.New("seek landed after the range start")
+
+// seekMargin is how far before a range the decoder seeks, so the keyframe
+// found precedes the range even with a coarse index.
+const seekMargin = 2.0
+
+func (s *lumaSource) decodeOnce(ctx context.Context, from, to float64, want func(t float64) bool, fn func(LumaFrame) error, seek bool) error {
 	c := transcode.NewCloser()
 	defer c.Close()
-	in, err := transcode.OpenInput(ctx, c, path)
+	in, err := transcode.OpenInput(ctx, c, s.path)
 	if err != nil {
-		return nil, 0, err
+		return fmt.Errorf("track %s: %w", s.path, err)
 	}
 	if in.Video == nil {
-		return nil, 0, fmt.Errorf("track %s: %w", path, transcode.ErrNoVideo)
+		return fmt.Errorf("track %s: %w", s.path, transcode.ErrNoVideo)
 	}
 	dec, err := transcode.NewDecoder(c, in, in.Video, 0)
 	if err != nil {
-		return nil, 0, err
+		return fmt.Errorf("track %s: %w", s.path, err)
 	}
-	rotation := 0
-	if media, err := redact.Probe(ctx, path); err == nil {
-		rotation = media.Rotation
+	// Source time 0 is the container's start, as for the renderer.
+	origin := 0.0
+	if st := in.FormatContext.StartTime(); st != astiav.NoPtsValue && st > 0 {
+		origin = float64(st) / float64(astiav.TimeBase)
 	}
-	start := 0.0
-	if st := in.Video.StartTime(); st != astiav.NoPtsValue {
-		start = float64(st) * in.Video.TimeBase().Float64()
+	checkSeek := false
+	if seek && from > seekMargin {
+		ts := int64((from + origin - seekMargin) * float64(astiav.TimeBase))
+		checkSeek = in.FormatContext.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)) == nil
 	}
+	first := true
 	var graph *transcode.FilterGraph
-	next := from
-	errFull := errors.New("enough frames")
 	err = transcode.DecodeStreams(c, in, []*transcode.Decoder{dec}, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		t := float64(f.Pts())*d.TimeBase().Float64() - start
-		if t < from-1e-6 || t+1e-6 < next {
+		tb := d.TimeBase()
+		t := float64(f.Pts()*int64(tb.Num()))/float64(tb.Den()) - origin
+		if first {
+			first = false
+			if checkSeek && t > from+1e-3 {
+				return errSeekLate
+			}
+		}
+		if t < from-1e-6 || !want(t) {
 			return nil
 		}
 		if to > 0 && t > to+1e-6 {
-			return errFull
+			return errStopDecode
 		}
-		next = t + 1/fps - 1e-3
 		if graph == nil {
 			fw, fh := f.Width(), f.Height()
-			if rotation == 90 || rotation == 270 {
+			if s.rotation == 90 || s.rotation == 270 {
 				fw, fh = fh, fw
 			}
-			factor := max(1, (fw+maxWidth-1)/maxWidth)
+			factor := max(1, (fw+s.maxWidth-1)/s.maxWidth)
 			w, h := max(1, fw/factor), max(1, fh/factor)
-			scale = float64(fw) / float64(w)
+			s.scale = float64(fw) / float64(w)
 			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=gray", w, h)
-			if rot := transcode.RotationFilter(rotation); rot != "" {
+			if rot := transcode.RotationFilter(s.rotation); rot != "" {
 				spec = rot + "," + spec
 			}
-			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), spec, 1)
+			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, tb), spec, 1)
 			if err != nil {
 				return err
 			}
@@ -179,17 +347,19 @@ func DecodeLuma(ctx context.Context, path string, from, to float64, maxWidth int
 			if err := g.Data().ToImage(img); err != nil {
 				return fmt.Errorf("luma frame: %w", err)
 			}
-			frames = append(frames, LumaFrame{T: t, Img: img})
-			if len(frames) >= maxFrames {
-				return errFull
-			}
-			return nil
+			return fn(LumaFrame{T: t, Img: img})
 		})
 	})
-	if err != nil && !errors.Is(err, errFull) {
-		return nil, 0, fmt.Errorf("track %s: decode: %w", path, err)
+	if errors.Is(err, errSeekLate) {
+		return err
 	}
-	return frames, scale, nil
+	if err != nil && !errors.Is(err, errStopDecode) {
+		if errors.Is(err, ErrTrackInput) {
+			return err
+		}
+		return fmt.Errorf("track %s: decode: %w", s.path, err)
+	}
+	return nil
 }
 
 // Rect is a box in analysed pixels.
@@ -202,102 +372,150 @@ type TrackPoint struct {
 	Score float64
 }
 
-// TrackTemplate follows the patch under box in frames[start] forward and
-// backward. In each frame it searches around the position predicted from
-// the last motion, first on a half-resolution image, then refines; the
-// template adapts slowly (a fifth of the new match) so lighting changes do
-// not lose the object while drift stays small. Tracking stops in a
-// direction when the best correlation falls below minScore.
-func TrackTemplate(frames []LumaFrame, start int, box Rect, minScore float64) []TrackPoint {
-	first := TrackPoint{T: frames[start].T, Box: box, Score: 1}
-	fwd := trackDir(frames, start, box, minScore, 1)
-	bwd := trackDir(frames, start, box, minScore, -1)
-	out := make([]TrackPoint, 0, len(fwd)+len(bwd)+1)
-	for i := len(bwd) - 1; i >= 0; i-- {
-		out = append(out, bwd[i])
-	}
-	out = append(out, first)
-	return append(out, fwd...)
+// follower follows one patch from frame to frame. The template keeps the
+// drawn box's size in pixels (tw×th); a candidate box of scale s is
+// compared by sampling it on the template's grid, so a box that grew or
+// shrank is compared like for like. The template adapts slowly (a fifth
+// of each new match) so lighting changes do not lose the object while
+// drift stays small.
+type follower struct {
+	tmpl      []float64
+	tw, th    int
+	cx, cy, s float64 // centre and scale of the box in the last frame
+	vx, vy    float64 // smoothed motion per matched frame
+	minScore  float64
+	scaleStep float64 // 1: fixed size
 }
 
-func trackDir(frames []LumaFrame, start int, box Rect, minScore float64, dir int) []TrackPoint {
-	w, h := int(math.Round(box.W)), int(math.Round(box.H))
-	tmpl := patch(frames[start].Img, int(math.Round(box.X)), int(math.Round(box.Y)), w, h)
-	x, y := box.X, box.Y
-	vx, vy := 0.0, 0.0
-	var out []TrackPoint
-	for i := start + dir; i >= 0 && i < len(frames); i += dir {
-		img := frames[i].Img
-		px, py := x+vx, y+vy
-		radius := int(math.Max(8, 0.6*math.Max(box.W, box.H)))
-		bx, by, score := search(img, tmpl, w, h, int(math.Round(px)), int(math.Round(py)), radius)
-		if score < minScore {
-			break
-		}
-		nx, ny := float64(bx), float64(by)
-		vx, vy = 0.5*vx+0.5*(nx-x), 0.5*vy+0.5*(ny-y)
-		x, y = nx, ny
-		out = append(out, TrackPoint{T: frames[i].T, Box: Rect{X: x, Y: y, W: box.W, H: box.H}, Score: score})
-		cur := patch(img, bx, by, w, h)
-		for k := range tmpl {
-			tmpl[k] = 0.8*tmpl[k] + 0.2*cur[k]
-		}
-	}
-	return out
+func newFollower(img *image.Gray, b Rect, minScore, scaleStep float64) *follower {
+	f := &follower{tw: max(1, int(math.Round(b.W))), th: max(1, int(math.Round(b.H))),
+		cx: b.X + b.W/2, cy: b.Y + b.H/2, s: 1, minScore: minScore, scaleStep: scaleStep}
+	f.tmpl = f.sample(img, f.cx, f.cy, 1)
+	return f
 }
 
-// patch copies the w×h luma block at (x, y), clamped to the picture.
-func patch(img *image.Gray, x, y, w, h int) []float64 {
-	b := img.Bounds()
-	out := make([]float64, w*h)
-	for j := 0; j < h; j++ {
-		yy := min(max(y+j, b.Min.Y), b.Max.Y-1)
-		for i := 0; i < w; i++ {
-			xx := min(max(x+i, b.Min.X), b.Max.X-1)
-			out[j*w+i] = float64(img.Pix[(yy-b.Min.Y)*img.Stride+(xx-b.Min.X)])
-		}
-	}
-	return out
+// box is the current box.
+func (f *follower) box() Rect {
+	w, h := float64(f.tw)*f.s, float64(f.th)*f.s
+	return Rect{X: f.cx - w/2, Y: f.cy - h/2, W: w, H: h}
 }
 
-// search finds the top-left corner near (px, py) whose block best matches
-// tmpl by normalized cross-correlation: a coarse pass on every second
-// position with every second pixel, then a full refinement around the best.
-func search(img *image.Gray, tmpl []float64, w, h, px, py, radius int) (int, int, float64) {
-	b := img.Bounds()
-	clampX := func(x int) int { return min(max(x, b.Min.X), b.Max.X-w) }
-	clampY := func(y int) int { return min(max(y, b.Min.Y), b.Max.Y-h) }
-	best, bx, by := -2.0, clampX(px), clampY(py)
-	for dy := -radius; dy <= radius; dy += 2 {
-		for dx := -radius; dx <= radius; dx += 2 {
-			x, y := clampX(px+dx), clampY(py+dy)
-			if s := ncc(img, tmpl, w, h, x, y, 2); s > best {
-				best, bx, by = s, x, y
+// step finds the patch in img near the predicted position: a coarse grid
+// over the search radius, halving the step around the best, then a fine
+// pass over ±1 pixel and the three scales s/k, s, s·k. It reports false
+// when the best correlation falls below minScore.
+func (f *follower) step(img *image.Gray) (Rect, float64, bool) {
+	size := math.Max(float64(f.tw), float64(f.th)) * f.s
+	radius := math.Max(8, 0.6*size)
+	coarse := max(2, int(math.Sqrt(float64(f.tw*f.th)/256)))
+	fine := max(1, coarse/2)
+	ps := math.Max(2, math.Round(radius/8))
+	px, py := f.cx+f.vx, f.cy+f.vy
+	best, bx, by := -2.0, px, py
+	for dy := -radius; dy <= radius; dy += ps {
+		for dx := -radius; dx <= radius; dx += ps {
+			if sc := f.ncc(img, px+dx, py+dy, f.s, coarse); sc > best {
+				best, bx, by = sc, px+dx, py+dy
 			}
 		}
 	}
-	cx, cy := bx, by
+	for ps > 1 {
+		ps = math.Ceil(ps / 2)
+		cx, cy := bx, by
+		for dy := -ps; dy <= ps; dy += ps {
+			for dx := -ps; dx <= ps; dx += ps {
+				if sc := f.ncc(img, cx+dx, cy+dy, f.s, coarse); sc > best {
+					best, bx, by = sc, cx+dx, cy+dy
+				}
+			}
+		}
+	}
+	scales := []float64{f.s}
+	if f.scaleStep > 1 {
+		scales = append(scales, f.s/f.scaleStep, f.s*f.scaleStep)
+	}
 	best = -2
-	for dy := -2; dy <= 2; dy++ {
-		for dx := -2; dx <= 2; dx++ {
-			x, y := clampX(cx+dx), clampY(cy+dy)
-			if s := ncc(img, tmpl, w, h, x, y, 1); s > best {
-				best, bx, by = s, x, y
+	bs := f.s
+	cx, cy := bx, by
+	for _, s := range scales {
+		if s < 0.2 || s > 5 || float64(min(f.tw, f.th))*s < 4 {
+			continue
+		}
+		for dy := -1.0; dy <= 1; dy++ {
+			for dx := -1.0; dx <= 1; dx++ {
+				sc := f.ncc(img, cx+dx, cy+dy, s, fine)
+				// A new scale must match clearly better: correlation
+				// alone drifts towards whatever part of the patch is
+				// most textured.
+				if s != f.s {
+					sc -= 0.005
+				}
+				if sc > best {
+					best, bx, by, bs = sc, cx+dx, cy+dy, s
+				}
 			}
 		}
 	}
-	return bx, by, best
+	if best < f.minScore {
+		return Rect{}, best, false
+	}
+	bx, by = f.clamp(img, bx, by, bs)
+	f.vx, f.vy = 0.5*f.vx+0.5*(bx-f.cx), 0.5*f.vy+0.5*(by-f.cy)
+	f.cx, f.cy, f.s = bx, by, bs
+	cur := f.sample(img, bx, by, bs)
+	for k := range f.tmpl {
+		f.tmpl[k] = 0.8*f.tmpl[k] + 0.2*cur[k]
+	}
+	return f.box(), best, true
 }
 
-// ncc is the normalized cross-correlation of tmpl with the block at
-// (x, y), sampling every step-th pixel (-1..1; 0 for a flat block).
-func ncc(img *image.Gray, tmpl []float64, w, h, x, y, step int) float64 {
+// clamp keeps the box's centre where the whole box lies in the picture
+// (or centred, for a box larger than the picture).
+func (f *follower) clamp(img *image.Gray, cx, cy, s float64) (float64, float64) {
+	b := img.Bounds()
+	hw, hh := float64(f.tw)*s/2, float64(f.th)*s/2
+	c := func(v, lo, hi float64) float64 {
+		if lo > hi {
+			return (lo + hi) / 2
+		}
+		return math.Min(math.Max(v, lo), hi)
+	}
+	return c(cx, float64(b.Min.X)+hw, float64(b.Max.X)-hw), c(cy, float64(b.Min.Y)+hh, float64(b.Max.Y)-hh)
+}
+
+// sample reads the tw×th grid of the box centred at (cx, cy) with scale
+// s (nearest pixel, clamped to the picture).
+func (f *follower) sample(img *image.Gray, cx, cy, s float64) []float64 {
+	out := make([]float64, f.tw*f.th)
+	x0, y0 := cx-float64(f.tw)*s/2, cy-float64(f.th)*s/2
+	b := img.Bounds()
+	for j := 0; j < f.th; j++ {
+		yy := min(max(int(y0+(float64(j)+0.5)*s), b.Min.Y), b.Max.Y-1)
+		row := img.Pix[(yy-b.Min.Y)*img.Stride:]
+		for i := 0; i < f.tw; i++ {
+			xx := min(max(int(x0+(float64(i)+0.5)*s), b.Min.X), b.Max.X-1)
+			out[j*f.tw+i] = float64(row[xx-b.Min.X])
+		}
+	}
+	return out
+}
+
+// ncc is the normalized cross-correlation of the template with the box
+// centred at (cx, cy) at scale s, sampling every step-th template pixel
+// (-1..1; 0 for a flat block). The centre is clamped into the picture
+// first, as step will place it.
+func (f *follower) ncc(img *image.Gray, cx, cy, s float64, step int) float64 {
+	cx, cy = f.clamp(img, cx, cy, s)
+	x0, y0 := cx-float64(f.tw)*s/2, cy-float64(f.th)*s/2
+	b := img.Bounds()
 	var sa, sb, saa, sbb, sab, n float64
-	for j := 0; j < h; j += step {
-		row := img.Pix[(y+j-img.Rect.Min.Y)*img.Stride+(x-img.Rect.Min.X):]
-		for i := 0; i < w; i += step {
-			a := tmpl[j*w+i]
-			v := float64(row[i])
+	for j := 0; j < f.th; j += step {
+		yy := min(max(int(y0+(float64(j)+0.5)*s), b.Min.Y), b.Max.Y-1)
+		row := img.Pix[(yy-b.Min.Y)*img.Stride:]
+		for i := 0; i < f.tw; i += step {
+			xx := min(max(int(x0+(float64(i)+0.5)*s), b.Min.X), b.Max.X-1)
+			a := f.tmpl[j*f.tw+i]
+			v := float64(row[xx-b.Min.X])
 			sa += a
 			sb += v
 			saa += a * a

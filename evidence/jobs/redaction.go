@@ -35,6 +35,10 @@ import (
 //   - preview: a fast low-resolution render of a spec version for the
 //     editor (scaled to PreviewHeight lines, x264 ultrafast at a high
 //     CRF; regions are drawn at the scaled coordinates);
+//   - track: a box drawn on one frame followed forward and backward
+//     through the clip (TrackBox, bounded memory, scale-aware); its
+//     keyframes are stored as a track output, whose details carry them
+//     for the editor's poll;
 //   - render: the full-quality render of a spec version, followed by the
 //     leak check: the detector runs over the output and every analysed
 //     frame with a face outside all of the spec's regions is flagged for
@@ -95,7 +99,7 @@ func (w *RedactionWorker) Work(ctx context.Context, job *river.Job[request.Redac
 		return nil
 	}
 	msg := err.Error()
-	if permanent(err) || errors.Is(err, redact.ErrInvalidSpec) || errors.Is(err, request.ErrNotFound) || errors.Is(err, request.ErrConflict) {
+	if permanent(err) || errors.Is(err, redact.ErrInvalidSpec) || errors.Is(err, ErrTrackInput) || errors.Is(err, request.ErrNotFound) || errors.Is(err, request.ErrConflict) {
 		w.progress(job.ID, 0, "failed: "+msg)
 		log.Warn("redaction job failed permanently", "err", err)
 		return river.JobCancel(err)
@@ -226,6 +230,25 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 			}
 			log.Info("render and leak check done", "flagged_frames", len(leaks.Flagged))
 		}
+	case request.JobTrack:
+		if a.Track == nil {
+			return fmt.Errorf("%w: track job without a box", request.ErrInvalid)
+		}
+		box := a.Track.Box
+		res, err := TrackBox(ctx, src, TrackRequest{Time: a.Track.Time, Box: redact.Box{X: box.X, Y: box.Y, W: box.Width, H: box.Height},
+			From: in, To: out, Progress: w.throttled(jobID, 5, 90, "tracking the box")})
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		details := map[string]any{"keyframes": len(res.Keyframes), "frames": res.Frames, "start": res.Start, "end": res.End, "result": res}
+		if _, err := w.store(ctx, jobID, clip, who, request.OutputTrack, 0, bytes.NewReader(b), int64(len(b)), "application/json", details); err != nil {
+			return err
+		}
+		log.Info("box tracked", "start", res.Start, "end", res.End, "keyframes", len(res.Keyframes))
 	default:
 		return fmt.Errorf("%w: unknown redaction job %q", request.ErrInvalid, a.Job)
 	}

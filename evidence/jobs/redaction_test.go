@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -150,11 +151,19 @@ func setup(t *testing.T, work bool) *world {
 
 func (w *world) run(t *testing.T, kind string, version int) request.Job {
 	t.Helper()
-	ctx := context.Background()
-	j, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, kind, version)
+	j, err := w.requests.EnqueueJob(context.Background(), w.river, w.clip.ID, w.rita, kind, version)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w.wait(t, j)
+}
+
+// wait polls a job until it completes.
+func (w *world) wait(t *testing.T, j request.Job) request.Job {
+	t.Helper()
+	ctx := context.Background()
+	kind := j.Kind
+	var err error
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		j, err = w.requests.Job(ctx, j.ID)
@@ -368,9 +377,71 @@ func TestRedactionJobCancelAndRefusals(t *testing.T) {
 	if _, err := w.requests.CancelJob(ctx, w.river, j.ID, w.rita); err == nil {
 		t.Fatal("cancelled twice")
 	}
+	// Track jobs: bad boxes and times are refused before queueing; a
+	// queued one can be cancelled like the others.
+	for _, bad := range []struct {
+		at  float64
+		box request.TrackBox
+	}{
+		{9, request.TrackBox{X: 10, Y: 10, Width: 40, Height: 40}}, // after the clip
+		{1, request.TrackBox{X: 10, Y: 10, Width: 2, Height: 40}},
+		{1, request.TrackBox{X: -5, Y: 10, Width: 40, Height: 40}},
+		{math.NaN(), request.TrackBox{X: 10, Y: 10, Width: 40, Height: 40}},
+	} {
+		var ie *request.InvalidError
+		if _, err := w.requests.EnqueueTrack(ctx, w.river, w.clip.ID, w.rita, bad.at, bad.box); !errors.As(err, &ie) {
+			t.Errorf("track %v %+v: %v", bad.at, bad.box, err)
+		}
+	}
+	if _, err := w.requests.EnqueueJob(ctx, w.river, w.clip.ID, w.rita, request.JobTrack, 0); err == nil {
+		t.Error("a track job without a box was accepted")
+	}
+	tj, err := w.requests.EnqueueTrack(ctx, w.river, w.clip.ID, w.rita, 1, request.TrackBox{X: 10, Y: 10, Width: 40, Height: 40})
+	if err != nil || tj.Kind != request.JobTrack {
+		t.Fatalf("track job %+v: %v", tj, err)
+	}
+	if tj, err = w.requests.CancelJob(ctx, w.river, tj.ID, w.rita); err != nil || tj.State != "cancelled" {
+		t.Fatalf("cancel track: %v %+v", err, tj)
+	}
 	list, err := w.requests.Jobs(ctx, w.clip.ID)
-	if err != nil || len(list) != 1 {
+	if err != nil || len(list) != 2 {
 		t.Fatalf("jobs %+v %v", list, err)
+	}
+}
+
+// A track job follows the moving face from a box drawn at 2 s through
+// the whole clip and stores the keyframes as a track output.
+func TestRedactionTrackJob(t *testing.T) {
+	w := setup(t, true)
+	ctx := context.Background()
+	face := func(at float64) request.TrackBox { return request.TrackBox{X: 100 + 40*at, Y: 80, Width: 120, Height: 150} }
+	j, err := w.requests.EnqueueTrack(ctx, w.river, w.clip.ID, w.rita, 2, face(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.wait(t, j)
+	o, raw := w.output(t, request.OutputTrack)
+	if o.JobID != j.ID || o.SpecVersion != 0 {
+		t.Fatalf("track output %+v", o)
+	}
+	var res jobs.TrackResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Start > 0.2 || res.End < 3.8 || len(res.Keyframes) < 2 {
+		t.Fatalf("tracked %.2f..%.2f with %d keyframes", res.Start, res.End, len(res.Keyframes))
+	}
+	r := redact.Region{Keyframes: res.Keyframes}
+	for _, at := range []float64{0.5, 1.5, 3, 3.7} {
+		b, ok := r.BoxAt(at)
+		if want := face(at); !ok || math.Abs(b.X-want.X) > 8 || math.Abs(b.Y-want.Y) > 8 {
+			t.Errorf("t=%.1f: tracked %v (ok %v), face at %+v", at, b, ok, want)
+		}
+	}
+	var det map[string]any
+	json.Unmarshal(o.Details, &det)
+	if _, ok := det["result"].(map[string]any)["keyframes"]; !ok {
+		t.Errorf("output details lack the keyframes: %v", det)
 	}
 }
 

@@ -65,6 +65,13 @@ type JobAnswer struct {
 	Job Job `json:"job"`
 }
 
+// JobView is one job and the outputs it produced so far (a track job's
+// output carries the keyframes, as a TrackResult, in details.result).
+type JobView struct {
+	Job     Job         `json:"job"`
+	Outputs []JobOutput `json:"outputs"`
+}
+
 // OutputList is a clip's job outputs.
 type OutputList struct {
 	Outputs []JobOutput `json:"outputs"`
@@ -84,6 +91,10 @@ type TrackResult struct {
 	End   float64 `json:"end"`
 	// Frames is the number of frames matched.
 	Frames int `json:"frames"`
+	// MinScale and MaxScale are the smallest and largest box size
+	// relative to the drawn one.
+	MinScale float64 `json:"min_scale"`
+	MaxScale float64 `json:"max_scale"`
 }
 
 // ListQuery documents the dashboard's query parameters.

@@ -49,12 +49,6 @@ func (s *Store) Loader() api.Loader {
 	}}
 }
 
-// Tracker follows a box drawn on one frame of a clip through the clip
-// (package evidence/jobs, wired by cmd/demsd).
-type Tracker interface {
-	Track(ctx context.Context, clip Clip, at float64, box TrackBox) (*TrackResult, error)
-}
-
 // TrackBox is a box drawn on a frame, in source pixels.
 type TrackBox struct {
 	X      float64 `json:"x"`
@@ -68,7 +62,6 @@ type HTTP struct {
 	Store   *Store
 	Queue   Queue         // river client; nil: job routes answer 503
 	Storage storage.Store // job outputs
-	Tracker Tracker       // nil: the track route answers 503
 	// Waveforms serves items' audio envelopes to the editor (nil: the
 	// waveform route answers 503 and the clip view names no waveform_url).
 	Waveforms WaveformSource
@@ -108,9 +101,10 @@ func (h *HTTP) Routes() []api.Route {
 		{Method: "GET", Path: clip + "/spec", Access: on("request:read", "A spec version of the clip (?version=N; latest when absent)"), Handler: h.getSpec, Op: "getClipSpec", Query: SpecQuery{}, Out: SpecVersion{}},
 		{Method: "GET", Path: clip + "/spec/versions", Access: on("request:read", "The clip's spec versions, newest first"), Handler: h.specVersions, Op: "listClipSpecVersions", Out: SpecVersionList{}},
 		{Method: "PUT", Path: clip + "/spec", Access: on("redaction:create", "Save a new spec version: {base_version, spec}; 409 when someone saved since"), Handler: h.saveSpec, Op: "saveClipSpec", In: SaveSpecBody{}, Out: SpecVersion{}, Status: http.StatusCreated},
-		{Method: "POST", Path: clip + "/track", Access: on("redaction:create", "Track a box drawn on one frame forward and backward: {time, box} → region keyframes"), Handler: h.track, Op: "trackBox", In: TrackBody{}, Out: TrackResult{}},
+		{Method: "POST", Path: clip + "/track", Access: on("redaction:create", "Track a box drawn on one frame forward and backward through the clip: {time, box} → 202 with a track job; its output holds the region keyframes"), Handler: h.track, Op: "trackBox", In: TrackBody{}, Out: JobAnswer{}, Status: http.StatusAccepted},
 		{Method: "GET", Path: clip + "/jobs", Access: on("request:read", "Redaction jobs of the clip with progress"), Handler: h.jobs, Op: "listClipJobs", Out: JobList{}},
 		{Method: "POST", Path: clip + "/jobs", Access: on("redaction:create", "Start a detect, preview or render job: {kind, spec_version}"), Handler: h.startJob, Op: "startClipJob", In: JobBody{}, Out: JobAnswer{}, Status: http.StatusAccepted},
+		{Method: "GET", Path: clip + "/jobs/:job", Access: on("request:read", "One redaction job with its progress and outputs (poll it; a track job's output carries the keyframes in details.result)"), Handler: h.job, Op: "getClipJob", Out: JobView{}},
 		{Method: "POST", Path: clip + "/jobs/:job/cancel", Access: on("redaction:create", "Cancel a redaction job"), Handler: h.cancelJob, Op: "cancelClipJob", Out: JobAnswer{}},
 		{Method: "GET", Path: clip + "/outputs", Access: on("request:read", "Outputs of the clip's jobs with their SHA-256, source SHA-256 and spec version"), Handler: h.outputs, Op: "listClipOutputs", Out: OutputList{}},
 		{Method: "GET", Path: clip + "/outputs/:output", Access: on("request:read", "Download one output (verified against its SHA-256 while streaming; audited, and in custody); previews and renders also answer Range requests for playback"), Handler: h.downloadOutput, Op: "downloadClipOutput", OutContent: "video/mp4, application/json", Also: []int{http.StatusPartialContent}},
@@ -655,21 +649,46 @@ func (h *HTTP) track(c *gin.Context) {
 	if !api.Bind(c, &in) {
 		return
 	}
-	if h.Tracker == nil {
-		fail(c, evidence.E(evidence.ErrUnavailable, "track", "box tracking is not available on this server", nil))
+	if h.Queue == nil {
+		fail(c, evidence.E(evidence.ErrUnavailable, "track", "the job queue is not available on this server", nil))
 		return
 	}
-	if in.Time*1000 < float64(clip.InMs) || in.Time*1000 > float64(clip.OutMs) {
-		fail(c, evidence.Invalid("time", fmt.Sprintf("%.3f s is outside the clip (%.3f to %.3f s)", in.Time, float64(clip.InMs)/1000, float64(clip.OutMs)/1000)))
-		return
-	}
-	res, err := h.Tracker.Track(c.Request.Context(), clip, in.Time, in.Box)
+	j, err := h.Store.EnqueueTrack(c.Request.Context(), h.Queue, clip.ID, actorOf(c), in.Time, in.Box)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	h.Store.AuditView(c.Request.Context(), actorOf(c), "track", clip.RequestID, clip.EvidenceID, map[string]any{"clip_id": clip.ID.String(), "time": in.Time})
-	c.JSON(http.StatusOK, res)
+	c.JSON(http.StatusAccepted, JobAnswer{Job: j})
+}
+
+// job answers one job and the outputs it produced so far, for polling.
+func (h *HTTP) job(c *gin.Context) {
+	clip, ok := h.clipOf(c)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("job"), 10, 64)
+	if err != nil {
+		fail(c, evidence.NotFound("job"))
+		return
+	}
+	j, err := h.Store.Job(c.Request.Context(), id)
+	if err != nil || j.ClipID != clip.ID {
+		fail(c, evidence.NotFound("job"))
+		return
+	}
+	outs, err := h.Store.JobOutputs(c.Request.Context(), clip.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	mine := []JobOutput{}
+	for _, o := range outs {
+		if o.JobID == id {
+			mine = append(mine, o)
+		}
+	}
+	c.JSON(http.StatusOK, JobView{Job: j, Outputs: mine})
 }
 
 func (h *HTTP) jobs(c *gin.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,6 +20,9 @@ const (
 	JobDetect  = "detect"
 	JobPreview = "preview"
 	JobRender  = "render"
+	// JobTrack follows a box drawn on one frame through the clip
+	// (RedactionJobArgs.Track); started by EnqueueTrack.
+	JobTrack = "track"
 )
 
 // RedactionJobArgs asks a worker (package evidence/jobs) to run one
@@ -31,6 +35,14 @@ type RedactionJobArgs struct {
 	// SpecVersion is the spec rendered (preview and render).
 	SpecVersion int    `json:"spec_version,omitempty"`
 	RequestedBy string `json:"requested_by"`
+	// Track is what a track job follows.
+	Track *TrackArgs `json:"track,omitempty"`
+}
+
+// TrackArgs is a box drawn on the frame shown at Time (source seconds).
+type TrackArgs struct {
+	Time float64  `json:"time"`
+	Box  TrackBox `json:"box"`
 }
 
 // Kind is river's job kind.
@@ -75,6 +87,8 @@ func (s *Store) EnqueueJob(ctx context.Context, q Queue, clipID uuid.UUID, who A
 	p := problems{op: "redaction job"}
 	switch kind {
 	case JobDetect, JobPreview, JobRender:
+	case JobTrack:
+		p.add("kind", "a track job needs a box: POST .../track with {time, box}")
 	default:
 		p.add("kind", "want detect, preview or render; got %q", kind)
 	}
@@ -84,6 +98,36 @@ func (s *Store) EnqueueJob(ctx context.Context, q Queue, clipID uuid.UUID, who A
 	if err := p.err(); err != nil {
 		return Job{}, err
 	}
+	return s.enqueue(ctx, q, clipID, who, RedactionJobArgs{ClipID: clipID, Job: kind, SpecVersion: version, RequestedBy: who.Name})
+}
+
+// EnqueueTrack starts a track job: box, drawn on the frame shown at
+// time at (source seconds, inside the clip), is followed forward and
+// backward through the clip; the keyframes become a track output.
+func (s *Store) EnqueueTrack(ctx context.Context, q Queue, clipID uuid.UUID, who Actor, at float64, box TrackBox) (Job, error) {
+	p := problems{op: "track job"}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if !finite(at) || at < 0 {
+		p.add("time", "want a non-negative number of seconds")
+	}
+	if !finite(box.X) || !finite(box.Y) || box.X < 0 || box.Y < 0 {
+		p.add("box", "x and y must be non-negative pixels")
+	}
+	if !finite(box.Width) || !finite(box.Height) || box.Width < 4 || box.Height < 4 || box.Width > 1e5 || box.Height > 1e5 {
+		p.add("box", "width and height must be at least 4 pixels")
+	}
+	if err := p.err(); err != nil {
+		return Job{}, err
+	}
+	return s.enqueue(ctx, q, clipID, who, RedactionJobArgs{ClipID: clipID, Job: JobTrack, RequestedBy: who.Name,
+		Track: &TrackArgs{Time: at, Box: box}})
+}
+
+// enqueue inserts a redaction job with its redaction_jobs row, the
+// request's timeline event and the audit record, in one transaction.
+func (s *Store) enqueue(ctx context.Context, q Queue, clipID uuid.UUID, who Actor, args RedactionJobArgs) (Job, error) {
+	p := problems{op: "redaction job"}
+	kind, version := args.Job, args.SpecVersion
 	var job Job
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		r, c, err := lockClip(ctx, tx, uuid.Nil, clipID)
@@ -96,7 +140,13 @@ func (s *Store) EnqueueJob(ctx context.Context, q Queue, clipID uuid.UUID, who A
 		if !r.State.Open() {
 			return &ConflictError{Msg: fmt.Sprintf("request %s is %s: no more redaction work", r.TrackingNumber, r.State)}
 		}
-		if kind != JobDetect {
+		if kind == JobTrack {
+			if t := args.Track.Time; t*1000 < float64(c.InMs) || t*1000 > float64(c.OutMs) {
+				p.add("time", "%.3f s is outside the clip (%.3f to %.3f s)", t, float64(c.InMs)/1000, float64(c.OutMs)/1000)
+				return p.err()
+			}
+			version = 0
+		} else if kind != JobDetect {
 			if c.SpecVersion == 0 {
 				p.add("spec_version", "the clip has no saved spec yet")
 				return p.err()
@@ -110,7 +160,8 @@ func (s *Store) EnqueueJob(ctx context.Context, q Queue, clipID uuid.UUID, who A
 		} else {
 			version = 0
 		}
-		res, err := q.InsertTx(ctx, tx, RedactionJobArgs{ClipID: clipID, Job: kind, SpecVersion: version, RequestedBy: who.Name}, nil)
+		args.SpecVersion = version
+		res, err := q.InsertTx(ctx, tx, args, nil)
 		if err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
@@ -122,6 +173,9 @@ func (s *Store) EnqueueJob(ctx context.Context, q Queue, clipID uuid.UUID, who A
 			return err
 		}
 		details := map[string]any{"clip_id": clipID.String(), "job": kind, "job_id": job.ID, "spec_version": version}
+		if args.Track != nil {
+			details["track"] = args.Track
+		}
 		if err := s.appendEvent(ctx, tx, r.ID, who.Name, EventJobStarted, details); err != nil {
 			return err
 		}

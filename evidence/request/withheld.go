@@ -162,6 +162,7 @@ const (
 	OutputPreview   = "preview"    // low-resolution render for the editor
 	OutputRender    = "render"     // full-resolution redacted clip
 	OutputLeakCheck = "leak_check" // detector run over a render (JSON report)
+	OutputTrack     = "track"      // a tracked box's keyframes (JSON)
 )
 
 // JobOutput is a file a redaction job produced.
@@ -186,7 +187,7 @@ type JobOutput struct {
 func (s *Store) RecordJobOutput(ctx context.Context, who Actor, o JobOutput) (JobOutput, error) {
 	p := problems{op: "job output"}
 	switch o.Kind {
-	case OutputDetect, OutputPreview, OutputRender, OutputLeakCheck:
+	case OutputDetect, OutputPreview, OutputRender, OutputLeakCheck, OutputTrack:
 	default:
 		p.add("kind", "unknown output kind %q", o.Kind)
 	}

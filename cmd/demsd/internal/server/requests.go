@@ -3,9 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,7 +12,6 @@ import (
 	"github.com/opendems/opendems/evidence/jobs"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/evidence/retention"
-	"github.com/opendems/opendems/redact"
 )
 
 // newRequests builds the public access request store from the requests
@@ -51,27 +47,4 @@ func (h requestHolds) CloseAccessRequest(ctx context.Context, id uuid.UUID, ref,
 func registerRequestWorkers(a *App, ws *river.Workers) {
 	river.AddWorker(ws, &jobs.RedactionWorker{Pool: a.Pool, Storage: a.Storage, Requests: a.Requests,
 		MaxDuration: a.Config.Workers.RescueStuckAfter - 5*time.Minute, Logger: a.Logger, Meter: a.Metrics.Redaction})
-}
-
-// boxTracker runs box tracking for the API on a verified copy of the
-// clip's original.
-type boxTracker struct{ a *App }
-
-func (t boxTracker) Track(ctx context.Context, clip request.Clip, at float64, box request.TrackBox) (*request.TrackResult, error) {
-	w := &jobs.RedactionWorker{Pool: t.a.Pool, Storage: t.a.Storage, Requests: t.a.Requests}
-	dir, err := os.MkdirTemp("", "track-")
-	if err != nil {
-		return nil, fmt.Errorf("track: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "source")
-	if err := w.FetchOriginal(ctx, clip, src); err != nil {
-		return nil, fmt.Errorf("track: %w", err)
-	}
-	res, err := jobs.TrackBox(ctx, src, jobs.TrackRequest{Time: at, Box: redact.Box{X: box.X, Y: box.Y, W: box.Width, H: box.Height},
-		From: float64(clip.InMs) / 1000, To: float64(clip.OutMs) / 1000})
-	if errors.Is(err, jobs.ErrTrackInput) {
-		return nil, evidence.E(evidence.ErrInvalid, "track", err.Error(), err)
-	}
-	return res, err
 }

@@ -228,14 +228,33 @@ func TestRequestJobsThroughAPI(t *testing.T) {
 	}
 	clipPath := base + "/clips/" + m["clip"].(map[string]any)["id"].(string)
 
-	// Box tracking: a box drawn at 2 s becomes keyframes within the clip.
+	// Box tracking is a job: a box drawn at 2 s becomes keyframes within
+	// the clip, polled from the job's outputs.
 	if st, m = records.do("POST", clipPath+"/track", `{"time":9,"box":{"x":10,"y":10,"width":40,"height":40}}`); st != 400 {
 		t.Fatalf("track outside the clip: %d %v", st, m)
 	}
 	st, m = records.do("POST", clipPath+"/track", `{"time":2,"box":{"x":120,"y":80,"width":48,"height":48}}`)
-	if st != 200 {
+	if st != 202 {
 		t.Fatalf("track: %d %v", st, m)
 	}
+	trackPath := fmt.Sprintf("%s/jobs/%d", clipPath, int64(m["job"].(map[string]any)["id"].(float64)))
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if st, m = records.do("GET", trackPath, ""); st != 200 {
+			t.Fatalf("poll track job: %d %v", st, m)
+		}
+		job := m["job"].(map[string]any)
+		if job["state"] == "completed" {
+			break
+		}
+		if job["state"] == "cancelled" || job["state"] == "discarded" || time.Now().After(deadline) {
+			t.Fatalf("track job: %v", job)
+		}
+	}
+	outs, _ := m["outputs"].([]any)
+	if len(outs) != 1 || outs[0].(map[string]any)["kind"] != "track" {
+		t.Fatalf("track job outputs: %v", m)
+	}
+	m = outs[0].(map[string]any)["details"].(map[string]any)["result"].(map[string]any)
 	ks, _ := m["keyframes"].([]any)
 	if len(ks) < 2 || m["start"].(float64) < 0.99 || m["end"].(float64) > 5.01 {
 		t.Fatalf("tracked %v", m)

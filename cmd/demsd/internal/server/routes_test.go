@@ -185,7 +185,8 @@ var routeTable = map[string]expect{
 	"POST /api/v1/requests/:id/clips/:clip/track":            {allow: "records"},
 	"GET /api/v1/requests/:id/clips/:clip/jobs":              {allow: "records auditor"},
 	"POST /api/v1/requests/:id/clips/:clip/jobs":             {allow: "records"},
-	"POST /api/v1/requests/:id/clips/:clip/jobs/:job/cancel": {allow: "records", override: map[string]string{"records": "hide"}}, // no such job
+	"GET /api/v1/requests/:id/clips/:clip/jobs/:job":         {allow: "records auditor", override: map[string]string{"records": "hide", "auditor": "hide"}}, // no such job
+	"POST /api/v1/requests/:id/clips/:clip/jobs/:job/cancel": {allow: "records", override: map[string]string{"records": "hide"}},                            // no such job
 	"GET /api/v1/requests/:id/clips/:clip/outputs":           {allow: "records auditor"},
 	"GET /api/v1/requests/:id/clips/:clip/outputs/:output":   {allow: "records auditor", override: map[string]string{"records": "hide", "auditor": "hide"}}, // no such output
 	"POST /api/v1/requests/:id/withheld":                     {allow: "records"},

@@ -144,7 +144,7 @@ func registerHTTP(a *App) error {
 	a.API.RegisterLoader(api.KindCase, rv.CaseLoader())
 	a.API.RegisterLoader(request.KindRequest, a.Requests.Loader())
 	a.Requests.SetHolds(requestHolds{keeper})
-	reqHTTP := &request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage, Tracker: boxTracker{a}}
+	reqHTTP := &request.HTTP{Store: a.Requests, Queue: a.River, Storage: a.Storage}
 	// The editor's waveform lane: envelopes computed from the proxy on
 	// first use and kept as the item's "waveform" derivative.
 	reqHTTP.Waveforms = &jobs.Waveforms{Pool: a.Pool, Storage: a.Storage}
