@@ -414,7 +414,9 @@ func TestRedactionJobCancelAndRefusals(t *testing.T) {
 func TestRedactionTrackJob(t *testing.T) {
 	w := setup(t, true)
 	ctx := context.Background()
-	face := func(at float64) request.TrackBox { return request.TrackBox{X: 100 + 40*at, Y: 80, Width: 120, Height: 150} }
+	face := func(at float64) request.TrackBox {
+		return request.TrackBox{X: 100 + 40*at, Y: 80, Width: 120, Height: 150}
+	}
 	j, err := w.requests.EnqueueTrack(ctx, w.river, w.clip.ID, w.rita, 2, face(2))
 	if err != nil {
 		t.Fatal(err)
