@@ -156,14 +156,9 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 	in, out := float64(clip.InMs)/1000, float64(clip.OutMs)/1000
 	switch a.Job {
 	case request.JobDetect:
-		opts := w.Detect
+		opts := w.DetectJobOptions(in, out)
 		opts.Source = clip.EvidenceID.String()
-		opts.Reason = w.proposalReason()
-		opts.Threads = w.Threads
 		opts.Progress = w.throttled(jobID, 5, 90, "detecting faces")
-		// Only the clip is decoded (seek to the keyframe before in, stop
-		// after out); proposals come back cut to it, in source seconds.
-		opts.In, opts.Out = in, out
 		started := time.Now()
 		res, err := redact.Detect(ctx, src, opts)
 		if err != nil {
@@ -192,11 +187,9 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 		spec.Clip.In, spec.Clip.Out = in, out
 		spec.Clip.Source = clip.EvidenceID.String()
 		outPath := filepath.Join(dir, a.Job+".mp4")
-		opts := redact.RenderOptions{Threads: w.Threads, SkipReportFiles: true}
+		opts := w.RenderJobOptions(a.Job)
 		span := 90.0
-		if a.Job == request.JobPreview {
-			opts.Preset, opts.CRF, opts.MaxHeight = "ultrafast", 35, w.previewHeight()
-		} else {
+		if a.Job == request.JobRender {
 			span = 60
 		}
 		opts.Progress = w.throttled(jobID, 5, span, "rendering")
@@ -254,6 +247,30 @@ func (w *RedactionWorker) work(ctx context.Context, jobID int64, a request.Redac
 	}
 	w.progress(jobID, 100, "done")
 	return nil
+}
+
+// DetectJobOptions are the options the detect job runs package redact's
+// Detect with on a clip from in to out (source seconds): only the clip
+// is decoded (seek to the keyframe before in, stop after out) and the
+// proposals come back cut to it. Benchmarks use them too.
+func (w *RedactionWorker) DetectJobOptions(in, out float64) redact.DetectOptions {
+	opts := w.Detect
+	opts.Reason = w.proposalReason()
+	opts.Threads = w.Threads
+	opts.In, opts.Out = in, out
+	return opts
+}
+
+// RenderJobOptions are the options the preview or render job (job) runs
+// package redact's Render with: the preview at PreviewHeight lines with
+// x264 ultrafast CRF 35, the render at full resolution with Render's
+// defaults (veryfast CRF 20). Benchmarks use them too.
+func (w *RedactionWorker) RenderJobOptions(job string) redact.RenderOptions {
+	opts := redact.RenderOptions{Threads: w.Threads, SkipReportFiles: true}
+	if job == request.JobPreview {
+		opts.Preset, opts.CRF, opts.MaxHeight = "ultrafast", 35, w.previewHeight()
+	}
+	return opts
 }
 
 func (w *RedactionWorker) previewHeight() int {
