@@ -204,11 +204,10 @@ func TrackBox(ctx context.Context, path string, req TrackRequest) (*TrackResult,
 			if lf.T >= until-1e-3 || lf.T < nxt {
 				return nil
 			}
+			// At most chunkSeconds/step+1 ≈ ChunkFrames frames: sampling
+			// keeps them at least a step apart.
 			nxt = lf.T + step
 			chunk = append(chunk, lf)
-			if len(chunk) >= req.ChunkFrames {
-				return errStopDecode
-			}
 			return nil
 		})
 		if err != nil {
