@@ -272,16 +272,17 @@ func Detect(ctx context.Context, path string, opts DetectOptions) (*DetectResult
 	if opts.In < 0 || opts.Out < 0 || (opts.Out > 0 && opts.Out <= opts.In) {
 		return nil, fmt.Errorf("redact: detect %s: %w: range %g..%g", path, ErrInvalidSpec, opts.In, opts.Out)
 	}
-	res, err := detect(ctx, path, opts, true)
-	if errors.Is(err, errSeekMissed) {
-		// The demuxer landed after the in point: decode from the start,
-		// which is exact for every container.
-		res, err = detect(ctx, path, opts, false)
+	var res *DetectResult
+	err := errSeekMissed
+	for _, margin := range seekMargins { // as Render: exact, earlier, from the start
+		if res, err = detect(ctx, path, opts, margin); !errors.Is(err, errSeekMissed) {
+			break
+		}
 	}
 	return res, err
 }
 
-func detect(ctx context.Context, path string, opts DetectOptions, seek bool) (*DetectResult, error) {
+func detect(ctx context.Context, path string, opts DetectOptions, margin float64) (*DetectResult, error) {
 	// Open the detectors first: a missing ONNX Runtime fails fast.
 	dets := make([]Detector, opts.Workers)
 	defer func() {
@@ -334,10 +335,10 @@ func detect(ctx context.Context, path string, opts DetectOptions, seek bool) (*D
 		total = max(0, total-opts.In)
 	}
 	checkSeek := false
-	if seek && opts.In > seekMargin {
+	if margin >= 0 && opts.In > seekMargin {
 		// Seek to a keyframe before the in point rather than decode the
 		// whole recording up to it (see Render).
-		ts := int64((opts.In + start - seekMargin) * float64(astiav.TimeBase))
+		ts := int64((opts.In + start - margin) * float64(astiav.TimeBase))
 		checkSeek = in.FormatContext.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)) == nil
 	}
 	seenFrame := false

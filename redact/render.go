@@ -97,25 +97,33 @@ func Render(ctx context.Context, spec *Spec, in, out string, opts RenderOptions)
 	if spec == nil {
 		return nil, fmt.Errorf("redact: render: %w: nil spec", ErrInvalidSpec)
 	}
-	rep, err := renderOnce(ctx, spec, in, out, opts, true)
-	if errors.Is(err, errSeekMissed) {
-		// The demuxer landed after the in point: render again decoding from
-		// the start, which is exact for every container.
-		rep, err = renderOnce(ctx, spec, in, out, opts, false)
+	var rep *Report
+	err := errSeekMissed
+	for _, margin := range seekMargins {
+		if rep, err = renderOnce(ctx, spec, in, out, opts, margin); !errors.Is(err, errSeekMissed) {
+			break
+		}
 	}
 	return rep, err
 }
 
-// seekMargin is how far before the in point the renderer seeks, so the
-// keyframe it lands on precedes the in point even in files whose index
-// is coarse.
+// seekMargins are how far before a late in point (> seekMargin) Render
+// and Detect seek, in the order tried when the demuxer lands after the in
+// point: to the keyframe at or before the in point itself (exact for MP4
+// and MOV, whose index lists every keyframe, and it decodes the least);
+// seekMargin earlier, for containers whose index is coarse; then no seek
+// (-1), decoding from the start, which is exact for every container.
+var seekMargins = []float64{0, seekMargin, -1}
+
+// seekMargin is the second try's distance before the in point, and the
+// in point below which decoding simply starts at the beginning.
 const seekMargin = 2.0
 
 // errSeekMissed reports that after seeking the first decoded frame was
 // already past the in point, so frames would be missing.
 var errSeekMissed = errors.New("seek landed after the clip in point")
 
-func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOptions, seek bool) (rep *Report, err error) {
+func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOptions, margin float64) (rep *Report, err error) {
 	c := transcode.NewCloser()
 	closed := false
 	defer func() {
@@ -140,13 +148,13 @@ func renderOnce(ctx context.Context, spec *Spec, in, out string, opts RenderOpti
 	if err != nil {
 		return nil, err
 	}
-	if seek && r.in > seekMargin {
+	if margin >= 0 && r.in > seekMargin {
 		// Decoding from the start to reach a late in point can take minutes
 		// on long recordings; seek to a keyframe before it instead. Frames
 		// before the in point are still dropped by their own pts, so the
 		// result is identical; errSeekMissed guards containers whose seek
 		// lands late.
-		ts := int64((r.in + r.start - seekMargin) * float64(astiav.TimeBase))
+		ts := int64((r.in + r.start - margin) * float64(astiav.TimeBase))
 		if err := input.FormatContext.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err == nil {
 			r.checkSeek = true
 		}
