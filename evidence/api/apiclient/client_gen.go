@@ -605,15 +605,10 @@ type JobStatus struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
-// Keyframe is the schema Keyframe.
-type Keyframe struct {
-	Height float64 `json:"height"`
-	Hidden bool    `json:"hidden,omitempty"`
-	Interp string  `json:"interp,omitempty"`
-	Time   float64 `json:"time"`
-	Width  float64 `json:"width"`
-	X      float64 `json:"x"`
-	Y      float64 `json:"y"`
+// JobView is the schema JobView.
+type JobView struct {
+	Job     Job         `json:"job"`
+	Outputs []JobOutput `json:"outputs"`
 }
 
 // ListEvidenceParams are the parameters of ListEvidence.
@@ -1344,14 +1339,6 @@ type TrackBox struct {
 	Y      float64 `json:"y,omitempty"`
 }
 
-// TrackResult is the schema TrackResult.
-type TrackResult struct {
-	End       float64    `json:"end"`
-	Frames    int64      `json:"frames"`
-	Keyframes []Keyframe `json:"keyframes"`
-	Start     float64    `json:"start"`
-}
-
 // TransitionInput is the schema TransitionInput.
 type TransitionInput struct {
 	Assignee   string   `json:"assignee,omitempty"`
@@ -1824,6 +1811,19 @@ func (c *Client) GetCase(ctx context.Context, id string) (*CaseDetail, error) {
 	path := "/api/v1/cases/" + url.PathEscape(id)
 	q, h := url.Values{}, http.Header{}
 	var out CaseDetail
+	if err := c.call(ctx, "GET", path, q, h, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// GetClipJob: One redaction job with its progress and outputs (poll it; a track job's output carries the keyframes in details.result).
+//
+// GET /api/v1/requests/{id}/clips/{clip}/jobs/{job}
+func (c *Client) GetClipJob(ctx context.Context, id string, clip string, job string) (*JobView, error) {
+	path := "/api/v1/requests/" + url.PathEscape(id) + "/clips/" + url.PathEscape(clip) + "/jobs/" + url.PathEscape(job)
+	q, h := url.Values{}, http.Header{}
+	var out JobView
 	if err := c.call(ctx, "GET", path, q, h, nil, &out); err != nil {
 		return nil, err
 	}
@@ -2858,13 +2858,13 @@ func (c *Client) SubmitClipForReview(ctx context.Context, id string, clip string
 	return &out, nil
 }
 
-// TrackBox: Track a box drawn on one frame forward and backward: {time, box} → region keyframes.
+// TrackBox: Track a box drawn on one frame forward and backward through the clip: {time, box} → 202 with a track job; its output holds the region keyframes.
 //
 // POST /api/v1/requests/{id}/clips/{clip}/track
-func (c *Client) TrackBox(ctx context.Context, id string, clip string, body TrackBody) (*TrackResult, error) {
+func (c *Client) TrackBox(ctx context.Context, id string, clip string, body TrackBody) (*JobAnswer, error) {
 	path := "/api/v1/requests/" + url.PathEscape(id) + "/clips/" + url.PathEscape(clip) + "/track"
 	q, h := url.Values{}, http.Header{}
-	var out TrackResult
+	var out JobAnswer
 	if err := c.call(ctx, "POST", path, q, h, jsonBody{body}, &out); err != nil {
 		return nil, err
 	}
