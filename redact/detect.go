@@ -59,6 +59,12 @@ type DetectOptions struct {
 	// analysis width makes too small, and the tracker carries them between
 	// those frames.
 	FullEvery int
+	// FullWidth bounds the width of the full-resolution pass's picture
+	// (default: the frame's own width; -1 likewise). At 1440 a 1080p frame is shrunk
+	// by 4/3 for it (area average): the 24-px faces the pass is for are
+	// still 18 px there, above YuNet's floor of about 10 px, and the
+	// network costs about 55 % of what it costs at 1920 px.
+	FullWidth int
 	// MinFace and MaxFace bound the face size in analysed (downscaled)
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
@@ -95,6 +101,9 @@ type DetectOptions struct {
 	In, Out float64
 }
 
+// defaultFullWidth is DetectOptions.FullWidth's default.
+const defaultFullWidth = -1
+
 func (o DetectOptions) withDefaults() DetectOptions {
 	if o.Stride <= 0 {
 		o.Stride = 2
@@ -113,6 +122,9 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	}
 	if o.FullEvery == 0 {
 		o.FullEvery = 4
+	}
+	if o.FullWidth == 0 {
+		o.FullWidth = defaultFullWidth
 	}
 	if o.MinPeak == 0 && o.Detector != DetectorPigo {
 		o.MinPeak = 0.75
@@ -251,14 +263,13 @@ type DetectResult struct {
 
 type pictureJob struct {
 	t     float64
-	img   *Picture
-	scale float64 // source pixels per analysed pixel
-	// full, when set, is the full-resolution picture (img is then nil and
-	// the worker shrinks full by factor itself); fullPass says whether the
-	// full-resolution pass runs on this frame.
-	full     *Picture
-	factor   int
-	fullPass bool
+	img   *Picture // the analysis picture
+	scale float64  // source pixels per analysed pixel
+	// full, when set, is the same frame at (or near) full resolution, for
+	// YuNet's full-resolution pass (FullEvery), with fullScale source
+	// pixels a pixel.
+	full      *Picture
+	fullScale float64
 }
 
 // Detect decodes the video of path, runs face detection on every Stride-th
@@ -354,7 +365,7 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 		go func(det Detector, w int) {
 			defer wg.Done()
 			for j := range jobs {
-				found, err := detectJob(det, &fullDets[w], opts, &j)
+				found, thumbImg, thumbScale, err := detectJob(det, &fullDets[w], opts, &j)
 				if err != nil {
 					mu.Lock()
 					if detectErr == nil {
@@ -364,13 +375,7 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 					continue
 				}
 				for k := range found {
-					thumbs.offer(j.t, found[k], j.img)
-					b := &found[k].Box
-					b.X, b.Y, b.W, b.H = b.X*j.scale, b.Y*j.scale, b.W*j.scale, b.H*j.scale
-					for p := range found[k].Landmarks {
-						l := &found[k].Landmarks[p]
-						l.X, l.Y = l.X*j.scale, l.Y*j.scale
-					}
+					thumbs.offer(j.t, found[k], thumbImg, thumbScale)
 				}
 				mu.Lock()
 				obs = append(obs, Observation{T: j.t, Detections: found})
@@ -378,10 +383,41 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 			}
 		}(dets[w], w)
 	}
-	var graph *transcode.FilterGraph
-	var scale float64
-	var factor int
+	// Every analysed frame is converted by swscale straight to the
+	// analysis size (area average, packed BGR); a frame of the full-
+	// resolution pass is also converted at full size, by a second graph.
+	// (Converting every frame at full size and shrinking it in Go cost
+	// more than a third of the time outside the network.)
+	var graph, fullGraph *transcode.FilterGraph
+	var scale, fullScale float64
 	res := &DetectResult{Media: media, Detector: dets[0].Name()}
+	toPicture := func(g *astiav.Frame) (*Picture, error) {
+		view, err := grayView(g) // first plane: packed BGR, 3 bytes a pixel
+		if err != nil {
+			return nil, err
+		}
+		// Copy: the filter reuses the frame after its callback.
+		w, h := g.Width(), g.Height()
+		img := NewPicture(w, h)
+		for y := 0; y < h; y++ {
+			copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:y*view.Stride+3*w])
+		}
+		return img, nil
+	}
+	pictureOf := func(fg *transcode.FilterGraph, f *astiav.Frame) (*Picture, float64, error) {
+		var img *Picture
+		var t float64
+		err := fg.Push(f, func(g *astiav.Frame) error {
+			var err error
+			img, err = toPicture(g)
+			t = ptsSeconds(g.Pts(), fg.TimeBase()) - start
+			return err
+		})
+		if err == nil && img == nil {
+			err = errors.New("the analysis filter gave no picture")
+		}
+		return img, t, err
+	}
 	decodeErr := transcode.DecodeStreams(c, in, []*transcode.Decoder{vdec}, func(d *transcode.Decoder, f *astiav.Frame) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -415,48 +451,49 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 			if media.Rotation == 90 || media.Rotation == 270 {
 				fw, fh = fh, fw
 			}
-			factor = max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
+			factor := max(1, (fw+opts.MaxWidth-1)/opts.MaxWidth)
 			w, h := max(1, fw/factor), max(1, fh/factor)
 			scale = float64(fw) / float64(w)
-			spec := fmt.Sprintf("scale=%d:%d:flags=area,format=bgr24", w, h)
-			if useFull && factor > 1 {
-				// Full resolution to the workers, which shrink it
-				// themselves (the same box filter as flags=area).
-				spec = "format=bgr24"
-				scale = 1
+			rot := transcode.RotationFilter(media.Rotation)
+			if rot != "" {
+				rot += ","
 			}
-			if rot := transcode.RotationFilter(media.Rotation); rot != "" {
-				spec = rot + "," + spec
-			}
-			g, err := transcode.NewVideoFilter(c, transcode.VideoSourceOf(f, d.TimeBase()), spec, 1)
+			src := transcode.VideoSourceOf(f, d.TimeBase())
+			g, err := transcode.NewVideoFilter(c, src, fmt.Sprintf("%sscale=%d:%d:flags=area,format=bgr24", rot, w, h), 1)
 			if err != nil {
 				return err
 			}
 			graph = g
+			if useFull && factor > 1 {
+				spec := rot + "format=bgr24"
+				fullScale = 1
+				if fm := opts.FullWidth; fm > 0 && fw > fm {
+					fh2 := max(2, int(math.Round(float64(fh)*float64(fm)/float64(fw))))
+					spec = fmt.Sprintf("%sscale=%d:%d:flags=area,format=bgr24", rot, fm, fh2)
+					fullScale = float64(fw) / float64(fm)
+				}
+				if fullGraph, err = transcode.NewVideoFilter(c, src, spec, 1); err != nil {
+					return err
+				}
+			}
 		}
-		return graph.Push(f, func(g *astiav.Frame) error {
-			view, err := grayView(g) // first plane: packed BGR, 3 bytes a pixel
-			if err != nil {
+		img, t, err := pictureOf(graph, f)
+		if err != nil {
+			return err
+		}
+		job := pictureJob{t: t, img: img, scale: scale, fullScale: fullScale}
+		if fullGraph != nil && res.FramesAnalysed%opts.FullEvery == 0 {
+			if job.full, _, err = pictureOf(fullGraph, f); err != nil {
 				return err
 			}
-			// Copy: the filter reuses the frame after this callback.
-			w, h := g.Width(), g.Height()
-			img := NewPicture(w, h)
-			for y := 0; y < h; y++ {
-				copy(img.Pix[y*img.Stride:(y+1)*img.Stride], view.Pix[y*view.Stride:y*view.Stride+3*w])
-			}
-			job := pictureJob{t: ptsSeconds(g.Pts(), graph.TimeBase()) - start, img: img, scale: scale}
-			if useFull && factor > 1 {
-				job = pictureJob{t: job.t, full: img, factor: factor, scale: 1, fullPass: res.FramesAnalysed%opts.FullEvery == 0}
-			}
-			res.FramesAnalysed++
-			select {
-			case jobs <- job:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
+		}
+		res.FramesAnalysed++
+		select {
+		case jobs <- job:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 	close(jobs)
 	wg.Wait()
@@ -508,25 +545,21 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 	if err := res.Spec.ValidateMedia(media); err != nil {
 		return nil, fmt.Errorf("redact: detect %s: proposal does not validate (bug): %w", path, err)
 	}
-	res.Review = buildReview(res, thumbs, scale)
+	res.Review = buildReview(res, thumbs, 1) // thumbnails are offered in source pixels
 	return res, nil
 }
 
-// detectJob runs the worker's detector on one analysed frame. With a
-// full-resolution picture it shrinks it by the job's factor for the main
-// passes, adds YuNet on the full picture when the job asks for it, and
-// returns every box in full-resolution pixels (j.img is set to the full
-// picture for thumbnails).
-func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) ([]Detection, error) {
-	if j.full == nil {
-		return det.Detect(j.img)
-	}
-	small := j.full.Downscale(j.factor)
-	found, err := det.Detect(small)
+// detectJob runs the worker's detector on one analysed frame and, when the
+// job has a full-resolution picture, YuNet on it for the faces the
+// analysis picture shows too small. It returns every box in source
+// pixels, and the picture to cut thumbnails from with its source pixels a
+// pixel.
+func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) (found []Detection, thumbImg *Picture, thumbScale float64, err error) {
+	found, err = det.Detect(j.img)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
-	f := float64(j.factor)
+	f := j.scale
 	for k := range found {
 		d := &found[k]
 		d.Box = Box{d.Box.X * f, d.Box.Y * f, d.Box.W * f, d.Box.H * f}
@@ -534,32 +567,36 @@ func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) ([
 			d.Landmarks[p] = Point{d.Landmarks[p].X * f, d.Landmarks[p].Y * f}
 		}
 	}
-	j.img = j.full
-	if !j.fullPass {
-		return found, nil
+	if j.full == nil {
+		return found, j.img, j.scale, nil
 	}
 	if *full == nil {
 		y, err := NewYuNet(opts.YuNet)
 		if err != nil {
-			return nil, err
+			return nil, nil, 0, err
 		}
 		*full = y
 	}
 	more, err := (*full).Detect(j.full)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	// The full pass covers only the faces the analysis picture shows too
 	// small to be sure of (under 24 analysis pixels); larger ones are the
 	// main passes' band, and a second look at them at full resolution
 	// only adds false faces (an animal's face scoring higher on detail).
 	limit := 24 * f
+	fs := j.fullScale
 	for _, d := range more {
+		d.Box = Box{d.Box.X * fs, d.Box.Y * fs, d.Box.W * fs, d.Box.H * fs}
+		for p := range d.Landmarks {
+			d.Landmarks[p] = Point{d.Landmarks[p].X * fs, d.Landmarks[p].Y * fs}
+		}
 		if d.Box.H < limit {
 			found = append(found, d)
 		}
 	}
-	return mergeDetections(found, 0.3), nil
+	return mergeDetections(found, 0.3), j.full, fs, nil
 }
 
 // cutKeyframes limits a track's keyframes to [in, out]: keyframes outside

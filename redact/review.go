@@ -71,9 +71,9 @@ type thumbStore struct {
 
 type thumbEntry struct {
 	lastT float64
-	box   Box // analysis pixels, last seen
+	box   Box // source pixels, last seen
 	bestT float64
-	best  Box // analysis pixels
+	best  Box // source pixels
 	conf  float64
 	thumb *Picture
 }
@@ -82,7 +82,9 @@ func newThumbStore() *thumbStore { return &thumbStore{} }
 
 const thumbHeight = 64
 
-func (s *thumbStore) offer(t float64, d Detection, img *Picture) {
+// offer considers detection d (source pixels) at time t as a thumbnail,
+// cut from img, which has imgScale source pixels a pixel.
+func (s *thumbStore) offer(t float64, d Detection, img *Picture, imgScale float64) {
 	conf := d.Confidence()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,7 +109,11 @@ func (s *thumbStore) offer(t float64, d Detection, img *Picture) {
 	}
 	if e.thumb == nil || conf > e.conf {
 		e.bestT, e.best, e.conf = t, d.Box, conf
-		e.thumb = thumbnail(img, d.Box)
+		b := d.Box
+		if imgScale > 0 && imgScale != 1 {
+			b = Box{b.X / imgScale, b.Y / imgScale, b.W / imgScale, b.H / imgScale}
+		}
+		e.thumb = thumbnail(img, b)
 	}
 }
 

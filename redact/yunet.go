@@ -155,11 +155,21 @@ type YuNet struct {
 	mu      sync.Mutex
 	session *ort.DynamicAdvancedSession
 	opts    YuNetOptions
-	// Tensors are kept between calls while the padded size stays the same.
-	padW, padH int
-	input      *ort.Tensor[float32]
-	outputs    []*ort.Tensor[float32]
+	// tensors are kept per padded input size: MultiScale alternates two
+	// sizes on one session, and allocating (and zeroing) the tensors on
+	// every call cost as much as a small inference.
+	tensors map[[2]int]*yunetTensors
 }
+
+// yunetTensors are the input and output tensors of one padded size.
+type yunetTensors struct {
+	input   *ort.Tensor[float32]
+	outputs []*ort.Tensor[float32]
+	values  []ort.Value // outputs as the session wants them
+}
+
+// maxTensorSizes bounds the cached sizes (a detector sees one or two).
+const maxTensorSizes = 4
 
 // NewYuNet loads ONNX Runtime (once per process) and opens a session on
 // the embedded model.
@@ -183,7 +193,7 @@ func NewYuNet(opts YuNetOptions) (*YuNet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redact: yunet: creating session: %w", err)
 	}
-	return &YuNet{session: s, opts: opts}, nil
+	return &YuNet{session: s, opts: opts, tensors: map[[2]int]*yunetTensors{}}, nil
 }
 
 // Close releases the session and its tensors.
@@ -200,15 +210,19 @@ func (y *YuNet) Close() error {
 }
 
 func (y *YuNet) freeTensors() {
-	if y.input != nil {
-		y.input.Destroy()
-		y.input = nil
+	for k, t := range y.tensors {
+		t.destroy()
+		delete(y.tensors, k)
 	}
-	for _, t := range y.outputs {
-		t.Destroy()
+}
+
+func (t *yunetTensors) destroy() {
+	if t.input != nil {
+		t.input.Destroy()
 	}
-	y.outputs = nil
-	y.padW, y.padH = 0, 0
+	for _, o := range t.outputs {
+		o.Destroy()
+	}
 }
 
 // Name is "yunet".
@@ -217,17 +231,22 @@ func (y *YuNet) Name() string { return "yunet" }
 // pad32 rounds n up to a multiple of 32, the network's largest stride.
 func pad32(n int) int { return (n + 31) / 32 * 32 }
 
-// ensureTensors (re)allocates input and output tensors for a padded size.
-func (y *YuNet) ensureTensors(padW, padH int) error {
-	if y.input != nil && y.padW == padW && y.padH == padH {
-		return nil
+// ensureTensors returns the input and output tensors for a padded size,
+// allocating them the first time the size is seen.
+func (y *YuNet) ensureTensors(padW, padH int) (*yunetTensors, error) {
+	key := [2]int{padW, padH}
+	if t := y.tensors[key]; t != nil {
+		return t, nil
 	}
-	y.freeTensors()
+	if len(y.tensors) >= maxTensorSizes {
+		y.freeTensors()
+	}
+	t := &yunetTensors{}
 	in, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 3, int64(padH), int64(padW)))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	y.input = in
+	t.input = in
 	for i, name := range yunetOutputs {
 		s := yunetStrides[i%3]
 		anchors := int64(padW/s) * int64(padH/s)
@@ -238,15 +257,16 @@ func (y *YuNet) ensureTensors(padW, padH int) error {
 		case "kps":
 			per = 10
 		}
-		t, err := ort.NewEmptyTensor[float32](ort.NewShape(1, anchors, per))
+		o, err := ort.NewEmptyTensor[float32](ort.NewShape(1, anchors, per))
 		if err != nil {
-			y.freeTensors()
-			return err
+			t.destroy()
+			return nil, err
 		}
-		y.outputs = append(y.outputs, t)
+		t.outputs = append(t.outputs, o)
+		t.values = append(t.values, o)
 	}
-	y.padW, y.padH = padW, padH
-	return nil
+	y.tensors[key] = t
+	return t, nil
 }
 
 // Detect finds faces in img (coordinates of img), strongest first.
@@ -261,20 +281,17 @@ func (y *YuNet) Detect(img *Picture) ([]Detection, error) {
 		return nil, nil
 	}
 	padW, padH := pad32(w), pad32(h)
-	if err := y.ensureTensors(padW, padH); err != nil {
+	t, err := y.ensureTensors(padW, padH)
+	if err != nil {
 		return nil, fmt.Errorf("redact: yunet: tensors for %dx%d: %w", padW, padH, err)
 	}
-	fillInput(y.input.GetData(), img, padW, padH)
-	outs := make([]ort.Value, len(y.outputs))
-	for i, t := range y.outputs {
-		outs[i] = t
-	}
-	if err := y.session.Run([]ort.Value{y.input}, outs); err != nil {
+	fillInput(t.input.GetData(), img, padW, padH)
+	if err := y.session.Run([]ort.Value{t.input}, t.values); err != nil {
 		return nil, fmt.Errorf("redact: yunet: run on %dx%d: %w", padW, padH, err)
 	}
 	var raw [12][]float32
-	for i, t := range y.outputs {
-		raw[i] = t.GetData()
+	for i, o := range t.outputs {
+		raw[i] = o.GetData()
 	}
 	dets := decodeYuNet(raw, padW, padH, y.opts.ScoreThreshold)
 	return nmsDetections(dets, y.opts.NMSThreshold, y.opts.TopK), nil
@@ -286,17 +303,26 @@ func (y *YuNet) Detect(img *Picture) ([]Detection, error) {
 // padded with zeros at the right and bottom to padW×padH (as
 // FaceDetectorYN's copyMakeBorder).
 func fillInput(dst []float32, img *Picture, padW, padH int) {
-	clear(dst)
 	plane := padW * padH
+	b, g, r := dst[:plane], dst[plane:2*plane], dst[2*plane:3*plane]
 	for yy := 0; yy < img.H; yy++ {
 		row := img.Pix[yy*img.Stride : yy*img.Stride+3*img.W]
 		o := yy * padW
+		bo, gO, ro := b[o:o+padW], g[o:o+padW], r[o:o+padW]
 		for xx := 0; xx < img.W; xx++ {
-			dst[o+xx] = float32(row[3*xx])
-			dst[plane+o+xx] = float32(row[3*xx+1])
-			dst[2*plane+o+xx] = float32(row[3*xx+2])
+			px := row[3*xx : 3*xx+3]
+			bo[xx], gO[xx], ro[xx] = float32(px[0]), float32(px[1]), float32(px[2])
 		}
+		// The tensor is reused between calls: only the padding needs
+		// zeroing, not the whole plane.
+		clear(bo[img.W:])
+		clear(gO[img.W:])
+		clear(ro[img.W:])
 	}
+	from := img.H * padW
+	clear(b[from:])
+	clear(g[from:])
+	clear(r[from:])
 }
 
 // decodeYuNet turns the 12 raw outputs (cls, obj, bbox, kps at strides 8,
