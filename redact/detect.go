@@ -59,12 +59,6 @@ type DetectOptions struct {
 	// analysis width makes too small, and the tracker carries them between
 	// those frames.
 	FullEvery int
-	// FullWidth bounds the width of the full-resolution pass's picture
-	// (default: the frame's own width; -1 likewise). At 1440 a 1080p frame is shrunk
-	// by 4/3 for it (area average): the 24-px faces the pass is for are
-	// still 18 px there, above YuNet's floor of about 10 px, and the
-	// network costs about 55 % of what it costs at 1920 px.
-	FullWidth int
 	// MinFace and MaxFace bound the face size in analysed (downscaled)
 	// pixels (20 and 1000).
 	MinFace, MaxFace int
@@ -101,9 +95,6 @@ type DetectOptions struct {
 	In, Out float64
 }
 
-// defaultFullWidth is DetectOptions.FullWidth's default.
-const defaultFullWidth = -1
-
 func (o DetectOptions) withDefaults() DetectOptions {
 	if o.Stride <= 0 {
 		o.Stride = 2
@@ -122,9 +113,6 @@ func (o DetectOptions) withDefaults() DetectOptions {
 	}
 	if o.FullEvery == 0 {
 		o.FullEvery = 4
-	}
-	if o.FullWidth == 0 {
-		o.FullWidth = defaultFullWidth
 	}
 	if o.MinPeak == 0 && o.Detector != DetectorPigo {
 		o.MinPeak = 0.75
@@ -265,11 +253,9 @@ type pictureJob struct {
 	t     float64
 	img   *Picture // the analysis picture
 	scale float64  // source pixels per analysed pixel
-	// full, when set, is the same frame at (or near) full resolution, for
-	// YuNet's full-resolution pass (FullEvery), with fullScale source
-	// pixels a pixel.
-	full      *Picture
-	fullScale float64
+	// full, when set, is the same frame at full resolution, for YuNet's
+	// full-resolution pass (FullEvery).
+	full *Picture
 }
 
 // Detect decodes the video of path, runs face detection on every Stride-th
@@ -389,7 +375,7 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 	// (Converting every frame at full size and shrinking it in Go cost
 	// more than a third of the time outside the network.)
 	var graph, fullGraph *transcode.FilterGraph
-	var scale, fullScale float64
+	var scale float64
 	res := &DetectResult{Media: media, Detector: dets[0].Name()}
 	toPicture := func(g *astiav.Frame) (*Picture, error) {
 		view, err := grayView(g) // first plane: packed BGR, 3 bytes a pixel
@@ -465,14 +451,10 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 			}
 			graph = g
 			if useFull && factor > 1 {
-				spec := rot + "format=bgr24"
-				fullScale = 1
-				if fm := opts.FullWidth; fm > 0 && fw > fm {
-					fh2 := max(2, int(math.Round(float64(fh)*float64(fm)/float64(fw))))
-					spec = fmt.Sprintf("%sscale=%d:%d:flags=area,format=bgr24", rot, fm, fh2)
-					fullScale = float64(fw) / float64(fm)
-				}
-				if fullGraph, err = transcode.NewVideoFilter(c, src, spec, 1); err != nil {
+				// At full size: shrunk to 1440 px wide for it, the pass
+				// lost one of the three 24-32 px faces of the evaluation
+				// set (TestRedactionQuality), so it is not shrunk at all.
+				if fullGraph, err = transcode.NewVideoFilter(c, src, rot+"format=bgr24", 1); err != nil {
 					return err
 				}
 			}
@@ -481,7 +463,7 @@ func detect(ctx context.Context, path string, opts DetectOptions, margin float64
 		if err != nil {
 			return err
 		}
-		job := pictureJob{t: t, img: img, scale: scale, fullScale: fullScale}
+		job := pictureJob{t: t, img: img, scale: scale}
 		if fullGraph != nil && res.FramesAnalysed%opts.FullEvery == 0 {
 			if job.full, _, err = pictureOf(fullGraph, f); err != nil {
 				return err
@@ -586,17 +568,12 @@ func detectJob(det Detector, full **YuNet, opts DetectOptions, j *pictureJob) (f
 	// main passes' band, and a second look at them at full resolution
 	// only adds false faces (an animal's face scoring higher on detail).
 	limit := 24 * f
-	fs := j.fullScale
 	for _, d := range more {
-		d.Box = Box{d.Box.X * fs, d.Box.Y * fs, d.Box.W * fs, d.Box.H * fs}
-		for p := range d.Landmarks {
-			d.Landmarks[p] = Point{d.Landmarks[p].X * fs, d.Landmarks[p].Y * fs}
-		}
 		if d.Box.H < limit {
 			found = append(found, d)
 		}
 	}
-	return mergeDetections(found, 0.3), j.full, fs, nil
+	return mergeDetections(found, 0.3), j.full, 1, nil
 }
 
 // cutKeyframes limits a track's keyframes to [in, out]: keyframes outside
