@@ -433,7 +433,13 @@ func proxy(ctx context.Context, c, oc *Closer, in *Input, duration float64, dura
 		}
 		return af.Push(f, writeAudio)
 	}
-	err = DecodePipelined(c, in, decoders, consume)
+	// Decoding, filtering and encoding run one after another on this
+	// goroutine, as in the ffmpeg CLI (the codecs and the scaler have
+	// their own threads). Decoding ahead on a second goroutine
+	// (DecodePipelined) was measured to cost 2-5 % more CPU than this on
+	// two cores without buying wall time there (docs/transcode.md, issue
+	// 15): both ways already keep the two cores busy.
+	err = DecodeStreams(c, in, decoders, consume)
 	if err != nil {
 		return nil, withOp(op, inPath, err)
 	}
@@ -503,10 +509,11 @@ var errPipelineStopped = errors.New("pipeline stopped")
 // goroutine, so that scaling, encoding and muxing (consume, called on this
 // goroutine) overlap with them. The ffmpeg CLI of FFmpeg 5.1 runs these
 // stages one after another on its main thread; splitting them is what lets
-// a proxy use both cores of a small worker when x264 waits for input.
+// a pipeline use both cores of a small worker when its consumer waits.
 // Frames cross as new references (av_frame_clone, no pixel copy) and are
 // freed after consume returns, on every path; consume may edit a frame
-// after making it writable. Proxy and the redaction renderer both use it.
+// after making it writable. The redaction renderer uses it; Proxy does
+// not (see proxy: on two cores it cost CPU without saving wall time).
 func DecodePipelined(c *Closer, in *Input, decoders []*Decoder, consume func(d *Decoder, f *astiav.Frame) error) error {
 	frames := make(chan decodedFrame, pipelineDepth)
 	stop := make(chan struct{})
