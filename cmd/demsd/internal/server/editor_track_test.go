@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -22,9 +23,10 @@ import (
 // on one frame with real pointer events, presses T; the editor shows the
 // track job's progress and, when it is done, the region's keyframes follow
 // the photograph through the clip. One undo gives back the drawn box, redo
-// the track; saved and reloaded, the keyframes are back. Tracking on a
-// request that left redaction shows the server's 409 in the editor, and
-// the read-only editor then offers no Track button.
+// the track; saved and reloaded, the keyframes are back. With the worker
+// stopped, a queued track shows as waiting and Cancel ends it without a
+// change. Tracking on a request that left redaction shows the server's
+// 409 in the editor, and the read-only editor then offers no Track button.
 func TestEditorTrackBox(t *testing.T) {
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
@@ -160,16 +162,33 @@ func TestEditorTrackBox(t *testing.T) {
 		t.Fatalf("reloaded keyframes %+v, tracked %+v", got, tracked)
 	}
 
-	// The requester withdraws while the editor is open: tracking is
-	// refused (409) and the editor says why; the reloaded page is read-only.
-	if st, m = records.do("POST", base+"/transition", `{"state":"withdrawn","reason":"the requester withdrew by email"}`); st != 200 {
-		t.Fatalf("to withdrawn: %d %v", st, m)
-	}
+	// Cancel: with the worker stopped the job waits in the queue, the
+	// editor shows it waiting, and Cancel (the clip's job cancel route)
+	// ends it; the region is unchanged.
+	sctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	must(t, "stop the worker", e.app.River.Stop(sctx))
+	stop()
 	gotoFrame(30)
 	screen = stageScreen(t, ctx, 640, 360)
 	cx, cy := screen(want.X+want.W/2, want.Y+want.H/2)
 	must(t, "click the box", chromedp.Do(ctx, chromedp.MouseClickXY(cx, cy)))
 	waitJS(t, ctx, "selected", `!!opendemsEditor.sel && opendemsEditor.sel.kind === 'region'`, 5*time.Second)
+	must(t, "track (queued)", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#ed-track-start"))))
+	waitJS(t, ctx, "waiting shown", `!document.getElementById("ed-track").hidden && document.getElementById("ed-track-text").textContent.includes("waiting for a worker") && !document.getElementById("ed-track-cancel").disabled`, 20*time.Second)
+	must(t, "cancel", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#ed-track-cancel"))))
+	waitJS(t, ctx, "cancelled", `document.getElementById("ed-banner").textContent.startsWith("Tracking was cancelled") && document.getElementById("ed-track").hidden`, 20*time.Second)
+	if st, m = records.do("GET", base+"/clips/"+clipID+"/jobs", ""); st != 200 || !strings.Contains(fmt.Sprint(m), "state:cancelled") {
+		t.Fatalf("jobs after cancel: %d %v", st, m)
+	}
+	if got := keyframes(); len(got) != len(tracked) || evalT[int](t, ctx, `opendemsEditor.model.changes`) != 0 {
+		t.Fatalf("a cancelled track changed the region: %d keyframes, %d changes", len(got), evalT[int](t, ctx, `opendemsEditor.model.changes`))
+	}
+
+	// The requester withdraws while the editor is open: tracking is
+	// refused (409) and the editor says why; the reloaded page is read-only.
+	if st, m = records.do("POST", base+"/transition", `{"state":"withdrawn","reason":"the requester withdrew by email"}`); st != 200 {
+		t.Fatalf("to withdrawn: %d %v", st, m)
+	}
 	must(t, "track again", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#ed-track-start"))))
 	waitJS(t, ctx, "refusal shown", `document.getElementById("ed-banner").textContent.startsWith("Not tracked:") && document.getElementById("ed-banner").textContent.includes("withdrawn")`, 20*time.Second)
 	if got := keyframes(); len(got) != len(tracked) {
