@@ -88,8 +88,15 @@
 //	        error is shown on the region, audio or full-frame range its path
 //	        names ({"field", "reason"} is read too)
 //
-// Both calls carry the session cookie and the X-CSRF-Token header from the
-// layout's csrf-token meta tag. The editor saves only specs whose regions
+//	POST {clip_url}/track  {"time": s, "box": {"x", "y", "width", "height"}}
+//	  → 202 {"job": {"id", "state", "progress", ...}}; then
+//	GET {clip_url}/jobs/{id} → {"job": {...}, "outputs": [...]} polled until
+//	  the job is completed (the "track" output's details.result.keyframes
+//	  replace the region's keyframes as one undoable edit), cancelled or
+//	  discarded; POST {clip_url}/jobs/{id}/cancel cancels it
+//
+// Every call carries the session cookie, and every change the
+// X-CSRF-Token header from the layout's csrf-token meta tag. The editor saves only specs whose regions
 // (except unreviewed or rejected proposals), audio and full-frame ranges
 // carry a code from "exemptions"; the server must validate anyway.
 //

@@ -1335,6 +1335,125 @@ function csrf() {
   return m ? m.content : "";
 }
 
+// ---- box tracking -------------------------------------------------------
+
+// The server tracks a box (POST clip/track answers 202 with a job; GET
+// clip/jobs/:job reports its progress and, once completed, the region
+// keyframes in the track output's details.result). The editor sends the
+// selected region's box at the playhead, shows the job's progress with a
+// Cancel button, and replaces the region's keyframes with the tracked ones
+// as one edit, so a single undo gives back the box as drawn. One track at
+// a time; a result for a region deleted meanwhile changes nothing.
+
+const TRACK_POLL_MS = 400;
+
+async function clipCall(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") { headers["X-CSRF-Token"] = csrf(); headers["Content-Type"] = "application/json"; }
+  const res = await fetch(S.clipURL + path, { method, credentials: "same-origin", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  return { res, data };
+}
+
+// problemText is the server's error message with its field errors.
+function problemText(res, data) {
+  if (!data || !data.error) return "the server answered " + res.status;
+  let msg = String(data.error.message || "").trim().replace(/[.]$/, "");
+  const fields = (data.error.fields || []).map((f) => (f.path || f.field || "") + ": " + (f.message || f.reason || ""));
+  if (fields.length) msg += " (" + fields.join("; ") + ")";
+  return msg;
+}
+
+function showTrack(percent, text) {
+  $("ed-track").hidden = false;
+  $("ed-track-progress").value = Math.max(0, Math.min(100, percent || 0));
+  $("ed-track-text").textContent = Math.round(percent || 0) + " % · " + text;
+  $("ed-track-cancel").disabled = !S.track || S.track.job == null;
+}
+
+function endTrack(text, kind) {
+  if (S.track) clearTimeout(S.track.timer);
+  S.track = null;
+  $("ed-track").hidden = true;
+  banner(text, kind);
+}
+
+async function track() {
+  if (S.track) { toast("A box is already being tracked; wait for it or cancel it."); return; }
+  const r = needSelection(["region"]);
+  if (!r) return;
+  const t = now();
+  const b = boxAt(r.keyframes, t);
+  if (!b) { toast("Region " + r.id + " has no box at the playhead: go to a frame where it is drawn."); return; }
+  if (!video.paused) video.pause();
+  const tr = { region: r.id, job: null, timer: 0, misses: 0 };
+  S.track = tr;
+  showTrack(0, "starting to track " + r.id);
+  let res, data;
+  try {
+    ({ res, data } = await clipCall("POST", "/track", { time: t, box: finishBox(b) }));
+  } catch (e) {
+    if (S.track === tr) endTrack("Not tracked: the server could not be reached.", "bad");
+    return;
+  }
+  if (S.track !== tr) return;
+  if (res.status !== 202 || !data || !data.job) { endTrack("Not tracked: " + problemText(res, data) + ".", "bad"); return; }
+  tr.job = data.job.id;
+  showTrack(data.job.progress, "tracking " + r.id);
+  tr.timer = setTimeout(() => pollTrack(tr), TRACK_POLL_MS);
+}
+
+async function pollTrack(tr) {
+  if (S.track !== tr) return;
+  let res = null, data = null;
+  try { ({ res, data } = await clipCall("GET", "/jobs/" + tr.job)); } catch (e) { res = null; }
+  if (S.track !== tr) return; // cancelled while asking
+  if (!res || !res.ok || !data || !data.job) {
+    // A network hiccup is retried a few times; an answer with an error is final.
+    if (res && res.status !== 502 && res.status !== 503) { endTrack("Tracking failed: " + problemText(res, data) + ".", "bad"); return; }
+    if (++tr.misses >= 10) { endTrack("Tracking: the job's progress could not be read; the region is unchanged.", "bad"); return; }
+  } else {
+    tr.misses = 0;
+    const j = data.job;
+    if (j.state === "completed") { applyTrack(tr, data); return; }
+    if (j.state === "cancelled") { endTrack("Tracking was cancelled; " + tr.region + " is unchanged.", "warn"); return; }
+    if (j.state === "discarded") { endTrack("Tracking failed: " + (j.last_error || j.message || "the job gave up") + ". " + tr.region + " is unchanged.", "bad"); return; }
+    const what = j.state === "retryable" ? "retrying after: " + (j.last_error || "an error") : j.state === "running" ? "tracking " + tr.region : "waiting for a worker";
+    showTrack(j.progress, what);
+  }
+  tr.timer = setTimeout(() => pollTrack(tr), TRACK_POLL_MS);
+}
+
+function applyTrack(tr, view) {
+  const out = (view.outputs || []).find((o) => o.kind === "track" && o.details && o.details.result);
+  const result = out ? out.details.result : null;
+  const kfs = result && Array.isArray(result.keyframes) ? result.keyframes.map((k) => {
+    const c = { time: k.time, x: k.x, y: k.y, width: k.width, height: k.height };
+    if (k.interp) c.interp = k.interp;
+    if (k.hidden) c.hidden = true;
+    return c;
+  }).sort((a, b) => a.time - b.time) : [];
+  if (kfs.length === 0) { endTrack("Tracking found nothing to follow; " + tr.region + " is unchanged.", "bad"); return; }
+  if (!S.model.find("region", tr.region)) { endTrack("Tracking finished, but " + tr.region + " was deleted meanwhile; nothing changed.", "warn"); return; }
+  S.model.edit("region", tr.region, "Track " + tr.region, (r) => { r.keyframes = kfs; });
+  endTrack("Tracked " + tr.region + " from " + fmtTime(result.start) + " to " + fmtTime(result.end) + ": " + kfs.length + " keyframes (not saved yet; Undo gives back the drawn box).", "ok");
+  toast(tr.region + " tracked", true);
+}
+
+async function cancelTrack() {
+  const tr = S.track;
+  if (!tr || tr.job == null) return;
+  $("ed-track-cancel").disabled = true;
+  let res, data;
+  try { ({ res, data } = await clipCall("POST", "/jobs/" + tr.job + "/cancel")); } catch (e) { res = null; }
+  if (S.track !== tr) return;
+  if (res && res.ok) { endTrack("Tracking was cancelled; " + tr.region + " is unchanged.", "warn"); return; }
+  // Not cancelled (finished meanwhile, or refused): keep following the job.
+  $("ed-track-cancel").disabled = false;
+  banner("Not cancelled: " + (res ? problemText(res, data) : "the server could not be reached") + ".", "bad");
+}
+
 // ---- keyboard ------------------------------------------------------------
 
 const ACTIONS = {
@@ -1354,6 +1473,7 @@ const ACTIONS = {
   deleteKeyframe,
   deleteRegion: () => deleteSelected(),
   visibility: toggleVisibility,
+  track,
   prevKeyframe: () => stepKeyframe(-1),
   nextKeyframe: () => stepKeyframe(1),
   accept: () => reviewAtPlayhead("accepted"),
@@ -1466,6 +1586,7 @@ function wireInspector() {
   $("ed-delete").addEventListener("click", () => deleteSelected());
   $("ed-help-close").addEventListener("click", () => $("ed-help").close());
   $("ed-conflict-close").addEventListener("click", () => { $("ed-conflict").hidden = true; });
+  $("ed-track-cancel").addEventListener("click", cancelTrack);
 }
 
 function waitSeek() {

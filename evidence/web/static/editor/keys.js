@@ -24,6 +24,7 @@ export const SHORTCUTS = [
   { id: "deleteKeyframe", label: "Delete keyframe at playhead", keys: ["Delete", "Backspace"], scope: "editor", edit: true, hint: true },
   { id: "deleteRegion", label: "Delete selected region or range", keys: ["Shift+Delete", "Shift+Backspace"], scope: "editor", edit: true },
   { id: "visibility", label: "Toggle visibility at playhead", keys: ["v"], scope: "editor", edit: true },
+  { id: "track", label: "Track the selected box through the clip (server)", keys: ["t"], scope: "editor", edit: true },
   { id: "prevKeyframe", label: "Previous keyframe of selection", keys: ["e"], scope: "editor" },
   { id: "nextKeyframe", label: "Next keyframe of selection", keys: ["r"], scope: "editor" },
   { id: "accept", label: "Accept proposal", keys: ["a"], scope: "editor", edit: true, hint: true },
