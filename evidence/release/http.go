@@ -48,9 +48,10 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: req + "/reviews/:review/approve", Access: onRequest("redaction:approve", "Approve a review (not by anyone who edited the spec, linked or submitted the clip: 403 with the reason)"), Handler: s.approve, Op: "approveReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
 		{Method: "POST", Path: req + "/reviews/:review/reject", Access: onRequest("redaction:approve", "Reject a review with comments per region or time range; the request returns to redacting"), Handler: s.reject, Op: "rejectReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
 		{Method: "GET", Path: req + "/releases", Access: onRequest("request:read", "Releases of the request"), Handler: s.listReleases, Op: "listReleases", Out: ReleaseList{}},
-		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Build the release package from approved material (409 unless the request is approved)"), Handler: s.release, Op: "createRelease", In: ReleaseInput{}, InOptional: true, Out: Release{}, Status: http.StatusCreated},
+		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Start building the release package from approved material (202 with the release and its job; 409 unless the request is approved or while another build runs)"), Handler: s.release, Op: "createRelease", In: ReleaseInput{}, InOptional: true, Out: Release{}, Status: http.StatusAccepted},
 		{Method: "GET", Path: rel, Access: onRelease("request:read", "A release: state, package SHA-256 and size, files"), Handler: s.getRelease, Op: "getRelease", Out: Release{}},
-		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 unless released)"), Handler: s.downloadPackage, Op: "downloadReleasePackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 with Retry-After while building, 409 unless released)"), Handler: s.downloadPackage, Op: "downloadReleasePackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
+		{Method: "POST", Path: rel + "/cancel", Access: onRelease("release:create", "Cancel a release's build in progress (the request stays approved)"), Handler: s.cancelRelease, Op: "cancelReleaseBuild", Out: Release{}},
 	}
 	routes = append(routes, s.reviewPageRoutes()...)
 	return append(routes, s.shareRoutes()...)
@@ -163,7 +164,17 @@ func (s *Service) release(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, r)
+	c.Header("Location", "/api/v1/releases/"+r.ID.String())
+	c.JSON(http.StatusAccepted, r)
+}
+
+func (s *Service) cancelRelease(c *gin.Context) {
+	r, err := s.Cancel(c.Request.Context(), releaseOf(c).ID, actorOf(c))
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }
 
 func (s *Service) getRelease(c *gin.Context) { c.JSON(http.StatusOK, releaseOf(c)) }
@@ -174,6 +185,9 @@ func (s *Service) downloadPackage(c *gin.Context) {
 	r := releaseOf(c)
 	ref, err := r.PackageRef()
 	if err != nil {
+		if r.State == StateBuilding {
+			c.Header("Retry-After", "5")
+		}
 		api.WriteError(c, err)
 		return
 	}

@@ -112,10 +112,13 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if _, m = maker.do("GET", req+"/reviews", ""); m["reviews"].([]any)[0].(map[string]any)["comments"].([]any)[0].(map[string]any)["region"] != "face-1" {
 		t.Fatalf("region comment from the page: %v", m)
 	}
-	if st, m = maker.do("POST", req+"/releases", ""); st != 201 {
+	if st, m = maker.do("POST", req+"/releases", ""); st != 202 || m["state"] != "building" {
 		t.Fatalf("release: %d %v", st, m)
 	}
-	rel := m
+	rel := waitReleased(t, maker, m["id"].(string))
+	if rel["state"] != "released" {
+		t.Fatalf("release build: %v", rel)
+	}
 	relID := rel["id"].(string)
 	pkg := filepath.Join(t.TempDir(), "package.zip")
 	out, err := exec.Command(buildDems(t), "--server", base, "--token", credUser(e.creds, "records", "").APIToken, "request", "release", reqID, "--output", pkg).CombinedOutput()

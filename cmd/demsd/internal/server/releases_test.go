@@ -22,9 +22,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/storage"
 )
@@ -207,10 +210,33 @@ func TestReleaseWorkflow(t *testing.T) {
 	if st, m = checker.do("POST", base+"/reviews/"+reviewID+"/approve", `{"comment":"ok"}`); st != 200 {
 		t.Fatalf("approve again: %d %v", st, m)
 	}
-	if st, _ = checker.do("POST", base+"/releases", ""); st != 201 {
-		// The checker may release too (release:create); the test goes on
-		// with the maker's release below only if this one failed.
-		t.Logf("checker release: %d", st)
+	// The build is a job: POST answers 202 with the release building; a
+	// second release while it builds is 409; the package is fetched only
+	// once it is released (409 with Retry-After before).
+	if st, m = checker.do("POST", base+"/releases", ""); st != 202 || m["state"] != "building" || m["job"] == nil {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	building := m["id"].(string)
+	if st, m = maker.do("POST", base+"/releases", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "being built") {
+		t.Fatalf("second release while one builds: %d %v", st, m)
+	}
+	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "release_building") {
+		t.Fatalf("package while building: %d %v", st, m)
+	}
+	startReleaseBuilder(t, app)
+	if m = waitReleased(t, maker, building); m["state"] != "released" {
+		t.Fatalf("release build: %v", m)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// river completes the job just after the build recorded it
+		_, m = maker.do("GET", "/api/v1/releases/"+building, "")
+		job := m["job"].(map[string]any)
+		if job["progress"] == 100.0 && job["state"] == "completed" && job["attempt"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("release job after the build: %v", job)
+		}
 	}
 	_, m = maker.do("GET", base+"/releases", "")
 	rels := m["releases"].([]any)
@@ -354,10 +380,59 @@ func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, ma
 	if st, m = checker.do("POST", base+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"ok"}`); st != 200 {
 		t.Fatalf("approve: %d %v", st, m)
 	}
-	if st, m = maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`); st != 201 {
+	if st, m = maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`); st != 202 {
 		t.Fatalf("release: %d %v", st, m)
 	}
+	startReleaseBuilder(t, app)
+	m = waitReleased(t, maker, m["id"].(string))
+	if m["state"] != "released" {
+		t.Fatalf("release build: %v", m)
+	}
 	return reqID, m
+}
+
+// startReleaseBuilder works release builds for an app built without
+// workers: a river client on the app's database working only the releases
+// queue, as a `demsd worker` process would.
+func startReleaseBuilder(t *testing.T, app *App) {
+	t.Helper()
+	ws := river.NewWorkers()
+	registerReleaseWorkers(app, ws)
+	c, err := river.NewClient(riverpgxv5.New(app.Pool), &river.Config{Workers: ws, Logger: app.Logger,
+		Queues: map[string]river.QueueConfig{release.Queue: {MaxWorkers: 1}}, FetchPollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		sctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+		defer done()
+		c.Stop(sctx)
+	})
+}
+
+// waitReleased polls a release until its build is done (released or
+// failed) and returns it.
+func waitReleased(t *testing.T, c *caller, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, m := c.do("GET", "/api/v1/releases/"+id, "")
+		if st != 200 {
+			t.Fatalf("release %s: %d %v", id, st, m)
+		}
+		if m["state"] != "building" {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("release %s still building: %v", id, m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestShareLinks: a link to a released package is created with its token
@@ -764,6 +839,7 @@ var shareClient = func() *http.Client {
 // downloaded and verified by `dems verify --server`, share, list, revoke.
 func TestReleaseCLI(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
+	startReleaseBuilder(t, app)
 	makerTok := credUser(creds, "records", "").APIToken
 	checkerTok := secondRecordsOfficer(t, app, "checker")
 	maker := newCaller(t, srv.URL, makerTok)
