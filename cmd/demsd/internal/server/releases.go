@@ -21,8 +21,7 @@ func newReleases(a *App) *release.Service {
 		queue = a.River
 	}
 	return release.New(release.Deps{
-		Queue: queue,
-		Pool: a.Pool, Requests: a.Requests, Storage: a.Storage, SigningKey: a.Key, Logger: a.Logger,
+		Pool: a.Pool, Requests: a.Requests, Storage: a.Storage, SigningKey: a.Key, Logger: a.Logger, Queue: queue,
 		Hasher: passcodeHasher{},
 		Settings: release.Settings{
 			Agency: release.Agency{Name: c.Agency.Name, ContactEmail: c.Agency.ContactEmail, Address: c.Agency.Address,
