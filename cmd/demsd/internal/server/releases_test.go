@@ -360,6 +360,25 @@ func buildDems(t *testing.T) string {
 // request id and the release JSON.
 func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, map[string]any) {
 	t.Helper()
+	reqID, _ := approvedRequest(t, app, maker, checker)
+	base := "/api/v1/requests/" + reqID
+	st, m := maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`)
+	if st != 202 {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	startReleaseBuilder(t, app)
+	m = waitReleased(t, maker, m["id"].(string))
+	if m["state"] != "released" {
+		t.Fatalf("release build: %v", m)
+	}
+	return reqID, m
+}
+
+// approvedRequest takes a new request through review to approved (maker
+// links and edits, checker approves) and returns its id and the SHA-256
+// of the approved render.
+func approvedRequest(t *testing.T, app *App, maker, checker *caller) (string, string) {
+	t.Helper()
 	item := ingestedItem(t, app, "north", "N1001")
 	st, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"Sam Media","requester_type":"media","contact":"sam@example.org","description":"d","channel":"email"}`)
 	if st != 201 {
@@ -375,20 +394,76 @@ func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, ma
 	spec := `{"version":1,"clip":{"source":"` + item.String() + `"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":10,"y":10,"width":40,"height":50}]}]}`
 	maker.do("PUT", base+"/clips/"+clipID+"/spec", `{"base_version":0,"spec":`+spec+`}`)
 	maker.do("POST", base+"/transition", `{"state":"redacting"}`)
-	recordRender(t, app, uuid.MustParse(clipID), 1)
+	render := recordRender(t, app, uuid.MustParse(clipID), 1)
 	_, m = maker.do("POST", base+"/clips/"+clipID+"/review", "")
 	if st, m = checker.do("POST", base+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"ok"}`); st != 200 {
 		t.Fatalf("approve: %d %v", st, m)
 	}
-	if st, m = maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`); st != 202 {
+	return reqID, render
+}
+
+// TestReleaseBuildCancelAndFailure: a build in progress is cancelled
+// (release failed "cancelled by", its job cancelled, the request still
+// approved), built again by a second POST; a clip whose stored bytes
+// changed fails the build permanently naming the clip, and nothing is
+// released.
+func TestReleaseBuildCancelAndFailure(t *testing.T) {
+	app, srv, creds := leadTestApp(t)
+	maker := newCaller(t, srv.URL, credUser(creds, "records", "").APIToken)
+	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
+	auditor := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
+	reqID, render := approvedRequest(t, app, maker, checker)
+	base := "/api/v1/requests/" + reqID
+	st, m := maker.do("POST", base+"/releases", "")
+	if st != 202 {
 		t.Fatalf("release: %d %v", st, m)
 	}
-	startReleaseBuilder(t, app)
-	m = waitReleased(t, maker, m["id"].(string))
-	if m["state"] != "released" {
-		t.Fatalf("release build: %v", m)
+	first := m["id"].(string)
+	if st, _ = auditor.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 403 {
+		t.Fatalf("auditor cancelling: %d", st)
 	}
-	return reqID, m
+	if st, m = maker.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 200 || m["state"] != "failed" || m["error"] != "cancelled by user:records" {
+		t.Fatalf("cancel: %d %v", st, m)
+	}
+	if m["job"].(map[string]any)["state"] != "cancelled" {
+		t.Fatalf("job of a cancelled build: %v", m["job"])
+	}
+	if st, m = maker.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 409 {
+		t.Fatalf("cancelling twice: %d %v", st, m)
+	}
+	if _, m = maker.do("GET", base, ""); m["request"].(map[string]any)["state"] != "approved" {
+		t.Fatalf("request after a cancelled build: %v", m)
+	}
+	// Corrupt the approved render in storage (same size, other bytes).
+	path := filepath.Join(app.Config.Storage.FS.Root, "derivatives", render[0:2], render[2:4], render)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	junk := make([]byte, info.Size())
+	rand.Read(junk)
+	if err := os.WriteFile(path, junk, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	startReleaseBuilder(t, app)
+	if st, m = maker.do("POST", base+"/releases", ""); st != 202 {
+		t.Fatalf("release again: %d %v", st, m)
+	}
+	m = waitReleased(t, maker, m["id"].(string))
+	if m["state"] != "failed" || !strings.Contains(m["error"].(string), "render report names "+render) {
+		t.Fatalf("build of a corrupted clip: %v", m)
+	}
+	if job := m["job"].(map[string]any); job["attempt"] != 1.0 {
+		t.Fatalf("a permanent failure was retried: %v", job)
+	}
+	if _, m = maker.do("GET", base, ""); m["request"].(map[string]any)["state"] != "approved" {
+		t.Fatalf("request after a failed build: %v", m)
+	}
+	var n int
+	if err := app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM releases WHERE request_id = $1 AND state = 'released'`, reqID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("released rows: %d %v", n, err)
+	}
 }
 
 // startReleaseBuilder works release builds for an app built without
