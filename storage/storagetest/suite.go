@@ -966,7 +966,7 @@ func (s *suite) testConcurrentPuts(t *testing.T) {
 func (s *suite) testStream(t *testing.T) {
 	b := s.newBackend(t)
 	ctx := t.Context()
-	data, ref := Content(storage.Derivatives, 71, 3<<20+17)
+	data, ref := Content(storage.Derivatives, 71, 11<<20+17) // three parts of 5 MiB on s3
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
 	w, err := storage.CreateStream(ctx, b, storage.Derivatives, storage.PutOptions{RetainUntil: until}, t.TempDir())
 	if err != nil {
