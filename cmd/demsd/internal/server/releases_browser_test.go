@@ -112,12 +112,18 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if _, m = maker.do("GET", req+"/reviews", ""); m["reviews"].([]any)[0].(map[string]any)["comments"].([]any)[0].(map[string]any)["region"] != "face-1" {
 		t.Fatalf("region comment from the page: %v", m)
 	}
-	if st, m = maker.do("POST", req+"/releases", ""); st != 202 || m["state"] != "building" {
-		t.Fatalf("release: %d %v", st, m)
-	}
-	rel := waitReleased(t, maker, m["id"].(string))
-	if rel["state"] != "released" {
-		t.Fatalf("release build: %v", rel)
+	// The maker starts the build on the page; the build is a job, and the
+	// page follows it (progress, then the package) until it is released.
+	must(t, "release on the page", chromedp.Do(ctx, chromedp.Navigate(base+"/requests/"+reqID+"/review"),
+		chromedp.WaitVisible(chromedp.CSS("form[action$='/release'] button")),
+		chromedp.Click(chromedp.CSS("form[action$='/release'] button"))))
+	waitJS(t, ctx, "release started", `document.readyState === 'complete' && document.body.innerText.includes('Done: release started')`, 30*time.Second)
+	waitJS(t, ctx, "release built", `document.querySelector('p.release[data-state=released]') !== null`, 3*time.Minute)
+	shot(t, ctx, dir, "37-release-built")
+	_, m = maker.do("GET", req+"/releases", "")
+	rel := m["releases"].([]any)[0].(map[string]any)
+	if rel["state"] != "released" || rel["job"].(map[string]any)["progress"] != 100.0 {
+		t.Fatalf("release built from the page: %v", rel)
 	}
 	relID := rel["id"].(string)
 	pkg := filepath.Join(t.TempDir(), "package.zip")
