@@ -419,6 +419,24 @@ func TestReleaseBuildCancelAndFailure(t *testing.T) {
 		t.Fatalf("release: %d %v", st, m)
 	}
 	first := m["id"].(string)
+	// The review page shows the build: progress, a cancel button, no
+	// second build form, and it refreshes itself.
+	w := &tableWorld{sessions: map[string]*caller{}}
+	w.webSessions(t, srv.URL, creds)
+	resp, err := w.sessions["records"].client.Get(srv.URL + "/requests/" + reqID + "/review")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`data-state="building"`, `<progress max="100"`, `/releases/` + first + `/cancel`, `http-equiv="refresh"`} {
+		if resp.StatusCode != 200 || !strings.Contains(string(page), want) {
+			t.Fatalf("review page while building lacks %q: %d %s", want, resp.StatusCode, page)
+		}
+	}
+	if strings.Contains(string(page), "Build the release package") {
+		t.Fatal("review page offers a second build while one runs")
+	}
 	if st, _ = auditor.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 403 {
 		t.Fatalf("auditor cancelling: %d", st)
 	}
