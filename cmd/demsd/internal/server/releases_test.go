@@ -220,9 +220,31 @@ func TestReleaseWorkflow(t *testing.T) {
 	if st, m = maker.do("POST", base+"/releases", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "being built") {
 		t.Fatalf("second release while one builds: %d %v", st, m)
 	}
-	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "release_building") {
+	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package?wait=0", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "release_building") {
 		t.Fatalf("package while building: %d %v", st, m)
 	}
+	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package?wait=x", ""); st != 400 {
+		t.Fatalf("package with a bad wait: %d %v", st, m)
+	}
+	// A download started while the package is built waits for it.
+	type answer struct {
+		status int
+		body   []byte
+	}
+	waited := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/releases/"+building+"/package?wait=120", nil)
+		req.Header.Set("Authorization", "Bearer "+credUser(creds, "records", "").APIToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			waited <- answer{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		waited <- answer{resp.StatusCode, b}
+	}()
+	time.Sleep(time.Second)
 	startReleaseBuilder(t, app)
 	if m = waitReleased(t, maker, building); m["state"] != "released" {
 		t.Fatalf("release build: %v", m)
@@ -279,6 +301,9 @@ func TestReleaseWorkflow(t *testing.T) {
 
 	// Download (whole and a range), compare, verify with dems.
 	pkg := download(t, srv.URL+"/api/v1/releases/"+relID+"/package", credUser(creds, "records", "").APIToken, "")
+	if a := <-waited; a.status != 200 || !bytes.Equal(a.body, pkg) {
+		t.Fatalf("download that waited for the build: %d, %d bytes (package %d bytes)", a.status, len(a.body), len(pkg))
+	}
 	if h := sha256.Sum256(pkg); hex.EncodeToString(h[:]) != rel["package_sha256"] || int64(len(pkg)) != int64(rel["package_size"].(float64)) {
 		t.Fatalf("downloaded package differs from the release record")
 	}
