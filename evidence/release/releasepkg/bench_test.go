@@ -269,7 +269,23 @@ func BenchmarkPackageThroughStorage(b *testing.B) {
 		}
 		benchThroughStorage(b, st)
 	})
+	// The same S3 store without its StreamCreator: storage.CreateStream's
+	// fallback (a local staging file, then Put), for comparison.
+	b.Run("s3-via-temp-file", func(b *testing.B) {
+		env := storagetest.S3Env(b)
+		st, err := s3.New(s3.Config{Endpoint: env.Endpoint, AccessKey: env.AccessKey, SecretKey: env.SecretKey, Bucket: env.Bucket})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Check(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		benchThroughStorage(b, plainBackend{st})
+	})
 }
+
+// plainBackend hides a backend's optional interfaces (StreamCreator).
+type plainBackend struct{ storage.Backend }
 
 func benchThroughStorage(b *testing.B, st storage.Backend) {
 	ctx := context.Background()
