@@ -118,8 +118,8 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("form[action$='/release'] button")),
 		chromedp.Click(chromedp.CSS("form[action$='/release'] button"))))
 	waitJS(t, ctx, "release started", `document.readyState === 'complete' && document.body.innerText.includes('Done: release started')`, 30*time.Second)
-	waitJS(t, ctx, "release built", `document.querySelector('p.release[data-state=released]') !== null`, 3*time.Minute)
-	shot(t, ctx, dir, "37-release-built")
+	waitJS(t, ctx, "release built", `document.querySelector('.release[data-state=released]') !== null`, 3*time.Minute)
+	shot(t, ctx, dir, "40-release-built")
 	_, m = maker.do("GET", req+"/releases", "")
 	rel := m["releases"].([]any)[0].(map[string]any)
 	if rel["state"] != "released" || rel["job"].(map[string]any)["progress"] != 100.0 {
