@@ -117,6 +117,7 @@ func releaseCommands(cl *client) []*cobra.Command {
 	}
 
 	var letter []string
+	var noWait, waitStatus bool
 	var output, description string
 	rel := &cobra.Command{
 		Use: "release ID|NUMBER", Short: "Build the release package from the approved clips (and download it with --output)", Args: cobra.ExactArgs(1),
@@ -125,15 +126,26 @@ func releaseCommands(cl *client) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			long := *cl
-			long.timeout = 6 * time.Hour // the server streams every clip into the package first
-			api, err := long.api()
+			api, err := cl.api()
 			if err != nil {
 				return err
 			}
 			out, err := api.CreateRelease(cmd.Context(), id, &apiclient.ReleaseInput{Letter: letter, Description: description})
 			if err != nil {
 				return err
+			}
+			// The server builds the package in a job: follow it.
+			if out, err = waitRelease(cmd.Context(), cl, api, out, noWait); err != nil {
+				return err
+			}
+			if out.State == "failed" {
+				return fmt.Errorf("release %s failed: %s", out.ID, out.Error)
+			}
+			if out.State != "released" {
+				cl.print(out, func() {
+					fmt.Printf("release %s is %s (follow it with: dems request release-status %s --wait)\n", out.ID, out.State, out.ID)
+				})
+				return nil
 			}
 			if output != "" {
 				if err := downloadPackage(cmd.Context(), cl, out, output); err != nil {
@@ -152,6 +164,50 @@ func releaseCommands(cl *client) []*cobra.Command {
 	rel.Flags().StringArrayVar(&letter, "letter", nil, "a paragraph of the response letter (repeatable; default: a standard text)")
 	rel.Flags().StringVar(&description, "description", "", "the package's Internal-Sender-Description")
 	rel.Flags().StringVarP(&output, "output", "o", "", "download the package to this file")
+	rel.Flags().BoolVar(&noWait, "no-wait", false, "return once the build has started (the package is built by a server job)")
+	status := &cobra.Command{
+		Use: "release-status RELEASE", Short: "Show a release's state and its build's progress (--wait: until it is done)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.GetRelease(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if out, err = waitRelease(cmd.Context(), cl, api, out, !waitStatus); err != nil {
+				return err
+			}
+			cl.print(out, func() {
+				fmt.Printf("release %s: %s", out.ID, out.State)
+				if out.Job != nil && out.State == "building" {
+					fmt.Printf(" (%.0f%%, %s)", out.Job.Progress, out.Job.Message)
+				}
+				if out.Error != "" {
+					fmt.Printf(": %s", out.Error)
+				}
+				fmt.Println()
+			})
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&waitStatus, "wait", false, "wait until the build is done")
+	cancelRel := &cobra.Command{
+		Use: "release-cancel RELEASE", Short: "Cancel a release's build in progress (the request stays approved)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := cl.api()
+			if err != nil {
+				return err
+			}
+			out, err := api.CancelReleaseBuild(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			cl.print(out, func() { fmt.Printf("release %s: %s (%s)\n", out.ID, out.State, out.Error) })
+			return nil
+		},
+	}
 
 	var sh struct {
 		recipient, passcode string
@@ -224,7 +280,7 @@ func releaseCommands(cl *client) []*cobra.Command {
 		},
 	}
 	revoke.Flags().StringVar(&reason, "reason", "", "why (required)")
-	return []*cobra.Command{submit, reviews, decide("approve"), decide("reject"), rel, share, shares, revoke}
+	return []*cobra.Command{submit, reviews, decide("approve"), decide("reject"), rel, status, cancelRel, share, shares, revoke}
 }
 
 // resolveReview accepts a review id, or a clip id naming the clip's
@@ -275,7 +331,7 @@ func downloadPackage(ctx context.Context, cl *client, r *apiclient.Release, path
 	if err != nil {
 		return err
 	}
-	resp, err := api.DownloadReleasePackage(ctx, r.ID)
+	resp, err := api.DownloadReleasePackage(ctx, r.ID, apiclient.DownloadReleasePackageParams{})
 	if err != nil {
 		return fmt.Errorf("download package: %w", err)
 	}
@@ -296,4 +352,30 @@ func downloadPackage(ctx context.Context, cl *client, r *apiclient.Release, path
 		return fmt.Errorf("download package: %s has SHA-256 %s, the release says %s", path, got, r.PackageSHA256)
 	}
 	return nil
+}
+
+// waitRelease polls a release until its build is done (unless noWait),
+// printing progress to stderr when it changes (not with --json, whose
+// output stays one JSON document).
+func waitRelease(ctx context.Context, cl *client, api *apiclient.Client, r *apiclient.Release, noWait bool) (*apiclient.Release, error) {
+	last := ""
+	for r.State == "building" && !noWait {
+		if r.Job != nil && !cl.json {
+			if line := fmt.Sprintf("building %s: %.0f%% %s", r.ID, r.Job.Progress, r.Job.Message); line != last {
+				fmt.Fprintln(os.Stderr, line)
+				last = line
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		next, err := api.GetRelease(ctx, r.ID)
+		if err != nil {
+			return r, err
+		}
+		r = next
+	}
+	return r, nil
 }

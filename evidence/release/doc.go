@@ -31,28 +31,43 @@
 //
 // # Release
 //
-// Release (release:create) builds the package from the request's approved
-// reviews and its open withholdings:
+// Release (release:create) reserves a release and enqueues its build, in
+// one transaction: the release row (state building) names exactly the
+// request's approved reviews and open withholdings, its own event chain
+// starts (release_created, each clip's redaction_submitted and
+// redaction_approved; table release_events, keyed by the release id), and
+// a river job (BuildArgs, queue "releases", 3 attempts) is inserted. The
+// API answers 202 with the release; one build runs per request at a time.
+// BuildWorker then:
 //
-//  1. checkpoint: custody.Checkpoint signs a Merkle root over every chain
+//  1. appends released to the release's chain (once, across attempts);
+//  2. checkpoint: custody.Checkpoint signs a Merkle root over every chain
 //     head, so the excerpt's heads are covered by a signed checkpoint;
-//  2. excerpt: custody.Export of the source items (scope Items) in one
+//  3. excerpt: custody.Export of the source items (scope Items) in one
 //     REPEATABLE READ snapshot; checked with chain.VerifyExport before use
-//     (a head that moved between 1 and 2 retries once);
-//  3. release events: release_created, each clip's redaction_submitted and
-//     redaction_approved, released; a hash chain keyed by the release id
-//     (table release_events, exported in the custody format);
+//     (a head that moved between 2 and 3 retries);
 //  4. releasepkg.Build streams each approved output from storage through
-//     the ZIP writer into a temporary file while hashing it (memory stays
-//     bounded; disk holds one package), refusing any clip whose bytes are
-//     not the approved SHA-256;
-//  5. the file is stored in the derivatives namespace under a retention
-//     lock (PutOptions.RetainUntil: S3 Object Lock; fs keeps its own
-//     retain-until and refuses deletes before it);
-//  6. one transaction: the release is marked released with the package's
-//     SHA-256, size and file list; released is appended to every source
-//     item's custody; the request goes approved → released with a timeline
-//     line; audited.
+//     the ZIP writer straight into storage (storage.CreateStream): each
+//     clip is read once and hashed with SHA-256 and SHA-512 in two
+//     goroutines on its way into the ZIP, and the backend hashes the ZIP
+//     as it writes it and names the object by that SHA-256, under a
+//     retention lock (PutOptions.RetainUntil). Memory stays bounded; no
+//     temporary copy of the package exists (fs: a staging file renamed
+//     into place; s3: a staging multipart upload copied server-side). A
+//     clip whose bytes are not the approved SHA-256 stops the build;
+//  5. one transaction: the release (still building: not cancelled) is
+//     marked released with the SHA-256 and size the backend computed and
+//     the file list; released is appended to every source item's custody;
+//     the request goes approved → released with a timeline line; audited.
+//
+// Progress (bytes of clips streamed) is kept on the release row and shown
+// by the API and the review page. Cancel marks the release failed
+// ("cancelled by ...") and cancels the job; the running build notices
+// within two seconds (or at its final transaction) and stops. A transient
+// failure is retried by river; a permanent one (a conflict, a clip that
+// does not match its approval) or the last attempt marks the release
+// failed with the reason. The request stays approved after a failed or
+// cancelled build, so releasing again is the retry.
 //
 // The package is signed with the custody checkpoint key (the one served at
 // GET /api/v1/custody/public-key), so `dems verify --server` checks it

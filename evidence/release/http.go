@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -48,9 +50,10 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: req + "/reviews/:review/approve", Access: onRequest("redaction:approve", "Approve a review (not by anyone who edited the spec, linked or submitted the clip: 403 with the reason)"), Handler: s.approve, Op: "approveReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
 		{Method: "POST", Path: req + "/reviews/:review/reject", Access: onRequest("redaction:approve", "Reject a review with comments per region or time range; the request returns to redacting"), Handler: s.reject, Op: "rejectReview", In: DecisionInput{}, InOptional: true, Out: Review{}},
 		{Method: "GET", Path: req + "/releases", Access: onRequest("request:read", "Releases of the request"), Handler: s.listReleases, Op: "listReleases", Out: ReleaseList{}},
-		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Build the release package from approved material (409 unless the request is approved)"), Handler: s.release, Op: "createRelease", In: ReleaseInput{}, InOptional: true, Out: Release{}, Status: http.StatusCreated},
+		{Method: "POST", Path: req + "/releases", Access: onRequest("release:create", "Start building the release package from approved material (202 with the release and its job; 409 unless the request is approved or while another build runs)"), Handler: s.release, Op: "createRelease", In: ReleaseInput{}, InOptional: true, Out: Release{}, Status: http.StatusAccepted},
 		{Method: "GET", Path: rel, Access: onRelease("request:read", "A release: state, package SHA-256 and size, files"), Handler: s.getRelease, Op: "getRelease", Out: Release{}},
-		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range; 409 unless released)"), Handler: s.downloadPackage, Op: "downloadReleasePackage", OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
+		{Method: "GET", Path: rel + "/package", Access: onRelease("release:create", "Download the package (HTTP Range); while it is built, waits up to ?wait= seconds (default 30), then 409 with Retry-After; 409 unless released"), Handler: s.downloadPackage, Op: "downloadReleasePackage", Query: PackageQuery{}, OutContent: "application/zip", Also: []int{http.StatusPartialContent}},
+		{Method: "POST", Path: rel + "/cancel", Access: onRelease("release:create", "Cancel a release's build in progress (the request stays approved)"), Handler: s.cancelRelease, Op: "cancelReleaseBuild", Out: Release{}},
 	}
 	routes = append(routes, s.reviewPageRoutes()...)
 	return append(routes, s.shareRoutes()...)
@@ -163,7 +166,17 @@ func (s *Service) release(c *gin.Context) {
 		api.WriteError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, r)
+	c.Header("Location", "/api/v1/releases/"+r.ID.String())
+	c.JSON(http.StatusAccepted, r)
+}
+
+func (s *Service) cancelRelease(c *gin.Context) {
+	r, err := s.Cancel(c.Request.Context(), releaseOf(c).ID, actorOf(c))
+	if err != nil {
+		api.WriteError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
 }
 
 func (s *Service) getRelease(c *gin.Context) { c.JSON(http.StatusOK, releaseOf(c)) }
@@ -172,8 +185,18 @@ func (s *Service) getRelease(c *gin.Context) { c.JSON(http.StatusOK, releaseOf(c
 // was not released (building, failed) is refused with 409.
 func (s *Service) downloadPackage(c *gin.Context) {
 	r := releaseOf(c)
+	if r.State == StateBuilding {
+		var err error
+		if r, err = s.waitBuilt(c, r); err != nil {
+			api.WriteError(c, err)
+			return
+		}
+	}
 	ref, err := r.PackageRef()
 	if err != nil {
+		if r.State == StateBuilding {
+			c.Header("Retry-After", "5")
+		}
 		api.WriteError(c, err)
 		return
 	}
@@ -186,6 +209,47 @@ func (s *Service) downloadPackage(c *gin.Context) {
 		}
 	}
 	s.servePackage(c, r, ref)
+}
+
+// PackageQuery is the package download's query.
+type PackageQuery struct {
+	Wait *int `form:"wait" doc:"seconds to wait for a build in progress (default 30, at most 600; 0 answers at once)"`
+}
+
+// defaultPackageWait is how long a package download waits for a build in
+// progress before answering 409 with Retry-After (?wait=SECONDS changes
+// it, up to maxPackageWait; 0 answers at once).
+const (
+	defaultPackageWait = 30 * time.Second
+	maxPackageWait     = 10 * time.Minute
+)
+
+// waitBuilt polls a building release until its build ends, the wait is
+// over or the caller goes away, and returns it as it then is.
+func (s *Service) waitBuilt(c *gin.Context, r *Release) (*Release, error) {
+	wait := defaultPackageWait
+	if v := c.Query("wait"); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil || secs < 0 {
+			return nil, evidence.Invalid("wait", "seconds to wait for the build, 0 or more")
+		}
+		wait = min(time.Duration(secs)*time.Second, maxPackageWait)
+	}
+	ctx := c.Request.Context()
+	deadline := time.Now().Add(wait)
+	for r.State == StateBuilding && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, evidence.E(evidence.ErrUnavailable, "package", "the caller went away", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		fresh, err := s.Get(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		r = &fresh
+	}
+	return r, nil
 }
 
 // servePackage answers with http.ServeContent (Range, If-Range, 206,

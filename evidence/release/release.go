@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,6 +60,8 @@ type Release struct {
 	KeyID          string     `json:"key_id,omitempty"`
 	Files          []File     `json:"files"`
 	Error          string     `json:"error,omitempty"`
+	// Job is the build job (river) while and after the package is built.
+	Job *BuildJob `json:"job,omitempty"`
 	// SourceItems are the evidence items the clips were cut from.
 	SourceItems []uuid.UUID `json:"source_items"`
 }
@@ -73,15 +74,21 @@ func (r *Release) Attributes() evidence.Attributes {
 
 const releaseCols = `r.id, r.request_id, q.tracking_number, r.state, r.created_by, r.created_at, r.released_at, r.package_name,
 	r.package_sha256, coalesce(r.package_size, 0), r.retain_until, r.key_id, r.files, r.error,
-	coalesce((SELECT array_agg(DISTINCT evidence_id) FROM release_clips WHERE release_id = r.id), '{}')`
+	coalesce((SELECT array_agg(DISTINCT evidence_id) FROM release_clips WHERE release_id = r.id), '{}'),
+	r.job_id, r.progress, r.message, coalesce(j.state::text, 'unknown'), coalesce(j.attempt, 0), coalesce(j.max_attempts, 0),
+	coalesce(j.errors[array_length(j.errors, 1)] ->> 'error', '')`
 
-const releaseFrom = ` FROM releases r JOIN access_requests q ON q.id = r.request_id `
+const releaseFrom = ` FROM releases r JOIN access_requests q ON q.id = r.request_id LEFT JOIN river_job j ON j.id = r.job_id `
 
 func scanRelease(row pgx.Row) (Release, error) {
 	var r Release
 	var sum, files []byte
+	var jobID *int64
+	var job BuildJob
+	var progress float32
 	err := row.Scan(&r.ID, &r.RequestID, &r.TrackingNumber, &r.State, &r.CreatedBy, &r.CreatedAt, &r.ReleasedAt, &r.PackageName,
-		&sum, &r.PackageSize, &r.RetainUntil, &r.KeyID, &files, &r.Error, &r.SourceItems)
+		&sum, &r.PackageSize, &r.RetainUntil, &r.KeyID, &files, &r.Error, &r.SourceItems,
+		&jobID, &progress, &job.Message, &job.State, &job.Attempt, &job.MaxAttempts, &job.LastError)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, evidence.NotFound("release")
 	}
@@ -96,6 +103,10 @@ func scanRelease(row pgx.Row) (Release, error) {
 	}
 	if r.Files == nil {
 		r.Files = []File{}
+	}
+	if jobID != nil {
+		job.ID, job.Progress = *jobID, float64(progress)
+		r.Job = &job
 	}
 	return r, nil
 }
@@ -125,6 +136,14 @@ func (s *Service) List(ctx context.Context, requestID uuid.UUID) ([]Release, err
 // PackageRef is where a released package is stored; ErrConflict when the
 // release was not (or not yet) released.
 func (r *Release) PackageRef() (storage.Ref, error) {
+	if r.State == StateBuilding {
+		p := 0.0
+		if r.Job != nil {
+			p = r.Job.Progress
+		}
+		return storage.Ref{}, &evidence.Error{Kind: evidence.ErrConflict, Code: "release_building",
+			Msg: fmt.Sprintf("release %s is still being built (%.0f%%): fetch the package when its state is released", r.ID, p)}
+	}
 	if r.State != StateReleased {
 		return storage.Ref{}, evidence.E(evidence.ErrConflict, "", fmt.Sprintf("release %s is %s: only a released package (built from approved material) can be fetched", r.ID, r.State), nil)
 	}
@@ -150,14 +169,15 @@ type approvedClip struct {
 	objectKey  string
 	details    []byte
 	sourceSize int64
-	requestNum string
 }
 
-// Release builds the request's release package from its approved clips
-// and open withholdings, stores it under a retention lock and marks the
-// request released. The request must be approved: every clip still
-// linked must have a live approval whose spec version and output are
-// current (409 otherwise).
+// Release reserves a release of the request (state building) naming
+// exactly its approved reviews and open withholdings, and enqueues the
+// job that builds the package (BuildWorker), in one transaction: the
+// caller gets the release at once (202) and follows its progress. The
+// request must be approved: every clip still linked must have a live
+// approval whose spec version and output are current (409 otherwise), and
+// no other build of the request may be running (409).
 func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.Actor, in ReleaseInput) (Release, error) {
 	if err := checkText("description", in.Description, 1000, false); err != nil {
 		return Release{}, err
@@ -167,19 +187,19 @@ func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.
 			return Release{}, err
 		}
 	}
-	key := ed25519.PrivateKey(s.key())
-	if len(key) != ed25519.PrivateKeySize {
+	if len(s.key()) != ed25519.PrivateKeySize {
 		return Release{}, evidence.E(evidence.ErrUnavailable, "release", "no signing key is configured", nil)
 	}
-	req, err := s.requests.Get(ctx, requestID)
+	if s.queue == nil {
+		return Release{}, evidence.E(evidence.ErrUnavailable, "release", "no job queue: this process cannot start builds", nil)
+	}
+	inputJSON, err := json.Marshal(in)
 	if err != nil {
 		return Release{}, err
 	}
 	releaseID := uuid.New()
-	var clips []approvedClip
-	var withheld []request.Withheld
 	now := s.now()
-	// 1. Reserve the release: it names exactly the approved reviews.
+	// Reserve the release: it names exactly the approved reviews.
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		state, number, err := lockRequest(ctx, tx, requestID)
 		if err != nil {
@@ -188,23 +208,14 @@ func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.
 		if state != request.StateApproved {
 			return evidence.E(evidence.ErrConflict, "", fmt.Sprintf("request %s is %s: only an approved request is released (every clip approved by a second reviewer)", number, state), nil)
 		}
-		rows, err := tx.Query(ctx, `SELECT `+reviewCols+`, o.object_key, o.details, coalesce(i.size, 0) `+reviewFrom+`
-			JOIN redaction_job_outputs o ON o.id = r.output_id JOIN evidence_items i ON i.id = c.evidence_id
-			WHERE r.request_id = $1 AND c.removed_at IS NULL AND r.state = 'approved' ORDER BY c.linked_at, c.id`, requestID)
-		if err != nil {
+		var building uuid.UUID
+		err = tx.QueryRow(ctx, `SELECT id FROM releases WHERE request_id = $1 AND state = 'building'`, requestID).Scan(&building)
+		if err == nil {
+			return evidence.E(evidence.ErrConflict, "", fmt.Sprintf("release %s of request %s is being built: wait for it or cancel it", building, number), nil)
+		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		clips, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvedClip, error) {
-			var ac approvedClip
-			var sum, comments []byte
-			r := &ac.review
-			err := row.Scan(&r.ID, &r.RequestID, &r.ClipID, &r.EvidenceID, &r.SpecVersion, &r.OutputID, &sum, &r.SubmittedBy,
-				&r.SubmittedAt, &r.Note, &r.State, &r.DecidedBy, &r.DecidedAt, &r.Comment, &comments, &r.VoidReason,
-				&ac.objectKey, &ac.details, &ac.sourceSize)
-			r.OutputSHA256 = hex.EncodeToString(sum)
-			ac.requestNum = number
-			return ac, err
-		})
+		clips, err := approvedClips(ctx, tx, `WHERE r.request_id = $1 AND c.removed_at IS NULL AND r.state = 'approved' ORDER BY c.linked_at, c.id`, requestID)
 		if err != nil {
 			return err
 		}
@@ -215,8 +226,8 @@ func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.
 		if linked != len(clips) {
 			return evidence.E(evidence.ErrConflict, "", fmt.Sprintf("%d of %d clips lack a live approval", linked-len(clips), linked), nil)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO releases (id, request_id, state, created_by, created_at) VALUES ($1, $2, 'building', $3, $4)`,
-			releaseID, requestID, who.Name, now); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO releases (id, request_id, state, created_by, created_at, input, message)
+			VALUES ($1, $2, 'building', $3, $4, $5, 'queued')`, releaseID, requestID, who.Name, now, inputJSON); err != nil {
 			return err
 		}
 		for _, c := range clips {
@@ -246,29 +257,126 @@ func (s *Service) Release(ctx context.Context, requestID uuid.UUID, who request.
 				return err
 			}
 		}
-		return timeline(ctx, tx, requestID, now, who.Name, "release_started", map[string]any{"release_id": releaseID.String(), "clips": len(clips)})
+		res, err := s.queue.InsertTx(ctx, tx, BuildArgs{ReleaseID: releaseID, RequestedBy: who.Name, UserID: who.UserID, Addr: who.Addr}, nil)
+		if err != nil {
+			return fmt.Errorf("enqueue build: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE releases SET job_id = $2 WHERE id = $1`, releaseID, res.Job.ID); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, tx, who, AuditRelease, audit.OutcomeSuccess, uuid.Nil, map[string]any{"change": "build_started",
+			"release_id": releaseID.String(), "request": number, "job_id": res.Job.ID, "clips": len(clips)}); err != nil {
+			return err
+		}
+		return timeline(ctx, tx, requestID, now, who.Name, "release_started", map[string]any{"release_id": releaseID.String(), "clips": len(clips), "job_id": res.Job.ID})
 	})
 	if err != nil {
 		return Release{}, fmt.Errorf("release request %s: %w", requestID, err)
 	}
-	if withheld, err = s.requests.WithheldItems(ctx, requestID); err != nil {
-		return Release{}, err
-	}
-	// The build finishes even if the caller goes away: a half-built
-	// release would only be marked failed and built again.
-	rel, err := s.build(context.WithoutCancel(ctx), req, releaseID, clips, withheld, who, in, key)
-	if err != nil {
-		// Keep the attempt: the failed row says what went wrong; the
-		// request stays approved and may be released again.
-		if _, uerr := s.db.Exec(context.WithoutCancel(ctx), `UPDATE releases SET state = 'failed', error = $2 WHERE id = $1`, releaseID, truncate(err.Error(), 2000)); uerr != nil {
-			s.log.Error("release: marking failed release", "release", releaseID, "err", uerr)
-		}
-		_ = s.audit(context.WithoutCancel(ctx), s.db, who, AuditRelease, audit.OutcomeFailure, uuid.Nil, map[string]any{
-			"release_id": releaseID.String(), "request_id": requestID.String(), "error": err.Error()})
-		return Release{}, fmt.Errorf("release request %s: %w", req.TrackingNumber, err)
-	}
-	return rel, nil
+	return s.Get(ctx, releaseID)
 }
+
+// approvedClips reads the reviews (and their outputs) a release names;
+// where selects them (one argument).
+func approvedClips(ctx context.Context, q pgx.Tx, where string, arg any) ([]approvedClip, error) {
+	rows, err := q.Query(ctx, `SELECT `+reviewCols+`, o.object_key, o.details, coalesce(i.size, 0) `+reviewFrom+`
+		JOIN redaction_job_outputs o ON o.id = r.output_id JOIN evidence_items i ON i.id = c.evidence_id `+where, arg)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvedClip, error) {
+		var ac approvedClip
+		var sum, comments []byte
+		r := &ac.review
+		err := row.Scan(&r.ID, &r.RequestID, &r.ClipID, &r.EvidenceID, &r.SpecVersion, &r.OutputID, &sum, &r.SubmittedBy,
+			&r.SubmittedAt, &r.Note, &r.State, &r.DecidedBy, &r.DecidedAt, &r.Comment, &comments, &r.VoidReason,
+			&ac.objectKey, &ac.details, &ac.sourceSize)
+		r.OutputSHA256 = hex.EncodeToString(sum)
+		return ac, err
+	})
+}
+
+// BuildRelease builds the package of a reserved release (state building):
+// what BuildWorker runs. progress (may be nil) hears how far it got. A
+// release that is no longer building (cancelled, built) is left alone
+// (ErrNotBuilding).
+func (s *Service) BuildRelease(ctx context.Context, releaseID uuid.UUID, who request.Actor, progress func(percent float64, msg string)) error {
+	if progress == nil {
+		progress = func(float64, string) {}
+	}
+	// A cancelled release stops its build even where river's cancel does
+	// not reach the worker's context (another process, no notifications).
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if s.cancelled(releaseID) {
+					stop(fmt.Errorf("release %s was cancelled: %w", releaseID, ErrNotBuilding))
+					return
+				}
+			}
+		}
+	}()
+	key := ed25519.PrivateKey(s.key())
+	if len(key) != ed25519.PrivateKeySize {
+		return evidence.E(evidence.ErrUnavailable, "release", "no signing key is configured", nil)
+	}
+	var requestID uuid.UUID
+	var state State
+	var inputJSON []byte
+	err := s.db.QueryRow(ctx, `SELECT request_id, state, input FROM releases WHERE id = $1`, releaseID).Scan(&requestID, &state, &inputJSON)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return evidence.NotFound("release")
+	}
+	if err != nil {
+		return err
+	}
+	if state != StateBuilding {
+		return fmt.Errorf("release %s is %s: %w", releaseID, state, ErrNotBuilding)
+	}
+	var in ReleaseInput
+	if err := json.Unmarshal(inputJSON, &in); err != nil {
+		return fmt.Errorf("release %s: input: %w", releaseID, err)
+	}
+	req, err := s.requests.Get(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	var clips []approvedClip
+	err = pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		clips, err = approvedClips(ctx, tx, `JOIN release_clips rc ON rc.review_id = r.id WHERE rc.release_id = $1 ORDER BY c.linked_at, c.id`, releaseID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range clips {
+		if c.review.State != ReviewApproved {
+			return evidence.E(evidence.ErrConflict, "", fmt.Sprintf("the approval of clip %s was %s after the release was started; release again after approval", c.review.ClipID, c.review.State), nil)
+		}
+	}
+	withheld, err := s.requests.WithheldItems(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	_, err = s.build(ctx, req, releaseID, clips, withheld, who, in, key, progress)
+	if err != nil && s.stateOf(releaseID) == StateReleased {
+		return nil // it was recorded; only reading it back was cut short
+	}
+	if err != nil && context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), ErrNotBuilding) {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// ErrNotBuilding: the release's build was cancelled or is done.
+var ErrNotBuilding = errors.New("release is not being built")
 
 // appendReleaseEvent appends to the release's own hash chain.
 func (s *Service) appendReleaseEvent(ctx context.Context, tx pgx.Tx, releaseID uuid.UUID, at time.Time, actor, action string, details map[string]any) error {
@@ -371,8 +479,12 @@ func (s *Service) excerpt(ctx context.Context, releaseID uuid.UUID, items []uuid
 	return nil, fmt.Errorf("custody excerpt does not verify: %w", lastErr)
 }
 
+// build streams the package straight into storage (storage.CreateStream:
+// each clip is read once, hashed with SHA-256 and SHA-512 as it goes into
+// the ZIP, and the ZIP is hashed by the backend as it is written), then
+// records it in one transaction.
 func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid.UUID, clips []approvedClip, withheld []request.Withheld,
-	who request.Actor, in ReleaseInput, key ed25519.PrivateKey) (Release, error) {
+	who request.Actor, in ReleaseInput, key ed25519.PrivateKey, progress func(float64, string)) (Release, error) {
 	items := make([]uuid.UUID, 0, len(clips))
 	for _, c := range clips {
 		items = append(items, c.review.EvidenceID)
@@ -395,6 +507,7 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 		Signatory: ag.Signatory, Title: ag.Title}
 	spec.SigningKey, spec.Now = key, now
 	names := map[string]int{}
+	meter := &buildMeter{report: progress}
 	for _, c := range clips {
 		c := c
 		var det struct {
@@ -408,6 +521,11 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 			return Release{}, err
 		}
 		ref := storage.Ref{Namespace: storage.Derivatives, Digest: d}
+		obj, err := s.store.Stat(ctx, ref)
+		if err != nil {
+			return Release{}, fmt.Errorf("clip %s: %w", c.review.ClipID, err)
+		}
+		meter.total += obj.Size
 		base := "clip-" + c.review.ClipID.String()[:8]
 		names[base]++
 		name := base + ".mp4"
@@ -418,7 +536,11 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 		spec.Clips = append(spec.Clips, releasepkg.Clip{
 			Name: name,
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
-				return s.store.Open(ctx, ref, 0, -1)
+				rc, err := s.store.Open(ctx, ref, 0, -1)
+				if err != nil {
+					return nil, err
+				}
+				return meter.reader(rc), nil
 			},
 			RenderReport:     det.Report,
 			SourceEvidenceID: c.review.EvidenceID.String(),
@@ -436,8 +558,15 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 		spec.Withheld = append(spec.Withheld, releasepkg.WithheldItem{EvidenceID: w.EvidenceID.String(), SHA256: hex.EncodeToString(sum),
 			Description: "Recording " + w.EvidenceID.String(), Exemptions: w.Exemptions, Note: w.Note})
 	}
-	// The released event closes the chain that goes into the package.
+	// The released event closes the chain that goes into the package (an
+	// attempt after a failed one finds it there already).
+	progress(0, "custody excerpt")
 	if err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var last string
+		err := tx.QueryRow(ctx, `SELECT action FROM release_events WHERE release_id = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE`, releaseID).Scan(&last)
+		if err != nil || last == "released" {
+			return err
+		}
 		return s.appendReleaseEvent(ctx, tx, releaseID, now, who.Name, "released", map[string]any{
 			"request": req.TrackingNumber, "clips": len(spec.Clips), "withheld": len(spec.Withheld)})
 	}); err != nil {
@@ -454,31 +583,26 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 	}
 	spec.CustodyExcerpt, spec.ReleaseEvents = excerpt, &events
 
-	out, err := os.CreateTemp(s.tempDir, "release-*.zip")
-	if err != nil {
-		return Release{}, err
-	}
-	os.Remove(out.Name())
-	defer out.Close()
-	h := sha256.New()
-	res, err := releasepkg.Build(ctx, io.MultiWriter(out, h), spec)
-	if err != nil {
-		return Release{}, err
-	}
-	size, err := out.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return Release{}, err
-	}
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return Release{}, err
-	}
-	var digest storage.Digest
-	copy(digest[:], h.Sum(nil))
 	retain := now.Add(s.settings.RetainFor)
-	ref := storage.Ref{Namespace: storage.Derivatives, Digest: digest}
-	if _, err := s.store.Put(ctx, ref, size, out, storage.PutOptions{RetainUntil: retain, ContentType: "application/zip"}); err != nil {
+	out, err := storage.CreateStream(ctx, s.store, storage.Derivatives, storage.PutOptions{RetainUntil: retain, ContentType: "application/zip"}, s.tempDir)
+	if err != nil {
 		return Release{}, fmt.Errorf("store package: %w", err)
 	}
+	defer out.Abort() // a no-op once committed
+	progress(0, "streaming clips into the package")
+	res, err := releasepkg.Build(ctx, out, spec)
+	if err != nil {
+		return Release{}, err
+	}
+	progress(100, "storing the package")
+	obj, err := out.Commit(ctx)
+	if err != nil {
+		return Release{}, fmt.Errorf("store package: %w", err)
+	}
+	// The digest and size are the backend's, computed from the bytes it
+	// wrote: they are what the release records and custody cites.
+	digest, size := obj.Digest, obj.Size
+	ref := obj.Ref
 	// An identical object stored before keeps its own lock; extend it.
 	if err := s.store.ExtendRetention(ctx, ref, retain); err != nil && !errors.Is(err, storage.ErrRetentionShortened) {
 		return Release{}, fmt.Errorf("lock package: %w", err)
@@ -493,6 +617,13 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 		state, number, err := lockRequest(ctx, tx, req.ID)
 		if err != nil {
 			return err
+		}
+		var relState State
+		if err := tx.QueryRow(ctx, `SELECT state FROM releases WHERE id = $1 FOR UPDATE`, releaseID).Scan(&relState); err != nil {
+			return err
+		}
+		if relState != StateBuilding {
+			return fmt.Errorf("release %s became %s while its package was built: %w", releaseID, relState, ErrNotBuilding)
 		}
 		if state != request.StateApproved {
 			return evidence.E(evidence.ErrConflict, "", fmt.Sprintf("request %s became %s while its package was built (a clip changed); release again after approval", number, state), nil)
@@ -512,7 +643,7 @@ func (s *Service) build(ctx context.Context, req request.Request, releaseID uuid
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE releases SET state = 'released', released_at = $2, package_name = $3, package_sha256 = $4,
-			package_size = $5, retain_until = $6, key_id = $7, files = $8 WHERE id = $1`,
+			package_size = $5, retain_until = $6, key_id = $7, files = $8, progress = 100, message = 'released' WHERE id = $1`,
 			releaseID, now, name, digest[:], size, retain, res.KeyID, filesJSON); err != nil {
 			return err
 		}
@@ -549,4 +680,30 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// buildMeter turns the clip bytes streamed so far into progress reports,
+// at most twice a second (clips are nearly all of a package's bytes).
+type buildMeter struct {
+	total, done int64
+	last        time.Time
+	report      func(float64, string)
+}
+
+func (m *buildMeter) reader(rc io.ReadCloser) io.ReadCloser { return &meteredReader{rc, m} }
+
+type meteredReader struct {
+	io.ReadCloser
+	m *buildMeter
+}
+
+func (r *meteredReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	m := r.m
+	m.done += int64(n)
+	if m.total > 0 && time.Since(m.last) >= 500*time.Millisecond {
+		m.last = time.Now()
+		m.report(99*float64(m.done)/float64(m.total), fmt.Sprintf("streaming clips into the package: %d of %d MB", m.done>>20, m.total>>20))
+	}
+	return n, err
 }

@@ -109,6 +109,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	tempDir  string
+	queue    request.Queue
 }
 
 // Deps are what a Service needs.
@@ -122,8 +123,13 @@ type Deps struct {
 	Hasher     PasswordHasher
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// TempDir holds packages while they are built ("" = os.TempDir()).
+	// TempDir holds scratch files of a build: the custody excerpt, and the
+	// package itself only on a store without storage.StreamCreator
+	// ("" = os.TempDir()).
 	TempDir string
+	// Queue enqueues build jobs (river's client); nil in a process that
+	// only runs them.
+	Queue request.Queue
 }
 
 // New returns a Service.
@@ -139,7 +145,7 @@ func New(d Deps) *Service {
 	}
 	key := d.SigningKey
 	return &Service{db: d.Pool, requests: d.Requests, store: d.Storage, key: func() []byte { return key },
-		settings: d.Settings, hasher: d.Hasher, log: d.Logger, now: d.Now, tempDir: d.TempDir}
+		settings: d.Settings, hasher: d.Hasher, log: d.Logger, now: d.Now, tempDir: d.TempDir, queue: d.Queue}
 }
 
 // Audit event types of this package.

@@ -24,6 +24,7 @@ func (s *Service) reviewPageRoutes() []api.Route {
 		{Method: "POST", Path: "/requests/:id/clips/:clip/submit", Access: page("redaction:create", "submit a clip for review"), Handler: s.submitPage, Op: "pageSubmitClip", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 		{Method: "POST", Path: "/requests/:id/reviews/:review/decide", Access: page("redaction:approve", "approve or reject a review"), Handler: s.decidePage, Op: "pageDecideReview", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 		{Method: "POST", Path: "/requests/:id/release", Access: page("release:create", "build the release package"), Handler: s.releasePage, Op: "pageRelease", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
+		{Method: "POST", Path: "/requests/:id/releases/:release/cancel", Access: page("release:create", "cancel a release's build"), Handler: s.cancelPage, Op: "pageCancelReleaseBuild", InContent: "application/x-www-form-urlencoded", OutContent: "text/html"},
 	}
 }
 
@@ -86,7 +87,11 @@ func (s *Service) reviewPage(c *gin.Context) {
 	if sess, ok := api.SessionOf(c); ok {
 		csrf = sess.CSRFToken
 	}
-	s.render(c, http.StatusOK, "review", map[string]any{"Request": r, "Reviews": rows, "Clips": crs, "Releases": releases,
+	building := false
+	for _, rel := range releases {
+		building = building || rel.State == StateBuilding
+	}
+	s.render(c, http.StatusOK, "review", map[string]any{"Request": r, "Reviews": rows, "Clips": crs, "Releases": releases, "Building": building,
 		"CSRF": csrf, "CanSubmit": api.Can(c, "redaction:create", &attrs), "CanRelease": api.Can(c, "release:create", &attrs),
 		"Flash": c.Query("done")})
 }
@@ -146,7 +151,27 @@ func (s *Service) releasePage(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	s.backToReview(c, "released")
+	s.backToReview(c, "release started")
+}
+
+// cancelPage cancels a build of this request's release (the release is
+// looked up under the request, so the request's loader decided access).
+func (s *Service) cancelPage(c *gin.Context) {
+	id, err := uuid.Parse(c.Param("release"))
+	if err != nil {
+		s.pageError(c, evidence.NotFound("release"))
+		return
+	}
+	rel, err := s.Get(c.Request.Context(), id)
+	if err != nil || rel.RequestID != requestOf(c).ID {
+		s.pageError(c, evidence.NotFound("release"))
+		return
+	}
+	if _, err := s.Cancel(c.Request.Context(), id, actorOf(c)); err != nil {
+		s.pageError(c, err)
+		return
+	}
+	s.backToReview(c, "build cancelled")
 }
 
 const reviewTemplate = `
@@ -197,8 +222,10 @@ const reviewTemplate = `
 <section class="card" aria-labelledby="releases-h">
   <h2 id="releases-h">Releases</h2>
   {{if not .Releases}}<p class="muted">No release yet.</p>{{end}}
-  {{range .Releases}}<p>{{time .CreatedAt}} · <span class="badge{{if eq (print .State) "failed"}} hold{{end}}">{{.State}}</span>{{if .PackageName}} · {{.PackageName}} ({{size .PackageSize}}) · SHA-256 <code class="hash">{{.PackageSHA256}}</code> · <a href="/releases/{{.ID}}/shares">share links</a>{{end}}{{if .Error}} · <span class="err-text">{{.Error}}</span>{{end}}</p>{{end}}
-  {{if and .CanRelease (eq (print .Request.State) "approved")}}<form method="post" action="/requests/{{.Request.ID}}/release" class="row-form"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
+  {{range .Releases}}<div class="release" data-release="{{.ID}}" data-state="{{.State}}"><p>{{time .CreatedAt}} · <span class="badge{{if eq (print .State) "failed"}} hold{{end}}">{{.State}}</span>{{if and (eq (print .State) "building") .Job}} <progress max="100" value="{{.Job.Progress}}" aria-label="build progress">{{printf "%.0f" .Job.Progress}}%</progress> {{printf "%.0f" .Job.Progress}}% · {{.Job.Message}}{{end}}{{if .PackageName}} · {{.PackageName}} ({{size .PackageSize}}) · SHA-256 <code class="hash">{{.PackageSHA256}}</code> · <a href="/releases/{{.ID}}/shares">share links</a>{{end}}{{if .Error}} · <span class="err-text">{{.Error}}</span>{{end}}</p>
+  {{if and (eq (print .State) "building") $.CanRelease}}<form method="post" action="/requests/{{$.Request.ID}}/releases/{{.ID}}/cancel" class="row-form"><input type="hidden" name="csrf_token" value="{{$.CSRF}}"><button type="submit" class="danger">Cancel build</button></form>{{end}}</div>{{end}}
+  {{if .Building}}<p role="status">The package is being built; this page refreshes every few seconds.</p><meta http-equiv="refresh" content="3">{{end}}
+  {{if and .CanRelease (eq (print .Request.State) "approved") (not .Building)}}<form method="post" action="/requests/{{.Request.ID}}/release" class="row-form"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
     <div class="field wide"><label for="letter">Letter paragraph (optional)</label><input id="letter" name="letter" maxlength="4000"></div>
     <button type="submit" class="primary">Build the release package</button></form>{{end}}
 </section>

@@ -69,6 +69,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 		{"ListUploads", s.testListUploads},
 		{"UploadOfExistingObject", s.testUploadExisting},
 		{"ConcurrentPuts", s.testConcurrentPuts},
+		{"StreamCommitNamesByDigest", s.testStream},
+		{"StreamAbortLeavesNothing", s.testStreamAbort},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
@@ -955,4 +957,68 @@ func (s *suite) testConcurrentPuts(t *testing.T) {
 		}
 	}
 	assertNoUploads(t, b)
+}
+
+// testStream writes an object of unknown digest through
+// storage.CreateStream (the backend's StreamCreator or the staging
+// fallback): it is named by the SHA-256 of the bytes written, readable,
+// and locked with the options given.
+func (s *suite) testStream(t *testing.T) {
+	b := s.newBackend(t)
+	ctx := t.Context()
+	data, ref := Content(storage.Derivatives, 71, 11<<20+17) // three parts of 5 MiB on s3
+	until := time.Now().Add(time.Hour).Truncate(time.Second)
+	w, err := storage.CreateStream(ctx, b, storage.Derivatives, storage.PutOptions{RetainUntil: until}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 100_000 { // uneven writes
+		if _, err := w.Write(data[off:min(off+100_000, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if obj.Ref != ref || obj.Size != int64(len(data)) {
+		t.Fatalf("Commit = %s (%d bytes), want %s (%d bytes)", obj.Ref, obj.Size, ref, len(data))
+	}
+	if got := readAll(t, b, ref, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("streamed object reads back different bytes")
+	}
+	wantErr(t, "Delete of retained streamed object", b.Delete(ctx, ref), storage.ErrRetained)
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after Commit succeeded")
+	}
+	// The same bytes again: the existing object, unchanged.
+	w2, err := storage.CreateStream(ctx, b, storage.Derivatives, storage.PutOptions{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Write(data)
+	obj2, err := w2.Commit(ctx)
+	if err != nil || obj2.Ref != ref || !obj2.RetainUntil.Truncate(time.Second).Equal(until) {
+		t.Fatalf("second Commit = %+v, %v; want the existing object retained until %v", obj2, err, until)
+	}
+	if _, err := storage.CreateStream(ctx, b, storage.Namespace("bogus"), storage.PutOptions{}, ""); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("CreateStream(bogus namespace) = %v, want ErrInvalid", err)
+	}
+}
+
+func (s *suite) testStreamAbort(t *testing.T) {
+	b := s.newBackend(t)
+	data, ref := Content(storage.Derivatives, 72, 1<<20)
+	w, err := storage.CreateStream(t.Context(), b, storage.Derivatives, storage.PutOptions{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	if _, err := w.Commit(t.Context()); err == nil {
+		t.Fatal("Commit after Abort succeeded")
+	}
+	assertAbsent(t, b, ref)
 }

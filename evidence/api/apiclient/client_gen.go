@@ -30,6 +30,17 @@ type APIToken struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
+// BuildJob is the schema BuildJob.
+type BuildJob struct {
+	Attempt     int64   `json:"attempt"`
+	ID          int64   `json:"id"`
+	LastError   string  `json:"last_error,omitempty"`
+	MaxAttempts int64   `json:"max_attempts"`
+	Message     string  `json:"message,omitempty"`
+	Progress    float64 `json:"progress"`
+	State       string  `json:"state"`
+}
+
 // Case is the schema Case.
 type Case struct {
 	CreatedAt  time.Time  `json:"created_at"`
@@ -334,6 +345,12 @@ type DockRequest struct {
 type DownloadOriginalParams struct {
 	// true downloads an original that failed an integrity check (recorded in custody and audit)
 	FixityOverride bool
+}
+
+// DownloadReleasePackageParams are the parameters of DownloadReleasePackage.
+type DownloadReleasePackageParams struct {
+	// seconds to wait for a build in progress (default 30, at most 600; 0 answers at once)
+	Wait int64
 }
 
 // EnrolledDock is the schema EnrolledDock.
@@ -972,6 +989,7 @@ type Release struct {
 	Error          string     `json:"error,omitempty"`
 	Files          []File     `json:"files"`
 	ID             string     `json:"id"`
+	Job            *BuildJob  `json:"job,omitempty"`
 	KeyID          string     `json:"key_id,omitempty"`
 	PackageName    string     `json:"package_name,omitempty"`
 	PackageSHA256  string     `json:"package_sha256,omitempty"`
@@ -1544,6 +1562,19 @@ func (c *Client) CancelPurge(ctx context.Context, id string, body *ReasonRequest
 	return &out, nil
 }
 
+// CancelReleaseBuild: Cancel a release's build in progress (the request stays approved).
+//
+// POST /api/v1/releases/{release}/cancel
+func (c *Client) CancelReleaseBuild(ctx context.Context, release string) (*Release, error) {
+	path := "/api/v1/releases/" + url.PathEscape(release) + "/cancel"
+	q, h := url.Values{}, http.Header{}
+	var out Release
+	if err := c.call(ctx, "POST", path, q, h, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // CommitUpload: Verify and commit; returns the signed receipt.
 //
 // POST /api/v1/ingest/sessions/{id}/commit
@@ -1596,7 +1627,7 @@ func (c *Client) CreateMyToken(ctx context.Context, body TokenRequest) (*Created
 	return &out, nil
 }
 
-// CreateRelease: Build the release package from approved material (409 unless the request is approved).
+// CreateRelease: Start building the release package from approved material (202 with the release and its job; 409 unless the request is approved or while another build runs).
 //
 // POST /api/v1/requests/{id}/releases
 func (c *Client) CreateRelease(ctx context.Context, id string, body *ReleaseInput) (*Release, error) {
@@ -1699,14 +1730,17 @@ func (c *Client) DownloadOriginal(ctx context.Context, id string, params Downloa
 	return c.Do(ctx, "GET", path, q, h, nil)
 }
 
-// DownloadReleasePackage: Download the package (HTTP Range; 409 unless released).
+// DownloadReleasePackage: Download the package (HTTP Range); while it is built, waits up to ?wait= seconds (default 30), then 409 with Retry-After; 409 unless released.
 //
 // GET /api/v1/releases/{release}/package
 //
 // The answer's body is the caller's to read and close.
-func (c *Client) DownloadReleasePackage(ctx context.Context, release string) (*http.Response, error) {
+func (c *Client) DownloadReleasePackage(ctx context.Context, release string, params DownloadReleasePackageParams) (*http.Response, error) {
 	path := "/api/v1/releases/" + url.PathEscape(release) + "/package"
 	q, h := url.Values{}, http.Header{}
+	if params.Wait != 0 {
+		q.Add("wait", strconvItoa(int64(params.Wait)))
+	}
 	return c.Do(ctx, "GET", path, q, h, nil)
 }
 

@@ -59,6 +59,7 @@ func registerWorkers(a *App, ws *river.Workers) {
 	}))
 	registerMediaWorkers(a, ws)
 	registerRequestWorkers(a, ws)
+	registerReleaseWorkers(a, ws)
 	registerRetentionWorkers(a, ws)
 }
 

@@ -112,10 +112,19 @@ func TestReleaseEndToEndInBrowser(t *testing.T) {
 	if _, m = maker.do("GET", req+"/reviews", ""); m["reviews"].([]any)[0].(map[string]any)["comments"].([]any)[0].(map[string]any)["region"] != "face-1" {
 		t.Fatalf("region comment from the page: %v", m)
 	}
-	if st, m = maker.do("POST", req+"/releases", ""); st != 201 {
-		t.Fatalf("release: %d %v", st, m)
+	// The maker starts the build on the page; the build is a job, and the
+	// page follows it (progress, then the package) until it is released.
+	must(t, "release on the page", chromedp.Do(ctx, chromedp.Navigate(base+"/requests/"+reqID+"/review"),
+		chromedp.WaitVisible(chromedp.CSS("form[action$='/release'] button")),
+		chromedp.Click(chromedp.CSS("form[action$='/release'] button"))))
+	waitJS(t, ctx, "release started", `document.readyState === 'complete' && document.body.innerText.includes('Done: release started')`, 30*time.Second)
+	waitJS(t, ctx, "release built", `document.querySelector('.release[data-state=released]') !== null`, 3*time.Minute)
+	shot(t, ctx, dir, "40-release-built")
+	_, m = maker.do("GET", req+"/releases", "")
+	rel := m["releases"].([]any)[0].(map[string]any)
+	if rel["state"] != "released" || rel["job"].(map[string]any)["progress"] != 100.0 {
+		t.Fatalf("release built from the page: %v", rel)
 	}
-	rel := m
 	relID := rel["id"].(string)
 	pkg := filepath.Join(t.TempDir(), "package.zip")
 	out, err := exec.Command(buildDems(t), "--server", base, "--token", credUser(e.creds, "records", "").APIToken, "request", "release", reqID, "--output", pkg).CombinedOutput()

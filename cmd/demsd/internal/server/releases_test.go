@@ -22,9 +22,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/opendems/opendems/evidence/custody"
 	"github.com/opendems/opendems/evidence/identity"
+	"github.com/opendems/opendems/evidence/release"
 	"github.com/opendems/opendems/evidence/request"
 	"github.com/opendems/opendems/storage"
 )
@@ -207,10 +210,55 @@ func TestReleaseWorkflow(t *testing.T) {
 	if st, m = checker.do("POST", base+"/reviews/"+reviewID+"/approve", `{"comment":"ok"}`); st != 200 {
 		t.Fatalf("approve again: %d %v", st, m)
 	}
-	if st, _ = checker.do("POST", base+"/releases", ""); st != 201 {
-		// The checker may release too (release:create); the test goes on
-		// with the maker's release below only if this one failed.
-		t.Logf("checker release: %d", st)
+	// The build is a job: POST answers 202 with the release building; a
+	// second release while it builds is 409; the package is fetched only
+	// once it is released (409 with Retry-After before).
+	if st, m = checker.do("POST", base+"/releases", ""); st != 202 || m["state"] != "building" || m["job"] == nil {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	building := m["id"].(string)
+	if st, m = maker.do("POST", base+"/releases", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "being built") {
+		t.Fatalf("second release while one builds: %d %v", st, m)
+	}
+	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package?wait=0", ""); st != 409 || !strings.Contains(fmt.Sprint(m), "release_building") {
+		t.Fatalf("package while building: %d %v", st, m)
+	}
+	if st, m = maker.do("GET", "/api/v1/releases/"+building+"/package?wait=x", ""); st != 400 {
+		t.Fatalf("package with a bad wait: %d %v", st, m)
+	}
+	// A download started while the package is built waits for it.
+	type answer struct {
+		status int
+		body   []byte
+	}
+	waited := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/releases/"+building+"/package?wait=120", nil)
+		req.Header.Set("Authorization", "Bearer "+credUser(creds, "records", "").APIToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			waited <- answer{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		waited <- answer{resp.StatusCode, b}
+	}()
+	time.Sleep(time.Second)
+	startReleaseBuilder(t, app)
+	if m = waitReleased(t, maker, building); m["state"] != "released" {
+		t.Fatalf("release build: %v", m)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// river completes the job just after the build recorded it
+		_, m = maker.do("GET", "/api/v1/releases/"+building, "")
+		job := m["job"].(map[string]any)
+		if job["progress"] == 100.0 && job["state"] == "completed" && job["attempt"] == 1.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("release job after the build: %v", job)
+		}
 	}
 	_, m = maker.do("GET", base+"/releases", "")
 	rels := m["releases"].([]any)
@@ -253,6 +301,9 @@ func TestReleaseWorkflow(t *testing.T) {
 
 	// Download (whole and a range), compare, verify with dems.
 	pkg := download(t, srv.URL+"/api/v1/releases/"+relID+"/package", credUser(creds, "records", "").APIToken, "")
+	if a := <-waited; a.status != 200 || !bytes.Equal(a.body, pkg) {
+		t.Fatalf("download that waited for the build: %d, %d bytes (package %d bytes)", a.status, len(a.body), len(pkg))
+	}
 	if h := sha256.Sum256(pkg); hex.EncodeToString(h[:]) != rel["package_sha256"] || int64(len(pkg)) != int64(rel["package_size"].(float64)) {
 		t.Fatalf("downloaded package differs from the release record")
 	}
@@ -334,6 +385,25 @@ func buildDems(t *testing.T) string {
 // request id and the release JSON.
 func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, map[string]any) {
 	t.Helper()
+	reqID, _ := approvedRequest(t, app, maker, checker)
+	base := "/api/v1/requests/" + reqID
+	st, m := maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`)
+	if st != 202 {
+		t.Fatalf("release: %d %v", st, m)
+	}
+	startReleaseBuilder(t, app)
+	m = waitReleased(t, maker, m["id"].(string))
+	if m["state"] != "released" {
+		t.Fatalf("release build: %v", m)
+	}
+	return reqID, m
+}
+
+// approvedRequest takes a new request through review to approved (maker
+// links and edits, checker approves) and returns its id and the SHA-256
+// of the approved render.
+func approvedRequest(t *testing.T, app *App, maker, checker *caller) (string, string) {
+	t.Helper()
 	item := ingestedItem(t, app, "north", "N1001")
 	st, m := maker.do("POST", "/api/v1/requests", `{"requester_name":"Sam Media","requester_type":"media","contact":"sam@example.org","description":"d","channel":"email"}`)
 	if st != 201 {
@@ -349,15 +419,138 @@ func releasedPackage(t *testing.T, app *App, maker, checker *caller) (string, ma
 	spec := `{"version":1,"clip":{"source":"` + item.String() + `"},"regions":[{"id":"face-1","shape":"ellipse","effect":{"type":"blur"},"reason":"b(7)(C)","origin":"manual","keyframes":[{"time":0.2,"x":10,"y":10,"width":40,"height":50}]}]}`
 	maker.do("PUT", base+"/clips/"+clipID+"/spec", `{"base_version":0,"spec":`+spec+`}`)
 	maker.do("POST", base+"/transition", `{"state":"redacting"}`)
-	recordRender(t, app, uuid.MustParse(clipID), 1)
+	render := recordRender(t, app, uuid.MustParse(clipID), 1)
 	_, m = maker.do("POST", base+"/clips/"+clipID+"/review", "")
 	if st, m = checker.do("POST", base+"/reviews/"+m["id"].(string)+"/approve", `{"comment":"ok"}`); st != 200 {
 		t.Fatalf("approve: %d %v", st, m)
 	}
-	if st, m = maker.do("POST", base+"/releases", `{"letter":["Enclosed are the recordings you asked for."]}`); st != 201 {
+	return reqID, render
+}
+
+// TestReleaseBuildCancelAndFailure: a build in progress is cancelled
+// (release failed "cancelled by", its job cancelled, the request still
+// approved), built again by a second POST; a clip whose stored bytes
+// changed fails the build permanently naming the clip, and nothing is
+// released.
+func TestReleaseBuildCancelAndFailure(t *testing.T) {
+	app, srv, creds := leadTestApp(t)
+	maker := newCaller(t, srv.URL, credUser(creds, "records", "").APIToken)
+	checker := newCaller(t, srv.URL, secondRecordsOfficer(t, app, "checker"))
+	auditor := newCaller(t, srv.URL, credUser(creds, "auditor", "").APIToken)
+	reqID, render := approvedRequest(t, app, maker, checker)
+	base := "/api/v1/requests/" + reqID
+	st, m := maker.do("POST", base+"/releases", "")
+	if st != 202 {
 		t.Fatalf("release: %d %v", st, m)
 	}
-	return reqID, m
+	first := m["id"].(string)
+	// The review page shows the build: progress, a cancel button, no
+	// second build form, and it refreshes itself.
+	w := &tableWorld{sessions: map[string]*caller{}}
+	w.webSessions(t, srv.URL, creds)
+	resp, err := w.sessions["records"].client.Get(srv.URL + "/requests/" + reqID + "/review")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`data-state="building"`, `<progress max="100"`, `/releases/` + first + `/cancel`, `http-equiv="refresh"`} {
+		if resp.StatusCode != 200 || !strings.Contains(string(page), want) {
+			t.Fatalf("review page while building lacks %q: %d %s", want, resp.StatusCode, page)
+		}
+	}
+	if strings.Contains(string(page), "Build the release package") {
+		t.Fatal("review page offers a second build while one runs")
+	}
+	if st, _ = auditor.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 403 {
+		t.Fatalf("auditor cancelling: %d", st)
+	}
+	if st, m = maker.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 200 || m["state"] != "failed" || m["error"] != "cancelled by user:records" {
+		t.Fatalf("cancel: %d %v", st, m)
+	}
+	if m["job"].(map[string]any)["state"] != "cancelled" {
+		t.Fatalf("job of a cancelled build: %v", m["job"])
+	}
+	if st, m = maker.do("POST", "/api/v1/releases/"+first+"/cancel", ""); st != 409 {
+		t.Fatalf("cancelling twice: %d %v", st, m)
+	}
+	if _, m = maker.do("GET", base, ""); m["request"].(map[string]any)["state"] != "approved" {
+		t.Fatalf("request after a cancelled build: %v", m)
+	}
+	// Corrupt the approved render in storage (same size, other bytes).
+	path := filepath.Join(app.Config.Storage.FS.Root, "derivatives", render[0:2], render[2:4], render)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	junk := make([]byte, info.Size())
+	rand.Read(junk)
+	if err := os.WriteFile(path, junk, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	startReleaseBuilder(t, app)
+	if st, m = maker.do("POST", base+"/releases", ""); st != 202 {
+		t.Fatalf("release again: %d %v", st, m)
+	}
+	m = waitReleased(t, maker, m["id"].(string))
+	if m["state"] != "failed" || !strings.Contains(m["error"].(string), "render report names "+render) {
+		t.Fatalf("build of a corrupted clip: %v", m)
+	}
+	if job := m["job"].(map[string]any); job["attempt"] != 1.0 {
+		t.Fatalf("a permanent failure was retried: %v", job)
+	}
+	if _, m = maker.do("GET", base, ""); m["request"].(map[string]any)["state"] != "approved" {
+		t.Fatalf("request after a failed build: %v", m)
+	}
+	var n int
+	if err := app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM releases WHERE request_id = $1 AND state = 'released'`, reqID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("released rows: %d %v", n, err)
+	}
+}
+
+// startReleaseBuilder works release builds for an app built without
+// workers: a river client on the app's database working only the releases
+// queue, as a `demsd worker` process would.
+func startReleaseBuilder(t *testing.T, app *App) {
+	t.Helper()
+	ws := river.NewWorkers()
+	registerReleaseWorkers(app, ws)
+	c, err := river.NewClient(riverpgxv5.New(app.Pool), &river.Config{Workers: ws, Logger: app.Logger,
+		Queues: map[string]river.QueueConfig{release.Queue: {MaxWorkers: 1}}, FetchPollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		sctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+		defer done()
+		c.Stop(sctx)
+	})
+}
+
+// waitReleased polls a release until its build is done (released or
+// failed) and returns it.
+func waitReleased(t *testing.T, c *caller, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, m := c.do("GET", "/api/v1/releases/"+id, "")
+		if st != 200 {
+			t.Fatalf("release %s: %d %v", id, st, m)
+		}
+		if m["state"] != "building" {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("release %s still building: %v", id, m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestShareLinks: a link to a released package is created with its token
@@ -764,6 +957,7 @@ var shareClient = func() *http.Client {
 // downloaded and verified by `dems verify --server`, share, list, revoke.
 func TestReleaseCLI(t *testing.T) {
 	app, srv, creds := leadTestApp(t)
+	startReleaseBuilder(t, app)
 	makerTok := credUser(creds, "records", "").APIToken
 	checkerTok := secondRecordsOfficer(t, app, "checker")
 	maker := newCaller(t, srv.URL, makerTok)

@@ -231,6 +231,8 @@ var routeTable = map[string]expect{
 	"GET /share/:token/files/*file":                       {public: true, override: map[string]string{"*": "any"}},
 	"GET /api/v1/public/shares/:token":                    {public: true, override: map[string]string{"*": "any"}},
 	"GET /api/v1/releases/:release/package":               {allow: "records"},
+	"POST /api/v1/releases/:release/cancel":               {allow: "records"},             // the table's release failed: 409
+	"POST /requests/:id/releases/:release/cancel":         {page: true, allow: "records"}, // the table's release failed: 409
 }
 
 // tableWorld is what the table test's requests point at.

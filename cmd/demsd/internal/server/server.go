@@ -319,7 +319,8 @@ func newRiver(a *App, working bool) (*river.Client[pgx.Tx], error) {
 		ws := river.NewWorkers()
 		registerWorkers(a, ws)
 		cfg.Workers = ws
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.Config.Workers.Concurrency}}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.Config.Workers.Concurrency},
+			release.Queue: {MaxWorkers: releaseBuilders}}
 		cfg.JobTimeout = a.Config.Workers.JobTimeout
 		cfg.RescueStuckJobsAfter = a.Config.Workers.RescueStuckAfter
 		cfg.PeriodicJobs = periodicJobs(a)
