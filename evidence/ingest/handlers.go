@@ -141,6 +141,21 @@ func (s *Service) handleCommit(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if wire.PrefersAsync(c.GetHeader(wire.HeaderPrefer)) {
+		v, done, err := s.CommitAsync(c.Request.Context(), p, id)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.Header("Preference-Applied", wire.PreferAsync)
+		if done && v.Receipt != nil {
+			c.JSON(http.StatusOK, wire.CommitResponse{EvidenceID: v.EvidenceID, Receipt: *v.Receipt, Duplicate: v.Duplicate})
+			return
+		}
+		c.Header("Location", wire.PathSessions+"/"+id.String())
+		c.JSON(http.StatusAccepted, v)
+		return
+	}
 	resp, err := s.Commit(c.Request.Context(), p, id)
 	if err != nil {
 		s.writeError(c, err)
