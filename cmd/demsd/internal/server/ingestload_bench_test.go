@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -21,11 +22,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/opendems/opendems/configs"
 	"github.com/opendems/opendems/evidence/dock"
@@ -33,7 +34,6 @@ import (
 	"github.com/opendems/opendems/evidence/ingest/receipt"
 	"github.com/opendems/opendems/evidence/ingest/wire"
 	"github.com/opendems/opendems/evidence/pg/pgtest"
-	"github.com/opendems/opendems/storage/s3"
 	"github.com/opendems/opendems/storage/storagetest"
 )
 
@@ -78,7 +78,11 @@ func (l *callLatencies) pct(kind string, p float64) float64 {
 // MB/s against a baseline in the same run: 50 concurrent minio-go
 // PutObject of the same bytes into the same MinIO.
 //
-// The cameras' files are hashed before the clock starts (a dock hashes a
+// The cameras run in a second process (this test binary again, see
+// TestMain), as they are other machines; OPENDEMS_BENCH_INPROCESS=1 runs
+// them in the server's process instead. The baseline's client runs in the
+// cameras' process too. The cameras' files are hashed before the clock
+// starts (a dock hashes a
 // recording when it copies it off the camera; in deployment that runs on
 // the docking station, not the server). Sizes: OPENDEMS_BENCH_CAMERAS
 // (50) × OPENDEMS_BENCH_CAMERA_MB (12), chunks OPENDEMS_BENCH_CHUNK_MB (5).
@@ -114,8 +118,6 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 	b.Cleanup(app.Close)
 	app.Identity.WithArgon2(identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16})
 	lat := &callLatencies{d: map[string][]time.Duration{}}
-	var phase atomic.Pointer[string] // prefix of the metrics being taken
-	phase.Store(new(string))
 	// Server-side time of each control call (from the request's arrival
 	// at the handler chain to its answer), beside the camera-side time:
 	// the difference is transport and scheduling on this shared machine.
@@ -132,7 +134,7 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 			kind = "status"
 		}
 		if kind != "" {
-			lat.add(*phase.Load()+"server_"+kind, time.Since(t0))
+			lat.add(r.Header.Get(benchPhaseHeader)+"server_"+kind, time.Since(t0))
 		}
 	}))
 	b.Cleanup(srv.Close)
@@ -148,17 +150,157 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 	}
 	pub := app.Key.Public().(ed25519.PublicKey)
 
-	files := make([][]byte, cameras)
-	for i := range files {
-		files[i] = make([]byte, size)
-		rand.Read(files[i])
+	plan := cameraPlan{URL: srv.URL, Tokens: tokens, ReceiptKey: pub, Size: size, Iterations: b.N,
+		S3Endpoint: env.Endpoint, S3AccessKey: env.AccessKey, S3SecretKey: env.SecretKey, Bucket: env.Bucket}
+	prof := os.Getenv("OPENDEMS_BENCH_PROFILE")
+	b.ResetTimer()
+	stopProfile := startProfiles(b, prof, 0)
+	var rep cameraReport
+	if os.Getenv("OPENDEMS_BENCH_INPROCESS") == "1" {
+		rep, err = runCameras(ctx, plan)
+	} else {
+		rep, err = runCameraProcess(b, plan)
 	}
-	mc, bucket := app.Storage.(*s3.Store).Client(), env.Bucket
+	stopProfile()
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, ms := range rep.Latencies {
+		for _, v := range ms {
+			lat.add(k, time.Duration(v*float64(time.Millisecond)))
+		}
+	}
+	total := float64(int64(cameras)*size) / 1e6 * float64(b.N)
+	oursMBs, baseMBs := total/rep.OursSeconds, total/rep.BaseSeconds
+	b.ReportMetric(oursMBs, "ours_MB/s")
+	b.ReportMetric(baseMBs, "putobject_MB/s")
+	b.ReportMetric(oursMBs/baseMBs, "ratio")
+	for _, k := range []string{"create", "status", "commit", "receipt", "server_create", "server_status", "server_commit"} {
+		for _, p := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}} {
+			b.ReportMetric(lat.pct(k, p.q), p.name+"_"+k+"_ms")
+		}
+	}
+	for _, k := range []string{"create", "status", "commit", "server_create", "server_status", "server_commit"} {
+		b.ReportMetric(lat.pct("cold_"+k, 0.50), "cold_p50_"+k+"_ms")
+		b.ReportMetric(lat.pct("cold_"+k, 0.99), "cold_p99_"+k+"_ms")
+	}
+	ps := app.Pool.Stat()
+	b.ReportMetric(float64(ps.NewConnsCount()), "pool_new_conns")
+	b.ReportMetric(float64(ps.MaxConns()), "pool_max_conns")
+	b.ReportMetric(float64(ps.EmptyAcquireCount())/float64(max(1, ps.AcquireCount())), "pool_empty_acquire_ratio")
+	b.ReportMetric(float64(ps.AcquireDuration().Milliseconds())/float64(max(1, ps.AcquireCount())), "pool_mean_acquire_ms")
+}
+
+// benchPhaseHeader tells the server-side timing which round a request
+// belongs to ("cold_" or "").
+const benchPhaseHeader = "X-Bench-Phase"
+
+// cameraPlan is what the camera process needs: the server, one dock token
+// per camera, the receipt key, the bytes per camera, and the MinIO the
+// baseline writes into.
+type cameraPlan struct {
+	URL         string
+	Tokens      []string
+	ReceiptKey  ed25519.PublicKey
+	Size        int64
+	Iterations  int
+	S3Endpoint  string
+	S3AccessKey string
+	S3SecretKey string
+	Bucket      string
+}
+
+// cameraReport is what the camera process measured: wall seconds of ours
+// and of the baseline, and camera-side latencies (ms) by call kind.
+type cameraReport struct {
+	OursSeconds, BaseSeconds float64
+	Latencies                map[string][]float64
+}
+
+// cameraPlanEnv names the plan file when this test binary runs as the
+// camera process (TestMain).
+const cameraPlanEnv = "OPENDEMS_BENCH_CAMERA_PLAN"
+
+// TestMain lets the benchmark re-run this binary as the cameras' process:
+// cameras are other machines, so their HTTP clients and copy loops must
+// not share the server's Go scheduler (in one process, fifty runnable
+// upload loops queue every control call behind them, which no server
+// would see). They still share the machine's two cores.
+func TestMain(m *testing.M) {
+	if plan := os.Getenv(cameraPlanEnv); plan != "" {
+		os.Exit(cameraProcess(plan))
+	}
+	os.Exit(m.Run())
+}
+
+func cameraProcess(planPath string) int {
+	b, err := os.ReadFile(planPath)
+	var plan cameraPlan
+	if err == nil {
+		err = json.Unmarshal(b, &plan)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "camera process:", err)
+		return 2
+	}
+	rep, err := runCameras(context.Background(), plan)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "camera process:", err)
+		return 1
+	}
+	out, _ := json.Marshal(rep)
+	if err := os.WriteFile(planPath+".report", out, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "camera process:", err)
+		return 1
+	}
+	return 0
+}
+
+// runCameraProcess runs runCameras in a child process of this binary.
+func runCameraProcess(b *testing.B, plan cameraPlan) (cameraReport, error) {
+	var rep cameraReport
+	path := filepath.Join(b.TempDir(), "plan.json")
+	pb, _ := json.Marshal(plan)
+	if err := os.WriteFile(path, pb, 0o600); err != nil {
+		return rep, err
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), cameraPlanEnv+"="+path)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return rep, fmt.Errorf("camera process: %w", err)
+	}
+	rb, err := os.ReadFile(path + ".report")
+	if err != nil {
+		return rep, err
+	}
+	return rep, json.Unmarshal(rb, &rep)
+}
+
+// runCameras is the cameras' side: an untimed cold round (1 MiB each),
+// then per iteration the baseline (50 PutObject of the bytes) and ours
+// (50 cameras through the server).
+func runCameras(ctx context.Context, plan cameraPlan) (cameraReport, error) {
+	cameras := len(plan.Tokens)
+	rep := cameraReport{Latencies: map[string][]float64{}}
+	var mu sync.Mutex
+	record := func(kind string, d time.Duration) {
+		mu.Lock()
+		rep.Latencies[kind] = append(rep.Latencies[kind], float64(d)/float64(time.Millisecond))
+		mu.Unlock()
+	}
+	mc, err := minio.New(plan.S3Endpoint, &minio.Options{Creds: credentials.NewStaticV4(plan.S3AccessKey, plan.S3SecretKey, "")})
+	if err != nil {
+		return rep, err
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 4 * cameras
-	hc := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
-
-	run := func(fn func(i int) error) time.Duration {
+	hc := &http.Client{Transport: phaseTransport{next: tr}, Timeout: 5 * time.Minute}
+	run := func(fn func(i int) error) (time.Duration, error) {
 		var wg sync.WaitGroup
 		errs := make([]error, cameras)
 		t0 := time.Now()
@@ -167,21 +309,18 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 			go func() { defer wg.Done(); errs[i] = fn(i) }()
 		}
 		wg.Wait()
-		d := time.Since(t0)
-		if err := errors.Join(errs...); err != nil {
-			b.Fatal(err)
-		}
-		return d
+		return time.Since(t0), errors.Join(errs...)
 	}
-	timed := func(kind string, fn func() error) error {
-		t0 := time.Now()
-		err := fn()
-		lat.add(*phase.Load()+kind, time.Since(t0))
-		return err
-	}
-	camera := func(i int, data []byte, sum [32]byte) error {
+	camera := func(phase string, i int, data []byte, sum [32]byte) error {
+		ctx := context.WithValue(ctx, phaseKey{}, phase)
 		size := int64(len(data))
-		c, err := dock.NewClient(srv.URL, tokens[i], hc)
+		timed := func(kind string, fn func() error) error {
+			t0 := time.Now()
+			err := fn()
+			record(phase+kind, time.Since(t0))
+			return err
+		}
+		c, err := dock.NewClient(plan.URL, plan.Tokens[i], hc)
 		if err != nil {
 			return err
 		}
@@ -213,7 +352,7 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 		}
 		t0 := time.Now()
 		var rc *receipt.Receipt
-		if err := timed("commit", func() error { rc, err = commitPreferAsync(ctx, hc, srv.URL, tokens[i], id); return err }); err != nil {
+		if err := timed("commit", func() error { rc, err = commitPreferAsync(ctx, hc, plan.URL, plan.Tokens[i], id); return err }); err != nil {
 			return fmt.Errorf("camera %d: commit: %w", i, err)
 		}
 		for rc == nil {
@@ -227,26 +366,28 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 			}
 			rc = st.Receipt
 		}
-		lat.add(*phase.Load()+"receipt", time.Since(t0))
-		return receipt.VerifyFor(pub, *rc, hex.EncodeToString(sum[:]), size)
+		record(phase+"receipt", time.Since(t0))
+		return receipt.VerifyFor(plan.ReceiptKey, *rc, hex.EncodeToString(sum[:]), size)
 	}
 
 	// The first round after the server starts meets cold PostgreSQL
 	// backends (catalog caches, statement preparation) and a cold MinIO:
 	// 50 cameras each upload 1 MiB, measured and reported apart (cold_*),
 	// so the timed round shows a server in its normal, running state.
-	cold := "cold_"
-	phase.Store(&cold)
-	run(func(i int) error {
+	if _, err := run(func(i int) error {
 		data := make([]byte, 1<<20)
 		rand.Read(data)
-		return camera(i, data, sha256.Sum256(data))
-	})
-	phase.Store(new(string))
-	prof := os.Getenv("OPENDEMS_BENCH_PROFILE")
+		return camera("cold_", i, data, sha256.Sum256(data))
+	}); err != nil {
+		return rep, err
+	}
+	files := make([][]byte, cameras)
+	for i := range files {
+		files[i] = make([]byte, plan.Size)
+		rand.Read(files[i])
+	}
 	var ours, base time.Duration
-	b.ResetTimer()
-	for it := 0; it < b.N; it++ {
+	for it := range plan.Iterations {
 		for i := range files {
 			copy(files[i], fmt.Sprintf("%016d", it)) // new bytes each iteration
 		}
@@ -254,37 +395,35 @@ func BenchmarkIngestFiftyCameras(b *testing.B) {
 		for i := range files {
 			sums[i] = sha256.Sum256(files[i])
 		}
-		base += run(func(i int) error {
-			_, err := mc.PutObject(ctx, bucket, fmt.Sprintf("bench-cameras/%d/%d", it, i), bytes.NewReader(files[i]), size, minio.PutObjectOptions{ContentType: "video/mp4"})
+		d, err := run(func(i int) error {
+			_, err := mc.PutObject(ctx, plan.Bucket, fmt.Sprintf("bench-cameras/%d/%d", it, i), bytes.NewReader(files[i]), plan.Size, minio.PutObjectOptions{ContentType: "video/mp4"})
 			return err
 		})
-		stopProfile := startProfiles(b, prof, it)
-		ours += run(func(i int) error { return camera(i, files[i], sums[i]) })
-		stopProfile()
-	}
-	b.StopTimer()
-	total := float64(int64(cameras)*size) / 1e6 * float64(b.N)
-	oursMBs, baseMBs := total/ours.Seconds(), total/base.Seconds()
-	b.ReportMetric(oursMBs, "ours_MB/s")
-	b.ReportMetric(baseMBs, "putobject_MB/s")
-	b.ReportMetric(oursMBs/baseMBs, "ratio")
-	for _, k := range []string{"create", "status", "commit", "receipt", "server_create", "server_status", "server_commit"} {
-		for _, p := range []struct {
-			name string
-			q    float64
-		}{{"p50", 0.50}, {"p95", 0.95}, {"p99", 0.99}} {
-			b.ReportMetric(lat.pct(k, p.q), p.name+"_"+k+"_ms")
+		if err != nil {
+			return rep, fmt.Errorf("baseline: %w", err)
 		}
+		base += d
+		d, err = run(func(i int) error { return camera("", i, files[i], sums[i]) })
+		if err != nil {
+			return rep, err
+		}
+		ours += d
 	}
-	for _, k := range []string{"create", "status", "commit", "server_create", "server_status", "server_commit"} {
-		b.ReportMetric(lat.pct(cold+k, 0.50), "cold_p50_"+k+"_ms")
-		b.ReportMetric(lat.pct(cold+k, 0.99), "cold_p99_"+k+"_ms")
+	rep.OursSeconds, rep.BaseSeconds = ours.Seconds(), base.Seconds()
+	return rep, nil
+}
+
+type phaseKey struct{}
+
+// phaseTransport sends the request context's phase as benchPhaseHeader.
+type phaseTransport struct{ next http.RoundTripper }
+
+func (t phaseTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if p, _ := r.Context().Value(phaseKey{}).(string); p != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(benchPhaseHeader, p)
 	}
-	ps := app.Pool.Stat()
-	b.ReportMetric(float64(ps.NewConnsCount()), "pool_new_conns")
-	b.ReportMetric(float64(ps.MaxConns()), "pool_max_conns")
-	b.ReportMetric(float64(ps.EmptyAcquireCount())/float64(max(1, ps.AcquireCount())), "pool_empty_acquire_ratio")
-	b.ReportMetric(float64(ps.AcquireDuration().Milliseconds())/float64(max(1, ps.AcquireCount())), "pool_mean_acquire_ms")
+	return t.next.RoundTrip(r)
 }
 
 // commitPreferAsync commits a session asking for the acknowledging commit
