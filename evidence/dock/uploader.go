@@ -198,9 +198,10 @@ type Uploader struct {
 
 // DefaultPoll is how a receipt is awaited after an acknowledged commit:
 // the first status call after 25 ms (a small file's commit is done by
-// then), doubling to one a second (a 10 GiB original on the fs backend is
-// re-read for a minute).
-var DefaultPoll = Backoff{Initial: 25 * time.Millisecond, Max: time.Second}
+// then), doubling to four a second (a status call costs the server about a
+// millisecond; a 10 GiB original on the fs backend is re-read for a
+// minute, and the camera is freed as soon as its receipt is seen).
+var DefaultPoll = Backoff{Initial: 25 * time.Millisecond, Max: 250 * time.Millisecond}
 
 // recommitAfter is how long a commit may stay completing without the
 // agent asking again: a server restarted since the acknowledgement has

@@ -92,7 +92,7 @@
 //
 // The acknowledging commit (Prefer: respond-async) answers 202 as soon as
 // the state completing is recorded and runs the rest on a worker pool
-// (Config.CommitWorkers at once; their transactions at most a quarter of
+// (Config.CommitWorkers at once; their transactions at most half of
 // the database pool, so a burst of commits never starves the control
 // calls of connections). Nothing changes in what is guaranteed: the
 // receipt still exists only after the verification and the transaction,

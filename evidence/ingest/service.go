@@ -200,19 +200,19 @@ func (s *Service) PublicKey() ed25519.PublicKey { return s.pub }
 // ChunkSize is the configured chunk size.
 func (s *Service) ChunkSize() int64 { return s.cfg.ChunkSize }
 
-// DefaultChunkStreams is ChunkStreams when zero: four streams per CPU the
-// Go runtime uses, at least eight. Fifty cameras sending at once do not go
-// faster than eight streams on two cores (the bytes are hashed and copied
-// on the same CPUs), but fifty runnable copy loops put every control call
-// (create, status, commit) behind them in the scheduler's queue: that was
-// most of their latency under load.
-func DefaultChunkStreams() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+// DefaultChunkStreams is ChunkStreams when zero: eight streams per CPU the
+// Go runtime uses, at least sixteen. Fifty cameras sending at once do not
+// go faster than that on two cores (the bytes are hashed and copied on the
+// same CPUs), but fifty runnable copy loops put every control call
+// (create, status, commit) behind them in the scheduler's queue. A slot is
+// held only while the body streams into storage.
+func DefaultChunkStreams() int { return max(16, 8*runtime.GOMAXPROCS(0)) }
 
-// commitTxSlots is how many commit transactions may be open at once: a
-// quarter of the pool, so that a burst of commits (each holds a connection
-// for a dozen statements) never leaves the control calls waiting for one.
+// commitTxSlots is how many commit transactions may be open at once: half
+// the pool, so that a burst of commits (each holds a connection for a
+// dozen statements) never leaves the control calls waiting for one.
 func commitTxSlots(pool *pgxpool.Pool) int {
-	return max(2, int(pool.Config().MaxConns)/4)
+	return max(2, int(pool.Config().MaxConns)/2)
 }
 
 // acquire marks a session busy in this process; the returned func releases

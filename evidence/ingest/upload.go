@@ -317,13 +317,6 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 	if err := wire.CheckChunk(c, ss.Size, ss.ChunkSize, ss.Received); err != nil {
 		return wire.ChunkResponse{}, err
 	}
-	// Wait for a stream slot before reading the body (see ChunkStreams).
-	select {
-	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
-	case <-ctx.Done():
-		return wire.ChunkResponse{}, fmt.Errorf("ingest: waiting to stream a chunk: %w", ctx.Err())
-	}
 	if err := s.ensureUpload(ctx, ss); err != nil {
 		return wire.ChunkResponse{}, err
 	}
@@ -331,9 +324,18 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 	if err != nil {
 		return wire.ChunkResponse{}, fmt.Errorf("ingest: %w", err)
 	}
+	// Wait for a stream slot before reading the body (see ChunkStreams).
+	select {
+	case s.streams <- struct{}{}:
+	case <-ctx.Done():
+		return wire.ChunkResponse{}, fmt.Errorf("ingest: waiting to stream a chunk: %w", ctx.Err())
+	}
 	cr := newChunkReader(body, c.Length)
 	declared := storage.Digest(c.SHA256)
-	pt, err := s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length, &declared)
+	pt, err := func() (storage.Part, error) {
+		defer func() { <-s.streams }()
+		return s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length, &declared)
+	}()
 	if cr.err != nil {
 		return wire.ChunkResponse{}, cr.err
 	}

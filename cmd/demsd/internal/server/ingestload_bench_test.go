@@ -355,8 +355,8 @@ func runCameras(ctx context.Context, plan cameraPlan) (cameraReport, error) {
 		if err := timed("commit", func() error { rc, err = commitPreferAsync(ctx, hc, plan.URL, plan.Tokens[i], id); return err }); err != nil {
 			return fmt.Errorf("camera %d: commit: %w", i, err)
 		}
-		for rc == nil {
-			time.Sleep(20 * time.Millisecond)
+		for n := 0; rc == nil; n++ {
+			time.Sleep(dock.DefaultPoll.Delay(n)) // as the agent polls
 			var st wire.Session
 			if err := timed("status", func() error { st, err = c.GetSession(ctx, id); return err }); err != nil {
 				return fmt.Errorf("camera %d: poll: %w", i, err)
