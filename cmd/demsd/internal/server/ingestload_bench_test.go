@@ -395,6 +395,7 @@ func runCameras(ctx context.Context, plan cameraPlan) (cameraReport, error) {
 		for i := range files {
 			sums[i] = sha256.Sum256(files[i])
 		}
+		time.Sleep(settle)
 		d, err := run(func(i int) error {
 			_, err := mc.PutObject(ctx, plan.Bucket, fmt.Sprintf("bench-cameras/%d/%d", it, i), bytes.NewReader(files[i]), plan.Size, minio.PutObjectOptions{ContentType: "video/mp4"})
 			return err
@@ -403,6 +404,7 @@ func runCameras(ctx context.Context, plan cameraPlan) (cameraReport, error) {
 			return rep, fmt.Errorf("baseline: %w", err)
 		}
 		base += d
+		time.Sleep(settle)
 		d, err = run(func(i int) error { return camera("", i, files[i], sums[i]) })
 		if err != nil {
 			return rep, err
@@ -412,6 +414,10 @@ func runCameras(ctx context.Context, plan cameraPlan) (cameraReport, error) {
 	rep.OursSeconds, rep.BaseSeconds = ours.Seconds(), base.Seconds()
 	return rep, nil
 }
+
+// settle is the pause before each timed phase, so neither starts while
+// MinIO is still writing out the previous phase's bytes.
+const settle = 3 * time.Second
 
 type phaseKey struct{}
 
