@@ -79,7 +79,7 @@ func (l *callLatencies) pct(kind string, p float64) float64 {
 // PutObject of the same bytes into the same MinIO.
 //
 // The cameras run in a second process (this test binary again, see
-// TestMain), as they are other machines; OPENDEMS_BENCH_INPROCESS=1 runs
+// init), as they are other machines; OPENDEMS_BENCH_INPROCESS=1 runs
 // them in the server's process instead. The baseline's client runs in the
 // cameras' process too. The cameras' files are hashed before the clock
 // starts (a dock hashes a
@@ -222,19 +222,20 @@ type cameraReport struct {
 }
 
 // cameraPlanEnv names the plan file when this test binary runs as the
-// camera process (TestMain).
+// camera process (init).
 const cameraPlanEnv = "OPENDEMS_BENCH_CAMERA_PLAN"
 
-// TestMain lets the benchmark re-run this binary as the cameras' process:
+// init lets the benchmark re-run this binary as the cameras' process:
 // cameras are other machines, so their HTTP clients and copy loops must
 // not share the server's Go scheduler (in one process, fifty runnable
 // upload loops queue every control call behind them, which no server
-// would see). They still share the machine's two cores.
-func TestMain(m *testing.M) {
+// would see). They still share the machine's two cores. It is init, not
+// TestMain (the package's TestMain is the OpenAPI contract's), and does
+// nothing unless the benchmark set cameraPlanEnv for its child.
+func init() {
 	if plan := os.Getenv(cameraPlanEnv); plan != "" {
 		os.Exit(cameraProcess(plan))
 	}
-	os.Exit(m.Run())
 }
 
 func cameraProcess(planPath string) int {
