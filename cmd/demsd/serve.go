@@ -50,7 +50,7 @@ func serveCmd() *cobra.Command {
 // serve builds the app, listens, and runs until the context ends. ready,
 // if set, runs once the server is listening.
 func serve(ctx context.Context, cfg configs.Config, ready func(*server.App) error) error {
-	app, err := server.Build(ctx, cfg, server.Options{HTTP: true})
+	app, err := server.Build(ctx, cfg, server.Options{HTTP: true, WarmConns: cfg.Database.MaxConns / 2})
 	if err != nil {
 		return err
 	}

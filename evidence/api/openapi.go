@@ -38,6 +38,9 @@ func (s *Server) Document() map[string]any {
 		if out := s.docs[r.Method+" "+r.Path].Out; out != nil {
 			sch.of(reflect.TypeOf(out))
 		}
+		if acc := s.docs[r.Method+" "+r.Path].Accepted; acc != nil {
+			sch.of(reflect.TypeOf(acc))
+		}
 	}
 	for _, r := range routes {
 		key := r.Method + " " + r.Path
@@ -148,6 +151,10 @@ func (s *Server) operation(sch *schemas, method, route string, doc Route, a Acce
 			// http.ServeContent answers an unsatisfiable Range in text.
 			responses["416"] = map[string]any{"description": "range not satisfiable", "content": map[string]any{"text/plain": map[string]any{}}}
 		}
+	}
+	if doc.Accepted != nil {
+		responses[strconv.Itoa(http.StatusAccepted)] = map[string]any{"description": "accepted: acknowledged, finished later",
+			"content": jsonContent(sch.of(reflect.TypeOf(doc.Accepted)))}
 	}
 	errContent := jsonContent(map[string]any{"$ref": schemaRefStart + "Error"})
 	if a.Page || !strings.HasPrefix(route, "/api/") {

@@ -64,6 +64,10 @@ type Route struct {
 	// upload session created rather than resumed, 206 for a Range).
 	Status int
 	Also   []int
+	// Accepted, when set, is the JSON body of a 202 answer: an operation
+	// acknowledged and finished later, its outcome polled on another
+	// route (ingest's commit with Prefer: respond-async).
+	Accepted any
 }
 
 // Access declares how a route is authorized.

@@ -53,33 +53,40 @@ func (c *Client) url(path string, q url.Values) string {
 // do sends a request and decodes a 2xx JSON answer into out, or returns
 // the server's *wire.Error (HTTPStatus set).
 func (c *Client) do(req *http.Request, out any) error {
+	_, err := c.doStatus(req, func(int) any { return out })
+	return err
+}
+
+// doStatus is do with the answer's status, and out chosen by it.
+func (c *Client) doStatus(req *http.Request, outFor func(status int) any) (int, error) {
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("dock: %s %s: %w", req.Method, req.URL.Path, err)
+		return 0, fmt.Errorf("dock: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("dock: %s %s: reading response: %w", req.Method, req.URL.Path, err)
+		return resp.StatusCode, fmt.Errorf("dock: %s %s: reading response: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var eb wire.Body
 		if json.Unmarshal(body, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
 			eb.Error.HTTPStatus = resp.StatusCode
-			return eb.Error
+			return resp.StatusCode, eb.Error
 		}
-		return &wire.Error{Code: fmt.Sprintf("http_%d", resp.StatusCode), HTTPStatus: resp.StatusCode,
+		return resp.StatusCode, &wire.Error{Code: fmt.Sprintf("http_%d", resp.StatusCode), HTTPStatus: resp.StatusCode,
 			Message: fmt.Sprintf("%s %s: %s", req.Method, req.URL.Path, strings.TrimSpace(string(body[:min(len(body), 200)])))}
 	}
+	out := outFor(resp.StatusCode)
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("dock: %s %s: decoding response: %w", req.Method, req.URL.Path, err)
+		return resp.StatusCode, fmt.Errorf("dock: %s %s: decoding response: %w", req.Method, req.URL.Path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // ReceiptKey fetches the server's receipt-verification key.
@@ -147,6 +154,37 @@ func (c *Client) Commit(ctx context.Context, id string) (wire.CommitResponse, er
 	}
 	err = c.do(req, &out)
 	return out, err
+}
+
+// CommitAnswer is the answer to an acknowledging commit: the receipt when
+// the session is committed already (Done), else the session as it stands
+// (state completing), to be polled with GetSession until it is committed.
+type CommitAnswer struct {
+	Done    bool
+	Commit  wire.CommitResponse // when Done
+	Session wire.Session        // when not Done
+}
+
+// CommitAsync asks the server to commit the upload and to answer as soon
+// as the commit is recorded (Prefer: respond-async): 202 and the session,
+// whose receipt GetSession returns once verification and the item's
+// transaction are done. A server that does not honour the preference
+// answers 200 with the receipt, which is returned as Done.
+func (c *Client) CommitAsync(ctx context.Context, id string) (CommitAnswer, error) {
+	var a CommitAnswer
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(wire.PathSessions+"/"+url.PathEscape(id)+"/commit", nil), nil)
+	if err != nil {
+		return a, err
+	}
+	req.Header.Set(wire.HeaderPrefer, wire.PreferAsync)
+	status, err := c.doStatus(req, func(status int) any {
+		if status == http.StatusAccepted {
+			return &a.Session
+		}
+		return &a.Commit
+	})
+	a.Done = err == nil && status != http.StatusAccepted
+	return a, err
 }
 
 // AbortSession gives up a session.

@@ -191,7 +191,22 @@ type Uploader struct {
 	// MaxTransient bounds consecutive transient failures within one Upload
 	// before it returns the error to the caller (0: retry until ctx ends).
 	MaxTransient int
+	// Poll paces the status calls that wait for a receipt after an
+	// acknowledged commit (default DefaultPoll).
+	Poll Backoff
 }
+
+// DefaultPoll is how a receipt is awaited after an acknowledged commit:
+// the first status call after 25 ms (a small file's commit is done by
+// then), doubling to four a second (a status call costs the server about a
+// millisecond; a 10 GiB original on the fs backend is re-read for a
+// minute, and the camera is freed as soon as its receipt is seen).
+var DefaultPoll = Backoff{Initial: 25 * time.Millisecond, Max: 250 * time.Millisecond}
+
+// recommitAfter is how long a commit may stay completing without the
+// agent asking again: a server restarted since the acknowledgement has
+// its commit finished by Reconcile, but asking again costs nothing.
+const recommitAfter = 30 * time.Second
 
 // Upload describes one file to push.
 type Upload struct {
@@ -378,14 +393,84 @@ func (u *Uploader) send(ctx context.Context, f *os.File, up Upload, sess wire.Se
 				up.Progress(offset, size)
 			}
 		}
-		cr, err := u.Client.Commit(ctx, sess.SessionID)
+		ans, err := u.Client.CommitAsync(ctx, sess.SessionID)
 		if err != nil {
 			if _, rerr := resync("commit", err); rerr != nil {
 				return Result{}, rerr
 			}
 			continue
 		}
-		return u.verified(up, cr.Receipt, cr.Duplicate)
+		if ans.Done {
+			return u.verified(up, ans.Commit.Receipt, ans.Commit.Duplicate)
+		}
+		st, err := u.awaitReceipt(ctx, sess.SessionID, rt)
+		if err != nil {
+			return Result{}, err
+		}
+		if st.Receipt != nil {
+			return u.verified(up, *st.Receipt, st.Duplicate)
+		}
+		offset = st.Offset // the stored parts disagreed: resend from here
+	}
+}
+
+// awaitReceipt polls an acknowledged commit's session until it has its
+// receipt (committed), or is open again (returned, to continue at its
+// offset), or failed (the verification's error, permanent).
+func (u *Uploader) awaitReceipt(ctx context.Context, id string, rt *retrier) (wire.Session, error) {
+	poll := u.Poll
+	if poll.Initial <= 0 {
+		poll = DefaultPoll
+	}
+	asked := time.Now()
+	for n := 0; ; n++ {
+		t := time.NewTimer(poll.Delay(n))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return wire.Session{}, &UploadError{Kind: Transient, Op: "await receipt", Err: ctx.Err()}
+		}
+		st, err := u.Client.GetSession(ctx, id)
+		if err != nil {
+			var we *wire.Error
+			if errors.As(err, &we) && (we.Code == wire.CodeNotFound || we.Code == wire.CodeExpired) {
+				return wire.Session{}, errNewSession
+			}
+			if rerr := rt.wait("await receipt", err); rerr != nil {
+				return wire.Session{}, rerr
+			}
+			continue
+		}
+		switch st.State {
+		case wire.StateCommitted:
+			if st.Receipt == nil {
+				return wire.Session{}, &UploadError{Kind: Transient, Op: "await receipt", Err: errors.New("server answered committed without a receipt")}
+			}
+			return st, nil
+		case wire.StateOpen:
+			return st, nil
+		case wire.StateFailed:
+			var cause error = errors.New("commit failed")
+			if st.Error != nil {
+				cause = st.Error
+			}
+			kind := Classify(cause)
+			if kind == Transient {
+				kind = Permanent // a failed session takes nothing more
+			}
+			return wire.Session{}, &UploadError{Kind: kind, Op: "commit", Err: cause}
+		case wire.StateAborted:
+			return wire.Session{}, errNewSession
+		}
+		if time.Since(asked) > recommitAfter {
+			// Still completing: ask again (a no-op while it runs).
+			ans, err := u.Client.CommitAsync(ctx, id)
+			if err == nil && ans.Done {
+				return wire.Session{Receipt: &ans.Commit.Receipt, Duplicate: ans.Commit.Duplicate, State: wire.StateCommitted}, nil
+			}
+			asked = time.Now()
+		}
 	}
 }
 

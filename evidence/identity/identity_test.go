@@ -199,3 +199,56 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 		t.Fatalf("logged-out session: %v", err)
 	}
 }
+
+// A dock's or token's use is written to the database at most once a
+// minute per process (an agent makes several calls a second while
+// uploading), but the credential itself is checked on every request: a
+// revocation by another process is refused at the very next one.
+func TestUseThrottledRevocationImmediate(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	server := identity.NewStore(db.Pool).WithArgon2(cheap)
+	admin := identity.NewStore(db.Pool).WithArgon2(cheap) // another process
+	if _, err := server.CreateUnit(ctx, "north", "North", ""); err != nil {
+		t.Fatal(err)
+	}
+	u, err := server.CreateUser(ctx, identity.NewUser{Username: "ofc.kim", Password: "a long enough password", Role: "officer", Unit: "north"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, tok, err := server.CreateAPIToken(ctx, u.ID, "laptop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dock, dtok, err := admin.EnrollDock(ctx, "station-1", "north", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := server.Authenticate(ctx, dtok); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := server.Authenticate(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen, used *time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT last_seen_at FROM docks WHERE id = $1`, dock.ID).Scan(&seen); err != nil || seen == nil {
+		t.Fatalf("dock use not recorded: %v %v", seen, err)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT last_used_at FROM api_tokens WHERE id = $1`, tok.ID).Scan(&used); err != nil || used == nil {
+		t.Fatalf("token use not recorded: %v %v", used, err)
+	}
+	if err := admin.RevokeDock(ctx, dock.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Authenticate(ctx, dtok); !errors.Is(err, identity.ErrRevoked) {
+		t.Fatalf("dock revoked elsewhere, next request: %v", err)
+	}
+	if err := admin.RevokeAPIToken(ctx, u.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Authenticate(ctx, token); !errors.Is(err, identity.ErrRevoked) {
+		t.Fatalf("token revoked elsewhere, next request: %v", err)
+	}
+}

@@ -56,6 +56,28 @@ type Store struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	// touched is when this process last recorded a token's or dock's use
+	// (uuid.UUID -> time.Time), so an agent's every request does not cost
+	// a write round trip for a timestamp kept to the minute. Only the
+	// last-used timestamp is throttled: the token itself is checked
+	// against the database on every request, so a revocation takes
+	// effect at the next one.
+	touched sync.Map
+}
+
+// touchInterval is the resolution of last_used_at and last_seen_at.
+const touchInterval = time.Minute
+
+// shouldTouch reports whether id's last use is older here than
+// touchInterval, and if so notes this one.
+func (s *Store) shouldTouch(id uuid.UUID) bool {
+	now := time.Now()
+	if v, ok := s.touched.Load(id); ok && now.Sub(v.(time.Time)) < touchInterval {
+		return false
+	}
+	s.touched.Store(id, now)
+	return true
 }
 
 // Lockout is the failed-login policy.
@@ -526,7 +548,9 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 			return Principal{}, ErrDisabled
 		}
 		p.Kind, p.Via = KindUser, "token"
-		s.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, tokID)
+		if s.shouldTouch(tokID) {
+			s.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, tokID)
+		}
 		return p, nil
 	case strings.HasPrefix(token, DockTokenPrefix):
 		var p Principal
@@ -543,7 +567,9 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 			return Principal{}, ErrRevoked
 		}
 		p.Kind, p.Role, p.Via = KindDock, RoleDock, "dock-token"
-		s.db.Exec(ctx, `UPDATE docks SET last_seen_at = now() WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute')`, p.ID)
+		if s.shouldTouch(p.ID) {
+			s.db.Exec(ctx, `UPDATE docks SET last_seen_at = now() WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute')`, p.ID)
+		}
 		return p, nil
 	}
 	return Principal{}, ErrBadCredentials

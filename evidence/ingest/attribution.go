@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendems/opendems/evidence/identity"
 	"github.com/opendems/opendems/evidence/ingest/wire"
+	"github.com/opendems/opendems/storage"
 )
 
 // Officer is the officer a recording is attributed to (metadata
@@ -39,30 +40,67 @@ type UploadPolicy interface {
 	CanViewItem(ctx context.Context, p identity.Principal, id uuid.UUID) bool
 }
 
-// attribution checks metadata.officer_id against the policy and returns
-// the basis to record.
-func (s *Service) attribution(ctx context.Context, p identity.Principal, m wire.Metadata) (string, error) {
+// officerSQL finds the active account of a badge (its unit).
+const officerSQL = `SELECT n.path FROM users u JOIN units n ON n.id = u.unit_id
+	WHERE u.badge = $1 AND u.disabled_at IS NULL ORDER BY u.created_at LIMIT 1`
+
+// attribution checks metadata.officer_id, looked up as o (createLookups),
+// against the policy and returns the basis to record.
+func (s *Service) attribution(ctx context.Context, p identity.Principal, o Officer) (string, error) {
 	at := s.cfg.Policy
 	if at == nil {
 		return "unchecked", nil
-	}
-	o := Officer{Badge: m.OfficerID}
-	if o.Badge != "" {
-		err := s.cfg.Pool.QueryRow(ctx, `SELECT n.path FROM users u JOIN units n ON n.id = u.unit_id
-			WHERE u.badge = $1 AND u.disabled_at IS NULL ORDER BY u.created_at LIMIT 1`, o.Badge).Scan(&o.UnitPath)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return "", fmt.Errorf("ingest: attribution: %w", err)
-		default:
-			o.Known = true
-		}
 	}
 	basis, err := at.CanAttribute(ctx, p, o)
 	if err != nil {
 		return "", apiErr(wire.CodeForbidden, "%s may not attribute a recording to officer %q: %v", p.Actor(), o.Badge, err)
 	}
 	return basis, nil
+}
+
+// createLookups is what a create reads before it decides: the officer
+// named, an item already holding the bytes, the caller's live session for
+// them. They are fetched in one round trip (a pgx batch): a create is then
+// three round trips with authentication, whatever the path.
+type createLookups struct {
+	officer Officer
+	item    *item
+	live    *session
+}
+
+func (s *Service) lookup(ctx context.Context, p identity.Principal, digest storage.Digest, badge string) (createLookups, error) {
+	l := createLookups{officer: Officer{Badge: badge}}
+	b := &pgx.Batch{}
+	if badge != "" && s.cfg.Policy != nil {
+		b.Queue(officerSQL, badge).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&l.officer.UnitPath)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			l.officer.Known = err == nil
+			return err
+		})
+	}
+	b.Queue(itemBySHASQL, digest[:]).QueryRow(func(row pgx.Row) error {
+		it, err := scanItem(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		l.item = &it
+		return err
+	})
+	b.Queue(liveSessionSQL, p.ID, digest[:]).QueryRow(func(row pgx.Row) error {
+		ss, err := scanSession(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		l.live = ss
+		return err
+	})
+	if err := s.cfg.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return l, fmt.Errorf("ingest: create: look up: %w", err)
+	}
+	return l, nil
 }
 
 // mayKnowOf reports whether p may learn that item id exists before

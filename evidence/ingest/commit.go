@@ -36,8 +36,10 @@ func scanItem(row pgx.Row) (item, error) {
 	return it, nil
 }
 
+const itemBySHASQL = `SELECT id, sha256, size, ingested_at FROM evidence_items WHERE sha256 = $1`
+
 func itemBySHA(ctx context.Context, q querier, d storage.Digest) (item, error) {
-	return scanItem(q.QueryRow(ctx, `SELECT id, sha256, size, ingested_at FROM evidence_items WHERE sha256 = $1`, d[:]))
+	return scanItem(q.QueryRow(ctx, itemBySHASQL, d[:]))
 }
 
 func itemByID(ctx context.Context, q querier, id uuid.UUID) (item, error) {
@@ -73,8 +75,15 @@ func (s *Service) Commit(ctx context.Context, p identity.Principal, id uuid.UUID
 	// Once started, a commit runs to its end even if the client goes away
 	// (the fs backend re-reads a 10 GiB original at Complete): the agent's
 	// retry then finds it committed instead of starting it over.
+	if ss.State == wire.StateCommitted {
+		return s.committedResponse(ctx, ss)
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
+	if err := s.slot(cctx); err != nil {
+		return wire.CommitResponse{}, err
+	}
+	defer s.unslot()
 	return s.commit(cctx, ss)
 }
 
@@ -86,26 +95,16 @@ func (s *Service) commit(ctx context.Context, ss *session) (wire.CommitResponse,
 	if ss.State == wire.StateCommitted {
 		return s.committedResponse(ctx, ss)
 	}
-	if err := s.usable(ss); err != nil {
+	if err := s.commitable(ss); err != nil {
 		return wire.CommitResponse{}, err
 	}
-	if ss.Received != ss.Size {
-		off := ss.Received
-		return wire.CommitResponse{}, &wire.Error{Code: wire.CodeIncomplete, Offset: &off,
-			Message: fmt.Sprintf("%d of %d bytes received; send the rest first", ss.Received, ss.Size)}
+	if err := s.markCompleting(ctx, ss); err != nil {
+		return wire.CommitResponse{}, err
 	}
-	// Record the intent before the object can become visible: a crash from
-	// here on leaves a completing session that reconciliation finishes.
-	if ss.State == wire.StateOpen {
-		tag, err := s.cfg.Pool.Exec(ctx, `UPDATE ingest_sessions SET state = 'completing', updated_at = now()
-			WHERE id = $1 AND state = 'open' AND received = size`, ss.ID)
-		if err != nil {
-			return wire.CommitResponse{}, fmt.Errorf("ingest: mark completing: %w", err)
-		}
-		if tag.RowsAffected() != 1 {
-			return wire.CommitResponse{}, apiErr(wire.CodeSessionBusy, "session %s changed concurrently; retry", ss.ID)
-		}
-		ss.State = wire.StateCompleting
+	// A session whose bytes were all declared empty never needed a chunk,
+	// so its storage upload starts here.
+	if err := s.ensureUpload(ctx, ss); err != nil {
+		return wire.CommitResponse{}, err
 	}
 	parts, err := loadParts(ctx, s.cfg.Pool, ss.ID)
 	if err != nil {
@@ -162,6 +161,12 @@ func (s *Service) commit(ctx context.Context, ss *session) (wire.CommitResponse,
 // committed. A concurrent commit of the same bytes makes this a duplicate.
 func (s *Service) commitItem(ctx context.Context, ss *session, obj storage.Object) (wire.CommitResponse, error) {
 	var resp wire.CommitResponse
+	select {
+	case s.commitTx <- struct{}{}:
+		defer func() { <-s.commitTx }()
+	case <-ctx.Done():
+		return resp, fmt.Errorf("ingest: waiting to commit session %s: %w", ss.ID, ctx.Err())
+	}
 	at := s.now()
 	err := pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
 		cur, err := loadSession(ctx, tx, ss.ID, true)

@@ -26,6 +26,10 @@
 //	  200 {"offset"}                          the new durable offset
 //	POST /sessions/{id}/commit
 //	  200 {"evidence_id","receipt","duplicate"}
+//	  with "Prefer: respond-async" (what dems-dock sends):
+//	  202 {"session_id","state":"completing",...}   commit recorded; poll
+//	      GET /sessions/{id} until "committed" (receipt) or "failed" (error)
+//	  200 {"evidence_id","receipt","duplicate"}     already committed
 //	DELETE /sessions/{id}                    the caller gives up; aborts
 //	GET  /receipt-key
 //	  200 {"algorithm":"ed25519","public_key":<base64>,"key_id"}
@@ -51,8 +55,13 @@
 //
 // # Data flow and crash safety
 //
-// Create: storage.CreateUpload, then the session row (state open). A crash
-// in between leaves an upload without a session; CleanupAbandoned aborts it.
+// Create: the session row (state open), nothing in storage: a create is
+// PostgreSQL work only (three round trips with authentication; the
+// officer, duplicate and live-session look-ups go in one batch).
+//
+// First chunk: storage.CreateUpload, then its id recorded on the session
+// (compare-and-swap on the empty id). A crash in between leaves an upload
+// without a session; CleanupAbandoned aborts it.
 //
 // Chunk: the body streams (never buffered whole) into storage.WritePart
 // with the chunk SHA-256 the agent declared. The backend refuses a part
@@ -62,9 +71,12 @@
 // The declared sum is only a check: WritePart continues the whole-file
 // SHA-256 from the previous part's hash state over the bytes it actually
 // wrote, in the same pass that streams them, and commit compares that, not
-// anything the agent said. Then one transaction inserts the part (number,
-// offset, size, ETag, hash state, chunk SHA-256) and advances the session's
-// offset with a compare-and-swap on the old offset. A crash before that
+// anything the agent said. Then one statement (atomic, one round trip)
+// inserts the part (number, offset, size, ETag, hash state, chunk SHA-256)
+// and advances the session's offset with a compare-and-swap on the old
+// offset. At most Config.ChunkStreams chunk bodies stream through a
+// process at once; more wait before reading theirs, so fifty cameras'
+// copy loops do not queue every control call behind them. A crash before that
 // transaction loses only the unacknowledged chunk. Two writers racing on the
 // same part are serialized in-process and by the compare-and-swap across
 // processes; at commit the backend's part list is compared with the
@@ -77,6 +89,18 @@
 // transaction: the objects row, the evidence_items row, the first custody
 // event ("ingested", by the caller), the transcode job (river InsertTx) and
 // the session → committed. Only then is the receipt returned.
+//
+// The acknowledging commit (Prefer: respond-async) answers 202 as soon as
+// the state completing is recorded and runs the rest on a worker pool
+// (Config.CommitWorkers at once; their transactions at most half of
+// the database pool, so a burst of commits never starves the control
+// calls of connections). Nothing changes in what is guaranteed: the
+// receipt still exists only after the verification and the transaction,
+// and an acknowledged commit whose process dies is a completing session,
+// finished by Reconcile at the next start, by CleanupAbandoned, or by the
+// agent's next commit call. A verification that fails marks the session
+// failed with its error, which the poll returns. Without the preference
+// the commit answers when the receipt exists, as before.
 //
 // A crash between Complete and that transaction leaves a visible object
 // without an item, recorded as a session in state completing. It is

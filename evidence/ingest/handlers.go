@@ -26,7 +26,7 @@ func (s *Service) Routes() []api.Route {
 		{Method: "POST", Path: wire.PathSessions, Access: up("Start (or resume) a resumable upload"), Handler: s.handleCreate, Op: "createUploadSession", In: wire.CreateRequest{}, Out: wire.CreateResponse{}, Also: []int{http.StatusCreated}},
 		{Method: "GET", Path: wire.PathSessions + "/:id", Access: up("Where an upload stands (resume point)"), Handler: s.handleGet, Op: "getUploadSession", Out: wire.Session{}},
 		{Method: "PUT", Path: wire.PathSessions + "/:id/chunks", Access: up("Upload one chunk at the durable offset"), Handler: s.handleChunk, Op: "putUploadChunk", Query: ChunkParams{}, InContent: "application/octet-stream", Out: wire.ChunkResponse{}},
-		{Method: "POST", Path: wire.PathSessions + "/:id/commit", Access: up("Verify and commit; returns the signed receipt"), Handler: s.handleCommit, Op: "commitUpload", Out: wire.CommitResponse{}},
+		{Method: "POST", Path: wire.PathSessions + "/:id/commit", Access: up("Verify and commit; returns the signed receipt"), Handler: s.handleCommit, Op: "commitUpload", Out: wire.CommitResponse{}, Accepted: wire.Session{}},
 		{Method: "DELETE", Path: wire.PathSessions + "/:id", Access: up("Abandon an upload"), Handler: s.handleAbort, Op: "abortUpload", Status: http.StatusNoContent},
 	}
 }
@@ -139,6 +139,21 @@ func (s *Service) handleChunk(c *gin.Context) {
 func (s *Service) handleCommit(c *gin.Context) {
 	p, id, ok := s.sessionCaller(c)
 	if !ok {
+		return
+	}
+	if wire.PrefersAsync(c.GetHeader(wire.HeaderPrefer)) {
+		v, done, err := s.CommitAsync(c.Request.Context(), p, id)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.Header("Preference-Applied", wire.PreferAsync)
+		if done && v.Receipt != nil {
+			c.JSON(http.StatusOK, wire.CommitResponse{EvidenceID: v.EvidenceID, Receipt: *v.Receipt, Duplicate: v.Duplicate})
+			return
+		}
+		c.Header("Location", wire.PathSessions+"/"+id.String())
+		c.JSON(http.StatusAccepted, v)
 		return
 	}
 	resp, err := s.Commit(c.Request.Context(), p, id)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -96,6 +97,14 @@ type Config struct {
 	// SessionMaxAge refuses a session idle for longer (default
 	// DefaultSessionMaxAge); CleanupAbandoned removes such sessions.
 	SessionMaxAge time.Duration
+	// ChunkStreams bounds how many chunk bodies stream through this
+	// process at once (default DefaultChunkStreams); more wait, before
+	// reading their body, for one to finish.
+	ChunkStreams int
+	// CommitWorkers bounds how many commits (storage verification and
+	// completion, then the item's transaction) run at once in this process
+	// (default DefaultCommitWorkers); more wait for a slot.
+	CommitWorkers int
 	// RetainFor, when set, locks each original for that long from upload.
 	RetainFor time.Duration
 	// Now is the clock (default time.Now).
@@ -121,6 +130,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ingest config: MaxFileSize %d is negative", c.MaxFileSize)
 	case c.SessionMaxAge < 0:
 		return fmt.Errorf("ingest config: SessionMaxAge %v is negative", c.SessionMaxAge)
+	case c.ChunkStreams < 0:
+		return fmt.Errorf("ingest config: ChunkStreams %d is negative", c.ChunkStreams)
+	case c.CommitWorkers < 0:
+		return fmt.Errorf("ingest config: CommitWorkers %d is negative", c.CommitWorkers)
 	case c.RetainFor < 0:
 		return fmt.Errorf("ingest config: RetainFor %v is negative", c.RetainFor)
 	}
@@ -135,6 +148,11 @@ type Service struct {
 
 	mu   sync.Mutex
 	busy map[uuid.UUID]bool // sessions with a chunk or commit in flight here
+
+	workers    chan struct{}  // one token per running commit (CommitWorkers)
+	commitTx   chan struct{}  // one token per commit transaction open (commitTxSlots)
+	streams    chan struct{}  // one token per chunk body streaming (ChunkStreams)
+	background sync.WaitGroup // commits started by CommitAsync
 }
 
 // NewService checks cfg, fills defaults and returns the service.
@@ -160,10 +178,19 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ChunkStreams == 0 {
+		cfg.ChunkStreams = DefaultChunkStreams()
+	}
+	if cfg.CommitWorkers == 0 {
+		cfg.CommitWorkers = DefaultCommitWorkers
+	}
 	return &Service{
-		cfg:  cfg,
-		pub:  cfg.ReceiptKey.Public().(ed25519.PublicKey),
-		busy: map[uuid.UUID]bool{},
+		cfg:      cfg,
+		pub:      cfg.ReceiptKey.Public().(ed25519.PublicKey),
+		busy:     map[uuid.UUID]bool{},
+		workers:  make(chan struct{}, cfg.CommitWorkers),
+		commitTx: make(chan struct{}, commitTxSlots(cfg.Pool)),
+		streams:  make(chan struct{}, cfg.ChunkStreams),
 	}, nil
 }
 
@@ -172,6 +199,21 @@ func (s *Service) PublicKey() ed25519.PublicKey { return s.pub }
 
 // ChunkSize is the configured chunk size.
 func (s *Service) ChunkSize() int64 { return s.cfg.ChunkSize }
+
+// DefaultChunkStreams is ChunkStreams when zero: eight streams per CPU the
+// Go runtime uses, at least sixteen. Fifty cameras sending at once do not
+// go faster than that on two cores (the bytes are hashed and copied on the
+// same CPUs), but fifty runnable copy loops put every control call
+// (create, status, commit) behind them in the scheduler's queue. A slot is
+// held only while the body streams into storage.
+func DefaultChunkStreams() int { return max(16, 8*runtime.GOMAXPROCS(0)) }
+
+// commitTxSlots is how many commit transactions may be open at once: half
+// the pool, so that a burst of commits (each holds a connection for a
+// dozen statements) never leaves the control calls waiting for one.
+func commitTxSlots(pool *pgxpool.Pool) int {
+	return max(2, int(pool.Config().MaxConns)/2)
+}
 
 // acquire marks a session busy in this process; the returned func releases
 // it. Concurrent requests on one session are refused rather than queued:

@@ -46,14 +46,18 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	if err != nil {
 		return wire.CreateResponse{}, false, apiErr(wire.CodeInvalidRequest, "sha256: %v", err)
 	}
+	l, err := s.lookup(ctx, p, digest, req.Metadata.OfficerID)
+	if err != nil {
+		return wire.CreateResponse{}, false, err
+	}
 	// Who the recording is attributed to is the uploader's claim: checked
 	// before anything else happens, recorded in custody at commit.
-	basis, err := s.attribution(ctx, p, req.Metadata)
+	basis, err := s.attribution(ctx, p, l.officer)
 	if err != nil {
 		return wire.CreateResponse{}, false, err
 	}
 	// Bytes already held: no session, a receipt and a custody record.
-	if resp, ok, err := s.duplicateAtCreate(ctx, p, digest, req); ok || err != nil {
+	if resp, ok, err := s.duplicateAtCreate(ctx, p, digest, req, l.item); ok || err != nil {
 		return resp, false, err
 	}
 	meta, err := json.Marshal(req.Metadata)
@@ -61,9 +65,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 		return wire.CreateResponse{}, false, fmt.Errorf("ingest: create: %w", err)
 	}
 	// Resume the caller's live session for the same bytes.
-	if ss, err := s.liveSession(ctx, p, digest); err != nil {
-		return wire.CreateResponse{}, false, err
-	} else if ss != nil {
+	if ss := l.live; ss != nil {
 		if ss.Size == req.Size {
 			if _, err := s.cfg.Pool.Exec(ctx, `UPDATE ingest_sessions SET metadata = $2, filename = $3,
 				content_type = $4, attribution = $5, updated_at = now() WHERE id = $1`, ss.ID, meta, req.Filename, req.ContentType, basis); err != nil {
@@ -77,14 +79,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 			return wire.CreateResponse{}, false, err
 		}
 	}
-	ref := storage.Ref{Namespace: storage.Originals, Digest: digest}
-	opts := storage.PutOptions{ContentType: req.ContentType}
+	// The storage upload starts with the first chunk (ensureUpload), so a
+	// create is PostgreSQL work only and never waits on the object store.
+	var retain any
 	if s.cfg.RetainFor > 0 {
-		opts.RetainUntil = s.now().Add(s.cfg.RetainFor)
-	}
-	uploadID, err := s.cfg.Storage.CreateUpload(ctx, ref, req.Size, opts)
-	if err != nil {
-		return wire.CreateResponse{}, false, storageErr("create upload", err)
+		retain = s.now().Add(s.cfg.RetainFor)
 	}
 	var dockID, userID *uuid.UUID
 	if p.Kind == identity.KindDock {
@@ -92,22 +91,15 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	} else {
 		userID = &p.ID
 	}
-	var retain any
-	if !opts.RetainUntil.IsZero() {
-		retain = opts.RetainUntil
-	}
 	ss, err := scanSession(s.cfg.Pool.QueryRow(ctx, `INSERT INTO ingest_sessions
 		(sha256, size, chunk_size, filename, content_type, metadata, actor_kind, actor_id, actor,
 		 dock_id, user_id, unit_id, backend, upload_id, retain_until, attribution)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,'',$14,$15)
 		RETURNING `+sessionColumns,
 		digest[:], req.Size, s.cfg.ChunkSize, req.Filename, req.ContentType, meta, string(p.Kind), p.ID, p.Actor(),
-		dockID, userID, p.UnitID, s.cfg.Storage.Name(), string(uploadID), retain, basis))
+		dockID, userID, p.UnitID, s.cfg.Storage.Name(), retain, basis))
 	if err != nil {
 		// Lost a race with a concurrent create of the same caller: use theirs.
-		if abortErr := s.cfg.Storage.Abort(context.WithoutCancel(ctx), uploadID, ref); abortErr != nil {
-			s.cfg.Logger.Warn("ingest: abort unused upload", "upload", uploadID, "err", abortErr)
-		}
 		if pg.IsUniqueViolation(err) {
 			if ss, lerr := s.liveSession(ctx, p, digest); lerr == nil && ss != nil && ss.Size == req.Size {
 				resp, err := s.view(ctx, ss)
@@ -121,9 +113,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, req wire.Cre
 	return wire.CreateResponse{Session: resp}, true, err
 }
 
+const liveSessionSQL = `SELECT ` + sessionColumns + ` FROM ingest_sessions
+	WHERE actor_id = $1 AND sha256 = $2 AND state IN ('open','completing')`
+
 func (s *Service) liveSession(ctx context.Context, p identity.Principal, digest storage.Digest) (*session, error) {
-	ss, err := scanSession(s.cfg.Pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM ingest_sessions
-		WHERE actor_id = $1 AND sha256 = $2 AND state IN ('open','completing')`, p.ID, digest[:]))
+	ss, err := scanSession(s.cfg.Pool.QueryRow(ctx, liveSessionSQL, p.ID, digest[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -134,14 +128,13 @@ func (s *Service) liveSession(ctx context.Context, p identity.Principal, digest 
 }
 
 // duplicateAtCreate answers a create for bytes an item already holds.
-func (s *Service) duplicateAtCreate(ctx context.Context, p identity.Principal, digest storage.Digest, req wire.CreateRequest) (wire.CreateResponse, bool, error) {
+// held is the item holding the bytes, as createLookups found it (nil: none).
+func (s *Service) duplicateAtCreate(ctx context.Context, p identity.Principal, digest storage.Digest, req wire.CreateRequest, held *item) (wire.CreateResponse, bool, error) {
 	var resp wire.CreateResponse
-	// The common case (new bytes) costs one query, no transaction.
-	if it, err := itemBySHA(ctx, s.cfg.Pool, digest); errors.Is(err, pgx.ErrNoRows) {
+	// The common case (new bytes) costs no query of its own, no transaction.
+	if held == nil {
 		return resp, false, nil
-	} else if err != nil {
-		return resp, true, fmt.Errorf("ingest: duplicate check: %w", err)
-	} else if ok, err := s.mayKnowOf(ctx, p, it.ID); err != nil || !ok {
+	} else if ok, err := s.mayKnowOf(ctx, p, held.ID); err != nil || !ok {
 		// Not the caller's to know: answer exactly as for new bytes.
 		return resp, err != nil, err
 	}
@@ -169,7 +162,7 @@ func (s *Service) duplicateAtCreate(ctx context.Context, p identity.Principal, d
 		if err != nil {
 			return err
 		}
-		resp = wire.CreateResponse{Duplicate: true, Session: wire.Session{
+		resp = wire.CreateResponse{Session: wire.Session{Duplicate: true,
 			State: wire.StateCommitted, Offset: it.Size, Size: it.Size, SHA256: digest.String(),
 			ChunkSize: s.cfg.ChunkSize, EvidenceID: it.ID.String(), Receipt: &rc,
 		}}
@@ -213,7 +206,7 @@ func (s *Service) owned(ctx context.Context, p identity.Principal, id uuid.UUID)
 func (s *Service) view(ctx context.Context, ss *session) (wire.Session, error) {
 	v := wire.Session{
 		SessionID: ss.ID.String(), State: ss.State, Offset: ss.Received, Size: ss.Size,
-		SHA256: ss.SHA256.String(), ChunkSize: ss.ChunkSize,
+		SHA256: ss.SHA256.String(), ChunkSize: ss.ChunkSize, Duplicate: ss.Duplicate,
 	}
 	if ss.ErrorCode != "" {
 		v.Error = &wire.Error{Code: ss.ErrorCode, Message: ss.ErrorMessage}
@@ -324,13 +317,25 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 	if err := wire.CheckChunk(c, ss.Size, ss.ChunkSize, ss.Received); err != nil {
 		return wire.ChunkResponse{}, err
 	}
+	if err := s.ensureUpload(ctx, ss); err != nil {
+		return wire.ChunkResponse{}, err
+	}
 	prev, err := lastPart(ctx, s.cfg.Pool, ss)
 	if err != nil {
 		return wire.ChunkResponse{}, fmt.Errorf("ingest: %w", err)
 	}
+	// Wait for a stream slot before reading the body (see ChunkStreams).
+	select {
+	case s.streams <- struct{}{}:
+	case <-ctx.Done():
+		return wire.ChunkResponse{}, fmt.Errorf("ingest: waiting to stream a chunk: %w", ctx.Err())
+	}
 	cr := newChunkReader(body, c.Length)
 	declared := storage.Digest(c.SHA256)
-	pt, err := s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length, &declared)
+	pt, err := func() (storage.Part, error) {
+		defer func() { <-s.streams }()
+		return s.cfg.Storage.WritePart(ctx, ss.UploadID, ss.ref(), prev, cr, c.Length, &declared)
+	}()
 	if cr.err != nil {
 		return wire.ChunkResponse{}, cr.err
 	}
@@ -361,24 +366,15 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 	if pt.Offset != c.Offset || pt.Size != c.Length {
 		return wire.ChunkResponse{}, fmt.Errorf("ingest: storage wrote part %d at %d+%d, asked for %d+%d", pt.Number, pt.Offset, pt.Size, c.Offset, c.Length)
 	}
-	var newOffset int64
-	err = pgx.BeginFunc(ctx, s.cfg.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE ingest_sessions SET received = $3, updated_at = now()
-			WHERE id = $1 AND received = $2 AND state = 'open'`, id, c.Offset, pt.End())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return errLostRace
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM ingest_parts WHERE session_id = $1 AND number >= $2`, id, pt.Number); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO ingest_parts (session_id, number, "offset", size, etag, hash_state, chunk_sha256)
-			VALUES ($1,$2,$3,$4,$5,$6,$7)`, id, pt.Number, pt.Offset, pt.Size, pt.ETag, pt.HashState, c.SHA256[:])
-		newOffset = pt.End()
-		return err
-	})
+	// One statement (atomic by itself, one round trip): advance the offset
+	// with a compare-and-swap on the old one, drop parts beyond this one
+	// (a rewind left them) and record this part.
+	tag, err := s.cfg.Pool.Exec(ctx, recordPartSQL, id, c.Offset, pt.End(),
+		pt.Number, pt.Offset, pt.Size, pt.ETag, pt.HashState, c.SHA256[:])
+	if err == nil && tag.RowsAffected() != 1 {
+		err = errLostRace
+	}
+	newOffset := pt.End()
 	if errors.Is(err, errLostRace) {
 		cur, lerr := loadSession(ctx, s.cfg.Pool, id, false)
 		if lerr != nil {
@@ -395,6 +391,51 @@ func (s *Service) PutChunk(ctx context.Context, p identity.Principal, id uuid.UU
 }
 
 var errLostRace = errors.New("session changed concurrently")
+
+// recordPartSQL acknowledges a stored chunk: $1 session, $2 the offset it
+// started at (the compare-and-swap), $3 the new offset, $4.. the part.
+const recordPartSQL = `
+	WITH advanced AS (
+		UPDATE ingest_sessions SET received = $3, updated_at = now()
+		WHERE id = $1 AND received = $2 AND state = 'open' RETURNING id
+	), beyond AS (
+		DELETE FROM ingest_parts WHERE session_id IN (SELECT id FROM advanced) AND number > $4
+	)
+	INSERT INTO ingest_parts (session_id, number, "offset", size, etag, hash_state, chunk_sha256)
+	SELECT id, $4, $5, $6, $7, $8, $9 FROM advanced
+	ON CONFLICT (session_id, number) DO UPDATE SET "offset" = EXCLUDED."offset", size = EXCLUDED.size,
+		etag = EXCLUDED.etag, hash_state = EXCLUDED.hash_state, chunk_sha256 = EXCLUDED.chunk_sha256, created_at = now()`
+
+// ensureUpload starts the session's storage upload if no chunk has yet
+// (a create does not touch storage) and records its id. A crash between
+// the two leaves an upload no session names, which CleanupAbandoned
+// aborts; of two processes racing here the loser aborts its own.
+func (s *Service) ensureUpload(ctx context.Context, ss *session) error {
+	if ss.UploadID != "" {
+		return nil
+	}
+	opts := storage.PutOptions{ContentType: ss.ContentType}
+	if ss.RetainUntil != nil {
+		opts.RetainUntil = *ss.RetainUntil
+	}
+	id, err := s.cfg.Storage.CreateUpload(ctx, ss.ref(), ss.Size, opts)
+	if err != nil {
+		return storageErr("create upload", err)
+	}
+	tag, err := s.cfg.Pool.Exec(ctx, `UPDATE ingest_sessions SET upload_id = $2, updated_at = now()
+		WHERE id = $1 AND upload_id = '' AND state IN ('open','completing')`, ss.ID, string(id))
+	if err != nil || tag.RowsAffected() != 1 {
+		if aerr := s.cfg.Storage.Abort(context.WithoutCancel(ctx), id, ss.ref()); aerr != nil {
+			s.cfg.Logger.Warn("ingest: abort unused upload", "upload", id, "err", aerr)
+		}
+		if err != nil {
+			return fmt.Errorf("ingest: record upload: %w", err)
+		}
+		return apiErr(wire.CodeSessionBusy, "session %s was started by another request; retry", ss.ID)
+	}
+	ss.UploadID = id
+	return nil
+}
 
 // resync makes the session's parts agree with what the backend holds:
 // keep the longest prefix on which both agree, rewind the offset to its
@@ -461,8 +502,10 @@ func (s *Service) Abort(ctx context.Context, p identity.Principal, id uuid.UUID)
 // abortSession discards the stored data and marks the session aborted
 // (code names why).
 func (s *Service) abortSession(ctx context.Context, ss *session, code, why string) error {
-	if err := s.cfg.Storage.Abort(ctx, ss.UploadID, ss.ref()); err != nil && !errors.Is(err, storage.ErrUploadNotFound) {
-		return storageErr("abort upload", err)
+	if ss.UploadID != "" { // else no chunk ever started the storage upload
+		if err := s.cfg.Storage.Abort(ctx, ss.UploadID, ss.ref()); err != nil && !errors.Is(err, storage.ErrUploadNotFound) {
+			return storageErr("abort upload", err)
+		}
 	}
 	return s.finishSession(ctx, ss, wire.StateAborted, code, why)
 }

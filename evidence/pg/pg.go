@@ -25,12 +25,22 @@ var migrationFS embed.FS
 
 // Open connects a pool and checks the server answers.
 func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return OpenWarm(ctx, url, maxConns, 0)
+}
+
+// OpenWarm is Open with warmConns connections kept open while idle
+// (pgxpool's MinConns): a server's first burst of requests (fifty docks
+// starting at once) then does not wait for PostgreSQL to start backends.
+func OpenWarm(ctx context.Context, url string, maxConns, warmConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: invalid URL: %w", redactURLError(err))
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	if warmConns > 0 && cfg.MinConns == 0 {
+		cfg.MinConns = min(warmConns, cfg.MaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

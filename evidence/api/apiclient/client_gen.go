@@ -1190,6 +1190,7 @@ type SearchAuditParams struct {
 // Session is the schema Session.
 type Session struct {
 	ChunkSize  int64      `json:"chunk_size"`
+	Duplicate  bool       `json:"duplicate,omitempty"`
 	Error      *WireError `json:"error,omitempty"`
 	EvidenceID string     `json:"evidence_id,omitempty"`
 	Offset     int64      `json:"offset"`

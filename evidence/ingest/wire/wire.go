@@ -21,6 +21,12 @@ import (
 const (
 	PathSessions   = "/api/v1/ingest/sessions"
 	PathReceiptKey = "/api/v1/ingest/receipt-key"
+	// HeaderPrefer with PreferAsync on a commit asks for the acknowledging
+	// commit (RFC 7240): 202 with the session once the commit is recorded,
+	// the receipt then polled with GET on the session. Without it the
+	// commit answers when the receipt exists (200).
+	HeaderPrefer = "Prefer"
+	PreferAsync  = "respond-async"
 	// HeaderChunkSHA256 carries the hex SHA-256 of a chunk's body.
 	HeaderChunkSHA256 = "X-Chunk-SHA256"
 )
@@ -226,13 +232,15 @@ type Session struct {
 	EvidenceID string           `json:"evidence_id,omitempty"`
 	Receipt    *receipt.Receipt `json:"receipt,omitempty"`
 	Error      *Error           `json:"error,omitempty"` // why a failed session failed
+	// Duplicate: the bytes were already held by the item named (a create
+	// for them, or a session committed after another one of them).
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // CreateResponse answers a session create: either a session to upload
 // into, or (Duplicate) the receipt of the item that already holds the bytes.
 type CreateResponse struct {
 	Session
-	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // ChunkResponse acknowledges a chunk with the new durable offset.
@@ -307,4 +315,18 @@ func CheckChunk(c Chunk, size, chunkSize, durable int64) error {
 		return &Error{Code: CodeChunkLength, Message: fmt.Sprintf("chunk of %d bytes at offset %d, must be %d", c.Length, c.Offset, want)}
 	}
 	return nil
+}
+
+// PrefersAsync reports whether a Prefer header value (RFC 7240: comma
+// separated preferences, each possibly with parameters) asks for
+// respond-async.
+func PrefersAsync(prefer string) bool {
+	for _, p := range strings.Split(prefer, ",") {
+		name, _, _ := strings.Cut(p, ";")
+		name, _, _ = strings.Cut(name, "=")
+		if strings.EqualFold(strings.TrimSpace(name), PreferAsync) {
+			return true
+		}
+	}
+	return false
 }

@@ -152,3 +152,24 @@ func FuzzChunkHeaders(f *testing.F) {
 		}
 	})
 }
+
+func TestPrefersAsync(t *testing.T) {
+	for _, c := range []struct {
+		header string
+		want   bool
+	}{
+		{"", false},
+		{"respond-async", true},
+		{"Respond-Async", true},
+		{"return=minimal, respond-async", true},
+		{"respond-async; wait=5", true},
+		{"wait=5,respond-async ", true},
+		{"respond-asynchronously", false},
+		{"return=representation", false},
+		{"wait=respond-async", false},
+	} {
+		if got := PrefersAsync(c.header); got != c.want {
+			t.Errorf("PrefersAsync(%q) = %v, want %v", c.header, got, c.want)
+		}
+	}
+}

@@ -215,7 +215,8 @@ func (u meteredUploads) Complete(ctx context.Context, id storage.UploadID, ref s
 }
 
 // meterIngestRoutes wraps ingest's chunk and commit handlers: the chunk
-// body is counted as it is read, the commit is timed as the client sees it.
+// body is counted as it is read, the commit is timed as the client sees it
+// (outcome "accepted" for the acknowledging commit's 202).
 func meterIngestRoutes(m *Metrics, routes []api.Route) []api.Route {
 	out := make([]api.Route, len(routes))
 	for i, rt := range routes {
@@ -231,8 +232,13 @@ func meterIngestRoutes(m *Metrics, routes []api.Route) []api.Route {
 				start := time.Now()
 				h(c)
 				outcome := "ok"
-				if c.Writer.Status() >= 400 {
+				switch {
+				case c.Writer.Status() >= 400:
 					outcome = "error"
+				case c.Writer.Status() == 202:
+					// The acknowledging commit (Prefer: respond-async):
+					// timed to its 202, the verification runs after.
+					outcome = "accepted"
 				}
 				m.IngestCommitSeconds.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 			}

@@ -76,6 +76,9 @@ type Options struct {
 	Workers *bool
 	// HTTP false builds no API (worker-only processes).
 	HTTP bool
+	// WarmConns database connections are kept open while idle (serving
+	// processes keep half the pool warm; tests and one-shot commands none).
+	WarmConns int32
 }
 
 // OpenStorage opens and checks the configured backend.
@@ -174,7 +177,7 @@ func Build(ctx context.Context, cfg configs.Config, opts Options) (app *App, err
 	if cfg.Database.URL == "" {
 		return nil, &configs.FieldError{Field: "database.url", Reason: "required (or set OPENDEMS_DATABASE_URL)"}
 	}
-	if a.Pool, err = pg.Open(ctx, cfg.Database.URL.Reveal(), cfg.Database.MaxConns); err != nil {
+	if a.Pool, err = pg.OpenWarm(ctx, cfg.Database.URL.Reveal(), cfg.Database.MaxConns, opts.WarmConns); err != nil {
 		return nil, err
 	}
 	if a.Metrics, err = newMetrics(a.Registry, a.Pool, a.Logger); err != nil {
