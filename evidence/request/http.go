@@ -649,8 +649,7 @@ func (h *HTTP) track(c *gin.Context) {
 	if !api.Bind(c, &in) {
 		return
 	}
-	if h.Queue == nil {
-		fail(c, evidence.E(evidence.ErrUnavailable, "track", "the job queue is not available on this server", nil))
+	if !h.queueAvailable(c, "track") {
 		return
 	}
 	j, err := h.Store.EnqueueTrack(c.Request.Context(), h.Queue, clip.ID, actorOf(c), in.Time, in.Box)
@@ -667,14 +666,8 @@ func (h *HTTP) job(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := strconv.ParseInt(c.Param("job"), 10, 64)
-	if err != nil {
-		fail(c, evidence.NotFound("job"))
-		return
-	}
-	j, err := h.Store.Job(c.Request.Context(), id)
-	if err != nil || j.ClipID != clip.ID {
-		fail(c, evidence.NotFound("job"))
+	j, ok := h.clipJobOf(c, clip.ID)
+	if !ok {
 		return
 	}
 	outs, err := h.Store.JobOutputs(c.Request.Context(), clip.ID)
@@ -684,11 +677,36 @@ func (h *HTTP) job(c *gin.Context) {
 	}
 	mine := []JobOutput{}
 	for _, o := range outs {
-		if o.JobID == id {
+		if o.JobID == j.ID {
 			mine = append(mine, o)
 		}
 	}
 	c.JSON(http.StatusOK, JobView{Job: j, Outputs: mine})
+}
+
+// clipJobOf answers the job named by the path's :job if it belongs to the
+// clip; a malformed id or another clip's job is 404, like a missing one.
+func (h *HTTP) clipJobOf(c *gin.Context, clipID uuid.UUID) (Job, bool) {
+	id, err := strconv.ParseInt(c.Param("job"), 10, 64)
+	if err != nil {
+		fail(c, evidence.NotFound("job"))
+		return Job{}, false
+	}
+	j, err := h.Store.Job(c.Request.Context(), id)
+	if err != nil || j.ClipID != clipID {
+		fail(c, evidence.NotFound("job"))
+		return Job{}, false
+	}
+	return j, true
+}
+
+// queueAvailable answers 503 for op on a server started without a job queue.
+func (h *HTTP) queueAvailable(c *gin.Context, op string) bool {
+	if h.Queue == nil {
+		fail(c, evidence.E(evidence.ErrUnavailable, op, "the job queue is not available on this server", nil))
+		return false
+	}
+	return true
 }
 
 func (h *HTTP) jobs(c *gin.Context) {
@@ -719,8 +737,7 @@ func (h *HTTP) startJob(c *gin.Context) {
 	if !api.Bind(c, &in) {
 		return
 	}
-	if h.Queue == nil {
-		fail(c, evidence.E(evidence.ErrUnavailable, "redaction job", "the job queue is not available on this server", nil))
+	if !h.queueAvailable(c, "redaction job") {
 		return
 	}
 	j, err := h.Store.EnqueueJob(c.Request.Context(), h.Queue, clip.ID, actorOf(c), in.Kind, in.SpecVersion)
@@ -736,21 +753,15 @@ func (h *HTTP) cancelJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := strconv.ParseInt(c.Param("job"), 10, 64)
+	j, ok := h.clipJobOf(c, clip.ID)
+	if !ok {
+		return
+	}
+	if !h.queueAvailable(c, "redaction job") {
+		return
+	}
+	j, err := h.Store.CancelJob(c.Request.Context(), h.Queue, j.ID, actorOf(c))
 	if err != nil {
-		fail(c, evidence.NotFound("job"))
-		return
-	}
-	j, err := h.Store.Job(c.Request.Context(), id)
-	if err != nil || j.ClipID != clip.ID {
-		fail(c, evidence.NotFound("job"))
-		return
-	}
-	if h.Queue == nil {
-		fail(c, evidence.E(evidence.ErrUnavailable, "redaction job", "the job queue is not available on this server", nil))
-		return
-	}
-	if j, err = h.Store.CancelJob(c.Request.Context(), h.Queue, id, actorOf(c)); err != nil {
 		fail(c, err)
 		return
 	}
